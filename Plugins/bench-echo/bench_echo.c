@@ -1,0 +1,70 @@
+/*
+ * bench-echo: the workflow plugin `switchboard bench abi` measures the ABI
+ * with. on_event("noop") returns at once; on_event("echo") hands the event
+ * back as one command, so a call costs exactly one crossing each way plus the
+ * host's copy.
+ */
+#include <string.h>
+
+#include "switchboard/plugin.h"
+
+static const sb_host_api *host;
+
+/* No per-connection state is needed; a non-NULL handle is all open returns. */
+struct sb_instance { int unused; };
+static struct sb_instance the_instance;
+
+static sb_status spec(sb_call *call) {
+    static const char schema[] = "{\"type\":\"object\"}";
+    sb_emit e;
+    memset(&e, 0, sizeof e);
+    e.struct_size = sizeof e;
+    e.kind = SB_EMIT_SPEC;
+    e.data.ptr = (const uint8_t *)schema;
+    e.data.len = sizeof schema - 1;
+    return host->emit(call, &e);
+}
+
+static sb_status validate_config(sb_call *call, sb_bytes config) {
+    (void)call; (void)config;
+    return SB_OK;
+}
+
+static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out) {
+    (void)call; (void)config;
+    *out = &the_instance;
+    return SB_OK;
+}
+
+static void close_instance(sb_instance *inst, sb_call *call) { (void)inst; (void)call; }
+
+static sb_status on_event(sb_instance *inst, sb_call *call, sb_str type, sb_bytes event) {
+    sb_emit e;
+    (void)inst;
+    if (type.len == 4 && memcmp(type.ptr, "noop", 4) == 0) return SB_OK;
+    e.struct_size = sizeof e;
+    e.kind = SB_EMIT_COMMAND;
+    e.key = type;
+    e.data = event;
+    return host->emit(call, &e);
+}
+
+static const sb_plugin_vtable VTABLE = {
+    sizeof(sb_plugin_vtable), 0, spec, validate_config, open_instance, close_instance,
+    NULL, NULL, NULL, NULL, NULL, on_event
+};
+
+static const sb_manifest MANIFEST = {
+    sizeof(sb_manifest), SB_ABI_MAJOR, SB_ABI_MINOR, "bench-echo", "1.0.0",
+    SB_KIND_WORKFLOW, 0, SB_CAP_ON_EVENT, "Benchmark echo", "Echoes events back as commands", "Switchboard"
+};
+
+SB_EXPORT const sb_manifest *switchboard_plugin_manifest(void) { return &MANIFEST; }
+
+SB_EXPORT sb_status switchboard_plugin_init(const sb_init_args *args, sb_init_result *result) {
+    if (args->host_abi_major != SB_ABI_MAJOR) return SB_FATAL;
+    host = args->host;
+    result->abi_minor = sb_negotiate_minor(args->host_abi_minor);
+    result->vtable = &VTABLE;
+    return SB_OK;
+}

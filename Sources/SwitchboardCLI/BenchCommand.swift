@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import SwitchboardCore
+import SwitchboardHost
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks (build with -c release for figures that mean anything).",
+        subcommands: [ABI.self]
+    )
+
+    /// Cost of crossing the plugin ABI: a direct Swift call, a no-op plugin
+    /// call, and a 500-byte canonical record handed to a plugin and back.
+    struct ABI: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "ns per call across the plugin ABI (medians).")
+
+        @Option(help: "The bench-echo plugin (default: libsbplugin-bench-echo.so beside this executable).")
+        var plugin: String?
+
+        @Option(help: "Calls per run.")
+        var iterations = 1_000_000
+
+        @Option(help: "Runs; the median is reported.")
+        var runs = 11
+
+        func run() throws {
+            let path = plugin ?? BenchSupport.besideExecutable("libsbplugin-bench-echo.so")
+            let library = try loadOrExit(path)
+            let instance = try library.open(config: Array("{}".utf8))
+            defer { instance.close() }
+            let record = BenchSupport.canonicalRecord(bytes: 500)
+            var copy = [UInt8](repeating: 0, count: 4096)
+            var copied = 0
+
+            let direct = BenchSupport.median(runs: runs, iterations: iterations) { n in
+                var sink = 0
+                for i in 0..<n { sink &+= Int(directNoop(Int32(truncatingIfNeeded: i))) }
+                blackHole(sink)
+            }
+            let noop = BenchSupport.median(runs: runs, iterations: iterations) { n in
+                record.withUnsafeBytes { bytes in
+                    for _ in 0..<n { _ = instance.onEvent(type: "noop", event: bytes, sink: nil) }
+                }
+            }
+            let roundTrip = BenchSupport.median(runs: runs, iterations: iterations / 2) { n in
+                record.withUnsafeBytes { bytes in
+                    for _ in 0..<n {
+                        _ = instance.onEvent(type: "echo", event: bytes) { item in
+                            copy.withUnsafeMutableBytes { $0.copyMemory(from: item.data) }
+                            copied = item.data.count
+                            return .ok
+                        }
+                    }
+                }
+            }
+            precondition(copied == record.count, "echo returned \(copied) bytes, sent \(record.count)")
+            #if DEBUG
+            print("warning: debug build; run `swift run -c release switchboard bench abi` for real figures")
+            #endif
+            print("ABI bench (\(runs) runs, median ns per call, plugin \(library.descriptor.id))")
+            print(String(format: "  direct Swift call           %8.1f ns", direct))
+            print(String(format: "  plugin no-op call           %8.1f ns   (overhead %.1f ns; target <= 100)", noop, noop - direct))
+            print(String(format: "  500 B record round trip     %8.1f ns   (target <= 2000)", roundTrip))
+        }
+    }
+}
+
+@inline(never)
+func directNoop(_ value: Int32) -> Int32 { value == Int32.min ? 1 : 0 }
+
+@inline(never)
+func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
+
+enum BenchSupport {
+    /// Median ns per iteration over `runs` timed runs (after one warm-up run).
+    static func median(runs: Int, iterations: Int, _ body: (Int) -> Void) -> Double {
+        body(max(iterations / 10, 1))
+        var samples: [Double] = []
+        for _ in 0..<max(runs, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body(iterations)
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / Double(iterations))
+        }
+        samples.sort()
+        return samples[samples.count / 2]
+    }
+
+    /// A realistic canonical Account record, padded to exactly `bytes`.
+    static func canonicalRecord(bytes: Int) -> [UInt8] {
+        var text = #"{"entity":"Account","tenant":"acme-consulting","source":"crm-main","external_id":"0015g00000XyZ12AAB","updated_at":"2026-11-27T10:15:00Z","name":"Northwind Advisory GmbH","billing_address":{"street":"Hauptstrasse 12","city":"Berlin","postal_code":"10115","country":"DE"},"industry":"Professional Services","annual_revenue":{"amount":"12500000.00","currency":"EUR"},"owner":"j.doe@example.com","notes":""#
+        while text.utf8.count < bytes - 2 { text += "x" }
+        text += "\"}"
+        return Array(text.utf8)
+    }
+
+    /// A file in the same directory as the running executable.
+    static func besideExecutable(_ name: String) -> String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}

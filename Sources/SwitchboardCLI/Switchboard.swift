@@ -1,0 +1,23 @@
+import ArgumentParser
+
+/// The `switchboard` command.
+@main
+struct Switchboard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard",
+        abstract: "Switchboard: the integration runtime for CRM, PSA and ERP systems.",
+        discussion: """
+            Exit codes: 0 success; 1 an operation failed or a plugin in a directory was refused; \
+            2 the plugin file was refused by the loader; 3 the plugin directory or an input file cannot be read; \
+            64 usage error.
+            """,
+        subcommands: [PluginsCommand.self, BenchCommand.self]
+    )
+}
+
+/// Documented exit codes (see `switchboard --help`).
+enum Exit {
+    static let failed = ExitCode(1)
+    static let refused = ExitCode(2)
+    static let unreadable = ExitCode(3)
+}

@@ -1,0 +1,184 @@
+import Logging
+import SwitchboardABI
+import SwitchboardCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one `sb_host_api` table of this process, handed to every plugin's init.
+/// Immutable after construction; each function finds its instance through the call.
+enum HostAPI {
+    nonisolated(unsafe) static let table: UnsafePointer<sb_host_api> = {
+        let table = UnsafeMutablePointer<sb_host_api>.allocate(capacity: 1)
+        table.initialize(to: sb_host_api(
+            struct_size: UInt32(MemoryLayout<sb_host_api>.size),
+            abi_major: UInt16(SB_ABI_MAJOR), abi_minor: UInt16(SB_ABI_MINOR),
+            log: { call, level, message, fields in HostAPI.log(call, level, message, fields) },
+            metric: { call, kind, name, value, labels in HostAPI.metric(call, kind, name, value, labels) },
+            emit: { call, item in
+                guard let context = CallContext.from(call), let item else { return SB_FATAL }
+                // Fast path: an item of exactly the v1 size needs no tail check.
+                if item.pointee.struct_size == UInt32(MemoryLayout<sb_emit>.size) {
+                    return context.emit(item.pointee.kind, key: item.pointee.key, data: item.pointee.data)
+                }
+                switch StructCopy.read(UnsafeRawPointer(item), as: sb_emit.self, declaredSize: Int(item.pointee.struct_size)) {
+                case .ok(let copy): return context.emit(copy.kind, key: copy.key, data: copy.data)
+                case .unknownTail(let offset):
+                    context.report(Diagnostic("sb_emit sets unknown fields (non-zero byte at offset \(offset))", fieldPath: "emit"))
+                    return SB_FATAL
+                case .tooSmall(let size):
+                    context.report(Diagnostic("sb_emit.struct_size \(size) is too small", fieldPath: "emit.struct_size"))
+                    return SB_FATAL
+                }
+            },
+            diag: { call, item in HostAPI.diag(call, item) },
+            secret_get: { call, name, out in HostAPI.secret(call, name, out) },
+            http: { call, request, out in HostAPI.http(call, request, out) },
+            state_get: { call, key, out in HostAPI.stateGet(call, key, out) },
+            state_put: { call, key, value in HostAPI.statePut(call, key, value) },
+            buf_release: { call, buffer in
+                guard let buffer else { return }
+                CallContext.from(call)?.release(&buffer.pointee)
+            },
+            clock_unix_ns: { _ in Clock.unixNanoseconds() },
+            clock_monotonic_ns: { _ in Clock.monotonicNanoseconds() },
+            cancelled: { call in CallContext.from(call)?.isCancelled ?? true },
+            deadline_ns: { call in CallContext.from(call)?.deadline ?? 0 }
+        ))
+        return UnsafePointer(table)
+    }()
+
+    static func string(_ s: sb_str) -> String {
+        guard let ptr = s.ptr, s.len > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: ptr, count: s.len), as: UTF8.self)
+    }
+
+    static func bytes(_ b: sb_bytes) -> [UInt8] {
+        guard let ptr = b.ptr, b.len > 0 else { return [] }
+        return Array(UnsafeBufferPointer(start: ptr, count: b.len))
+    }
+
+    private static func log(_ call: OpaquePointer?, _ level: Int32, _ message: sb_str, _ fields: sb_str) {
+        guard let context = CallContext.from(call) else { return }
+        let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
+        let swiftLevel = levels[Int(min(max(level, 0), 6))]
+        var metadata: Logger.Metadata = [
+            "plugin": .string(context.pluginID),
+            "tenant": .string(context.services.tenant),
+            "connection": .string(context.services.connection),
+        ]
+        let extra = string(fields)
+        if !extra.isEmpty { metadata["fields"] = .string(extra) }
+        context.services.logger.log(level: swiftLevel, "\(string(message))", metadata: metadata)
+    }
+
+    private static func metric(_ call: OpaquePointer?, _ kind: Int32, _ name: sb_str, _ value: Double, _ labels: sb_str) {
+        guard let context = CallContext.from(call), let sink = context.services.metrics,
+              let metricKind = PluginMetricKind(rawValue: kind) else { return }
+        sink.record(kind: metricKind, name: string(name), value: value,
+                    labels: ["plugin": context.pluginID, "connection": context.services.connection, "labels": string(labels)])
+    }
+
+    private static func diag(_ call: OpaquePointer?, _ item: UnsafePointer<sb_diag>?) {
+        guard let context = CallContext.from(call), let item else { return }
+        let copy: sb_diag
+        switch StructCopy.read(UnsafeRawPointer(item), as: sb_diag.self, declaredSize: Int(item.pointee.struct_size)) {
+        case .ok(let value): copy = value
+        case .unknownTail, .tooSmall:
+            context.report(Diagnostic("malformed sb_diag (struct_size \(item.pointee.struct_size))"))
+            return
+        }
+        let severity: Diagnostic.Severity = switch copy.severity {
+        case SB_SEVERITY_WARNING: .warning
+        case SB_SEVERITY_INFO: .info
+        default: .error
+        }
+        context.report(Diagnostic(string(copy.summary), detail: string(copy.detail), fieldPath: string(copy.field_path),
+                                  severity: severity))
+    }
+
+    private static func secret(_ call: OpaquePointer?, _ name: sb_str, _ out: UnsafeMutablePointer<sb_host_buf>?) -> Int32 {
+        guard let context = CallContext.from(call), let out else { return SB_FATAL }
+        out.pointee = sb_host_buf()
+        let reference = string(name)
+        guard context.services.rawSecretsAllowed else {
+            context.report(Diagnostic("plugin \(context.pluginID) may not read raw secrets",
+                                      detail: "declare SB_CAP_RAW_SECRETS and have the operator allow it, or let host egress inject credentials",
+                                      fieldPath: "secrets.\(reference)"))
+            return SB_AUTH
+        }
+        do {
+            guard let value = try context.services.secrets?.secret(named: reference) else {
+                context.report(Diagnostic("no secret \"\(reference)\" for this connection", fieldPath: "secrets.\(reference)"))
+                return SB_CONFIG
+            }
+            out.pointee = context.hostBuffer(value)
+            return SB_OK
+        } catch {
+            context.report(Diagnostic("secret \"\(reference)\" could not be read", detail: "\(error)"))
+            return SB_RETRY
+        }
+    }
+
+    private static func http(_ call: OpaquePointer?, _ request: UnsafePointer<sb_http_request>?,
+                             _ out: UnsafeMutablePointer<sb_http_response>?) -> Int32 {
+        guard let context = CallContext.from(call), let request, let out else { return SB_FATAL }
+        guard case .ok(let r) = StructCopy.read(UnsafeRawPointer(request), as: sb_http_request.self,
+                                                declaredSize: Int(request.pointee.struct_size)) else {
+            context.report(Diagnostic("malformed sb_http_request", fieldPath: "request"))
+            return SB_FATAL
+        }
+        guard let egress = context.services.egress else {
+            context.report(Diagnostic("no HTTP egress is configured for connection \(context.services.connection)",
+                                      fieldPath: "egress"))
+            return SB_CONFIG
+        }
+        var headers: [(name: String, value: String)] = []
+        if let list = r.headers {
+            for i in 0..<Int(r.header_count) { headers.append((string(list[i].name), string(list[i].value))) }
+        }
+        let result = egress.send(EgressRequest(method: string(r.method), url: string(r.url), headers: headers,
+                                               body: bytes(r.body), timeoutMilliseconds: Int(r.timeout_ms),
+                                               injectAuth: r.flags & UInt32(SB_HTTP_NO_AUTH) == 0))
+        switch result {
+        case .response(let status, let responseHeaders, let body):
+            let headerText = responseHeaders.map { "\($0.name): \($0.value)\r\n" }.joined()
+            // Write only the fields the plugin's struct has room for.
+            out.pointee.status = Int32(status)
+            if Int(out.pointee.struct_size) >= MemoryLayout<sb_http_response>.size {
+                out.pointee.headers = context.hostBuffer(Array(headerText.utf8))
+                out.pointee.body = context.hostBuffer(body)
+            }
+            return SB_OK
+        case .failed(let status, let diagnostic):
+            context.report(diagnostic)
+            return status.rawValue
+        }
+    }
+
+    private static func stateGet(_ call: OpaquePointer?, _ key: sb_str, _ out: UnsafeMutablePointer<sb_host_buf>?) -> Int32 {
+        guard let context = CallContext.from(call), let out else { return SB_FATAL }
+        out.pointee = sb_host_buf()
+        do {
+            if let value = try context.services.state.value(forKey: string(key)) { out.pointee = context.hostBuffer(value) }
+            return SB_OK
+        } catch {
+            context.report(Diagnostic("state \"\(string(key))\" could not be read", detail: "\(error)"))
+            return SB_RETRY
+        }
+    }
+
+    private static func statePut(_ call: OpaquePointer?, _ key: sb_str, _ value: sb_bytes) -> Int32 {
+        guard let context = CallContext.from(call) else { return SB_FATAL }
+        do {
+            try context.services.state.setValue(bytes(value), forKey: string(key))
+            return SB_OK
+        } catch {
+            context.report(Diagnostic("state \"\(string(key))\" could not be written", detail: "\(error)"))
+            return SB_RETRY
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import SwitchboardABI
+import SwitchboardCore
+
+extension PluginLibrary {
+    /// Runs a library-level operation (no instance) with a fresh call context.
+    private func withCall(_ operation: String, allowed: [EmitKind], sink: EmitSink?,
+                          _ body: (OpaquePointer) -> Int32) -> CallOutcome {
+        let context = CallContext(pluginID: descriptor.id, services: InstanceServices())
+        context.begin(operation, allowed: allowed, sink: sink)
+        let status = OperationStatus(raw: body(context.pointer))
+        context.end()
+        return CallOutcome(status: status, diagnostics: context.collectedDiagnostics())
+    }
+
+    /// The JSON Schema of the plugin's configuration.
+    public func configSpec() throws(PluginCallError) -> String {
+        var schema: String?
+        let outcome = withCall("spec", allowed: [.spec], sink: { item in
+            schema = String(decoding: item.data, as: UTF8.self)
+            return .ok
+        }) { call in vtable.spec!(call) }
+        guard outcome.isOK, let schema else {
+            var failed = outcome
+            if failed.isOK {
+                failed.status = .fatal
+                failed.diagnostics.append(Diagnostic("spec returned OK but emitted no SB_EMIT_SPEC item"))
+            }
+            throw PluginCallError(pluginID: descriptor.id, operation: "spec", outcome: failed)
+        }
+        return schema
+    }
+
+    /// Checks a configuration without I/O: OK, or CONFIG with a diagnostic per problem.
+    public func validate(config: [UInt8]) -> CallOutcome {
+        withCall("validate_config", allowed: [], sink: nil) { call in
+            config.withUnsafeBufferPointer { vtable.validate_config!(call, sb_bytes(ptr: $0.baseAddress, len: $0.count)) }
+        }
+    }
+
+    /// Opens an instance for one connection. The host validates first, so a
+    /// bad config never reaches `open`.
+    public func open(config: [UInt8], services: InstanceServices = InstanceServices()) throws(PluginCallError) -> PluginInstance {
+        let validation = validate(config: config)
+        guard validation.isOK else {
+            throw PluginCallError(pluginID: descriptor.id, operation: "validate_config", outcome: validation)
+        }
+        var scoped = services
+        // Raw secrets need both the plugin's declaration and the operator's consent.
+        scoped.rawSecretsAllowed = services.rawSecretsAllowed && has(.rawSecrets)
+        let context = CallContext(pluginID: descriptor.id, services: scoped)
+        context.begin("open", allowed: [], sink: nil)
+        var handle: OpaquePointer?
+        let status = config.withUnsafeBufferPointer {
+            OperationStatus(raw: vtable.open!(context.pointer, sb_bytes(ptr: $0.baseAddress, len: $0.count), &handle))
+        }
+        context.end()
+        let outcome = CallOutcome(status: status, diagnostics: context.collectedDiagnostics())
+        guard status == .ok, let handle else {
+            var failed = outcome
+            if failed.isOK {
+                failed.status = .fatal
+                failed.diagnostics.append(Diagnostic("open returned OK without an instance"))
+            }
+            throw PluginCallError(pluginID: descriptor.id, operation: "open", outcome: failed)
+        }
+        return PluginInstance(library: self, handle: handle, context: context)
+    }
+}
