@@ -53,7 +53,10 @@ let package = Package(
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
         .testTarget(
             name: "SwitchboardHostTests",
-            dependencies: ["SwitchboardHost", "SwitchboardCore", "SwitchboardABI"],
+            dependencies: [
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/SwitchboardHostTests"
         ),
     ]

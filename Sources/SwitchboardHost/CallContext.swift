@@ -24,6 +24,9 @@ public enum EmitKind: UInt32, Sendable, CaseIterable {
 
     /// A bit for sets of kinds.
     var bit: UInt32 { 1 << rawValue }
+
+    /// A set of kinds as a bit mask (built once per operation type, not per call).
+    static func mask(_ kinds: EmitKind...) -> UInt32 { kinds.reduce(0) { $0 | $1.bit } }
 }
 
 /// Receives the items of one operation; return `.cancelled` to ask the plugin to stop.
@@ -40,19 +43,38 @@ final class CallContext: @unchecked Sendable {
     private let emitLock = Lock()
     /// Guards diagnostics and buffers (never held while plugin or sink code runs).
     private let lock = Lock()
-    private var sink: EmitSink?
-    private var allowedKinds: UInt32 = 0
-    private var operation = ""
-    private var diagnostics: [Diagnostic] = []
-    private var buffers: [UInt64: UnsafeMutableRawPointer] = [:]
-    private var nextBuffer: UInt64 = 1
     let cancelFlag = Atomic<Bool>(false)
-    var deadline: Int64 = 0
+
+    /// The per-call fields. They live behind a pointer because this is the
+    /// ABI's hot path: class properties would pay a dynamic exclusivity
+    /// check on every access, and the locks above already give the ordering.
+    private struct PerCall {
+        var sink: EmitSink?
+        var allowedKinds: UInt32 = 0
+        var operation: StaticString = ""
+        var diagnostics: [Diagnostic] = []
+        var buffers: [UInt64: UnsafeMutableRawPointer] = [:]
+        var nextBuffer: UInt64 = 1
+        var deadline: Int64 = 0
+    }
+
+    private let current: UnsafeMutablePointer<PerCall>
 
     init(pluginID: String, services: InstanceServices) {
         self.pluginID = pluginID
         self.services = services
+        current = .allocate(capacity: 1)
+        current.initialize(to: PerCall())
     }
+
+    deinit {
+        end()
+        current.deinitialize(count: 1)
+        current.deallocate()
+    }
+
+    /// The monotonic deadline (ns) of the call in progress; 0 = none.
+    var deadline: Int64 { current.pointee.deadline }
 
     /// The `sb_call *` the plugin sees.
     var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
@@ -62,32 +84,38 @@ final class CallContext: @unchecked Sendable {
         return Unmanaged<CallContext>.fromOpaque(UnsafeRawPointer(call)).takeUnretainedValue()
     }
 
-    /// Prepares for one operation; `allowed` are the emit kinds it takes.
-    func begin(_ operation: String, allowed: [EmitKind], deadline: Int64 = 0, sink: EmitSink?) {
-        self.operation = operation
-        allowedKinds = allowed.reduce(0) { $0 | $1.bit }
-        self.sink = sink
-        self.deadline = deadline
-        lock.withLock { diagnostics.removeAll(keepingCapacity: true) }
+    /// Prepares for one operation; `allowed` is the mask of emit kinds it takes.
+    /// begin/end run while no plugin code runs on this context, so they need no lock.
+    @inline(__always)
+    func begin(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, sink: EmitSink?) {
+        current.pointee.operation = operation
+        current.pointee.allowedKinds = allowed
+        current.pointee.sink = sink
+        current.pointee.deadline = deadline
+        if !current.pointee.diagnostics.isEmpty { current.pointee.diagnostics.removeAll(keepingCapacity: true) }
         cancelFlag.store(false, ordering: .relaxed)
     }
 
     /// Ends the operation: frees every host buffer the plugin did not release.
+    @inline(__always)
     func end() {
-        lock.withLock {
-            for (_, pointer) in buffers { free(pointer) }
-            buffers.removeAll(keepingCapacity: true)
+        if !current.pointee.buffers.isEmpty {
+            for (_, pointer) in current.pointee.buffers { free(pointer) }
+            current.pointee.buffers.removeAll(keepingCapacity: true)
         }
-        sink = nil
+        current.pointee.sink = nil
     }
+
+    /// The diagnostics of the operation that just returned (no plugin code is running).
+    var finishedDiagnostics: [Diagnostic] { current.pointee.diagnostics }
 
     func emit(_ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
         emitLock.withLock {
-            guard let emitKind = EmitKind(rawValue: kind), allowedKinds & emitKind.bit != 0 else {
-                report(Diagnostic("emit kind \(kind) is not accepted by \(operation)", fieldPath: "emit.kind"))
+            guard let emitKind = EmitKind(rawValue: kind), current.pointee.allowedKinds & emitKind.bit != 0 else {
+                report(Diagnostic("emit kind \(kind) is not accepted by \(current.pointee.operation)", fieldPath: "emit.kind"))
                 return SB_FATAL
             }
-            guard let sink else { return SB_OK }
+            guard let sink = current.pointee.sink else { return SB_OK }
             let item = EmittedItem(kind: emitKind, key: UnsafeRawBufferPointer(start: key.ptr, count: key.ptr == nil ? 0 : key.len),
                                    data: UnsafeRawBufferPointer(start: data.ptr, count: data.ptr == nil ? 0 : data.len))
             let status = sink(item)
@@ -96,11 +124,8 @@ final class CallContext: @unchecked Sendable {
         }
     }
 
-    /// The diagnostics reported so far in this operation.
-    func collectedDiagnostics() -> [Diagnostic] { lock.withLock { diagnostics } }
-
     func report(_ diagnostic: Diagnostic) {
-        lock.withLock { diagnostics.append(diagnostic) }
+        lock.withLock { current.pointee.diagnostics.append(diagnostic) }
     }
 
     /// Copies bytes into a host-owned buffer the plugin may read until it
@@ -109,9 +134,9 @@ final class CallContext: @unchecked Sendable {
         guard !bytes.isEmpty, let memory = malloc(bytes.count) else { return sb_host_buf() }
         bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         return lock.withLock {
-            let handle = nextBuffer
-            nextBuffer += 1
-            buffers[handle] = memory
+            let handle = current.pointee.nextBuffer
+            current.pointee.nextBuffer += 1
+            current.pointee.buffers[handle] = memory
             return sb_host_buf(ptr: memory.assumingMemoryBound(to: UInt8.self), len: bytes.count, handle: handle)
         }
     }
@@ -121,7 +146,7 @@ final class CallContext: @unchecked Sendable {
         buffer = sb_host_buf()
         guard handle != 0 else { return }
         lock.withLock {
-            if let memory = buffers.removeValue(forKey: handle) { free(memory) }
+            if let memory = current.pointee.buffers.removeValue(forKey: handle) { free(memory) }
         }
     }
 

@@ -49,6 +49,23 @@ enum ELFCheck {
         if shoff + shentsize * shnum > size {
             return .truncated("section headers end at byte \(shoff + shentsize * shnum), the file has \(size)")
         }
+        // A position-independent executable is ET_DYN too; its PT_INTERP gives it away.
+        if hasInterpreter(fd: fd, offset: phoff, entrySize: phentsize, count: phnum) {
+            return .notELF("a position-independent executable, not a shared object")
+        }
         return nil
+    }
+
+    private static func hasInterpreter(fd: Int32, offset: UInt64, entrySize: UInt64, count: UInt64) -> Bool {
+        guard entrySize >= 4, count > 0, count < 4096 else { return false }
+        var table = [UInt8](repeating: 0, count: Int(entrySize * count))
+        let got = table.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard got == table.count else { return false }
+        let ptInterp: UInt32 = 3
+        return (0..<Int(count)).contains { index in
+            let at = index * Int(entrySize)
+            let type = UInt32(table[at]) | UInt32(table[at + 1]) << 8 | UInt32(table[at + 2]) << 16 | UInt32(table[at + 3]) << 24
+            return type == ptInterp
+        }
     }
 }

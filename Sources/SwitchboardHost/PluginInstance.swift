@@ -23,7 +23,7 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// Runs one operation on the instance. `deadline` is a monotonic time in ns (0 = none).
     @inline(__always)
-    private func perform(_ operation: String, allowed: [EmitKind], deadline: Int64 = 0, sink: EmitSink?,
+    private func perform(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, sink: EmitSink?,
                          _ body: (OpaquePointer, OpaquePointer) -> Int32?) -> CallOutcome {
         serial.withLock { closed in
             if closed { return CallOutcome(status: .fatal, diagnostics: [Diagnostic("instance is closed")]) }
@@ -32,10 +32,7 @@ public final class PluginInstance: @unchecked Sendable {
             guard let raw = body(handle, context.pointer) else {
                 return CallOutcome(status: .fatal, diagnostics: [Diagnostic("\(pluginID) does not implement \(operation)")])
             }
-            let status = OperationStatus(raw: raw)
-            // Fast path: an OK call usually reports nothing.
-            let diagnostics = context.collectedDiagnostics()
-            return CallOutcome(status: status, diagnostics: diagnostics)
+            return CallOutcome(status: OperationStatus(raw: raw), diagnostics: context.finishedDiagnostics)
         }
     }
 
@@ -43,13 +40,13 @@ public final class PluginInstance: @unchecked Sendable {
     public func cancel() { context.cancelFlag.store(true, ordering: .relaxed) }
 
     public func checkConnection(deadline: Int64 = 0) -> CallOutcome {
-        perform("check_connection", allowed: [], deadline: deadline, sink: nil) { h, c in library.vtable.check_connection?(h, c) }
+        perform("check_connection", allowed: 0, deadline: deadline, sink: nil) { h, c in library.vtable.check_connection?(h, c) }
     }
 
     /// The catalog JSON the connector reports.
     public func discover() -> (CallOutcome, String?) {
         var catalog: String?
-        let outcome = perform("discover", allowed: [.catalog], sink: { item in
+        let outcome = perform("discover", allowed: EmitKind.mask(.catalog), sink: { item in
             catalog = String(decoding: item.data, as: UTF8.self)
             return .ok
         }) { h, c in library.vtable.discover?(h, c) }
@@ -59,7 +56,7 @@ public final class PluginInstance: @unchecked Sendable {
     /// Reads a stream from `state`; `sink` receives records, events and states in order.
     public func read(stream: String, state: [UInt8], maxRecords: Int = 0, deadline: Int64 = 0,
                      sink: @escaping EmitSink) -> CallOutcome {
-        perform("read", allowed: [.record, .state, .event], deadline: deadline, sink: sink) { h, c in
+        perform("read", allowed: EmitKind.mask(.record, .state, .event), deadline: deadline, sink: sink) { h, c in
             guard let read = library.vtable.read else { return nil }
             return withSBStr(stream) { s in
                 state.withUnsafeBufferPointer { st in
@@ -76,7 +73,7 @@ public final class PluginInstance: @unchecked Sendable {
     public func write(entity: String, idempotencyKey: String, externalID: String = "", record: [UInt8],
                       deadline: Int64 = 0) -> (CallOutcome, String?) {
         var resultID: String?
-        let outcome = perform("write", allowed: [.writeResult], deadline: deadline, sink: { item in
+        let outcome = perform("write", allowed: EmitKind.mask(.writeResult), deadline: deadline, sink: { item in
             resultID = item.keyString
             return .ok
         }) { h, c in
@@ -103,7 +100,7 @@ public final class PluginInstance: @unchecked Sendable {
     /// Hands an inbound webhook to the connector; `sink` receives the events.
     public func handleWebhook(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8],
                               deadline: Int64 = 0, sink: @escaping EmitSink) -> CallOutcome {
-        perform("handle_webhook", allowed: [.event], deadline: deadline, sink: sink) { h, c in
+        perform("handle_webhook", allowed: EmitKind.mask(.event), deadline: deadline, sink: sink) { h, c in
             guard let handle = library.vtable.handle_webhook else { return nil }
             return HeaderList.with(headers) { list in
                 withSBStr(method) { m in
@@ -123,7 +120,7 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// Hands one canonical event to a workflow plugin; `sink` receives its commands.
     public func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64 = 0, sink: EmitSink?) -> CallOutcome {
-        perform("on_event", allowed: [.command], deadline: deadline, sink: sink) { h, c in
+        perform("on_event", allowed: EmitKind.mask(.command), deadline: deadline, sink: sink) { h, c in
             guard let onEvent = library.vtable.on_event else { return nil }
             return withSBStr(type) { t in
                 onEvent(h, c, t, sb_bytes(ptr: event.baseAddress?.assumingMemoryBound(to: UInt8.self), len: event.count))
@@ -136,7 +133,7 @@ public final class PluginInstance: @unchecked Sendable {
         serial.withLock { closed in
             guard !closed else { return }
             closed = true
-            context.begin("close", allowed: [], sink: nil)
+            context.begin("close", allowed: 0, sink: nil)
             library.vtable.close?(handle, context.pointer)
             context.end()
         }

@@ -3,19 +3,19 @@ import SwitchboardCore
 
 extension PluginLibrary {
     /// Runs a library-level operation (no instance) with a fresh call context.
-    private func withCall(_ operation: String, allowed: [EmitKind], sink: EmitSink?,
+    private func withCall(_ operation: StaticString, allowed: UInt32, sink: EmitSink?,
                           _ body: (OpaquePointer) -> Int32) -> CallOutcome {
         let context = CallContext(pluginID: descriptor.id, services: InstanceServices())
         context.begin(operation, allowed: allowed, sink: sink)
         let status = OperationStatus(raw: body(context.pointer))
         context.end()
-        return CallOutcome(status: status, diagnostics: context.collectedDiagnostics())
+        return CallOutcome(status: status, diagnostics: context.finishedDiagnostics)
     }
 
     /// The JSON Schema of the plugin's configuration.
     public func configSpec() throws(PluginCallError) -> String {
         var schema: String?
-        let outcome = withCall("spec", allowed: [.spec], sink: { item in
+        let outcome = withCall("spec", allowed: EmitKind.mask(.spec), sink: { item in
             schema = String(decoding: item.data, as: UTF8.self)
             return .ok
         }) { call in vtable.spec!(call) }
@@ -32,7 +32,7 @@ extension PluginLibrary {
 
     /// Checks a configuration without I/O: OK, or CONFIG with a diagnostic per problem.
     public func validate(config: [UInt8]) -> CallOutcome {
-        withCall("validate_config", allowed: [], sink: nil) { call in
+        withCall("validate_config", allowed: 0, sink: nil) { call in
             config.withUnsafeBufferPointer { vtable.validate_config!(call, sb_bytes(ptr: $0.baseAddress, len: $0.count)) }
         }
     }
@@ -48,13 +48,13 @@ extension PluginLibrary {
         // Raw secrets need both the plugin's declaration and the operator's consent.
         scoped.rawSecretsAllowed = services.rawSecretsAllowed && has(.rawSecrets)
         let context = CallContext(pluginID: descriptor.id, services: scoped)
-        context.begin("open", allowed: [], sink: nil)
+        context.begin("open", allowed: 0, sink: nil)
         var handle: OpaquePointer?
         let status = config.withUnsafeBufferPointer {
             OperationStatus(raw: vtable.open!(context.pointer, sb_bytes(ptr: $0.baseAddress, len: $0.count), &handle))
         }
         context.end()
-        let outcome = CallOutcome(status: status, diagnostics: context.collectedDiagnostics())
+        let outcome = CallOutcome(status: status, diagnostics: context.finishedDiagnostics)
         guard status == .ok, let handle else {
             var failed = outcome
             if failed.isOK {

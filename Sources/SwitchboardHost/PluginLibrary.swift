@@ -75,7 +75,7 @@ public final class PluginLibrary: @unchecked Sendable {
 
         // Init: negotiate the minor version, receive the vtable.
         let context = CallContext(pluginID: descriptor.id, services: InstanceServices())
-        context.begin("init", allowed: [], sink: nil)
+        context.begin("init", allowed: 0, sink: nil)
         defer { context.end() }
         var args = sb_init_args(struct_size: UInt32(MemoryLayout<sb_init_args>.size), host_abi_major: UInt16(SB_ABI_MAJOR),
                                 host_abi_minor: UInt16(SB_ABI_MINOR), host: HostAPI.table, call: context.pointer)
@@ -84,7 +84,7 @@ public final class PluginLibrary: @unchecked Sendable {
         let initFn = unsafeBitCast(initSymbol, to: sb_init_fn.self)
         let status = OperationStatus(raw: initFn(&args, &result))
         guard status == .ok else {
-            throw refuse(.initFailed(status: status.description, diagnostics: context.collectedDiagnostics().map(\.description)))
+            throw refuse(.initFailed(status: status.description, diagnostics: context.finishedDiagnostics.map(\.description)))
         }
         let expectedMinor = min(Int(SB_ABI_MINOR), Int(manifest.abi_minor))
         guard Int(result.abi_minor) == expectedMinor else {

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// The documented exit codes and messages of `switchboard plugins`.
+@Suite struct CLITests {
+    @Test func listLoadsGoodPluginsAndReportsRefusalsWithExit1() throws {
+        let dir = TestEnv.tempDir()
+        try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-example-c.so"), toPath: dir + "/example-c.so")
+        try "junk".write(toFile: dir + "/broken.so", atomically: true, encoding: .utf8)
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "list", "--dir", dir])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("1 loaded, 1 refused"))
+        #expect(result.stdout.contains("example-c 1.0.0"))
+        #expect(result.stdout.contains("broken.so: not an ELF shared object"))
+        let json = try TestEnv.run(TestEnv.switchboard, ["plugins", "list", "--dir", dir, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((object["refused"] as? [[String: Any]])?.first?["code"] as? String == "not-elf")
+    }
+
+    @Test func listOfAGoodDirectoryExits0() throws {
+        let dir = TestEnv.tempDir()
+        try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-example-swift.so"), toPath: dir + "/s.so")
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "list"], environment: ["SWITCHBOARD_PLUGIN_DIR": dir])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("example-swift"))
+    }
+
+    @Test func missingDirectoryExits3() throws {
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "list", "--dir", "/nonexistent-plugins"])
+        #expect(result.status == 3)
+        #expect(result.stderr.contains("/nonexistent-plugins: cannot read the plugin directory"))
+    }
+
+    @Test func inspectOfARefusedFileExits2WithTheReason() throws {
+        let plugin = try TestEnv.fixture("major9", ["FIX_MAJOR=9"])
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "inspect", plugin])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("built for plugin ABI major 9, this host speaks ABI major 1"))
+    }
+
+    @Test func inspectJSONCarriesManifestAndSpec() throws {
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "inspect", TestEnv.product("libsbplugin-example-c.so"), "--json"])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["id"] as? String == "example-c")
+        #expect(object["kind"] as? String == "connector")
+        #expect((object["capabilities"] as? [String])?.contains("read") == true)
+        #expect((object["config_spec"] as? [String: Any])?["required"] as? [String] == ["accounts"])
+        #expect((object["abi"] as? [String: Any])?["negotiated_minor"] as? Int == 0)
+    }
+
+    @Test func smokeWithABadConfigExits1AndNamesTheField() throws {
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "smoke", TestEnv.product("libsbplugin-example-c.so"),
+                                                           "--config", #"{"accounts": "many"}"#])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("validate_config  CONFIG: accounts: must be an integer from 0 to 100000"))
+    }
+
+    @Test func usageErrorExits64() throws {
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "inspect"])
+        #expect(result.status == 64)
+    }
+}

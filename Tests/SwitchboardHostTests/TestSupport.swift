@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// Paths and helpers shared by the tests: the repository, the built products,
+/// temporary folders, running commands, compiling C fixtures.
+enum TestEnv {
+    /// The repository root (this file is Tests/SwitchboardHostTests/TestSupport.swift).
+    static let repoRoot: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    static let header = repoRoot + "/PluginSDK/include"
+
+    /// Where SwiftPM put this build's products (the test binary's folder).
+    static let productsDir: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // On some layouts the binary sits inside NAME.xctest/; products are beside that bundle.
+        while url.path.contains(".xctest") { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static func product(_ name: String) -> String { productsDir + "/" + name }
+
+    static var switchboard: String { product("switchboard") }
+
+    /// A fresh empty directory under /tmp.
+    static func tempDir(_ label: String = "sbtest") -> String {
+        var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        return String(cString: template)
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a program to completion and captures its output.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                    currentDirectory: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
+        nonisolated(unsafe) var errData = Data()
+        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !reader.isFinished { usleep(1000) }
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Runs a shell command line (for compiler invocations written as a person would type them).
+    @discardableResult
+    static func shell(_ command: String, in directory: String? = nil) throws -> Result {
+        try run("/bin/sh", ["-c", command], currentDirectory: directory)
+    }
+
+    /// Compiles Tests/Fixtures/fixture_plugin.c with the given -D flags into `dir/name.so`.
+    static func fixture(_ name: String, _ defines: [String] = [], in dir: String? = nil) throws -> String {
+        let folder = dir ?? tempDir("sbfix")
+        let output = "\(folder)/\(name).so"
+        let flags = defines.map { "-D\($0)" }.joined(separator: " ")
+        let result = try shell("cc -shared -fPIC -Wall -Wextra -Werror -Wno-unused-function -Wno-unused-const-variable -I '\(header)' \(flags) -o '\(output)' '\(repoRoot)/Tests/Fixtures/fixture_plugin.c'")
+        guard result.status == 0 else { throw FixtureError(message: result.stderr) }
+        return output
+    }
+
+    struct FixtureError: Error { var message: String }
+}
