@@ -13,10 +13,16 @@ let package = Package(
         .library(name: "sbplugin-example-c", type: .dynamic, targets: ["ExampleCConnector"]),
         .library(name: "sbplugin-example-swift", type: .dynamic, targets: ["ExampleSwiftConnector"]),
         .library(name: "sbplugin-bench-echo", type: .dynamic, targets: ["BenchEchoWorkflow"]),
+        .library(name: "sbplugin-sandbox", type: .dynamic, targets: ["SandboxConnector"]),
+        .library(name: "sbplugin-o2c", type: .dynamic, targets: ["OpportunityToCashWorkflow"]),
+        .library(name: "sbplugin-testkit", type: .dynamic, targets: ["TestkitConnector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The C ABI: one header, plus a C file that pins the frozen v1 layout at compile time.
@@ -32,8 +38,26 @@ let package = Package(
             dependencies: ["SwitchboardABI"],
             path: "PluginSDK/swift/SwitchboardPluginKit"
         ),
-        // The core model: statuses, diagnostics, plugin descriptors (no C, no I/O).
+        // The core model: statuses, diagnostics, plugin descriptors, the canonical
+        // data model and its validation, JSON, mapping expressions (no I/O).
         .target(name: "SwitchboardCore"),
+        // The system SQLite (libsqlite3-dev): the embedded store's hot path uses its C API directly.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The durable store: the protocol and its embedded SQLite backend.
+        .target(
+            name: "SwitchboardStore",
+            dependencies: ["SwitchboardCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The runtime: configuration, workflows, retries, the exception queue.
+        .target(
+            name: "SwitchboardRuntime",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "SwitchboardHost",
             dependencies: [
@@ -44,12 +68,16 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCLI",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(name: "ExampleCConnector", dependencies: ["SwitchboardABI"], path: "Plugins/example-c"),
         .target(name: "BenchEchoWorkflow", dependencies: ["SwitchboardABI"], path: "Plugins/bench-echo"),
+        .target(name: "SandboxConnector", dependencies: ["SwitchboardABI"], path: "Plugins/sandbox"),
+        .target(name: "TestkitConnector", dependencies: ["SwitchboardABI"], path: "Plugins/testkit"),
+        .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/o2c"),
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
         .testTarget(
             name: "SwitchboardHostTests",

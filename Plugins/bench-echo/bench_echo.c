@@ -4,6 +4,7 @@
  * back as one command, so a call costs exactly one crossing each way plus the
  * host's copy.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "switchboard/plugin.h"
@@ -38,15 +39,31 @@ static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out
 
 static void close_instance(sb_instance *inst, sb_call *call) { (void)inst; (void)call; }
 
+/* "noop" returns at once; "echo" hands the event back as it came; any other
+ * event comes back as the workflow command {"set": EVENT} (a pass-through step). */
 static sb_status on_event(sb_instance *inst, sb_call *call, sb_str type, sb_bytes event) {
     sb_emit e;
+    uint8_t small[4096];
+    uint8_t *buf = small;
+    sb_status st;
     (void)inst;
     if (type.len == 4 && memcmp(type.ptr, "noop", 4) == 0) return SB_OK;
     e.struct_size = sizeof e;
     e.kind = SB_EMIT_COMMAND;
     e.key = type;
-    e.data = event;
-    return host->emit(call, &e);
+    if (type.len == 4 && memcmp(type.ptr, "echo", 4) == 0) {
+        e.data = event;
+        return host->emit(call, &e);
+    }
+    if (event.len + 8 > sizeof small && !(buf = (uint8_t *)malloc(event.len + 8))) return SB_RETRY;
+    memcpy(buf, "{\"set\":", 7);
+    memcpy(buf + 7, event.ptr, event.len);
+    buf[7 + event.len] = '}';
+    e.data.ptr = buf;
+    e.data.len = event.len + 8;
+    st = host->emit(call, &e);
+    if (buf != small) free(buf);
+    return st;
 }
 
 static const sb_plugin_vtable VTABLE = {

@@ -2,16 +2,17 @@ import ArgumentParser
 
 /// The `switchboard` command.
 @main
-struct Switchboard: ParsableCommand {
+struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "Switchboard: the integration runtime for CRM, PSA and ERP systems.",
         discussion: """
             Exit codes: 0 success; 1 an operation failed or a plugin in a directory was refused; \
             2 the plugin file was refused by the loader; 3 the plugin directory or an input file cannot be read; \
-            64 usage error.
+            4 the configuration is invalid (each problem is printed with file:line); 64 usage error.
             """,
-        subcommands: [PluginsCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, QuickstartCommand.self, ExceptionsCommand.self, ConnectionsCommand.self, AuditCommand.self,
+                      PluginsCommand.self, SchemasCommand.self, BenchCommand.self]
     )
 }
 
@@ -20,4 +21,5 @@ enum Exit {
     static let failed = ExitCode(1)
     static let refused = ExitCode(2)
     static let unreadable = ExitCode(3)
+    static let badConfig = ExitCode(4)
 }

@@ -20,13 +20,13 @@ public struct EmittedItem {
 
 /// The `SB_EMIT_*` kinds.
 public enum EmitKind: UInt32, Sendable, CaseIterable {
-    case spec = 1, catalog, record, state, writeResult, event, command
+    case spec = 1, catalog, record, state, writeResult, event, command, retryAfter
 
     /// A bit for sets of kinds.
     var bit: UInt32 { 1 << rawValue }
 
     /// A set of kinds as a bit mask (built once per operation type, not per call).
-    static func mask(_ kinds: EmitKind...) -> UInt32 { kinds.reduce(0) { $0 | $1.bit } }
+    static func mask(_ kinds: EmitKind...) -> UInt32 { kinds.reduce(EmitKind.retryAfter.bit) { $0 | $1.bit } }
 }
 
 /// Receives the items of one operation; return `.cancelled` to ask the plugin to stop.
@@ -56,6 +56,7 @@ final class CallContext: @unchecked Sendable {
         var buffers: [UInt64: UnsafeMutableRawPointer] = [:]
         var nextBuffer: UInt64 = 1
         var deadline: Int64 = 0
+        var retryAfterMillis: Int64?
     }
 
     private let current: UnsafeMutablePointer<PerCall>
@@ -92,6 +93,7 @@ final class CallContext: @unchecked Sendable {
         current.pointee.allowedKinds = allowed
         current.pointee.sink = sink
         current.pointee.deadline = deadline
+        current.pointee.retryAfterMillis = nil
         if !current.pointee.diagnostics.isEmpty { current.pointee.diagnostics.removeAll(keepingCapacity: true) }
         cancelFlag.store(false, ordering: .relaxed)
     }
@@ -109,11 +111,23 @@ final class CallContext: @unchecked Sendable {
     /// The diagnostics of the operation that just returned (no plugin code is running).
     var finishedDiagnostics: [Diagnostic] { current.pointee.diagnostics }
 
+    /// The delay the plugin asked for with SB_EMIT_RETRY_AFTER in the operation that just returned.
+    var finishedRetryAfter: Int64? { current.pointee.retryAfterMillis }
+
     func emit(_ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
         emitLock.withLock {
             guard let emitKind = EmitKind(rawValue: kind), current.pointee.allowedKinds & emitKind.bit != 0 else {
                 report(Diagnostic("emit kind \(kind) is not accepted by \(current.pointee.operation)", fieldPath: "emit.kind"))
                 return SB_FATAL
+            }
+            if emitKind == .retryAfter {
+                let text = String(decoding: UnsafeRawBufferPointer(start: data.ptr, count: data.ptr == nil ? 0 : data.len), as: UTF8.self)
+                guard let millis = Int64(text), millis >= 0 else {
+                    report(Diagnostic("SB_EMIT_RETRY_AFTER data must be decimal milliseconds, got \"\(text.prefix(32))\"", fieldPath: "emit.data"))
+                    return SB_FATAL
+                }
+                current.pointee.retryAfterMillis = millis
+                return SB_OK
             }
             guard let sink = current.pointee.sink else { return SB_OK }
             let item = EmittedItem(kind: emitKind, key: UnsafeRawBufferPointer(start: key.ptr, count: key.ptr == nil ? 0 : key.len),

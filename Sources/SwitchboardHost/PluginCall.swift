@@ -4,10 +4,13 @@ import SwitchboardCore
 public struct CallOutcome: Sendable, Equatable {
     public var status: OperationStatus
     public var diagnostics: [Diagnostic]
+    /// How long the plugin asked the host to wait before retrying (SB_EMIT_RETRY_AFTER), in ms.
+    public var retryAfterMillis: Int64?
 
-    public init(status: OperationStatus, diagnostics: [Diagnostic] = []) {
+    public init(status: OperationStatus, diagnostics: [Diagnostic] = [], retryAfterMillis: Int64? = nil) {
         self.status = status
         self.diagnostics = diagnostics
+        self.retryAfterMillis = retryAfterMillis
     }
 
     public var isOK: Bool { status == .ok }

@@ -32,7 +32,8 @@ public final class PluginInstance: @unchecked Sendable {
             guard let raw = body(handle, context.pointer) else {
                 return CallOutcome(status: .fatal, diagnostics: [Diagnostic("\(pluginID) does not implement \(operation)")])
             }
-            return CallOutcome(status: OperationStatus(raw: raw), diagnostics: context.finishedDiagnostics)
+            return CallOutcome(status: OperationStatus(raw: raw), diagnostics: context.finishedDiagnostics,
+                               retryAfterMillis: context.finishedRetryAfter)
         }
     }
 
@@ -40,7 +41,7 @@ public final class PluginInstance: @unchecked Sendable {
     public func cancel() { context.cancelFlag.store(true, ordering: .relaxed) }
 
     public func checkConnection(deadline: Int64 = 0) -> CallOutcome {
-        perform("check_connection", allowed: 0, deadline: deadline, sink: nil) { h, c in library.vtable.check_connection?(h, c) }
+        perform("check_connection", allowed: EmitKind.mask(), deadline: deadline, sink: nil) { h, c in library.vtable.check_connection?(h, c) }
     }
 
     /// The catalog JSON the connector reports.

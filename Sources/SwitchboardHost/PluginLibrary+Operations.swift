@@ -32,7 +32,7 @@ extension PluginLibrary {
 
     /// Checks a configuration without I/O: OK, or CONFIG with a diagnostic per problem.
     public func validate(config: [UInt8]) -> CallOutcome {
-        withCall("validate_config", allowed: 0, sink: nil) { call in
+        withCall("validate_config", allowed: EmitKind.mask(), sink: nil) { call in
             config.withUnsafeBufferPointer { vtable.validate_config!(call, sb_bytes(ptr: $0.baseAddress, len: $0.count)) }
         }
     }
@@ -48,7 +48,7 @@ extension PluginLibrary {
         // Raw secrets need both the plugin's declaration and the operator's consent.
         scoped.rawSecretsAllowed = services.rawSecretsAllowed && has(.rawSecrets)
         let context = CallContext(pluginID: descriptor.id, services: scoped)
-        context.begin("open", allowed: 0, sink: nil)
+        context.begin("open", allowed: EmitKind.mask(), sink: nil)
         var handle: OpaquePointer?
         let status = config.withUnsafeBufferPointer {
             OperationStatus(raw: vtable.open!(context.pointer, sb_bytes(ptr: $0.baseAddress, len: $0.count), &handle))

@@ -73,7 +73,7 @@ import Testing
     @Test func constantsAreFrozen() {
         #expect([SB_OK, SB_RETRY, SB_FATAL, SB_CONFIG, SB_AUTH, SB_CANCELLED] == [0, 1, 2, 3, 4, 5])
         #expect([SB_EMIT_SPEC, SB_EMIT_CATALOG, SB_EMIT_RECORD, SB_EMIT_STATE, SB_EMIT_WRITE_RESULT, SB_EMIT_EVENT,
-                  SB_EMIT_COMMAND] == [1, 2, 3, 4, 5, 6, 7])
+                  SB_EMIT_COMMAND, SB_EMIT_RETRY_AFTER] == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(SB_CAP_ALL_V1 == 0xFF)
         #expect(SB_ABI_MAJOR == 1)
     }

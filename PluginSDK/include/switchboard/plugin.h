@@ -201,6 +201,7 @@ typedef struct sb_diag {
 #define SB_EMIT_WRITE_RESULT 5 /* write: key = external id at the target, data = optional JSON {"version": ...} */
 #define SB_EMIT_EVENT 6        /* handle_webhook / read: key = event type ("opportunity.won"), data = event JSON */
 #define SB_EMIT_COMMAND 7      /* on_event: data = command JSON (see docs/ABI.md) */
+#define SB_EMIT_RETRY_AFTER 8  /* any operation returning SB_RETRY: data = decimal milliseconds to wait (e.g. an HTTP Retry-After) */
 
 /* One output item.
  * OWNERSHIP: borrowed by the host for the duration of emit(); the host copies. */

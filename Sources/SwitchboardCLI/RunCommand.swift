@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwitchboardRuntime
+
+/// `switchboard run`: the foreground daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the integrations of a configuration (foreground; SIGTERM drains and exits).")
+
+    @Option(help: "The configuration file (YAML).")
+    var config: String
+
+    @Flag(help: "Exit once every connection is read and the queue is empty (batch jobs, tests).")
+    var exitWhenIdle = false
+
+    func run() async throws {
+        let logger = CLILogging.bootstrap()
+        let runtime = try openRuntime(config: config, logger: logger)
+        logger.info("switchboard running", metadata: ["config": "\(config)", "store": "\(runtime.config.store)",
+                                                     "connections": "\(runtime.registry.all.count)"])
+        try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, logger: logger)
+        logger.info("switchboard stopped", metadata: ["processed": "\(runtime.counters.itemsProcessed)"])
+    }
+}
+
+/// Loads a configuration and opens its runtime, or prints every problem (file:line) and exits 4.
+func openRuntime(config path: String, logger: Logger) throws -> Runtime {
+    do {
+        let config = try ConfigLoader.load(file: path)
+        return try Runtime(config: config, logger: logger)
+    } catch let error as ConfigError {
+        printError("configuration errors:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
+        throw Exit.badConfig
+    }
+}
+
+enum CLILogging {
+    /// Log lines to stderr; level from $SWITCHBOARD_LOG_LEVEL (default info).
+    static func bootstrap() -> Logger {
+        let level = ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "switchboard")
+    }
+}

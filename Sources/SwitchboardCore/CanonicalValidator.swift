@@ -1,0 +1,155 @@
+/// Validates canonical records and events against the model, naming the
+/// field path of every problem. Runs at each boundary: records from plugins,
+/// events from webhooks, the output of mappings.
+public enum CanonicalValidator {
+    /// Every problem in a record of `entity` (empty = valid). A `partial`
+    /// record (a master-data update of some fields) skips the top-level
+    /// required-field check but still checks every field it carries.
+    public static func validate(record: JSON, entity: String, partial: Bool = false) -> [Diagnostic] {
+        guard let type = CanonicalModel.entity(entity) else {
+            return [Diagnostic("unknown canonical entity \"\(entity)\"", fieldPath: "entity")]
+        }
+        var problems: [Diagnostic] = []
+        let fields = partial ? type.allFields.map { f in
+            var optional = f
+            optional.required = CanonicalModel.envelope.contains { $0.name == f.name } && f.required
+            return optional
+        } : type.allFields
+        check(object: record, fields: fields, path: "", into: &problems)
+        return problems
+    }
+
+    /// Every problem in an event: a known type whose `data` is a valid record of the event's entity.
+    public static func validate(event: JSON, type name: String) -> [Diagnostic] {
+        guard let type = CanonicalModel.event(name) else {
+            return [Diagnostic("unknown business event \"\(name)\"", detail: "known: " + CanonicalModel.events.map(\.name).joined(separator: ", "),
+                               fieldPath: "type")]
+        }
+        return validate(record: event, entity: type.entity)
+    }
+
+    /// The money a record blocks while it is stuck (its entity's impact field).
+    public static func impact(of record: JSON, entity: String) -> (amount: String, currency: String)? {
+        guard let field = CanonicalModel.entity(entity)?.impactField, let money = record[field],
+              let amount = money["amount"]?.numberText, let currency = money["currency"]?.stringValue,
+              isDecimal(amount), isCurrency(currency) else { return nil }
+        return (amount, currency)
+    }
+
+    static func check(object value: JSON, fields: [Field], path: String, into problems: inout [Diagnostic]) {
+        guard case .object(let members) = value else {
+            problems.append(Diagnostic("expected an object, got \(value.typeName)", fieldPath: path))
+            return
+        }
+        for field in fields where field.required {
+            if let present = members.first(where: { $0.0 == field.name })?.1, present != .null { continue }
+            problems.append(Diagnostic("required field is missing", fieldPath: FieldPath.join(path, field.name)))
+        }
+        for (key, member) in members {
+            let memberPath = FieldPath.join(path, key)
+            guard let field = fields.first(where: { $0.name == key }) else {
+                problems.append(Diagnostic("unknown field", detail: "put custom data under \"custom\"", fieldPath: memberPath))
+                continue
+            }
+            if member == .null && !field.required { continue }
+            check(member, type: field.type, path: memberPath, into: &problems)
+        }
+    }
+
+    static func check(_ value: JSON, type: FieldType, path: String, into problems: inout [Diagnostic]) {
+        func fail(_ message: String) { problems.append(Diagnostic(message, fieldPath: path)) }
+        switch type {
+        case .string, .reference:
+            if value.stringValue == nil { fail("expected a string, got \(value.typeName)") }
+        case .integer:
+            if case .number(let n) = value, Int(n) != nil { return }
+            fail("expected an integer, got \(value.typeName)")
+        case .number:
+            if case .number = value { return }
+            fail("expected a number, got \(value.typeName)")
+        case .boolean:
+            if value.boolValue == nil { fail("expected true or false, got \(value.typeName)") }
+        case .decimal:
+            guard let text = value.numberText, isDecimal(text) else { return fail("expected a decimal string such as \"12.50\"") }
+        case .money:
+            guard case .object = value else { return fail("expected money {\"amount\": \"12.50\", \"currency\": \"EUR\"}") }
+            check(object: value, fields: [Field("amount", .decimal, required: true), Field("currency", .currency, required: true)],
+                  path: path, into: &problems)
+        case .currency:
+            guard let code = value.stringValue, isCurrency(code) else { return fail("expected an ISO 4217 currency code such as \"EUR\"") }
+        case .country:
+            guard let code = value.stringValue, code.utf8.count == 2, code.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {
+                return fail("expected an ISO 3166-1 alpha-2 country code such as \"DE\"")
+            }
+        case .date:
+            guard let text = value.stringValue, isDate(text) else { return fail("expected an ISO 8601 date YYYY-MM-DD") }
+        case .dateTime:
+            guard let text = value.stringValue, isDateTime(text) else {
+                return fail("expected an ISO 8601 date-time with offset, e.g. 2026-11-27T10:15:00Z")
+            }
+        case .email:
+            guard let text = value.stringValue, isEmail(text) else { return fail("expected an email address") }
+        case .enumeration(let allowed):
+            guard let text = value.stringValue, allowed.contains(text) else {
+                return fail("expected one of: \(allowed.joined(separator: ", "))")
+            }
+        case .object(let fields):
+            check(object: value, fields: fields, path: path, into: &problems)
+        case .array(let element):
+            guard let items = value.arrayValue else { return fail("expected an array, got \(value.typeName)") }
+            for (i, item) in items.enumerated() { check(item, type: element, path: FieldPath.index(path, i), into: &problems) }
+        case .anyObject:
+            guard case .object = value else { return fail("expected an object, got \(value.typeName)") }
+        }
+    }
+
+    public static func isDecimal(_ s: String) -> Bool {
+        var bytes = Substring(s).utf8[...]
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        guard let dot = bytes.firstIndex(of: UInt8(ascii: ".")) else { return !bytes.isEmpty && bytes.allSatisfy(isDigit) }
+        let whole = bytes[..<dot], fraction = bytes[bytes.index(after: dot)...]
+        return !whole.isEmpty && !fraction.isEmpty && whole.allSatisfy(isDigit) && fraction.allSatisfy(isDigit)
+    }
+
+    public static func isCurrency(_ s: String) -> Bool { s.utf8.count == 3 && s.utf8.allSatisfy { $0 >= 65 && $0 <= 90 } }
+
+    public static func isDate(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count == 10, b[4] == 0x2D, b[7] == 0x2D else { return false }
+        guard let y = number(b[0..<4]), let m = number(b[5..<7]), let d = number(b[8..<10]) else { return false }
+        let days = [31, (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        return (1...12).contains(m) && d >= 1 && d <= days[m - 1]
+    }
+
+    public static func isDateTime(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count >= 20, isDate(String(decoding: b[0..<10], as: UTF8.self)), b[10] == 0x54 || b[10] == 0x74 || b[10] == 0x20,
+              b[13] == 0x3A, b[16] == 0x3A, let h = number(b[11..<13]), let mi = number(b[14..<16]), let se = number(b[17..<19]),
+              h < 24, mi < 60, se < 61 else { return false }
+        var i = 19
+        if b[i] == 0x2E {
+            i += 1
+            let start = i
+            while i < b.count, isDigit(b[i]) { i += 1 }
+            guard i > start else { return false }
+        }
+        guard i < b.count else { return false }
+        if b[i] == 0x5A || b[i] == 0x7A { return i == b.count - 1 }
+        guard b[i] == 0x2B || b[i] == 0x2D, b.count - i == 6, b[i + 3] == 0x3A,
+              let oh = number(b[(i + 1)..<(i + 3)]), let om = number(b[(i + 4)..<(i + 6)]) else { return false }
+        return oh < 24 && om < 60
+    }
+
+    static func isEmail(_ s: String) -> Bool {
+        guard let at = s.firstIndex(of: "@"), at != s.startIndex else { return false }
+        let domain = s[s.index(after: at)...]
+        return domain.contains(".") && !domain.hasPrefix(".") && !domain.hasSuffix(".") && !s.contains(" ") && !domain.contains("@")
+    }
+
+    @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+
+    static func number(_ digits: ArraySlice<UInt8>) -> Int? {
+        guard !digits.isEmpty, digits.allSatisfy(isDigit) else { return nil }
+        return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+    }
+}

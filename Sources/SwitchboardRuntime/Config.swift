@@ -1,0 +1,139 @@
+import SwitchboardCore
+
+/// A loaded, checked configuration (docs/CONFIG.md describes the file).
+public struct SwitchboardConfig: Sendable {
+    public var file: String
+    /// Store URL, `sqlite:PATH` (the default: `sqlite:switchboard.db` beside the config file).
+    public var store: String
+    public var pluginDir: String
+    public var worker: WorkerSettings
+    public var tenants: [TenantConfig]
+
+    public func tenant(_ id: String) -> TenantConfig? { tenants.first { $0.id == id } }
+}
+
+/// Where in the configuration file something was written.
+public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+public struct WorkerSettings: Sendable {
+    /// Work items claimed per batch (one transaction each way).
+    public var batch = 256
+    /// How long a claimed item stays leased before another worker may take it.
+    public var leaseMillis: Int64 = 60_000
+    /// Idle wait between empty polls of the queue.
+    public var idleMillis: Int64 = 50
+    public var deadlineMillis: Int64 = 30_000
+}
+
+public struct TenantConfig: Sendable {
+    public var id: String
+    public var name: String
+    public var connections: [ConnectionConfig]
+    public var workflows: [WorkflowConfig]
+    public var masterData: [MasterDataConfig]
+    public var location: SourceLocation
+
+    public func connection(_ id: String) -> ConnectionConfig? { connections.first { $0.id == id } }
+}
+
+public struct ConnectionConfig: Sendable {
+    public var id: String
+    public var plugin: String
+    /// The plugin's own configuration, handed to validate_config and open as JSON.
+    public var config: JSON
+    /// Secret name the plugin asks for -> reference (`env:VAR`).
+    public var secrets: [String: String]
+    public var allowRawSecrets: Bool
+    public var retry: RetryPolicy
+    public var poll: PollConfig?
+    public var location: SourceLocation
+    public var secretLocations: [String: SourceLocation]
+}
+
+/// How a connection's failed work is retried: exponential backoff with full jitter.
+public struct RetryPolicy: Sendable, Equatable {
+    public var maxAttempts = 8
+    public var baseDelayMillis: Int64 = 500
+    public var maxDelayMillis: Int64 = 300_000
+    /// Past this age (since the first attempt) an item goes to the exception queue.
+    public var maxAgeMillis: Int64 = 86_400_000
+
+    public init() {}
+
+    /// The delay before attempt `attempt + 1` (attempt counts from 1): uniform in [0, min(max, base * 2^(attempt-1))].
+    public func delay(afterAttempt attempt: Int, random: inout some RandomNumberGenerator) -> Int64 {
+        let exponent = min(max(attempt - 1, 0), 30)
+        let cap = min(maxDelayMillis, baseDelayMillis.multipliedReportingOverflow(by: Int64(1) << exponent).overflow
+                      ? maxDelayMillis : baseDelayMillis << exponent)
+        return Int64.random(in: 0...max(cap, 0), using: &random)
+    }
+}
+
+public struct PollConfig: Sendable {
+    public var everyMillis: Int64
+    public var streams: [String]
+    /// Records per read call: the cursor is checkpointed after each batch.
+    public var batch: Int
+}
+
+public struct WorkflowConfig: Sendable {
+    public var id: String
+    public var trigger: Trigger
+    public var steps: [WorkflowStep]
+    public var location: SourceLocation
+
+    public enum Trigger: Sendable {
+        /// A business event (or `record.<Entity>` change), optionally only from one connection.
+        case event(type: String, source: String?)
+    }
+}
+
+public enum WorkflowStep: Sendable {
+    /// Builds a new document from the current one.
+    case map(FieldMapping)
+    /// Hands the current document to a workflow plugin; its commands run in order.
+    case call(plugin: String, config: JSON, location: SourceLocation)
+    /// Upserts the current document at a connection as a canonical entity.
+    case write(connection: String, entity: String)
+
+    public var name: String {
+        switch self {
+        case .map: "map"
+        case .call(let plugin, _, _): "call \(plugin)"
+        case .write(let connection, let entity): "write \(entity) to \(connection)"
+        }
+    }
+}
+
+/// Master data kept in sync between connections, field by field per system of record.
+public struct MasterDataConfig: Sendable {
+    public var entity: String
+    public var connections: [String]
+    /// The connection that owns fields not listed in `fieldOwners`.
+    public var owner: String
+    public var fieldOwners: [String: String]
+    public var location: SourceLocation
+
+    /// The connection that owns `field`.
+    public func owner(of field: String) -> String { fieldOwners[field] ?? owner }
+
+    /// The built-in workflow id that carries this sync.
+    public var workflowID: String { "master-data:\(entity)" }
+}
+
+/// Everything wrong with a configuration, each with its file:line.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public struct Problem: Sendable, CustomStringConvertible {
+        public var location: SourceLocation?
+        public var message: String
+        public var description: String { location.map { "\($0): \(message)" } ?? message }
+    }
+
+    public var problems: [Problem]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}

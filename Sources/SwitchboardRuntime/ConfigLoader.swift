@@ -1,0 +1,337 @@
+import Foundation
+import SwitchboardCore
+import Yams
+
+/// Reads a YAML configuration into a SwitchboardConfig, collecting every
+/// problem with its file:line:column instead of stopping at the first.
+public enum ConfigLoader {
+    public static func load(file: String) throws(ConfigError) -> SwitchboardConfig {
+        guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(problems: [.init(location: nil, message: "\(file): cannot read the configuration file")])
+        }
+        return try parse(text, file: file)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> SwitchboardConfig {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(problems: [.init(location: SourceLocation(file: file, line: 1, column: 1), message: "the file is empty")])
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw ConfigError(problems: [yamlProblem(error, file: file)])
+        } catch {
+            throw ConfigError(problems: [.init(location: nil, message: "\(file): \(error)")])
+        }
+        var reader = Reader(file: file)
+        let config = reader.config(root)
+        guard reader.problems.isEmpty, let config else { throw ConfigError(problems: reader.problems) }
+        return config
+    }
+
+    static func yamlProblem(_ error: YamlError, file: String) -> ConfigError.Problem {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return .init(location: SourceLocation(file: file, line: mark.line, column: mark.column), message: "malformed YAML: \(problem)")
+        default:
+            return .init(location: SourceLocation(file: file, line: 1, column: 1), message: "malformed YAML: \(error)")
+        }
+    }
+}
+
+/// Walks the YAML tree; each accessor records a located problem and returns nil on a wrong shape.
+struct Reader {
+    let file: String
+    var problems: [ConfigError.Problem] = []
+
+    init(file: String) { self.file = file }
+
+    func at(_ node: Node) -> SourceLocation {
+        SourceLocation(file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0)
+    }
+
+    mutating func fail(_ node: Node, _ message: String) { problems.append(.init(location: at(node), message: message)) }
+
+    /// The members of a mapping, checking that no key outside `allowed` appears.
+    mutating func mapping(_ node: Node, _ what: String, allowed: [String]) -> [String: Node]? {
+        guard case .mapping(let m) = node else {
+            fail(node, "\(what) must be a mapping")
+            return nil
+        }
+        var out: [String: Node] = [:]
+        for (key, value) in m {
+            guard let name = key.string else { continue }
+            if !allowed.contains(name) {
+                fail(key, "unknown key \"\(name)\" in \(what) (allowed: \(allowed.joined(separator: ", ")))")
+            } else if out[name] != nil {
+                fail(key, "duplicate key \"\(name)\" in \(what)")
+            }
+            out[name] = value
+        }
+        return out
+    }
+
+    mutating func sequence(_ node: Node, _ what: String) -> [Node]? {
+        guard case .sequence(let s) = node else {
+            fail(node, "\(what) must be a list")
+            return nil
+        }
+        return Array(s)
+    }
+
+    mutating func string(_ node: Node?, _ what: String, parent: Node) -> String? {
+        guard let node else {
+            fail(parent, "\(what) is required")
+            return nil
+        }
+        guard case .scalar(let s) = node, !s.string.isEmpty else {
+            fail(node, "\(what) must be a non-empty string")
+            return nil
+        }
+        return s.string
+    }
+
+    mutating func identifier(_ node: Node?, _ what: String, parent: Node) -> String? {
+        guard let text = string(node, what, parent: parent) else { return nil }
+        guard PluginDescriptor.isValidID(text) else {
+            fail(node!, "\(what) \"\(text)\" must match [a-z0-9][a-z0-9._-]{0,63}")
+            return nil
+        }
+        return text
+    }
+
+    mutating func int(_ node: Node, _ what: String, range: ClosedRange<Int>) -> Int? {
+        guard let value = node.int, range.contains(value) else {
+            fail(node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    /// `500ms`, `2s`, `5m`, `24h`, or a number of seconds.
+    mutating func duration(_ node: Node, _ what: String) -> Int64? {
+        guard case .scalar(let s) = node else {
+            fail(node, "\(what) must be a duration such as 500ms, 2s, 5m or 24h")
+            return nil
+        }
+        let text = s.string
+        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            if let n = Double(text.dropLast(suffix.count)), n >= 0 { return Int64(n * factor) }
+        }
+        if let n = Double(text), n >= 0 { return Int64(n * 1000) }
+        fail(node, "\(what) \"\(text)\" is not a duration (use 500ms, 2s, 5m or 24h)")
+        return nil
+    }
+
+    /// Any YAML as JSON (plugin configs).
+    mutating func json(_ node: Node) -> JSON {
+        switch node {
+        case .scalar(let s):
+            if s.style == .plain {
+                if node.null != nil { return .null }
+                if let b = node.bool { return .bool(b) }
+                if node.int != nil || node.float != nil, CanonicalValidator.isDecimal(s.string) || Double(s.string) != nil {
+                    return .number(s.string)
+                }
+            }
+            return .string(s.string)
+        case .mapping(let m):
+            return .object(m.compactMap { key, value in key.string.map { ($0, json(value)) } })
+        case .sequence(let seq):
+            return .array(seq.map { json($0) })
+        case .alias:
+            fail(node, "YAML aliases are not supported in plugin configs")
+            return .null
+        }
+    }
+
+    mutating func config(_ root: Node) -> SwitchboardConfig? {
+        guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "worker", "tenants"]) else { return nil }
+        if let version = top["version"], version.int != 1 { fail(version, "version must be 1") }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : base + "/" + path }
+        var store = "sqlite:" + resolve("switchboard.db")
+        if let node = top["store"], let url = string(node, "store", parent: root) {
+            if url.hasPrefix("sqlite:") {
+                store = "sqlite:" + resolve(String(url.dropFirst(7)))
+            } else {
+                fail(node, "store \"\(url)\" is not supported (use sqlite:PATH)")
+            }
+        }
+        var pluginDir = resolve("plugins")
+        if let node = top["plugins"], let dir = string(node, "plugins", parent: root) { pluginDir = resolve(dir) }
+        var worker = WorkerSettings()
+        if let node = top["worker"], let w = mapping(node, "worker", allowed: ["batch", "lease", "idle", "deadline"]) {
+            if let n = w["batch"], let v = int(n, "worker.batch", range: 1...10_000) { worker.batch = v }
+            if let n = w["lease"], let v = duration(n, "worker.lease") { worker.leaseMillis = v }
+            if let n = w["idle"], let v = duration(n, "worker.idle") { worker.idleMillis = v }
+            if let n = w["deadline"], let v = duration(n, "worker.deadline") { worker.deadlineMillis = v }
+        }
+        var tenants: [TenantConfig] = []
+        if let node = top["tenants"], let list = sequence(node, "tenants") {
+            for item in list { if let t = tenant(item) { tenants.append(t) } }
+            var seen = Set<String>()
+            for (t, item) in zip(tenants, list) where !seen.insert(t.id).inserted { fail(item, "duplicate tenant id \"\(t.id)\"") }
+        } else if top["tenants"] == nil {
+            fail(root, "tenants is required (a list of client firms)")
+        }
+        return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, worker: worker, tenants: tenants)
+    }
+
+    mutating func tenant(_ node: Node) -> TenantConfig? {
+        guard let t = mapping(node, "a tenant", allowed: ["id", "name", "connections", "workflows", "master_data"]) else { return nil }
+        guard let id = identifier(t["id"], "tenant id", parent: node) else { return nil }
+        let name = t["name"].flatMap { $0.string } ?? id
+        var connections: [ConnectionConfig] = []
+        if let list = t["connections"].flatMap({ sequence($0, "connections") }) {
+            for item in list { if let c = connection(item) { connections.append(c) } }
+            var seen = Set<String>()
+            for (c, item) in zip(connections, list) where !seen.insert(c.id).inserted {
+                fail(item, "duplicate connection id \"\(c.id)\" in tenant \(id)")
+            }
+        }
+        let known = Set(connections.map(\.id))
+        var masterData: [MasterDataConfig] = []
+        if let list = t["master_data"].flatMap({ sequence($0, "master_data") }) {
+            for item in list { if let m = master(item, connections: known) { masterData.append(m) } }
+        }
+        var workflows: [WorkflowConfig] = []
+        if let list = t["workflows"].flatMap({ sequence($0, "workflows") }) {
+            for item in list { if let w = workflow(item, connections: known) { workflows.append(w) } }
+            var seen = Set<String>()
+            for (w, item) in zip(workflows, list) where !seen.insert(w.id).inserted {
+                fail(item, "duplicate workflow id \"\(w.id)\" in tenant \(id)")
+            }
+        }
+        return TenantConfig(id: id, name: name, connections: connections, workflows: workflows, masterData: masterData, location: at(node))
+    }
+
+    mutating func connection(_ node: Node) -> ConnectionConfig? {
+        guard let c = mapping(node, "a connection", allowed: ["id", "plugin", "config", "secrets", "allow_raw_secrets", "retry", "poll"]) else {
+            return nil
+        }
+        guard let id = identifier(c["id"], "connection id", parent: node),
+              let plugin = identifier(c["plugin"], "plugin", parent: node) else { return nil }
+        var secrets: [String: String] = [:]
+        var secretLocations: [String: SourceLocation] = [:]
+        if let s = c["secrets"], case .mapping(let m) = s {
+            for (key, value) in m {
+                guard let name = key.string, let reference = string(value, "secret \(name)", parent: key) else { continue }
+                if !reference.hasPrefix("env:") {
+                    fail(value, "secret reference \"\(reference)\" must be env:VARIABLE")
+                }
+                secrets[name] = reference
+                secretLocations[name] = at(value)
+            }
+        } else if let s = c["secrets"] {
+            fail(s, "secrets must be a mapping of name: reference")
+        }
+        var retry = RetryPolicy()
+        if let r = c["retry"], let m = mapping(r, "retry", allowed: ["max_attempts", "base_delay", "max_delay", "max_age"]) {
+            if let n = m["max_attempts"], let v = int(n, "retry.max_attempts", range: 1...1000) { retry.maxAttempts = v }
+            if let n = m["base_delay"], let v = duration(n, "retry.base_delay") { retry.baseDelayMillis = v }
+            if let n = m["max_delay"], let v = duration(n, "retry.max_delay") { retry.maxDelayMillis = v }
+            if let n = m["max_age"], let v = duration(n, "retry.max_age") { retry.maxAgeMillis = v }
+        }
+        var poll: PollConfig?
+        if let p = c["poll"], let m = mapping(p, "poll", allowed: ["every", "streams", "batch"]) {
+            let every = m["every"].flatMap { duration($0, "poll.every") } ?? 5000
+            let streams = m["streams"].flatMap { sequence($0, "poll.streams") }?.compactMap { $0.string } ?? []
+            if streams.isEmpty { fail(p, "poll.streams must list at least one stream") }
+            let batch = m["batch"].flatMap { int($0, "poll.batch", range: 1...100_000) } ?? 500
+            poll = PollConfig(everyMillis: max(every, 10), streams: streams, batch: batch)
+        }
+        let allowRaw = c["allow_raw_secrets"]?.bool ?? false
+        return ConnectionConfig(id: id, plugin: plugin, config: c["config"].map { json($0) } ?? .object([]), secrets: secrets,
+                                allowRawSecrets: allowRaw, retry: retry, poll: poll, location: at(node), secretLocations: secretLocations)
+    }
+
+    mutating func master(_ node: Node, connections: Set<String>) -> MasterDataConfig? {
+        guard let m = mapping(node, "a master_data entry", allowed: ["entity", "connections", "system_of_record"]) else { return nil }
+        guard let entity = string(m["entity"], "entity", parent: node) else { return nil }
+        if !CanonicalModel.masterDataEntities.contains(entity) {
+            fail(m["entity"]!, "\(entity) is not master data (use one of: \(CanonicalModel.masterDataEntities.sorted().joined(separator: ", ")))")
+        }
+        let members = m["connections"].flatMap { sequence($0, "connections") }?.compactMap { $0.string } ?? []
+        if members.count < 2 { fail(node, "master_data \(entity) needs at least two connections") }
+        for name in members where !connections.contains(name) { fail(m["connections"]!, "unknown connection \"\(name)\"") }
+        guard let sorNode = m["system_of_record"], let sor = mapping(sorNode, "system_of_record", allowed: ["owner", "fields"]),
+              let owner = string(sor["owner"], "system_of_record.owner", parent: sorNode) else {
+            if m["system_of_record"] == nil { fail(node, "master_data \(entity) needs a system_of_record with an owner") }
+            return nil
+        }
+        if !members.contains(owner) { fail(sor["owner"]!, "system_of_record.owner \"\(owner)\" is not one of this entry's connections") }
+        var fieldOwners: [String: String] = [:]
+        if let fields = sor["fields"], case .mapping(let fm) = fields {
+            let known = Set(CanonicalModel.entity(entity)?.fields.map(\.name) ?? [])
+            for (key, value) in fm {
+                guard let field = key.string, let who = value.string else { continue }
+                if !known.contains(field) { fail(key, "\(entity) has no field \"\(field)\"") }
+                if !members.contains(who) { fail(value, "\"\(who)\" is not one of this entry's connections") }
+                fieldOwners[field] = who
+            }
+        }
+        return MasterDataConfig(entity: entity, connections: members, owner: owner, fieldOwners: fieldOwners, location: at(node))
+    }
+
+    mutating func workflow(_ node: Node, connections: Set<String>) -> WorkflowConfig? {
+        guard let w = mapping(node, "a workflow", allowed: ["id", "trigger", "steps"]) else { return nil }
+        guard let id = identifier(w["id"], "workflow id", parent: node) else { return nil }
+        guard let triggerNode = w["trigger"], let t = mapping(triggerNode, "trigger", allowed: ["event", "source"]),
+              let event = string(t["event"], "trigger.event", parent: triggerNode) else {
+            if w["trigger"] == nil { fail(node, "workflow \(id) needs a trigger") }
+            return nil
+        }
+        if CanonicalModel.event(event) == nil && !(event.hasPrefix("record.") && CanonicalModel.entity(String(event.dropFirst(7))) != nil) {
+            fail(t["event"]!, "unknown trigger event \"\(event)\" (business events: \(CanonicalModel.events.map(\.name).joined(separator: ", ")); or record.<Entity>)")
+        }
+        let source = t["source"].flatMap { $0.string }
+        if let source, !connections.contains(source) { fail(t["source"]!, "unknown connection \"\(source)\"") }
+        var steps: [WorkflowStep] = []
+        guard let stepNodes = w["steps"].flatMap({ sequence($0, "steps") }), !stepNodes.isEmpty else {
+            fail(node, "workflow \(id) needs at least one step")
+            return nil
+        }
+        for stepNode in stepNodes {
+            guard let s = mapping(stepNode, "a step", allowed: ["map", "call", "write"]), s.count == 1, let (kind, body) = s.first else {
+                fail(stepNode, "a step is exactly one of map, call or write")
+                continue
+            }
+            switch kind {
+            case "map":
+                guard case .mapping(let m) = body else {
+                    fail(body, "map must be a mapping of target field: expression")
+                    continue
+                }
+                var assignments: [(target: String, expression: MappingExpression)] = []
+                for (key, value) in m {
+                    guard let target = key.string, let source = value.string else { continue }
+                    do {
+                        assignments.append((target, try MappingExpression.parse(source)))
+                    } catch {
+                        fail(value, "map \(target): \(error.message) (at column \(error.column) of \"\(source)\")")
+                    }
+                }
+                steps.append(.map(FieldMapping(assignments)))
+            case "call":
+                if let plugin = body.string {
+                    steps.append(.call(plugin: plugin, config: .object([]), location: at(body)))
+                } else if let m = mapping(body, "call", allowed: ["plugin", "config"]), let plugin = identifier(m["plugin"], "call.plugin", parent: body) {
+                    steps.append(.call(plugin: plugin, config: m["config"].map { json($0) } ?? .object([]), location: at(body)))
+                }
+            default:
+                guard let m = mapping(body, "write", allowed: ["connection", "entity"]),
+                      let connection = string(m["connection"], "write.connection", parent: body),
+                      let entity = string(m["entity"], "write.entity", parent: body) else { continue }
+                if !connections.contains(connection) { fail(m["connection"]!, "unknown connection \"\(connection)\"") }
+                if CanonicalModel.entity(entity) == nil { fail(m["entity"]!, "unknown canonical entity \"\(entity)\"") }
+                steps.append(.write(connection: connection, entity: entity))
+            }
+        }
+        return WorkflowConfig(id: id, trigger: .event(type: event, source: source), steps: steps, location: at(node))
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardHost
+import SwitchboardStore
+
+/// One configured connection, open: its plugin instance and its policies.
+public final class Connection: @unchecked Sendable {
+    public let tenant: String
+    public let config: ConnectionConfig
+    public let instance: PluginInstance
+    public var id: String { config.id }
+    public var plugin: PluginLibrary { instance.library }
+
+    init(tenant: String, config: ConnectionConfig, instance: PluginInstance) {
+        self.tenant = tenant
+        self.config = config
+        self.instance = instance
+    }
+}
+
+/// The open plugin instances of a configuration: every connection, and one
+/// instance per workflow `call` step. Built once at start; every problem is
+/// reported with the file:line of the configuration that caused it.
+public final class ConnectionRegistry: @unchecked Sendable {
+    public let catalog: PluginCatalog
+    private(set) var connections: [String: Connection] = [:]  // "tenant/connection"
+    private(set) var stepPlugins: [String: PluginInstance] = [:]  // "tenant/workflow/step"
+
+    public init(config: SwitchboardConfig, store: any IntegrationStore, logger: Logger) throws(ConfigError) {
+        do {
+            catalog = try PluginCatalog.discover(directory: config.pluginDir)
+        } catch {
+            throw ConfigError(problems: [.init(location: nil, message: "\(config.file): plugins: \(error.description)")])
+        }
+        var problems: [ConfigError.Problem] = []
+        for tenant in config.tenants {
+            for c in tenant.connections {
+                guard let library = lookup(c.plugin, at: c.location, problems: &problems) else { continue }
+                for (name, reference) in c.secrets where reference.hasPrefix("env:") {
+                    if ProcessInfo.processInfo.environment[String(reference.dropFirst(4))] == nil {
+                        problems.append(.init(location: c.secretLocations[name],
+                                              message: "connection \(tenant.id)/\(c.id): secret \"\(name)\" refers to \(reference), which is not set"))
+                    }
+                }
+                let services = InstanceServices(
+                    tenant: tenant.id, connection: c.id, logger: logger, secrets: EnvironmentSecrets(references: c.secrets),
+                    rawSecretsAllowed: c.allowRawSecrets, state: StoreBackedState(store: store, tenant: tenant.id, connection: c.id))
+                do {
+                    let instance = try library.open(config: c.config.bytes, services: services)
+                    connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: instance)
+                } catch {
+                    for d in error.outcome.diagnostics {
+                        problems.append(.init(location: c.location,
+                                              message: "connection \(tenant.id)/\(c.id) (plugin \(c.plugin)): config\(d.fieldPath.isEmpty ? "" : ".\(d.fieldPath)"): \(d.summary)"))
+                    }
+                    if error.outcome.diagnostics.isEmpty {
+                        problems.append(.init(location: c.location, message: "connection \(tenant.id)/\(c.id): \(error.description)"))
+                    }
+                }
+                if let poll = c.poll, !library.has(.read) {
+                    problems.append(.init(location: c.location, message: "connection \(c.id) polls \(poll.streams) but plugin \(c.plugin) cannot read"))
+                }
+            }
+            for workflow in tenant.workflows {
+                for (index, step) in workflow.steps.enumerated() {
+                    switch step {
+                    case .call(let pluginID, let pluginConfig, let location):
+                        guard let library = lookup(pluginID, at: location, problems: &problems) else { continue }
+                        guard library.descriptor.kind == .workflow else {
+                            problems.append(.init(location: location, message: "call: plugin \(pluginID) is a connector, not a workflow plugin"))
+                            continue
+                        }
+                        let services = InstanceServices(tenant: tenant.id, connection: "workflow:\(workflow.id)", logger: logger,
+                                                        state: StoreBackedState(store: store, tenant: tenant.id, connection: "workflow:\(workflow.id)"))
+                        do {
+                            stepPlugins["\(tenant.id)/\(workflow.id)/\(index)"] = try library.open(config: pluginConfig.bytes, services: services)
+                        } catch {
+                            problems.append(.init(location: location, message: "call \(pluginID): \(error.outcome.summary)"))
+                        }
+                    case .write(let connection, _):
+                        if let c = tenant.connection(connection), let library = catalog.plugin(id: c.plugin), !library.has(.write) {
+                            problems.append(.init(location: workflow.location,
+                                                  message: "workflow \(workflow.id) writes to \(connection), but plugin \(c.plugin) cannot write"))
+                        }
+                    case .map: break
+                    }
+                }
+            }
+            for group in tenant.masterData {
+                for name in group.connections {
+                    if let c = tenant.connection(name), let library = catalog.plugin(id: c.plugin), !library.has(.write) {
+                        problems.append(.init(location: group.location, message: "master_data \(group.entity): plugin \(c.plugin) of \(name) cannot write"))
+                    }
+                }
+            }
+        }
+        guard problems.isEmpty else {
+            close()
+            throw ConfigError(problems: problems)
+        }
+
+        func lookup(_ id: String, at location: SourceLocation, problems: inout [ConfigError.Problem]) -> PluginLibrary? {
+            if let library = catalog.plugin(id: id) { return library }
+            let known = catalog.plugins.map(\.descriptor.id).sorted().joined(separator: ", ")
+            problems.append(.init(location: location, message: "unknown plugin id \"\(id)\" (in \(config.pluginDir): \(known.isEmpty ? "none" : known))"))
+            return nil
+        }
+    }
+
+    public func connection(tenant: String, id: String) -> Connection? { connections["\(tenant)/\(id)"] }
+
+    func stepPlugin(tenant: String, workflow: String, step: Int) -> PluginInstance? { stepPlugins["\(tenant)/\(workflow)/\(step)"] }
+
+    public var all: [Connection] { connections.values.sorted { ($0.tenant, $0.id) < ($1.tenant, $1.id) } }
+
+    /// Closes every instance (plugins free what they hold).
+    public func close() {
+        for c in connections.values { c.instance.close() }
+        for p in stepPlugins.values { p.close() }
+    }
+}

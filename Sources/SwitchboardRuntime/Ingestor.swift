@@ -1,0 +1,84 @@
+import SwitchboardCore
+import SwitchboardHost
+import SwitchboardStore
+
+/// Turns what a connector emits (records, events) into validated event-log
+/// entries. An invalid record becomes an exception item, never nothing; a
+/// record that only echoes what Switchboard itself wrote is suppressed.
+struct Ingestor: Sendable {
+    let store: any IntegrationStore
+    let router: Router
+
+    enum Result {
+        case event(NewEvent, seen: XrefKey?)
+        case rejected(RejectedRecord)
+        /// Unchanged since last seen (typically our own write coming back).
+        case echo
+    }
+
+    /// Converts one emitted item. `kind` is `.record` (key = entity) or `.event` (key = event type).
+    func convert(tenant: String, source: String, kind: EmitKind, key: String, data: [UInt8]) -> Result {
+        let isEvent = kind == .event
+        let type = isEvent ? key : "record.\(key)"
+        let entity = isEvent ? (CanonicalModel.event(key)?.entity ?? key) : key
+        func reject(_ reason: String, _ problems: [Diagnostic], externalID: String = "", record: JSON? = nil) -> Result {
+            let impact = record.flatMap { CanonicalValidator.impact(of: $0, entity: entity) }
+            return .rejected(RejectedRecord(tenant: tenant, source: source, type: type, entity: entity, externalID: externalID,
+                                            payload: data, reason: reason, diagnostics: problems, amount: impact?.amount,
+                                            currency: impact?.currency))
+        }
+        let parsed: JSON
+        do {
+            parsed = try JSON.parse(data)
+        } catch {
+            return reject("invalid_json", [Diagnostic("\(source) sent a \(type) that is not JSON: \(error)")])
+        }
+        // The host, not the plugin, says whose record it is.
+        let record = parsed.setting("tenant", .string(tenant)).setting("source", .string(source))
+        let externalID = record["external_id"]?.stringValue ?? ""
+        let problems = isEvent ? CanonicalValidator.validate(event: record, type: key)
+            : CanonicalValidator.validate(record: record, entity: entity)
+        guard problems.isEmpty else { return reject("schema_invalid", problems, externalID: externalID, record: record) }
+
+        let content = Self.content(of: record)
+        var seen: XrefKey?
+        var meta: String?
+        if !isEvent {
+            let known = try? store.xref(tenant: tenant, entity: entity, connection: source, externalID: externalID)
+            let previous = known?.content.flatMap { try? JSON.parse($0) }
+            let changed = Self.changedFields(content, since: previous)
+            if known != nil && changed.isEmpty { return .echo }
+            meta = JSON.object([("changed", .array(changed.map { .string($0) }))]).text
+            seen = XrefKey(tenant: tenant, entity: entity, canonicalID: known?.canonicalID ?? Self.canonicalID(tenant, entity, source, externalID),
+                           connection: source, externalID: externalID, content: content.bytes)
+        }
+        let impact = CanonicalValidator.impact(of: record, entity: entity)
+        let payload = record.bytes
+        let event = NewEvent(tenant: tenant, source: source, type: type, entity: entity, externalID: externalID,
+                             dedupeKey: "\(tenant)|\(source)|\(type)|\(externalID)|\(Hashing.hex(content.bytes).prefix(32))",
+                             payload: payload, amount: impact?.amount, currency: impact?.currency,
+                             workflows: router.workflows(tenant: tenant, type: type, source: source), meta: meta)
+        return .event(event, seen: seen)
+    }
+
+    /// A record's business content: every field but the envelope, keys sorted (stable for comparison).
+    static func content(of record: JSON) -> JSON {
+        let skip: Set<String> = ["tenant", "source", "external_id", "updated_at"]
+        let members = (record.objectValue ?? []).filter { !skip.contains($0.0) }.sorted { $0.0 < $1.0 }
+        return .object(members)
+    }
+
+    /// Fields whose value differs from the last known content (all fields when none is known).
+    static func changedFields(_ content: JSON, since previous: JSON?) -> [String] {
+        guard let members = content.objectValue else { return [] }
+        guard let previous else { return members.map(\.0) }
+        var changed = members.filter { previous[$0.0] != $0.1 }.map(\.0)
+        for (key, _) in previous.objectValue ?? [] where content[key] == nil { changed.append(key) }
+        return changed
+    }
+
+    /// A stable canonical id for a record first seen at `source`.
+    static func canonicalID(_ tenant: String, _ entity: String, _ source: String, _ externalID: String) -> String {
+        entity.lowercased() + "_" + Hashing.hex("\(tenant)|\(entity)|\(source)|\(externalID)").prefix(20)
+    }
+}

@@ -1,0 +1,32 @@
+import SwitchboardCore
+
+/// Which workflows an event starts: by tenant, event type and source connection.
+struct Router: Sendable {
+    private var routes: [String: [(workflow: String, source: String?)]] = [:]  // "tenant|type"
+    private var masterGroups: [String: [MasterDataConfig]] = [:]  // tenant
+
+    init(config: SwitchboardConfig) {
+        for tenant in config.tenants {
+            for w in tenant.workflows {
+                guard case .event(let type, let source) = w.trigger else { continue }
+                routes["\(tenant.id)|\(type)", default: []].append((w.id, source))
+            }
+            masterGroups[tenant.id] = tenant.masterData
+        }
+    }
+
+    func workflows(tenant: String, type: String, source: String) -> [String] {
+        var out = (routes["\(tenant)|\(type)"] ?? []).filter { $0.source == nil || $0.source == source }.map(\.workflow)
+        if type.hasPrefix("record.") {
+            let entity = String(type.dropFirst(7))
+            for group in masterGroups[tenant] ?? [] where group.entity == entity && group.connections.contains(source) {
+                out.append(group.workflowID)
+            }
+        }
+        return out
+    }
+
+    func masterGroup(tenant: String, workflow: String) -> MasterDataConfig? {
+        masterGroups[tenant]?.first { $0.workflowID == workflow }
+    }
+}

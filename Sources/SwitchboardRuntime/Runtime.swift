@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardHost
+import SwitchboardStore
+import Synchronization
+
+/// The running integration engine of one configuration: a poller thread that
+/// reads connections into the event log and a worker thread that runs
+/// workflows from the durable queue. Everything it has acknowledged is in the
+/// store, so stopping at any point (even kill -9) loses nothing.
+public final class Runtime: @unchecked Sendable {
+    public let config: SwitchboardConfig
+    public let store: any IntegrationStore
+    public let registry: ConnectionRegistry
+    let router: Router
+    let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchGroup()
+    /// Counters for progress displays.
+    public let counters = Counters()
+
+    public final class Counters: Sendable {
+        let polledRecords = Atomic<Int>(0)
+        let echoes = Atomic<Int>(0)
+        let processed = Atomic<Int>(0)
+        let lastPollFoundWork = Atomic<Bool>(true)
+        public var records: Int { polledRecords.load(ordering: .relaxed) }
+        public var echoesSuppressed: Int { echoes.load(ordering: .relaxed) }
+        public var itemsProcessed: Int { processed.load(ordering: .relaxed) }
+    }
+
+    public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        if let store {
+            self.store = store
+        } else {
+            self.store = try SQLiteStore.open(url: config.store)
+        }
+        router = Router(config: config)
+        registry = try ConnectionRegistry(config: config, store: self.store, logger: logger)
+    }
+
+    /// Starts the poller and the worker.
+    public func start() {
+        spawn("switchboard.poller") { [self] in pollLoop() }
+        spawn("switchboard.worker") { [self] in workLoop() }
+    }
+
+    private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        finished.enter()
+        let thread = Thread { [finished] in
+            body()
+            finished.leave()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Stops gracefully: in-flight reads are cancelled at their last checkpoint,
+    /// the worker commits the batch it holds, then every plugin instance closes.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        for connection in registry.all { connection.instance.cancel() }
+        finished.wait()
+        registry.close()
+    }
+
+    public var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// True when nothing is left to do: the last poll found nothing new and no work is pending or running.
+    public func isIdle() -> Bool {
+        !counters.lastPollFoundWork.load(ordering: .relaxed) && ((try? store.unfinishedCount()) ?? 1) == 0
+    }
+
+    // MARK: polling
+
+    private func pollLoop() {
+        let poller = Poller(store: store, ingestor: Ingestor(store: store, router: router), logger: logger)
+        var due: [String: Int64] = [:]
+        while !isStopping {
+            var foundWork = false
+            var nextWake = Monotonic.nanos() + 200_000_000
+            let paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })
+            for connection in registry.all {
+                guard let poll = connection.config.poll, !paused.contains("\(connection.tenant)/\(connection.id)") else { continue }
+                for stream in poll.streams {
+                    let key = "\(connection.tenant)/\(connection.id)/\(stream)"
+                    let now = Monotonic.nanos()
+                    if let at = due[key], at > now {
+                        nextWake = min(nextWake, at)
+                        continue
+                    }
+                    if isStopping { return }
+                    let result = poller.poll(connection, stream: stream, batch: poll.batch, deadlineMillis: config.worker.deadlineMillis)
+                    counters.polledRecords.add(result.outcome.inserted + result.outcome.rejected, ordering: .relaxed)
+                    counters.echoes.add(result.echoes, ordering: .relaxed)
+                    if result.status == .auth {
+                        _ = try? store.setConnectionPaused(tenant: connection.tenant, connection: connection.id, paused: true,
+                                                           reason: "AUTH on read: \(result.diagnostics.first?.summary ?? "")", now: Clock.nowMillis())
+                    }
+                    if result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0 { foundWork = true }
+                    due[key] = result.more ? now : now + poll.everyMillis * 1_000_000
+                    nextWake = min(nextWake, due[key]!)
+                }
+            }
+            counters.lastPollFoundWork.store(foundWork, ordering: .relaxed)
+            let wait = nextWake - Monotonic.nanos()
+            if wait > 0 && !foundWork { sleepUnlessStopping(nanos: wait) }
+        }
+    }
+
+    private func sleepUnlessStopping(nanos: Int64) {
+        var remaining = nanos
+        while remaining > 0 && !isStopping {
+            let slice = min(remaining, 20_000_000)
+            usleep(UInt32(slice / 1000))
+            remaining -= slice
+        }
+    }
+
+    // MARK: working
+
+    private func workLoop() {
+        var random = SystemRandomNumberGenerator()
+        let executor = WorkflowExecutor(config: config, registry: registry, router: router, store: store)
+        while !isStopping {
+            let processed = workOnce(executor: executor, random: &random)
+            if processed == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
+        }
+    }
+
+    /// Claims one batch, runs it and commits the outcomes. Returns how many items it ran.
+    @discardableResult
+    func workOnce(executor: WorkflowExecutor, random: inout some RandomNumberGenerator) -> Int {
+        let now = Clock.nowMillis()
+        let items: [ClaimedWork]
+        do {
+            items = try store.claim(limit: config.worker.batch, now: now, leaseMillis: config.worker.leaseMillis)
+        } catch {
+            logger.error("cannot claim work", metadata: ["error": "\(error)"])
+            return 0
+        }
+        guard !items.isEmpty else { return 0 }
+        var outcomes: [WorkOutcome] = []
+        outcomes.reserveCapacity(items.count)
+        for item in items {
+            let outcome = executor.run(item, now: Clock.nowMillis(), random: &random)
+            if case .parked = outcome.disposition, let connection = outcome.connection {
+                _ = try? store.setConnectionPaused(tenant: item.tenant, connection: connection, paused: true,
+                                                   reason: "AUTH: \(outcome.diagnostics.first?.summary ?? "credentials rejected")",
+                                                   now: Clock.nowMillis())
+                logger.error("connection paused: credentials rejected", metadata: ["tenant": "\(item.tenant)", "connection": "\(connection)"])
+            }
+            outcomes.append(outcome)
+        }
+        do {
+            try store.finish(outcomes, now: Clock.nowMillis())
+            counters.processed.add(outcomes.count, ordering: .relaxed)
+        } catch {
+            // Nothing was committed: the leases expire and the items run again (writes are idempotent).
+            logger.error("cannot commit work outcomes", metadata: ["error": "\(error)"])
+        }
+        return items.count
+    }
+
+    /// Runs poll rounds and work batches on the calling thread until nothing is left (tests, quickstart).
+    public func drain(timeoutSeconds: Double = 60) throws {
+        start()
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while !isIdle() && Date() < deadline { usleep(20_000) }
+        stop()
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import SwitchboardCore
+import SwitchboardHost
+import SwitchboardStore
+
+/// Runs one work item through its workflow's steps and says what became of
+/// it. Writes are idempotent: each has a key derived from the business event
+/// (not the delivery), checked against the ledger before the plugin is called
+/// and passed to the plugin, so a replay or a retry never writes twice.
+struct WorkflowExecutor {
+    let config: SwitchboardConfig
+    let registry: ConnectionRegistry
+    let router: Router
+    let store: any IntegrationStore
+
+    /// Why a step stopped the item.
+    struct Failure: Error {
+        var status: OperationStatus
+        var reason: String
+        var connection: String?
+        var diagnostics: [Diagnostic]
+        var retryAfterMillis: Int64?
+    }
+
+    /// What the steps did so far (kept even when a later step fails, so finished writes are never redone).
+    struct Progress {
+        var steps: [StepTiming] = []
+        var ledger: [LedgerEntry] = []
+        var xref: [XrefKey] = []
+        var emitted: [NewEvent] = []
+        var lastConnection: String?
+    }
+
+    func run(_ item: ClaimedWork, now: Millis, random: inout some RandomNumberGenerator) -> WorkOutcome {
+        var progress = Progress()
+        do {
+            guard let tenant = config.tenant(item.tenant) else {
+                throw Failure(status: .config, reason: "unknown_tenant", diagnostics: [Diagnostic("tenant \(item.tenant) is no longer configured")])
+            }
+            let document = try JSON.parse(item.event.payload)
+            if let group = router.masterGroup(tenant: tenant.id, workflow: item.workflow) {
+                try syncMasterData(item, group: group, tenant: tenant, record: document, progress: &progress)
+            } else if let workflow = tenant.workflows.first(where: { $0.id == item.workflow }) {
+                try runSteps(item, workflow: workflow, tenant: tenant, document: document, progress: &progress)
+            } else {
+                throw Failure(status: .config, reason: "unknown_workflow",
+                              diagnostics: [Diagnostic("workflow \(item.workflow) is no longer configured for tenant \(item.tenant)")])
+            }
+            return WorkOutcome(workID: item.id, disposition: .done, connection: progress.lastConnection, steps: progress.steps,
+                               ledger: progress.ledger, xref: progress.xref, emitted: progress.emitted)
+        } catch let failure as Failure {
+            return outcome(for: failure, item: item, progress: progress, now: now, random: &random)
+        } catch {
+            let failure = Failure(status: .fatal, reason: "invalid_payload", diagnostics: [Diagnostic("\(error)")])
+            return outcome(for: failure, item: item, progress: progress, now: now, random: &random)
+        }
+    }
+
+    /// Classifies a failure: retry with backoff, park (AUTH), or the exception queue.
+    func outcome(for failure: Failure, item: ClaimedWork, progress: Progress, now: Millis,
+                 random: inout some RandomNumberGenerator) -> WorkOutcome {
+        let policy = failure.connection.flatMap { config.tenant(item.tenant)?.connection($0)?.retry } ?? RetryPolicy()
+        let attempt = item.attempts + 1
+        let disposition: WorkOutcome.Disposition
+        var diagnostics = failure.diagnostics
+        switch failure.status {
+        case .retry, .cancelled:
+            let age = now - (item.firstTriedAt ?? item.createdAt)
+            if attempt >= policy.maxAttempts {
+                disposition = .exception(reason: "max_attempts")
+                diagnostics.append(Diagnostic("gave up after \(attempt) attempts (retry.max_attempts \(policy.maxAttempts))"))
+            } else if age >= policy.maxAgeMillis {
+                disposition = .exception(reason: "max_age")
+                diagnostics.append(Diagnostic("gave up after \(age / 1000) s (retry.max_age \(policy.maxAgeMillis / 1000) s)"))
+            } else {
+                let delay = failure.retryAfterMillis ?? policy.delay(afterAttempt: attempt, random: &random)
+                disposition = .retry(at: now + delay, status: failure.status)
+            }
+        case .auth:
+            disposition = .parked
+        case .ok, .fatal, .config:
+            disposition = .exception(reason: failure.status == .config ? "config" : failure.reason)
+        }
+        return WorkOutcome(workID: item.id, disposition: disposition, connection: failure.connection, diagnostics: diagnostics,
+                           steps: progress.steps, ledger: progress.ledger, xref: progress.xref, emitted: [])
+    }
+
+    func runSteps(_ item: ClaimedWork, workflow: WorkflowConfig, tenant: TenantConfig, document: JSON, progress: inout Progress) throws {
+        var doc = document
+        for (index, step) in workflow.steps.enumerated() {
+            let started = Monotonic.nanos()
+            func timed(_ status: String, _ detail: String = "") {
+                progress.steps.append(StepTiming(step: step.name, millis: Double(Monotonic.nanos() - started) / 1e6, status: status, detail: detail))
+            }
+            do {
+                switch step {
+                case .map(let mapping):
+                    doc = mapping.apply(to: doc)
+                    timed("OK")
+                case .call(let pluginID, _, _):
+                    guard let plugin = registry.stepPlugin(tenant: tenant.id, workflow: workflow.id, step: index) else {
+                        throw Failure(status: .config, reason: "config", diagnostics: [Diagnostic("plugin \(pluginID) is not open")])
+                    }
+                    let finished = try call(plugin, item: item, workflow: workflow, step: index, document: &doc, progress: &progress)
+                    timed("OK")
+                    if finished { return }
+                case .write(let connection, let entity):
+                    let id = try write(doc, entity: entity, to: connection, item: item, tenant: tenant, key: "\(workflow.id)|\(index)",
+                                       partial: false, progress: &progress)
+                    timed("OK", "\(entity) \(id) at \(connection)")
+                }
+            } catch let failure as Failure {
+                timed(failure.status.description, failure.diagnostics.first?.summary ?? "")
+                throw failure
+            }
+        }
+    }
+
+    /// Runs a workflow plugin's commands; true when one of them ended the workflow (`skip`).
+    func call(_ plugin: PluginInstance, item: ClaimedWork, workflow: WorkflowConfig, step: Int, document: inout JSON,
+              progress: inout Progress) throws -> Bool {
+        var commands: [[UInt8]] = []
+        let input = document.bytes
+        let outcome = input.withUnsafeBytes { bytes in
+            plugin.onEvent(type: item.event.type, event: bytes, deadline: deadline()) { emitted in
+                commands.append(emitted.dataBytes)
+                return .ok
+            }
+        }
+        guard outcome.isOK else {
+            throw Failure(status: outcome.status, reason: outcome.status == .fatal ? "fatal" : outcome.status.description.lowercased(),
+                          connection: nil, diagnostics: outcome.diagnostics.map { prefixed($0, "plugin \(plugin.pluginID)") },
+                          retryAfterMillis: outcome.retryAfterMillis)
+        }
+        guard let tenant = config.tenant(item.tenant) else { return true }
+        for (index, raw) in commands.enumerated() {
+            let path = "commands[\(index)]"
+            guard let command = try? JSON.parse(raw), let (verb, body) = command.objectValue?.first, command.objectValue?.count == 1 else {
+                throw Failure(status: .fatal, reason: "invalid_command",
+                              diagnostics: [Diagnostic("plugin \(plugin.pluginID) emitted a command that is not {\"verb\": {...}}", fieldPath: path)])
+            }
+            switch verb {
+            case "set":
+                document = body
+            case "skip":
+                return true
+            case "write":
+                guard let connection = body["connection"]?.stringValue, let entity = body["entity"]?.stringValue, let record = body["record"] else {
+                    throw Failure(status: .fatal, reason: "invalid_command",
+                                  diagnostics: [Diagnostic("write needs connection, entity and record", fieldPath: path + ".write")])
+                }
+                guard tenant.connection(connection) != nil else {
+                    throw Failure(status: .config, reason: "config",
+                                  diagnostics: [Diagnostic("plugin \(plugin.pluginID) writes to unknown connection \"\(connection)\"",
+                                                           fieldPath: path + ".write.connection")])
+                }
+                let key = body["key"]?.stringValue ?? "\(index)"
+                _ = try write(record, entity: entity, to: connection, item: item, tenant: tenant,
+                              key: "\(workflow.id)|\(step)|\(key)", partial: body["partial"]?.boolValue ?? false, progress: &progress)
+            case "emit":
+                guard let type = body["event"]?.stringValue, let record = body["record"] else {
+                    throw Failure(status: .fatal, reason: "invalid_command",
+                                  diagnostics: [Diagnostic("emit needs event and record", fieldPath: path + ".emit")])
+                }
+                let source = body["source"]?.stringValue ?? "workflow:\(workflow.id)"
+                let ingestor = Ingestor(store: store, router: router)
+                switch ingestor.convert(tenant: tenant.id, source: source, kind: .event, key: type, data: record.bytes) {
+                case .event(let event, _): progress.emitted.append(event)
+                case .rejected(let rejected):
+                    throw Failure(status: .fatal, reason: "schema_invalid",
+                                  diagnostics: rejected.diagnostics.map { prefixed($0, "emitted \(type)") })
+                case .echo: break
+                }
+            default:
+                throw Failure(status: .fatal, reason: "invalid_command",
+                              diagnostics: [Diagnostic("unknown command \"\(verb)\" (set, skip, write, emit)", fieldPath: path)])
+            }
+        }
+        return false
+    }
+
+    /// Upserts one canonical record at a connection, idempotently. Returns the external id.
+    func write(_ document: JSON, entity: String, to connectionID: String, item: ClaimedWork, tenant: TenantConfig, key: String,
+               partial: Bool, progress: inout Progress) throws -> String {
+        progress.lastConnection = connectionID
+        guard let connection = registry.connection(tenant: tenant.id, id: connectionID) else {
+            throw Failure(status: .config, reason: "config", connection: connectionID,
+                          diagnostics: [Diagnostic("connection \(connectionID) is not open")])
+        }
+        // Stamp the envelope the mapping may not set: whose record, from where, which one, when.
+        var record = document.setting("tenant", .string(tenant.id))
+        if record["source"] == nil { record = record.setting("source", .string(item.event.source)) }
+        if record["external_id"] == nil { record = record.setting("external_id", .string(item.event.externalID)) }
+        if record["updated_at"] == nil { record = record.setting("updated_at", .string(ISO8601.now())) }
+        let problems = CanonicalValidator.validate(record: record, entity: entity, partial: partial)
+        guard problems.isEmpty else {
+            throw Failure(status: .fatal, reason: "mapping_invalid", connection: connectionID,
+                          diagnostics: problems.map { prefixed($0, "\(entity) for \(connectionID)") })
+        }
+        let idempotencyKey = Hashing.hex("\(tenant.id)|\(key)|\(item.event.type)|\(item.event.source)|\(item.event.externalID)")
+        let origin = (source: record["source"]?.stringValue ?? item.event.source, externalID: record["external_id"]?.stringValue ?? "")
+        let known = try? store.xref(tenant: tenant.id, entity: entity, connection: origin.source, externalID: origin.externalID)
+        let canonicalID = known?.canonicalID ?? Ingestor.canonicalID(tenant.id, entity, origin.source, origin.externalID)
+        let atTarget = (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
+        if let done = (try? store.ledger(keys: [idempotencyKey]))?[idempotencyKey] ?? progress.ledger.first(where: { $0.key == idempotencyKey })?.externalID {
+            return done
+        }
+        let content = Ingestor.content(of: record)
+        let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey, externalID: atTarget?.externalID ?? "",
+                                                record: record.bytes, deadline: deadline())
+        guard outcome.0.isOK, let externalID = outcome.1 else {
+            let status = outcome.0.status
+            throw Failure(status: status, reason: status == .fatal ? "fatal" : status.description.lowercased(), connection: connectionID,
+                          diagnostics: outcome.0.diagnostics.map { prefixed($0, "\(connectionID) (\(connection.plugin.descriptor.id))") },
+                          retryAfterMillis: outcome.0.retryAfterMillis)
+        }
+        progress.ledger.append(LedgerEntry(key: idempotencyKey, tenant: tenant.id, connection: connectionID, entity: entity, externalID: externalID))
+        // What the target now holds, as far as we know: its last known content with our fields on top.
+        var merged = atTarget?.content.flatMap { try? JSON.parse($0) } ?? .object([])
+        for (field, value) in content.objectValue ?? [] { merged = merged.setting(field, value) }
+        progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
+                                     externalID: externalID, content: Ingestor.content(of: merged).bytes))
+        if known == nil && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
+            progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: origin.source,
+                                         externalID: origin.externalID, content: nil))
+        }
+        return externalID
+    }
+
+    /// Master data: the fields this change touched that its source owns go to every other connection of the group.
+    func syncMasterData(_ item: ClaimedWork, group: MasterDataConfig, tenant: TenantConfig, record: JSON, progress: inout Progress) throws {
+        let source = item.event.source
+        let changed = (try? JSON.parse(item.event.meta ?? "{}"))?["changed"]?.arrayValue?.compactMap(\.stringValue)
+            ?? (Ingestor.content(of: record).objectValue?.map(\.0) ?? [])
+        let owned = changed.filter { group.owner(of: $0) == source }
+        for target in group.connections where target != source {
+            let started = Monotonic.nanos()
+            guard !owned.isEmpty else {
+                progress.steps.append(StepTiming(step: "sync \(group.entity) to \(target)", millis: 0, status: "SKIPPED",
+                                                 detail: "no changed field is owned by \(source)"))
+                continue
+            }
+            var update = JSON.object([])
+            for field in ["tenant", "source", "external_id", "updated_at"] + owned {
+                if let value = record[field] { update = update.setting(field, value) }
+            }
+            let id = try write(update, entity: group.entity, to: target, item: item, tenant: tenant,
+                               key: "\(group.workflowID)|\(target)|\(item.event.dedupeKey)", partial: true, progress: &progress)
+            progress.steps.append(StepTiming(step: "sync \(group.entity) to \(target)", millis: Double(Monotonic.nanos() - started) / 1e6,
+                                             status: "OK", detail: "\(owned.joined(separator: ", ")) -> \(id)"))
+        }
+    }
+
+    func deadline() -> Int64 { Monotonic.nanos() + config.worker.deadlineMillis * 1_000_000 }
+
+    func prefixed(_ d: Diagnostic, _ prefix: String) -> Diagnostic {
+        var copy = d
+        copy.summary = "\(prefix): \(d.summary)"
+        return copy
+    }
+}
+
+enum ISO8601 {
+    static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date())
+    }
+}

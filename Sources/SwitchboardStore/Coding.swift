@@ -1,0 +1,56 @@
+import Crypto
+import SwitchboardCore
+
+/// SHA-256 helpers (content hashes, canonical ids, the audit chain).
+public enum Hashing {
+    public static func hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { byte in
+            let digits = Array("0123456789abcdef".utf8)
+            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
+        }.joined()
+    }
+
+    public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+}
+
+/// Diagnostics as stored JSON: `[{"severity","summary","detail","field_path"}]`.
+public enum DiagnosticCoding {
+    public static func encode(_ diagnostics: [Diagnostic]) -> String {
+        JSON.array(diagnostics.map { d in
+            .object([("severity", .string(d.severity.rawValue)), ("summary", .string(d.summary)),
+                     ("detail", .string(d.detail)), ("field_path", .string(d.fieldPath))])
+        }).text
+    }
+
+    public static func decode(_ text: String) -> [Diagnostic] {
+        guard let items = (try? JSON.parse(text))?.arrayValue else { return [] }
+        return items.map { item in
+            Diagnostic(item["summary"]?.stringValue ?? "", detail: item["detail"]?.stringValue ?? "",
+                       fieldPath: item["field_path"]?.stringValue ?? "",
+                       severity: Diagnostic.Severity(rawValue: item["severity"]?.stringValue ?? "") ?? .error)
+        }
+    }
+}
+
+/// Step timings as stored JSON.
+public enum StepCoding {
+    public static func encode(_ steps: [StepTiming]) -> String {
+        JSON.array(steps.map { s in
+            .object([("step", .string(s.step)), ("ms", .number(String(format3(s.millis)))), ("status", .string(s.status)),
+                     ("detail", .string(s.detail))])
+        }).text
+    }
+
+    public static func decode(_ text: String) -> [StepTiming] {
+        guard let items = (try? JSON.parse(text))?.arrayValue else { return [] }
+        return items.map { item in
+            StepTiming(step: item["step"]?.stringValue ?? "", millis: Double(item["ms"]?.numberText ?? "0") ?? 0,
+                       status: item["status"]?.stringValue ?? "", detail: item["detail"]?.stringValue ?? "")
+        }
+    }
+
+    static func format3(_ v: Double) -> String {
+        let scaled = (v * 1000).rounded() / 1000
+        return scaled == scaled.rounded() ? String(Int(scaled)) : String(scaled)
+    }
+}

@@ -1,0 +1,51 @@
+import SwitchboardCore
+
+/// The durable store behind the runtime. docs/STORE.md is the contract;
+/// SQLiteStore is the embedded default, and the PostgreSQL backend implements
+/// the same protocol. Every method is atomic: it commits entirely or not at all.
+public protocol IntegrationStore: AnyObject, Sendable {
+    /// Appends events (dropping redeliveries by dedupe key), creates their work
+    /// items, files rejected records as exceptions, and moves the cursor — in one transaction.
+    func ingest(_ batch: IngestBatch, now: Millis) throws -> IngestOutcome
+    /// The last committed cursor of a stream.
+    func cursor(tenant: String, connection: String, stream: String) throws -> [UInt8]?
+
+    /// Leases up to `limit` due work items (pending and due, or running with an expired lease).
+    func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork]
+    /// Records what became of claimed items, with their ledger, xref and emitted events, in one transaction.
+    func finish(_ outcomes: [WorkOutcome], now: Millis) throws
+    /// Work not yet finished (pending, running or due).
+    func unfinishedCount() throws -> Int
+
+    /// External ids already written for these idempotency keys.
+    func ledger(keys: [String]) throws -> [String: String]
+    /// The xref entry of a record at a connection.
+    func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey?
+    /// Every connection's id for one canonical record.
+    func xref(tenant: String, entity: String, canonicalID: String) throws -> [XrefKey]
+
+    /// Pauses or resumes a connection; resuming returns its parked items to the queue.
+    func setConnectionPaused(tenant: String, connection: String, paused: Bool, reason: String, now: Millis) throws -> Int
+    func pausedConnections() throws -> [(tenant: String, connection: String, reason: String)]
+
+    func exceptions(_ filter: ExceptionFilter) throws -> [ExceptionItem]
+    func exception(id: Int64) throws -> ExceptionItem?
+    /// Replays exception items: their work goes back to the queue, rejected records are re-ingested by the caller.
+    func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem]
+    func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem
+    func assignException(id: Int64, to assignee: String, actor: String, now: Millis) throws -> ExceptionItem
+    /// The stored payload of an event (for replaying a rejected record).
+    func event(id: Int64) throws -> StoredEvent?
+
+    /// Appends to the hash-chained audit trail.
+    func audit(actor: String, action: String, target: String, detail: String, now: Millis) throws
+    func auditEntries(limit: Int) throws -> [AuditEntry]
+    /// Walks the chain: an edited, inserted or deleted row is reported.
+    func verifyAudit() throws -> AuditVerification
+
+    /// A connection's private key/value state (plugins' state_get/state_put).
+    func stateValue(tenant: String, connection: String, key: String) throws -> [UInt8]?
+    func setStateValue(_ value: [UInt8], tenant: String, connection: String, key: String, now: Millis) throws
+
+    func stats(tenant: String?) throws -> RuntimeStats
+}

@@ -1,0 +1,125 @@
+/// Versioned schema migrations of the SQLite store: applied in order, each
+/// once, recorded in schema_migrations. Never edit a released one; add the next.
+enum Migrations {
+    static let all: [(version: Int, sql: String)] = [
+        (1, """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            source TEXT NOT NULL,
+            type TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            payload BLOB NOT NULL,
+            amount TEXT,
+            currency TEXT,
+            meta TEXT,
+            received_at INTEGER NOT NULL
+        );
+        CREATE INDEX events_by_record ON events(tenant, entity, external_id);
+        CREATE TABLE work (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            tenant TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            lease_until INTEGER,
+            first_tried_at INTEGER,
+            last_tried_at INTEGER,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            connection TEXT,
+            last_status TEXT,
+            last_error TEXT,
+            steps TEXT
+        );
+        CREATE INDEX work_due ON work(status, next_attempt_at);
+        CREATE INDEX work_by_event ON work(event_id);
+        CREATE TABLE exceptions (
+            id INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            work_id INTEGER,
+            event_id INTEGER,
+            event_type TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            workflow TEXT,
+            connection TEXT,
+            reason TEXT NOT NULL,
+            diagnostics TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            assignee TEXT,
+            amount TEXT,
+            currency TEXT,
+            first_tried_at INTEGER,
+            last_tried_at INTEGER,
+            status TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            resolved_at INTEGER,
+            resolved_by TEXT,
+            resolution TEXT
+        );
+        CREATE INDEX exceptions_open ON exceptions(status, tenant, reason);
+        CREATE TABLE xref (
+            tenant TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            canonical_id TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            content BLOB,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, entity, connection, external_id)
+        );
+        CREATE INDEX xref_canonical ON xref(tenant, entity, canonical_id);
+        CREATE TABLE cursors (
+            tenant TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            state BLOB NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, connection, stream)
+        );
+        CREATE TABLE ledger (
+            idempotency_key TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TABLE kv (
+            tenant TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value BLOB NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, connection, key)
+        );
+        CREATE TABLE connection_state (
+            tenant TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            paused INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, connection)
+        );
+        """),
+    ]
+}

@@ -1,0 +1,128 @@
+import SwitchboardCore
+
+extension SQLiteStore {
+    static let exceptionColumns = """
+        id, tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics, attempts, assignee,
+        amount, currency, first_tried_at, last_tried_at, status, created_at, resolved_by, resolution
+        """
+
+    static func exceptionRow(_ r: Statement) -> ExceptionItem {
+        ExceptionItem(id: r.int(0), tenant: r.text(1), workID: r.optionalInt(2), eventID: r.optionalInt(3), eventType: r.text(4),
+                      externalID: r.text(5), workflow: r.optionalText(6), connection: r.optionalText(7), reason: r.text(8),
+                      diagnostics: DiagnosticCoding.decode(r.text(9)), attempts: Int(r.int(10)), assignee: r.optionalText(11),
+                      amount: r.optionalText(12), currency: r.optionalText(13), firstTriedAt: r.optionalInt(14),
+                      lastTriedAt: r.optionalInt(15), status: r.text(16), createdAt: r.int(17), resolvedBy: r.optionalText(18),
+                      resolution: r.optionalText(19))
+    }
+
+    public func exceptions(_ filter: ExceptionFilter) throws -> [ExceptionItem] {
+        var clauses: [String] = []
+        var values: [SQLValue] = []
+        func add(_ column: String, _ value: String?) {
+            guard let value else { return }
+            clauses.append("\(column) = ?")
+            values.append(.text(value))
+        }
+        add("tenant", filter.tenant)
+        add("reason", filter.reason)
+        add("status", filter.status)
+        add("workflow", filter.workflow)
+        add("connection", filter.connection)
+        add("assignee", filter.assignee)
+        let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        values.append(.int(Int64(filter.limit)))
+        return try read { db in
+            try db.query("SELECT \(Self.exceptionColumns) FROM exceptions \(whereClause) ORDER BY id LIMIT ?", values, Self.exceptionRow)
+        }
+    }
+
+    public func exception(id: Int64) throws -> ExceptionItem? {
+        try read { db in try db.query("SELECT \(Self.exceptionColumns) FROM exceptions WHERE id = ?", [.int(id)], Self.exceptionRow).first }
+    }
+
+    static func loadOpen(_ id: Int64, db: SQLiteConnection) throws -> ExceptionItem {
+        guard let item = try db.query("SELECT \(exceptionColumns) FROM exceptions WHERE id = ?", [.int(id)], exceptionRow).first else {
+            throw StoreError("no exception item \(id)")
+        }
+        guard item.status == "open" else { throw StoreError("exception item \(id) is already \(item.status)") }
+        return item
+    }
+
+    public func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem] {
+        try writer.write { db in
+            var retried: [ExceptionItem] = []
+            for id in ids {
+                var item = try Self.loadOpen(id, db: db)
+                try db.run("UPDATE exceptions SET status = 'retried', resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
+                           .int(now), .text(actor), .text(reason), .int(id))
+                if let work = item.workID {
+                    // Back to the queue with a fresh attempt budget; the idempotency ledger keeps finished writes from repeating.
+                    try db.run("""
+                        UPDATE work SET status = 'pending', attempts = 0, next_attempt_at = ?, first_tried_at = NULL, finished_at = NULL
+                        WHERE id = ?
+                        """, .int(now), .int(work))
+                }
+                try Self.appendAudit(actor: actor, action: "exception.retry", target: "exception/\(id)", detail: reason, now: now, db: db)
+                item.status = "retried"
+                item.resolvedBy = actor
+                item.resolution = reason
+                retried.append(item)
+            }
+            return retried
+        }
+    }
+
+    public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
+        try writer.write { db in
+            var item = try Self.loadOpen(id, db: db)
+            try db.run("UPDATE exceptions SET status = 'discarded', resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
+                       .int(now), .text(actor), .text(reason), .int(id))
+            if let work = item.workID { try db.run("UPDATE work SET status = 'discarded' WHERE id = ?", .int(work)) }
+            try Self.appendAudit(actor: actor, action: "exception.discard", target: "exception/\(id)", detail: reason, now: now, db: db)
+            item.status = "discarded"
+            item.resolvedBy = actor
+            item.resolution = reason
+            return item
+        }
+    }
+
+    public func assignException(id: Int64, to assignee: String, actor: String, now: Millis) throws -> ExceptionItem {
+        try writer.write { db in
+            var item = try Self.loadOpen(id, db: db)
+            try db.run("UPDATE exceptions SET assignee = ? WHERE id = ?", .text(assignee), .int(id))
+            try Self.appendAudit(actor: actor, action: "exception.assign", target: "exception/\(id)", detail: "to \(assignee)", now: now, db: db)
+            item.assignee = assignee
+            return item
+        }
+    }
+
+    public func stats(tenant: String?) throws -> RuntimeStats {
+        try read { db in
+            let filter = tenant == nil ? "" : " WHERE tenant = ?"
+            let args: [SQLValue] = tenant.map { [.text($0)] } ?? []
+            let events = Int(try db.query("SELECT COUNT(*) FROM events" + filter, args) { $0.int(0) }.first ?? 0)
+            var byStatus: [String: Int] = [:]
+            for (status, count) in try db.query("SELECT status, COUNT(*) FROM work\(filter) GROUP BY status", args, { ($0.text(0), Int($0.int(1))) }) {
+                byStatus[status] = count
+            }
+            var byReason: [String: (count: Int, blocked: [String: String])] = [:]
+            let openFilter = tenant == nil ? " WHERE status = 'open'" : " WHERE status = 'open' AND tenant = ?"
+            for (reason, amount, currency) in try db.query("SELECT reason, amount, currency FROM exceptions" + openFilter, args, {
+                ($0.text(0), $0.optionalText(1), $0.optionalText(2))
+            }) {
+                var entry = byReason[reason] ?? (0, [:])
+                entry.count += 1
+                if let amount, let currency { entry.blocked[currency] = DecimalText.add(entry.blocked[currency] ?? "0", amount) }
+                byReason[reason] = entry
+            }
+            let doneFilter = tenant == nil ? " WHERE w.status = 'done'" : " WHERE w.status = 'done' AND w.tenant = ?"
+            let latencies = try db.query("""
+                SELECT w.finished_at - e.received_at FROM work w JOIN events e ON e.id = w.event_id\(doneFilter) ORDER BY 1
+                """, args) { $0.int(0) }
+            return RuntimeStats(events: events, pending: byStatus["pending"] ?? 0, running: byStatus["running"] ?? 0,
+                                done: byStatus["done"] ?? 0, parked: byStatus["parked"] ?? 0,
+                                openExceptions: byReason.values.reduce(0) { $0 + $1.count }, exceptionsByReason: byReason,
+                                latenciesMillis: latencies)
+        }
+    }
+}

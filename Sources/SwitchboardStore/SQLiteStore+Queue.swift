@@ -1,0 +1,251 @@
+import SwitchboardCore
+
+extension SQLiteStore {
+    public func ingest(_ batch: IngestBatch, now: Millis) throws -> IngestOutcome {
+        try writer.write { db in try Self.ingest(batch, now: now, db: db) }
+    }
+
+    static func ingest(_ batch: IngestBatch, now: Millis, db: SQLiteConnection) throws -> IngestOutcome {
+        var outcome = IngestOutcome(inserted: 0, duplicates: 0, rejected: 0)
+        for event in batch.events {
+            if let id = try insertEvent(event, now: now, db: db) {
+                outcome.inserted += 1
+                for workflow in event.workflows { try insertWork(eventID: id, tenant: event.tenant, workflow: workflow, now: now, db: db) }
+            } else {
+                outcome.duplicates += 1
+            }
+        }
+        for record in batch.rejected {
+            // The record itself is kept in the event log (no work), so it can be replayed once fixed.
+            let key = "rejected:\(record.tenant):\(record.source):\(record.type):\(record.externalID):\(Hashing.hex(record.payload))"
+            let event = NewEvent(tenant: record.tenant, source: record.source, type: record.type, entity: record.entity,
+                                 externalID: record.externalID, dedupeKey: key, payload: record.payload,
+                                 amount: record.amount, currency: record.currency, workflows: [])
+            guard let id = try insertEvent(event, now: now, db: db) else {
+                outcome.duplicates += 1
+                continue
+            }
+            try db.run("""
+                INSERT INTO exceptions (tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics,
+                    attempts, amount, currency, first_tried_at, last_tried_at, status, created_at)
+                VALUES (?, NULL, ?, ?, ?, NULL, ?, ?, ?, 0, ?, ?, ?, ?, 'open', ?)
+                """, .text(record.tenant), .int(id), .text(record.type), .text(record.externalID), .text(record.source),
+                       .text(record.reason), .text(DiagnosticCoding.encode(record.diagnostics)), .optional(record.amount),
+                       .optional(record.currency), .int(now), .int(now), .int(now))
+            outcome.rejected += 1
+        }
+        for seen in batch.seen { try upsertXref(seen, now: now, db: db) }
+        if let cursor = batch.cursor {
+            try db.run("""
+                INSERT INTO cursors (tenant, connection, stream, state, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (tenant, connection, stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                """, .text(cursor.tenant), .text(cursor.connection), .text(cursor.stream), .blob(cursor.state), .int(now))
+        }
+        return outcome
+    }
+
+    /// Inserts an event; nil when its dedupe key is already in the log.
+    static func insertEvent(_ e: NewEvent, now: Millis, db: SQLiteConnection) throws -> Int64? {
+        let changed = try db.run("""
+            INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, meta, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING
+            """, .text(e.tenant), .text(e.source), .text(e.type), .text(e.entity), .text(e.externalID), .text(e.dedupeKey),
+                 .blob(e.payload), .optional(e.amount), .optional(e.currency), .optional(e.meta), .int(now))
+        return changed == 1 ? db.lastInsertRowID : nil
+    }
+
+    static func insertWork(eventID: Int64, tenant: String, workflow: String, now: Millis, db: SQLiteConnection) throws {
+        try db.run("""
+            INSERT INTO work (event_id, tenant, workflow, status, attempts, next_attempt_at, created_at)
+            VALUES (?, ?, ?, 'pending', 0, ?, ?)
+            """, .int(eventID), .text(tenant), .text(workflow), .int(now), .int(now))
+    }
+
+    static func upsertXref(_ x: XrefKey, now: Millis, db: SQLiteConnection) throws {
+        try db.run("""
+            INSERT INTO xref (tenant, entity, canonical_id, connection, external_id, content, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
+                canonical_id = excluded.canonical_id,
+                content = COALESCE(excluded.content, xref.content),
+                updated_at = excluded.updated_at
+            """, .text(x.tenant), .text(x.entity), .text(x.canonicalID), .text(x.connection), .text(x.externalID),
+                 x.content.map { .blob($0) } ?? .null, .int(now))
+    }
+
+    public func cursor(tenant: String, connection: String, stream: String) throws -> [UInt8]? {
+        try read { db in
+            try db.query("SELECT state FROM cursors WHERE tenant = ? AND connection = ? AND stream = ?",
+                         [.text(tenant), .text(connection), .text(stream)]) { $0.blob(0) }.first
+        }
+    }
+
+    public func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork] {
+        try writer.write { db in
+            let rows = try db.query("""
+                SELECT w.id, w.event_id, w.tenant, w.workflow, w.attempts, w.first_tried_at, w.created_at,
+                       e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
+                FROM work w JOIN events e ON e.id = w.event_id
+                WHERE (w.status = 'pending' AND w.next_attempt_at <= ?) OR (w.status = 'running' AND w.lease_until <= ?)
+                ORDER BY w.next_attempt_at, w.id LIMIT ?
+                """, [.int(now), .int(now), .int(Int64(limit))]) { r in
+                ClaimedWork(id: r.int(0), eventID: r.int(1), tenant: r.text(2), workflow: r.text(3), attempts: Int(r.int(4)),
+                            firstTriedAt: r.optionalInt(5), createdAt: r.int(6),
+                            event: StoredEvent(id: r.int(1), tenant: r.text(2), source: r.text(7), type: r.text(8), entity: r.text(9),
+                                               externalID: r.text(10), dedupeKey: r.text(11), payload: r.blob(12),
+                                               amount: r.optionalText(13), currency: r.optionalText(14), meta: r.optionalText(16),
+                                               receivedAt: r.int(15)))
+            }
+            for item in rows {
+                try db.run("""
+                    UPDATE work SET status = 'running', lease_until = ?, first_tried_at = COALESCE(first_tried_at, ?), last_tried_at = ?
+                    WHERE id = ?
+                    """, .int(now + leaseMillis), .int(now), .int(now), .int(item.id))
+            }
+            return rows
+        }
+    }
+
+    public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
+        try writer.write { db in
+            for outcome in outcomes { try Self.finish(outcome, now: now, db: db) }
+        }
+    }
+
+    static func finish(_ o: WorkOutcome, now: Millis, db: SQLiteConnection) throws {
+        for entry in o.ledger {
+            try db.run("""
+                INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                """, .text(entry.key), .text(entry.tenant), .text(entry.connection), .text(entry.entity), .text(entry.externalID), .int(now))
+        }
+        for x in o.xref { try upsertXref(x, now: now, db: db) }
+        for event in o.emitted {
+            if let id = try insertEvent(event, now: now, db: db) {
+                for workflow in event.workflows { try insertWork(eventID: id, tenant: event.tenant, workflow: workflow, now: now, db: db) }
+            }
+        }
+        let steps = StepCoding.encode(o.steps)
+        let error = o.diagnostics.isEmpty ? nil : DiagnosticCoding.encode(o.diagnostics)
+        switch o.disposition {
+        case .done:
+            try db.run("""
+                UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = ?, lease_until = NULL, steps = ?,
+                    last_status = 'OK', connection = ? WHERE id = ?
+                """, .int(now), .text(steps), .optional(o.connection), .int(o.workID))
+        case .retry(let at, let status):
+            try db.run("""
+                UPDATE work SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, steps = ?,
+                    last_status = ?, last_error = ?, connection = ? WHERE id = ?
+                """, .int(at), .text(steps), .text(status.description), .optional(error), .optional(o.connection), .int(o.workID))
+        case .parked:
+            try db.run("""
+                UPDATE work SET status = 'parked', attempts = attempts + 1, lease_until = NULL, steps = ?, last_status = 'AUTH',
+                    last_error = ?, connection = ? WHERE id = ?
+                """, .text(steps), .optional(error), .optional(o.connection), .int(o.workID))
+        case .exception(let reason):
+            try db.run("""
+                UPDATE work SET status = 'exception', attempts = attempts + 1, lease_until = NULL, finished_at = ?, steps = ?,
+                    last_status = ?, last_error = ?, connection = ? WHERE id = ?
+                """, .int(now), .text(steps), .text(reason), .optional(error), .optional(o.connection), .int(o.workID))
+            try db.run("""
+                INSERT INTO exceptions (tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics,
+                    attempts, amount, currency, first_tried_at, last_tried_at, status, created_at)
+                SELECT w.tenant, w.id, w.event_id, e.type, e.external_id, w.workflow, ?, ?, ?, w.attempts, e.amount, e.currency,
+                    w.first_tried_at, w.last_tried_at, 'open', ?
+                FROM work w JOIN events e ON e.id = w.event_id WHERE w.id = ?
+                """, .optional(o.connection), .text(reason), .text(DiagnosticCoding.encode(o.diagnostics)), .int(now), .int(o.workID))
+        }
+    }
+
+    public func unfinishedCount() throws -> Int {
+        try read { db in
+            Int(try db.query("SELECT COUNT(*) FROM work WHERE status IN ('pending', 'running')") { $0.int(0) }.first ?? 0)
+        }
+    }
+
+    public func ledger(keys: [String]) throws -> [String: String] {
+        guard !keys.isEmpty else { return [:] }
+        return try read { db in
+            var found: [String: String] = [:]
+            for key in keys {
+                if let id = try db.query("SELECT external_id FROM ledger WHERE idempotency_key = ?", [.text(key)], { $0.text(0) }).first {
+                    found[key] = id
+                }
+            }
+            return found
+        }
+    }
+
+    public func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey? {
+        try read { db in
+            try db.query("""
+                SELECT canonical_id, content FROM xref WHERE tenant = ? AND entity = ? AND connection = ? AND external_id = ?
+                """, [.text(tenant), .text(entity), .text(connection), .text(externalID)]) { r in
+                XrefKey(tenant: tenant, entity: entity, canonicalID: r.text(0), connection: connection, externalID: externalID,
+                        content: r.isNull(1) ? nil : r.blob(1))
+            }.first
+        }
+    }
+
+    public func xref(tenant: String, entity: String, canonicalID: String) throws -> [XrefKey] {
+        try read { db in
+            try db.query("""
+                SELECT connection, external_id, content FROM xref WHERE tenant = ? AND entity = ? AND canonical_id = ? ORDER BY connection
+                """, [.text(tenant), .text(entity), .text(canonicalID)]) { r in
+                XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: r.text(0), externalID: r.text(1),
+                        content: r.isNull(2) ? nil : r.blob(2))
+            }
+        }
+    }
+
+    public func event(id: Int64) throws -> StoredEvent? {
+        try read { db in
+            try db.query("""
+                SELECT id, tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, received_at, meta
+                FROM events WHERE id = ?
+                """, [.int(id)]) { r in
+                StoredEvent(id: r.int(0), tenant: r.text(1), source: r.text(2), type: r.text(3), entity: r.text(4), externalID: r.text(5),
+                            dedupeKey: r.text(6), payload: r.blob(7), amount: r.optionalText(8), currency: r.optionalText(9),
+                            meta: r.optionalText(11), receivedAt: r.int(10))
+            }.first
+        }
+    }
+
+    public func setConnectionPaused(tenant: String, connection: String, paused: Bool, reason: String, now: Millis) throws -> Int {
+        try writer.write { db in
+            try db.run("""
+                INSERT INTO connection_state (tenant, connection, paused, reason, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (tenant, connection) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at
+                """, .text(tenant), .text(connection), .int(paused ? 1 : 0), .text(reason), .int(now))
+            guard !paused else { return 0 }
+            return try db.run("""
+                UPDATE work SET status = 'pending', next_attempt_at = ? WHERE status = 'parked' AND tenant = ? AND connection = ?
+                """, .int(now), .text(tenant), .text(connection))
+        }
+    }
+
+    public func pausedConnections() throws -> [(tenant: String, connection: String, reason: String)] {
+        try read { db in
+            try db.query("SELECT tenant, connection, reason FROM connection_state WHERE paused = 1 ORDER BY tenant, connection") {
+                (tenant: $0.text(0), connection: $0.text(1), reason: $0.text(2))
+            }
+        }
+    }
+
+    public func stateValue(tenant: String, connection: String, key: String) throws -> [UInt8]? {
+        try read { db in
+            try db.query("SELECT value FROM kv WHERE tenant = ? AND connection = ? AND key = ?",
+                         [.text(tenant), .text(connection), .text(key)]) { $0.blob(0) }.first
+        }
+    }
+
+    public func setStateValue(_ value: [UInt8], tenant: String, connection: String, key: String, now: Millis) throws {
+        try writer.write { db in
+            try db.run("""
+                INSERT INTO kv (tenant, connection, key, value, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (tenant, connection, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                """, .text(tenant), .text(connection), .text(key), .blob(value), .int(now))
+        }
+    }
+}

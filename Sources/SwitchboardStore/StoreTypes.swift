@@ -1,0 +1,291 @@
+import SwitchboardCore
+
+/// Milliseconds since the Unix epoch: the store's one time unit.
+public typealias Millis = Int64
+
+/// A business event or master-data change entering the event log.
+public struct NewEvent: Sendable {
+    public var tenant: String
+    /// The connection it came from.
+    public var source: String
+    /// A business event type (`opportunity.won`) or `record.<Entity>` for a master-data change.
+    public var type: String
+    public var entity: String
+    public var externalID: String
+    /// Unique per distinct change: a redelivery with the same key is dropped.
+    public var dedupeKey: String
+    public var payload: [UInt8]
+    public var amount: String?
+    public var currency: String?
+    /// The workflows this event starts (one work item each).
+    public var workflows: [String]
+    /// Runtime metadata (JSON), e.g. the fields a master-data change touched.
+    public var meta: String?
+
+    public init(tenant: String, source: String, type: String, entity: String, externalID: String, dedupeKey: String,
+                payload: [UInt8], amount: String? = nil, currency: String? = nil, workflows: [String], meta: String? = nil) {
+        self.meta = meta
+        self.tenant = tenant
+        self.source = source
+        self.type = type
+        self.entity = entity
+        self.externalID = externalID
+        self.dedupeKey = dedupeKey
+        self.payload = payload
+        self.amount = amount
+        self.currency = currency
+        self.workflows = workflows
+    }
+}
+
+/// A record that failed validation at a boundary: kept, with why, in the exception queue.
+public struct RejectedRecord: Sendable {
+    public var tenant: String
+    public var source: String
+    public var type: String
+    public var entity: String
+    public var externalID: String
+    public var payload: [UInt8]
+    public var reason: String
+    public var diagnostics: [Diagnostic]
+    public var amount: String?
+    public var currency: String?
+
+    public init(tenant: String, source: String, type: String, entity: String, externalID: String, payload: [UInt8],
+                reason: String, diagnostics: [Diagnostic], amount: String? = nil, currency: String? = nil) {
+        self.tenant = tenant
+        self.source = source
+        self.type = type
+        self.entity = entity
+        self.externalID = externalID
+        self.payload = payload
+        self.reason = reason
+        self.diagnostics = diagnostics
+        self.amount = amount
+        self.currency = currency
+    }
+}
+
+/// One atomic ingest: events, rejects and the cursor that covers them commit
+/// together, so a cursor never moves past a record that is not durable.
+public struct IngestBatch: Sendable {
+    public var events: [NewEvent] = []
+    public var rejected: [RejectedRecord] = []
+    /// (tenant, connection, stream, state) to commit with the batch.
+    public var cursor: (tenant: String, connection: String, stream: String, state: [UInt8])?
+    /// Xref entries of records received (their content as now known), for echo suppression.
+    public var seen: [XrefKey] = []
+
+    public init(events: [NewEvent] = [], rejected: [RejectedRecord] = [],
+                cursor: (tenant: String, connection: String, stream: String, state: [UInt8])? = nil) {
+        self.events = events
+        self.rejected = rejected
+        self.cursor = cursor
+    }
+}
+
+public struct IngestOutcome: Sendable, Equatable {
+    public var inserted: Int
+    public var duplicates: Int
+    public var rejected: Int
+
+    public init(inserted: Int = 0, duplicates: Int = 0, rejected: Int = 0) {
+        self.inserted = inserted
+        self.duplicates = duplicates
+        self.rejected = rejected
+    }
+}
+
+/// A work item claimed by a worker.
+public struct ClaimedWork: Sendable {
+    public var id: Int64
+    public var eventID: Int64
+    public var tenant: String
+    public var workflow: String
+    public var attempts: Int
+    public var firstTriedAt: Millis?
+    public var createdAt: Millis
+    public var event: StoredEvent
+}
+
+public struct StoredEvent: Sendable {
+    public var id: Int64
+    public var tenant: String
+    public var source: String
+    public var type: String
+    public var entity: String
+    public var externalID: String
+    public var dedupeKey: String
+    public var payload: [UInt8]
+    public var amount: String?
+    public var currency: String?
+    public var meta: String?
+    public var receivedAt: Millis
+}
+
+/// An idempotent write that reached a target: never redone for the same key.
+public struct LedgerEntry: Sendable {
+    public var key: String
+    public var tenant: String
+    public var connection: String
+    public var entity: String
+    public var externalID: String
+
+    public init(key: String, tenant: String, connection: String, entity: String, externalID: String) {
+        self.key = key
+        self.tenant = tenant
+        self.connection = connection
+        self.entity = entity
+        self.externalID = externalID
+    }
+}
+
+/// One id of a canonical record at one connection, with the content last
+/// written there or seen from there (echo suppression compares against it).
+public struct XrefKey: Sendable, Equatable {
+    public var tenant: String
+    public var entity: String
+    public var canonicalID: String
+    public var connection: String
+    public var externalID: String
+    /// Canonical JSON of the fields last known at this connection; nil keeps what is stored.
+    public var content: [UInt8]?
+
+    public init(tenant: String, entity: String, canonicalID: String, connection: String, externalID: String, content: [UInt8]?) {
+        self.tenant = tenant
+        self.entity = entity
+        self.canonicalID = canonicalID
+        self.connection = connection
+        self.externalID = externalID
+        self.content = content
+    }
+}
+
+/// How long one step of a transaction took, and what it did.
+public struct StepTiming: Sendable, Codable, Equatable {
+    public var step: String
+    public var millis: Double
+    public var status: String
+    public var detail: String
+
+    public init(step: String, millis: Double, status: String, detail: String = "") {
+        self.step = step
+        self.millis = millis
+        self.status = status
+        self.detail = detail
+    }
+}
+
+/// What became of a claimed work item.
+public struct WorkOutcome: Sendable {
+    public enum Disposition: Sendable {
+        case done
+        /// Try again at `at` (ms); `status` and diagnostics of the failed attempt.
+        case retry(at: Millis, status: OperationStatus)
+        /// To the exception queue.
+        case exception(reason: String)
+        /// AUTH: parked until the connection is resumed.
+        case parked
+    }
+
+    public var workID: Int64
+    public var disposition: Disposition
+    public var connection: String?
+    public var diagnostics: [Diagnostic]
+    public var steps: [StepTiming]
+    public var ledger: [LedgerEntry]
+    public var xref: [XrefKey]
+    /// New events the workflow emitted (committed with this outcome).
+    public var emitted: [NewEvent]
+
+    public init(workID: Int64, disposition: Disposition, connection: String? = nil, diagnostics: [Diagnostic] = [],
+                steps: [StepTiming] = [], ledger: [LedgerEntry] = [], xref: [XrefKey] = [], emitted: [NewEvent] = []) {
+        self.workID = workID
+        self.disposition = disposition
+        self.connection = connection
+        self.diagnostics = diagnostics
+        self.steps = steps
+        self.ledger = ledger
+        self.xref = xref
+        self.emitted = emitted
+    }
+}
+
+/// An item of the exception queue.
+public struct ExceptionItem: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var tenant: String
+    public var workID: Int64?
+    public var eventID: Int64?
+    public var eventType: String
+    public var externalID: String
+    public var workflow: String?
+    public var connection: String?
+    public var reason: String
+    public var diagnostics: [Diagnostic]
+    public var attempts: Int
+    public var assignee: String?
+    public var amount: String?
+    public var currency: String?
+    public var firstTriedAt: Millis?
+    public var lastTriedAt: Millis?
+    public var status: String
+    public var createdAt: Millis
+    public var resolvedBy: String?
+    public var resolution: String?
+}
+
+public struct ExceptionFilter: Sendable {
+    public var tenant: String?
+    public var reason: String?
+    public var status: String? = "open"
+    public var workflow: String?
+    public var connection: String?
+    public var assignee: String?
+    public var limit: Int = 1000
+
+    public init(tenant: String? = nil, reason: String? = nil, status: String? = "open", workflow: String? = nil,
+                connection: String? = nil, assignee: String? = nil, limit: Int = 1000) {
+        self.tenant = tenant
+        self.reason = reason
+        self.status = status
+        self.workflow = workflow
+        self.connection = connection
+        self.assignee = assignee
+        self.limit = limit
+    }
+}
+
+/// One line of the audit trail.
+public struct AuditEntry: Sendable, Codable, Equatable {
+    public var seq: Int64
+    public var at: Millis
+    public var actor: String
+    public var action: String
+    public var target: String
+    public var detail: String
+}
+
+public struct AuditVerification: Sendable, Equatable {
+    public var rows: Int
+    public var problems: [String]
+    public var ok: Bool { problems.isEmpty }
+}
+
+/// Counts for progress displays and summaries.
+public struct RuntimeStats: Sendable, Equatable {
+    public var events: Int
+    public var pending: Int
+    public var running: Int
+    public var done: Int
+    public var parked: Int
+    public var openExceptions: Int
+    /// reason -> (count, currency -> amount as decimal string)
+    public var exceptionsByReason: [String: (count: Int, blocked: [String: String])]
+    /// Completed transactions' latency (received -> done), ms, sorted.
+    public var latenciesMillis: [Int64]
+
+    public static func == (a: RuntimeStats, b: RuntimeStats) -> Bool {
+        a.events == b.events && a.pending == b.pending && a.done == b.done && a.openExceptions == b.openExceptions
+    }
+}
