@@ -7,6 +7,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "switchboard", targets: ["SwitchboardCLI"]),
+        // The plugin boundary alone, in a small binary (valgrind runs it).
+        .executable(name: "switchboard-plugin-smoke", targets: ["SwitchboardPluginSmoke"]),
         // The Swift SDK partners link into their plugins.
         .library(name: "SwitchboardPluginKit", targets: ["SwitchboardPluginKit"]),
         // Example plugins: each a shared library the host loads with dlopen.
@@ -29,7 +31,7 @@ let package = Package(
         .target(
             name: "SwitchboardABI",
             path: "PluginSDK",
-            exclude: ["swift"],
+            exclude: ["swift", "schemas"],
             sources: ["src"],
             publicHeadersPath: "include"
         ),
@@ -73,6 +75,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .executableTarget(name: "SwitchboardPluginSmoke", dependencies: ["SwitchboardHost"]),
         .target(name: "ExampleCConnector", dependencies: ["SwitchboardABI"], path: "Plugins/example-c"),
         .target(name: "BenchEchoWorkflow", dependencies: ["SwitchboardABI"], path: "Plugins/bench-echo"),
         .target(name: "SandboxConnector", dependencies: ["SwitchboardABI"], path: "Plugins/sandbox"),

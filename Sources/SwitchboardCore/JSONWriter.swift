@@ -36,6 +36,17 @@ extension JSON {
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
+        // Fast path: most strings need no escaping and are copied in one go.
+        var string = s
+        let copied: Bool = string.withUTF8 { utf8 in
+            for c in utf8 where c < 0x20 || c == 0x22 || c == 0x5C { return false }
+            out.append(contentsOf: utf8)
+            return true
+        }
+        if copied {
+            out.append(0x22)
+            return
+        }
         for c in s.utf8 {
             switch c {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])

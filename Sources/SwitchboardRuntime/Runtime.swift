@@ -17,6 +17,9 @@ public final class Runtime: @unchecked Sendable {
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchGroup()
+    private let committer = DispatchQueue(label: "switchboard.committer")
+    private let commitSlots = DispatchSemaphore(value: 2)
+    static let trace = ProcessInfo.processInfo.environment["SB_BENCH_TRACE"] != nil
     /// Counters for progress displays.
     public let counters = Counters()
 
@@ -129,6 +132,7 @@ public final class Runtime: @unchecked Sendable {
             let processed = workOnce(executor: executor, random: &random)
             if processed == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
         }
+        committer.sync {}  // the last outcomes are committed before the worker reports stopped
     }
 
     /// Claims one batch, runs it and commits the outcomes. Returns how many items it ran.
@@ -143,6 +147,10 @@ public final class Runtime: @unchecked Sendable {
             return 0
         }
         guard !items.isEmpty else { return 0 }
+        let t0 = Monotonic.nanos()
+        defer {
+            if Runtime.trace { print("batch \(items.count): claim+run+finish \(Double(Monotonic.nanos() - t0) / 1e6) ms") }
+        }
         var outcomes: [WorkOutcome] = []
         outcomes.reserveCapacity(items.count)
         for item in items {
@@ -155,12 +163,20 @@ public final class Runtime: @unchecked Sendable {
             }
             outcomes.append(outcome)
         }
-        do {
-            try store.finish(outcomes, now: Clock.nowMillis())
-            counters.processed.add(outcomes.count, ordering: .relaxed)
-        } catch {
-            // Nothing was committed: the leases expire and the items run again (writes are idempotent).
-            logger.error("cannot commit work outcomes", metadata: ["error": "\(error)"])
+        if Runtime.trace { print("  ran \(items.count) in \(Double(Monotonic.nanos() - t0) / 1e6) ms") }
+        // Commit on the committer queue while the next batch runs (at most two batches in flight):
+        // claims and commits meet in the same group transaction.
+        commitSlots.wait()
+        let finished = outcomes
+        committer.async { [self] in
+            defer { commitSlots.signal() }
+            do {
+                try store.finish(finished, now: Clock.nowMillis())
+                counters.processed.add(finished.count, ordering: .relaxed)
+            } catch {
+                // Nothing was committed: the leases expire and the items run again (writes are idempotent).
+                logger.error("cannot commit work outcomes", metadata: ["error": "\(error)"])
+            }
         }
         return items.count
     }
@@ -171,5 +187,24 @@ public final class Runtime: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while !isIdle() && Date() < deadline { usleep(20_000) }
         stop()
+    }
+}
+
+extension Runtime {
+    /// Ingests records or events that arrived outside a poll (webhooks, benchmarks):
+    /// validated, echo-checked and committed atomically, like a polled batch.
+    public func ingest(tenant: String, source: String, kind: EmitKind, items: [(key: String, data: [UInt8])]) throws -> IngestOutcome {
+        let ingestor = Ingestor(store: store, router: router)
+        var batch = IngestBatch()
+        for item in items {
+            switch ingestor.convert(tenant: tenant, source: source, kind: kind, key: item.key, data: item.data) {
+            case .event(let event, let seen):
+                batch.events.append(event)
+                if let seen { batch.seen.append(seen) }
+            case .rejected(let record): batch.rejected.append(record)
+            case .echo: counters.echoes.add(1, ordering: .relaxed)
+            }
+        }
+        return try store.ingest(batch, now: Clock.nowMillis())
     }
 }

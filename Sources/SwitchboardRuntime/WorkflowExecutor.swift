@@ -201,7 +201,9 @@ struct WorkflowExecutor {
         let origin = (source: record["source"]?.stringValue ?? item.event.source, externalID: record["external_id"]?.stringValue ?? "")
         let known = try? store.xref(tenant: tenant.id, entity: entity, connection: origin.source, externalID: origin.externalID)
         let canonicalID = known?.canonicalID ?? Ingestor.canonicalID(tenant.id, entity, origin.source, origin.externalID)
-        let atTarget = (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
+        // No xref at the origin means this record was never written anywhere (every write records its origin).
+        let atTarget = known == nil ? nil
+            : (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
         if let done = (try? store.ledger(keys: [idempotencyKey]))?[idempotencyKey] ?? progress.ledger.first(where: { $0.key == idempotencyKey })?.externalID {
             return done
         }

@@ -37,6 +37,7 @@ enum Migrations {
             steps TEXT
         );
         CREATE INDEX work_due ON work(status, next_attempt_at);
+        CREATE INDEX work_lease ON work(status, lease_until);
         CREATE INDEX work_by_event ON work(event_id);
         CREATE TABLE exceptions (
             id INTEGER PRIMARY KEY,

@@ -70,6 +70,8 @@ final class SQLiteConnection: @unchecked Sendable {
     @discardableResult
     func run(_ sql: String, _ values: SQLValue...) throws -> Int {
         let statement = try prepare(sql)
+        // Reset at once: a statement left mid-flight holds its read snapshot and stops WAL checkpoints.
+        defer { statement.reset() }
         try statement.bind(values)
         while try statement.step() {}
         return Int(sqlite3_changes(handle))
@@ -78,6 +80,7 @@ final class SQLiteConnection: @unchecked Sendable {
     /// All rows of a query, each mapped by `row`.
     func query<T>(_ sql: String, _ values: [SQLValue] = [], _ row: (Statement) throws -> T) throws -> [T] {
         let statement = try prepare(sql)
+        defer { statement.reset() }
         try statement.bind(values)
         var out: [T] = []
         while try statement.step() { out.append(try row(statement)) }

@@ -40,6 +40,7 @@ extension SQLiteStore {
             var prev = "genesis"
             var rows = 0
             let statement = try db.prepare("SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY seq")
+            defer { statement.reset() }
             while try statement.step() {
                 rows += 1
                 let seq = statement.int(0)

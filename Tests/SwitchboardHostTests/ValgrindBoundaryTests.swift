@@ -13,7 +13,7 @@ import Testing
             "--suppressions=\(TestEnv.repoRoot)/Tests/valgrind/swift-runtime.supp",
             "--leak-check=full", "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
             "--error-exitcode=99",
-            TestEnv.switchboard, "plugins", "smoke", plugin, "--config", config,
+            TestEnv.product("switchboard-plugin-smoke"), plugin, config,
         ], environment: ["SWIFT_BACKTRACE": "enable=no"])
     }
 
