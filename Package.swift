@@ -83,12 +83,12 @@ let package = Package(
         .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/o2c"),
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
         .testTarget(
-            name: "SwitchboardHostTests",
+            name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Tests/SwitchboardHostTests"
+            path: "Tests/SwitchboardTests"
         ),
     ]
 )

@@ -4,7 +4,7 @@
  * A released struct may only grow at its end. If one of these fails, a field
  * was moved, resized or removed: that is an ABI break (a new major version),
  * not an edit. New fields go after the last one and get their own line here.
- * Tests/SwitchboardHostTests/FrozenLayoutTests.swift checks the same figures
+ * Tests/SwitchboardTests/FrozenLayoutTests.swift checks the same figures
  * from Swift. This file defines no symbols, so linking it into a plugin adds
  * nothing to the plugin's exports.
  */

@@ -21,7 +21,8 @@ final class GroupCommit: @unchecked Sendable {
     init(connection: SQLiteConnection, maxBatch: Int = 256) {
         self.connection = connection
         self.maxBatch = maxBatch
-        let thread = Thread { [unowned self] in self.loop() }
+        // The thread holds the writer until stop() lets its loop end.
+        let thread = Thread { self.loop() }
         thread.name = "switchboard.store.writer"
         thread.start()
     }

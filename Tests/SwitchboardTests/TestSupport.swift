@@ -4,7 +4,7 @@ import Testing
 /// Paths and helpers shared by the tests: the repository, the built products,
 /// temporary folders, running commands, compiling C fixtures.
 enum TestEnv {
-    /// The repository root (this file is Tests/SwitchboardHostTests/TestSupport.swift).
+    /// The repository root (this file is Tests/SwitchboardTests/TestSupport.swift).
     static let repoRoot: String = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 

@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardRuntime
+import Testing
+
+/// Bad configuration gets a clear error naming file:line and what is wrong.
+@Suite struct ConfigTests {
+    func problems(_ yaml: String) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(yaml, file: "cfg.yaml")
+            return []
+        } catch {
+            return error.problems.map(\.description)
+        }
+    }
+
+    static let valid = """
+        version: 1
+        tenants:
+          - id: acme
+            connections:
+              - id: crm
+                plugin: testkit
+                config: { role: source }
+            workflows:
+              - id: copy
+                trigger: { event: record.Account, source: crm }
+                steps:
+                  - map: { name: upper($.name) }
+                  - write: { connection: crm, entity: Account }
+        """
+
+    @Test func validConfigLoads() throws {
+        let config = try ConfigLoader.parse(Self.valid, file: "/etc/sb/cfg.yaml")
+        #expect(config.store == "sqlite:/etc/sb/switchboard.db")
+        #expect(config.tenants.first?.workflows.first?.steps.count == 2)
+    }
+
+    @Test func malformedYAMLNamesTheLine() {
+        let found = problems("version: 1\ntenants:\n  - id: acme\n    connections: [\n")
+        #expect(found.count == 1)
+        #expect(found[0].hasPrefix("cfg.yaml:5:"), "\(found)")
+        #expect(found[0].contains("malformed YAML"))
+    }
+
+    @Test(arguments: [
+        ("    connections:\n      - id: crm\n        plugin: testkit\n        colour: blue\n", "cfg.yaml:7:9: unknown key \"colour\" in a connection"),
+        ("    connections:\n      - id: crm\n        plugin: Test Kit\n", "cfg.yaml:6:17: plugin \"Test Kit\" must match"),
+        ("    connections:\n      - id: crm\n        plugin: testkit\n        retry: { base_delay: soon }\n",
+         "cfg.yaml:7:30: retry.base_delay \"soon\" is not a duration"),
+        ("    connections:\n      - id: crm\n        plugin: testkit\n        secrets: { token: vault-token }\n",
+         "cfg.yaml:7:27: secret reference \"vault-token\" must be env:VARIABLE"),
+        ("    workflows:\n      - id: w\n        trigger: { event: deal.exploded }\n        steps: [ { map: { a: $.b } } ]\n",
+         "cfg.yaml:6:27: unknown trigger event \"deal.exploded\""),
+        ("    workflows:\n      - id: w\n        trigger: { event: opportunity.won }\n        steps:\n          - map: { a: \"frob($.b)\" }\n",
+         "cfg.yaml:8:23: map a: unknown function frob()"),
+        ("    workflows:\n      - id: w\n        trigger: { event: opportunity.won }\n        steps:\n          - write: { connection: nowhere, entity: Invoice }\n",
+         "cfg.yaml:8:34: unknown connection \"nowhere\""),
+        ("    workflows:\n      - id: w\n        trigger: { event: opportunity.won }\n        steps:\n          - write: { connection: nowhere, entity: Invoce }\n",
+         "unknown canonical entity \"Invoce\""),
+        ("    master_data:\n      - entity: Invoice\n        connections: [a, b]\n", "Invoice is not master data"),
+    ])
+    func eachProblemIsLocated(body: String, expected: String) {
+        let found = problems("version: 1\ntenants:\n  - id: acme\n" + body)
+        #expect(found.contains { $0.contains(expected) }, "got: \(found)")
+    }
+
+    @Test func duplicateIdsAreReported() {
+        let found = problems("""
+            tenants:
+              - id: acme
+                connections:
+                  - { id: crm, plugin: testkit }
+                  - { id: crm, plugin: testkit }
+              - id: acme
+            """)
+        #expect(found.contains { $0.hasPrefix("cfg.yaml:5:") && $0.contains("duplicate connection id \"crm\"") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("cfg.yaml:6:") && $0.contains("duplicate tenant id \"acme\"") }, "\(found)")
+    }
+
+    /// Problems only the plugins can find (unknown plugin id, the plugin's own config check,
+    /// a missing secret) are located too, when the runtime opens the configuration.
+    @Test func runtimeChecksNameTheConnectionLine() throws {
+        let dir = TestEnv.tempDir("sbcfg")
+        let yaml = """
+            version: 1
+            store: sqlite:\(dir)/s.db
+            plugins: \(TestEnv.productsDir)
+            tenants:
+              - id: acme
+                connections:
+                  - id: crm
+                    plugin: salesforce
+                  - id: gen
+                    plugin: testkit
+                    config: { role: teapot }
+                  - id: sink
+                    plugin: testkit
+                    config: { role: sink }
+                    secrets: { token: env:SB_TEST_SURELY_UNSET_VARIABLE }
+            """
+        try yaml.write(toFile: dir + "/cfg.yaml", atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(file: dir + "/cfg.yaml")
+        do {
+            _ = try Runtime(config: config, logger: Logger(label: "test"))
+            Issue.record("opened")
+        } catch let error as ConfigError {
+            let text = error.problems.map(\.description)
+            #expect(text.contains { $0.hasPrefix(dir + "/cfg.yaml:7:") && $0.contains("unknown plugin id \"salesforce\"") }, "\(text)")
+            #expect(text.contains { $0.hasPrefix(dir + "/cfg.yaml:9:") && $0.contains("config.role: must be source, sink or mirror") }, "\(text)")
+            #expect(text.contains { $0.hasPrefix(dir + "/cfg.yaml:15:") && $0.contains("SB_TEST_SURELY_UNSET_VARIABLE, which is not set") }, "\(text)")
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import SwitchboardCore
+import Testing
+
+@Suite struct JSONTests {
+    @Test func parsesAndWritesBackExactly() throws {
+        let text = #"{"a":[1,-2.50,3e2],"b":{"c":"d\"e\\\n\u00e9\ud83d\ude00"},"t":true,"f":false,"n":null}"#
+        let value = try JSON.parse(text)
+        #expect(value["a"]?.arrayValue?.map(\.numberText) == ["1", "-2.50", "3e2"])
+        #expect(value["b"]?["c"]?.stringValue == "d\"e\\\né😀")
+        #expect(try JSON.parse(value.text) == value)
+    }
+
+    @Test(arguments: [
+        ("{", "expected a member name"), ("{\"a\" 1}", "expected ':'"), ("[1,]", "unexpected character ']'"),
+        ("\"\\x\"", "invalid escape"), ("01", "unexpected data after the document"), ("{\"a\":1} x", "unexpected data"),
+        ("\"\u{01}\"", "control character"), ("[\"\\ud800\"]", "unpaired surrogate"),
+    ])
+    func rejectsMalformedInputWithAnOffset(input: String, message: String) {
+        do {
+            _ = try JSON.parse(input)
+            Issue.record("\(input) parsed")
+        } catch {
+            #expect(error.message.contains(message), "\(error)")
+        }
+    }
+
+    @Test func nestingIsBounded() {
+        #expect(throws: JSONParseError.self) { try JSON.parse(String(repeating: "[", count: 200) + String(repeating: "]", count: 200)) }
+    }
+
+    @Test func pathLookup() throws {
+        let value = try JSON.parse(#"{"lines":[{"amount":{"amount":"1.00"}},{"amount":{"amount":"2.00"}}]}"#)
+        #expect(value.value(at: "lines[1].amount.amount")?.stringValue == "2.00")
+        #expect(value.value(at: "lines[5].amount") == nil)
+    }
+}
+
+@Suite struct CanonicalModelTests {
+    func record(_ text: String) throws -> JSON { try JSON.parse(text) }
+
+    @Test func validRecordPasses() throws {
+        let invoice = try record("""
+            {"tenant":"t","source":"erp","external_id":"INV-1","updated_at":"2026-11-27T10:00:00+01:00","account":"C-1",
+             "status":"posted","total":{"amount":"1200.50","currency":"EUR"},
+             "lines":[{"description":"Consulting","quantity":"8","unit_price":{"amount":"150.00","currency":"EUR"}}]}
+            """)
+        #expect(CanonicalValidator.validate(record: invoice, entity: "Invoice").isEmpty)
+        #expect(CanonicalValidator.impact(of: invoice, entity: "Invoice")! == ("1200.50", "EUR"))
+    }
+
+    @Test func everyProblemNamesItsFieldPath() throws {
+        let invoice = try record("""
+            {"tenant":"t","source":"erp","external_id":"INV-1","updated_at":"yesterday","status":"sent",
+             "total":{"amount":12.5,"currency":"euro"},"color":"red",
+             "lines":[{"description":"ok","quantity":"1","unit_price":{"amount":"1","currency":"EUR"}},{"quantity":"x"}]}
+            """)
+        let paths = Set(CanonicalValidator.validate(record: invoice, entity: "Invoice").map(\.fieldPath))
+        #expect(paths == ["updated_at", "status", "account", "total.currency", "color", "lines[1].description",
+                          "lines[1].quantity", "lines[1].unit_price"])
+    }
+
+    @Test func moneyIsADecimalStringNeverAFloat() throws {
+        let bad = try record(#"{"tenant":"t","source":"s","external_id":"P","updated_at":"2026-01-01T00:00:00Z","invoice":"I","amount":{"amount":1e3,"currency":"EUR"},"received_on":"2026-02-30"}"#)
+        let problems = CanonicalValidator.validate(record: bad, entity: "Payment")
+        #expect(Set(problems.map(\.fieldPath)) == ["amount.amount", "received_on"])
+    }
+
+    @Test func unknownEntitiesAndEventsAreNamed() throws {
+        let any = try record("{}")
+        #expect(CanonicalValidator.validate(record: any, entity: "Spaceship").first?.summary.contains("Spaceship") == true)
+        #expect(CanonicalValidator.validate(event: any, type: "deal.exploded").first?.fieldPath == "type")
+    }
+
+    @Test func decimalAdditionIsExact() {
+        #expect(DecimalText.add("0.10", "0.2") == "0.30")
+        #expect(DecimalText.add("181000.00", "-1.5") == "180998.50")
+        #expect(DecimalText.add("0", "12") == "12")
+    }
+
+    /// The JSON Schemas shipped to partners are exactly what the model generates.
+    @Test func shippedSchemasMatchTheModel() throws {
+        for (name, text) in CanonicalSchemaExport.files() {
+            let shipped = try String(contentsOfFile: TestEnv.repoRoot + "/PluginSDK/schemas/v1/" + name, encoding: .utf8)
+            #expect(shipped == text, "PluginSDK/schemas/v1/\(name) is stale: run `switchboard schemas export PluginSDK/schemas/v1`")
+        }
+        #expect(CanonicalModel.entities.count == 16)
+        #expect(CanonicalModel.events.map(\.name).sorted() == ["case.escalated", "contract.renewed", "expense.approved", "invoice.posted",
+                                                              "milestone.completed", "opportunity.won", "payment.received",
+                                                              "project.created", "time.approved"])
+    }
+}
+
+@Suite struct MappingTests {
+    @Test func expressionsEvaluate() throws {
+        let input = try JSON.parse(#"{"first":" Ada ","last":"Lovelace","amount":{"amount":"10.00","currency":"GBP"},"at":"2026-11-27T10:00:00Z"}"#)
+        let mapping = FieldMapping([
+            ("name", try MappingExpression.parse("concat(trim($.first), ' ', upper($.last))")),
+            ("budget", try MappingExpression.parse("money($.amount.amount, $.amount.currency)")),
+            ("day", try MappingExpression.parse("date($.at)")),
+            ("address.country", try MappingExpression.parse("coalesce($.country, 'GB')")),
+            ("skipped", try MappingExpression.parse("$.missing")),
+        ])
+        let out = mapping.apply(to: input)
+        #expect(out["name"]?.stringValue == "Ada LOVELACE")
+        #expect(out["budget"]?["currency"]?.stringValue == "GBP")
+        #expect(out["day"]?.stringValue == "2026-11-27")
+        #expect(out["address"]?["country"]?.stringValue == "GB")
+        #expect(out["skipped"] == nil)
+    }
+
+    @Test(arguments: [("frobnicate($.a)", "unknown function"), ("upper($.a, $.b)", "takes 1 arguments"), ("'open", "unterminated"),
+                      ("name", "write a path as $.name"), ("concat($.a", "')' expected")])
+    func badExpressionsSayWhereAndWhy(text: String, message: String) {
+        do {
+            _ = try MappingExpression.parse(text)
+            Issue.record("\(text) parsed")
+        } catch {
+            #expect(error.message.contains(message), "\(error)")
+            #expect(error.column >= 1)
+        }
+    }
+}
