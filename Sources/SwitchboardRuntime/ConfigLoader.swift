@@ -162,7 +162,8 @@ struct Reader {
                 fail(node, "store \"\(url)\" is not supported (use sqlite:PATH)")
             }
         }
-        var pluginDir = resolve("plugins")
+        // The plugin directory: `plugins:` in the file, else $SWITCHBOARD_PLUGIN_DIR, else ./plugins beside the file.
+        var pluginDir = ProcessInfo.processInfo.environment["SWITCHBOARD_PLUGIN_DIR"].map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? resolve("plugins")
         if let node = top["plugins"], let dir = string(node, "plugins", parent: root) { pluginDir = resolve(dir) }
         var worker = WorkerSettings()
         if let node = top["worker"], let w = mapping(node, "worker", allowed: ["batch", "lease", "idle", "deadline"]) {

@@ -28,6 +28,9 @@ public final class Runtime: @unchecked Sendable {
         let echoes = Atomic<Int>(0)
         let processed = Atomic<Int>(0)
         let lastPollFoundWork = Atomic<Bool>(true)
+        /// Monotonic ns: when the last complete poll round started, and when work was last committed.
+        let lastPollRoundStarted = Atomic<Int64>(0)
+        let lastWorkCommitted = Atomic<Int64>(0)
         public var records: Int { polledRecords.load(ordering: .relaxed) }
         public var echoesSuppressed: Int { echoes.load(ordering: .relaxed) }
         public var itemsProcessed: Int { processed.load(ordering: .relaxed) }
@@ -47,6 +50,10 @@ public final class Runtime: @unchecked Sendable {
 
     /// Starts the poller and the worker.
     public func start() {
+        // One host per embedded store: whatever is still leased belongs to a process that died (kill -9, power loss).
+        if let released = try? store.releaseLeasesOfDeadHost(now: Clock.nowMillis()), released > 0 {
+            logger.notice("requeued work leased by a previous run that did not stop cleanly", metadata: ["items": "\(released)"])
+        }
         spawn("switchboard.poller") { [self] in pollLoop() }
         spawn("switchboard.worker") { [self] in workLoop() }
     }
@@ -72,9 +79,11 @@ public final class Runtime: @unchecked Sendable {
 
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
-    /// True when nothing is left to do: the last poll found nothing new and no work is pending or running.
+    /// True when nothing is left to do: a poll round that started after the last
+    /// committed work found nothing new (writes can surface as reads), and no work is pending or running.
     public func isIdle() -> Bool {
-        !counters.lastPollFoundWork.load(ordering: .relaxed) && ((try? store.unfinishedCount()) ?? 1) == 0
+        counters.lastPollRoundStarted.load(ordering: .acquiring) > counters.lastWorkCommitted.load(ordering: .acquiring)
+            && !counters.lastPollFoundWork.load(ordering: .acquiring) && ((try? store.unfinishedCount()) ?? 1) == 0
     }
 
     // MARK: polling
@@ -82,6 +91,8 @@ public final class Runtime: @unchecked Sendable {
     private func pollLoop() {
         let poller = Poller(store: store, ingestor: Ingestor(store: store, router: router), logger: logger)
         var due: [String: Int64] = [:]
+        // Per stream: when it was last polled, and whether that poll found anything.
+        var lastPolled: [String: (at: Int64, found: Bool)] = [:]
         while !isStopping {
             var foundWork = false
             var nextWake = Monotonic.nanos() + 200_000_000
@@ -103,12 +114,16 @@ public final class Runtime: @unchecked Sendable {
                         _ = try? store.setConnectionPaused(tenant: connection.tenant, connection: connection.id, paused: true,
                                                            reason: "AUTH on read: \(result.diagnostics.first?.summary ?? "")", now: Clock.nowMillis())
                     }
-                    if result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0 { foundWork = true }
+                    let found = result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0
+                    if found { foundWork = true }
+                    lastPolled[key] = (now, found)
                     due[key] = result.more ? now : now + poll.everyMillis * 1_000_000
                     nextWake = min(nextWake, due[key]!)
                 }
             }
-            counters.lastPollFoundWork.store(foundWork, ordering: .relaxed)
+            // Idle needs every stream's latest poll to be empty and newer than the last committed work.
+            counters.lastPollFoundWork.store(lastPolled.values.contains { $0.found }, ordering: .releasing)
+            counters.lastPollRoundStarted.store(lastPolled.values.map(\.at).min() ?? Monotonic.nanos(), ordering: .releasing)
             let wait = nextWake - Monotonic.nanos()
             if wait > 0 && !foundWork { sleepUnlessStopping(nanos: wait) }
         }
@@ -173,6 +188,7 @@ public final class Runtime: @unchecked Sendable {
             do {
                 try store.finish(finished, now: Clock.nowMillis())
                 counters.processed.add(finished.count, ordering: .relaxed)
+                counters.lastWorkCommitted.store(Monotonic.nanos(), ordering: .releasing)
             } catch {
                 // Nothing was committed: the leases expire and the items run again (writes are idempotent).
                 logger.error("cannot commit work outcomes", metadata: ["error": "\(error)"])

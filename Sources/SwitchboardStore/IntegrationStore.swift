@@ -16,6 +16,9 @@ public protocol IntegrationStore: AnyObject, Sendable {
     func finish(_ outcomes: [WorkOutcome], now: Millis) throws
     /// Work not yet finished (pending, running or due).
     func unfinishedCount() throws -> Int
+    /// At start of the only host of an embedded store: items a dead process had leased go back to the queue at once
+    /// (instead of after their lease). Returns how many. A shared store leaves this to lease expiry.
+    func releaseLeasesOfDeadHost(now: Millis) throws -> Int
 
     /// External ids already written for these idempotency keys.
     func ledger(keys: [String]) throws -> [String: String]

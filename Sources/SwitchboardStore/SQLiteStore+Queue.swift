@@ -164,6 +164,12 @@ extension SQLiteStore {
         }
     }
 
+    public func releaseLeasesOfDeadHost(now: Millis) throws -> Int {
+        try writer.write { db in
+            try db.run("UPDATE work SET status = 'pending', lease_until = NULL, next_attempt_at = ? WHERE status = 'running'", .int(now))
+        }
+    }
+
     public func unfinishedCount() throws -> Int {
         try read { db in
             Int(try db.query("SELECT COUNT(*) FROM work WHERE status IN ('pending', 'running')") { $0.int(0) }.first ?? 0)

@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardRuntime
+import SwitchboardStore
+import Testing
+
+/// The runtime end to end, in process, with real plugins and a real SQLite file.
+@Suite(.serialized) struct RuntimeFlowTests {
+    struct Setup {
+        let dir: String
+        let configPath: String
+    }
+
+    func setup(_ tenantBody: String) throws -> Setup {
+        let dir = TestEnv.tempDir("sbflow")
+        let yaml = """
+            version: 1
+            store: sqlite:\(dir)/store.db
+            plugins: \(TestEnv.productsDir)
+            worker: { batch: 50, idle: 5ms }
+            tenants:
+              - id: acme
+            \(tenantBody.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
+            """
+        try yaml.write(toFile: dir + "/switchboard.yaml", atomically: true, encoding: .utf8)
+        return Setup(dir: dir, configPath: dir + "/switchboard.yaml")
+    }
+
+    func runtime(_ s: Setup) throws -> Runtime {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try Runtime(config: try ConfigLoader.load(file: s.configPath), logger: logger)
+    }
+
+    /// Lines of the testkit sink file: [external id of the written record].
+    func sinkRecords(_ path: String) throws -> [String] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map { String($0.split(separator: " ").last ?? "") }
+    }
+
+    @Test func everyRecordReachesTheSinkOnceAndReplaysChangeNothing() throws {
+        let s = try setup("""
+            connections:
+              - id: gen
+                plugin: testkit
+                config: { role: source, records: 300 }
+                poll: { every: 20ms, streams: [records], batch: 40 }
+              - id: sink
+                plugin: testkit
+                config: { role: sink, path: SINK }
+            workflows:
+              - id: copy
+                trigger: { event: record.Account, source: gen }
+                steps:
+                  - map: { external_id: $.external_id, updated_at: $.updated_at, name: upper($.name) }
+                  - call: bench-echo
+                  - write: { connection: sink, entity: Account }
+            """.replacingOccurrences(of: "SINK", with: TestEnv.tempDir("sbsink") + "/sink.log"))
+        let sinkPath = try String(contentsOfFile: s.configPath, encoding: .utf8).components(separatedBy: "path: ")[1].components(separatedBy: " ")[0]
+        let first = try runtime(s)
+        try first.drain()
+        let written = try sinkRecords(sinkPath)
+        #expect(written.count == 300)
+        #expect(Set(written) == Set((1...300).map { "R-\($0)" }))
+        let stats = try first.store.stats(tenant: "acme")
+        #expect(stats.done == 300 && stats.openExceptions == 0)
+
+        // Restart: the cursor is at the end, nothing is read or written again.
+        let second = try runtime(s)
+        try second.drain()
+        // Replay the same records by hand: the event log drops them as redeliveries.
+        let replay = try second.ingest(tenant: "acme", source: "gen", kind: .record, items: (1...5).map {
+            ("Account", Array(#"{"external_id":"R-\#($0)","updated_at":"2026-11-27T10:00:00Z","name":"Record \#($0)"}"#.utf8))
+        })
+        #expect(replay.inserted == 0)
+        #expect(try sinkRecords(sinkPath).count == 300)
+    }
+
+    @Test func eachKindOfFailureEndsWhereItShould() throws {
+        let s = try setup("""
+            connections:
+              - id: gen
+                plugin: testkit
+                config: { role: source, records: 4 }
+                poll: { every: 20ms, streams: [records] }
+              - { id: auth, plugin: testkit, config: { role: sink, misbehave: auth } }
+              - { id: fatal, plugin: testkit, config: { role: sink, misbehave: fatal } }
+              - { id: mute, plugin: testkit, config: { role: sink, misbehave: no-result } }
+              - { id: odd, plugin: testkit, config: { role: sink, misbehave: status77 } }
+              - id: busy
+                plugin: testkit
+                config: { role: sink, misbehave: retry }
+                retry: { max_attempts: 3, base_delay: 10ms }
+            workflows:
+              - { id: to-auth, trigger: { event: record.Account }, steps: [ { write: { connection: auth, entity: Account } } ] }
+              - { id: to-fatal, trigger: { event: record.Account }, steps: [ { write: { connection: fatal, entity: Account } } ] }
+              - { id: to-mute, trigger: { event: record.Account }, steps: [ { write: { connection: mute, entity: Account } } ] }
+              - { id: to-odd, trigger: { event: record.Account }, steps: [ { write: { connection: odd, entity: Account } } ] }
+              - { id: to-busy, trigger: { event: record.Account }, steps: [ { write: { connection: busy, entity: Account } } ] }
+            """)
+        let rt = try runtime(s)
+        try rt.drain(timeoutSeconds: 30)
+        let store = rt.store
+        func open(_ workflow: String) throws -> [ExceptionItem] { try store.exceptions(ExceptionFilter(workflow: workflow)) }
+        #expect(try open("to-fatal").map(\.reason) == Array(repeating: "fatal", count: 4))
+        #expect(try open("to-fatal").first?.diagnostics.first?.fieldPath == "name")
+        #expect(try open("to-mute").first?.diagnostics.first?.summary.contains("without SB_EMIT_WRITE_RESULT") == true)
+        #expect(try open("to-odd").map(\.reason) == Array(repeating: "fatal", count: 4), "an unknown status code counts as FATAL")
+        let busy = try open("to-busy")
+        #expect(busy.map(\.reason) == Array(repeating: "max_attempts", count: 4))
+        #expect(busy.allSatisfy { $0.attempts == 3 })
+        // AUTH parks the items and pauses the connection; nothing is lost or filed as an exception.
+        #expect(try open("to-auth").isEmpty)
+        #expect(try store.stats(tenant: "acme").parked == 4)
+        #expect(try store.pausedConnections().map(\.connection) == ["auth"])
+        #expect(try store.setConnectionPaused(tenant: "acme", connection: "auth", paused: false, reason: "new token", now: Clock.nowMillis()) == 4)
+        #expect(try store.stats(tenant: "acme").pending == 4)
+    }
+
+    @Test func ownWritesComingBackAreSuppressedNotPingPonged() throws {
+        let s = try setup("""
+            connections:
+              - id: gen
+                plugin: testkit
+                config: { role: source, records: 20 }
+                poll: { every: 20ms, streams: [records] }
+              - id: mirror
+                plugin: testkit
+                config: { role: mirror }
+                poll: { every: 20ms, streams: [records] }
+            master_data:
+              - entity: Account
+                connections: [gen, mirror]
+                system_of_record: { owner: gen }
+            """)
+        let rt = try runtime(s)
+        try rt.drain()
+        let stats = try rt.store.stats(tenant: "acme")
+        // 20 changes from gen went to the mirror; the mirror showing them back is 20 echoes, not 20 new changes.
+        #expect(stats.done == 20)
+        #expect(stats.events == 20)
+        #expect(rt.counters.echoesSuppressed == 20)
+        let canonical = try #require(try rt.store.xref(tenant: "acme", entity: "Account", connection: "gen", externalID: "R-7"))
+        let ids = try rt.store.xref(tenant: "acme", entity: "Account", canonicalID: canonical.canonicalID)
+        #expect(ids.map(\.connection) == ["gen", "mirror"], "the xref shows the record's id in both systems")
+    }
+
+    @Test func aPermanentMappingErrorIsFixedInConfigAndReplayed() throws {
+        let sink = TestEnv.tempDir("sbsink") + "/sink.log"
+        let body = """
+            connections:
+              - id: gen
+                plugin: testkit
+                config: { role: source, records: 6 }
+                poll: { every: 20ms, streams: [records] }
+              - { id: sink, plugin: testkit, config: { role: sink, path: \(sink) } }
+            workflows:
+              - id: copy
+                trigger: { event: record.Account }
+                steps:
+                  - map: { external_id: $.external_id, updated_at: $.updated_at, name: $.nome }
+                  - write: { connection: sink, entity: Account }
+            """
+        let s = try setup(body)
+        try runtime(s).drain()
+        let store = try SQLiteStore.open(url: try ConfigLoader.load(file: s.configPath).store)
+        let items = try store.exceptions(ExceptionFilter(reason: "mapping_invalid"))
+        #expect(items.count == 6)
+        #expect(items.first?.diagnostics.first?.fieldPath == "name")
+        #expect(try sinkRecords(sink).isEmpty)
+        // The operator fixes the mapping and replays every item from the CLI's service.
+        try String(contentsOfFile: s.configPath, encoding: .utf8).replacingOccurrences(of: "$.nome", with: "$.name")
+            .write(toFile: s.configPath, atomically: true, encoding: .utf8)
+        let fixed = try ConfigLoader.load(file: s.configPath)
+        let report = try ExceptionService(store: store, config: fixed).retry(ids: items.map(\.id), actor: "ops", reason: "mapping fixed")
+        #expect(report.retried.count == 6)
+        try runtime(s).drain()
+        #expect(Set(try sinkRecords(sink)) == Set((1...6).map { "R-\($0)" }))
+        #expect(try store.auditEntries(limit: 10).filter { $0.action == "exception.retry" }.count == 6)
+    }
+
+    @Test func schemaInvalidAndDuplicateRecordsFromAPluginAreKept() throws {
+        let s = try setup("""
+            connections:
+              - id: crm
+                plugin: sandbox
+                config: { role: crm, accounts: 5, opportunities: 30, bad: 3 }
+                poll: { every: 20ms, streams: [opportunities] }
+            """)
+        let rt = try runtime(s)
+        try rt.drain()
+        let rejected = try rt.store.exceptions(ExceptionFilter(reason: "schema_invalid"))
+        #expect(rejected.count == 3)
+        #expect(Set(rejected.flatMap { $0.diagnostics.map(\.fieldPath) }).isSubset(of: ["stage", "close_date", "account"]))
+        #expect(rejected.allSatisfy { $0.amount != nil && $0.currency != nil }, "the money each bad record blocks is kept")
+        // The same bad record delivered again is not filed twice.
+        let eventID = try #require(rejected.first?.eventID)
+        let event = try #require(try rt.store.event(id: eventID))
+        let again = try rt.ingest(tenant: "acme", source: "crm", kind: .event, items: [("opportunity.won", event.payload)])
+        #expect(again == IngestOutcome(inserted: 0, duplicates: 1, rejected: 0))
+        // Garbage that is not even JSON becomes an exception item too, with the bytes kept.
+        let garbage = try rt.ingest(tenant: "acme", source: "crm", kind: .event, items: [("opportunity.won", Array("{not json".utf8))])
+        #expect(garbage.rejected == 1)
+        #expect(try rt.store.exceptions(ExceptionFilter(reason: "invalid_json")).count == 1)
+    }
+}
