@@ -19,6 +19,7 @@ extension BenchCommand {
         @Option(help: "Work items per worker batch.") var workBatch = 1000
         @Option(help: "Runs; medians are reported.") var runs = 3
         @Option(help: "Plugin directory (default: the directory of this executable).") var plugins: String?
+        @Flag(help: "Ingest everything first, then start the worker: prints each phase's rate separately.") var split = false
 
         func run() throws {
             let pluginDir = plugins ?? BenchSupport.besideExecutable("")
@@ -42,7 +43,7 @@ extension BenchCommand {
         func once(pluginDir: String) throws -> (Double, Int64, Int64) {
             let work = NSTemporaryDirectory() + "sb-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            defer { if ProcessInfo.processInfo.environment["SB_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(atPath: work) } else { print("kept \(work)") } }
+            defer { try? FileManager.default.removeItem(atPath: work) }
             let yaml = """
                 version: 1
                 store: sqlite:\(work)/bench.db
@@ -77,23 +78,19 @@ extension BenchCommand {
                 Array(#"{"external_id":"ACC-\#(i)","updated_at":"2026-11-27T10:15:00Z","name":"Northwind Advisory GmbH \#(i)","email":"billing\#(i)@northwind.example","industry":"Professional Services","currency":"EUR","phone":"+49 30 1234567","website":"https://northwind.example","billing_address":{"street":"Hauptstrasse 12","city":"Berlin","postal_code":"10115","region":"Berlin","country":"DE"},"status":"active","custom":{"segment":"mid-market","owner":"j.doe@example.com","notes":"Key account since 2019; renewal due Q3"}}"#.utf8)
             }
             let started = Date()
-            runtime.start()
+            if !split { runtime.start() }
             var offset = 0
             while offset < records.count {
                 let slice = records[offset..<min(offset + ingestBatch, records.count)]
                 _ = try runtime.ingest(tenant: "bench", source: "crm", kind: .record, items: slice.map { ("Account", $0) })
                 offset += slice.count
             }
-            if ProcessInfo.processInfo.environment["SB_BENCH_TRACE"] != nil {
-                print("ingested \(events) in \(Date().timeIntervalSince(started)) s")
-            }
-            while (try runtime.store.unfinishedCount()) > 0 {
-                usleep(20_000)
-                if ProcessInfo.processInfo.environment["SB_BENCH_TRACE"] != nil {
-                    print("  \(Date().timeIntervalSince(started)) s: unfinished \(try runtime.store.unfinishedCount()), processed \(runtime.counters.itemsProcessed)")
-                }
-            }
+            if split { print(String(format: "    ingest: %.0f events/s", Double(events) / Date().timeIntervalSince(started))) }
+            let workStarted = Date()
+            if split { runtime.start() }
+            while try runtime.store.hasUnfinishedWork() { usleep(20_000) }
             let elapsed = Date().timeIntervalSince(started)
+            if split { print(String(format: "    workflow: %.0f events/s", Double(events) / Date().timeIntervalSince(workStarted))) }
             runtime.stop()
             let stats = try runtime.store.stats(tenant: "bench")
             guard stats.done == events else { throw ValidationError("only \(stats.done) of \(events) events completed") }

@@ -41,18 +41,40 @@ public enum CanonicalValidator {
             problems.append(Diagnostic("expected an object, got \(value.typeName)", fieldPath: path))
             return
         }
-        for field in fields where field.required {
-            if let present = members.first(where: { $0.0 == field.name })?.1, present != .null { continue }
-            problems.append(Diagnostic("required field is missing", fieldPath: FieldPath.join(path, field.name)))
-        }
+        // Hot path: one pass over the members; field paths are built only for problems.
+        var seenRequired = 0
+        let requiredCount = fields.reduce(0) { $0 + ($1.required ? 1 : 0) }
         for (key, member) in members {
-            let memberPath = FieldPath.join(path, key)
             guard let field = fields.first(where: { $0.name == key }) else {
-                problems.append(Diagnostic("unknown field", detail: "put custom data under \"custom\"", fieldPath: memberPath))
+                problems.append(Diagnostic("unknown field", detail: "put custom data under \"custom\"", fieldPath: FieldPath.join(path, key)))
                 continue
             }
-            if member == .null && !field.required { continue }
-            check(member, type: field.type, path: memberPath, into: &problems)
+            if member == .null {
+                if field.required { problems.append(Diagnostic("required field is missing", fieldPath: FieldPath.join(path, key))) }
+                continue
+            }
+            if field.required { seenRequired += 1 }
+            if isScalarValid(member, field.type) { continue }
+            check(member, type: field.type, path: FieldPath.join(path, key), into: &problems)
+        }
+        if seenRequired < requiredCount {
+            for field in fields where field.required && !members.contains(where: { $0.0 == field.name }) {
+                problems.append(Diagnostic("required field is missing", fieldPath: FieldPath.join(path, field.name)))
+            }
+        }
+    }
+
+    /// The common valid cases, checked without building a path: the full check runs only when this says no.
+    @inline(__always)
+    static func isScalarValid(_ value: JSON, _ type: FieldType) -> Bool {
+        switch (type, value) {
+        case (.string, .string), (.reference, .string), (.boolean, .bool), (.number, .number), (.anyObject, .object): return true
+        case (.currency, .string(let s)): return isCurrency(s)
+        case (.dateTime, .string(let s)): return isDateTime(s)
+        case (.date, .string(let s)): return isDate(s)
+        case (.email, .string(let s)): return isEmail(s)
+        case (.enumeration(let allowed), .string(let s)): return allowed.contains(s)
+        default: return false
         }
     }
 
@@ -141,9 +163,10 @@ public enum CanonicalValidator {
     }
 
     static func isEmail(_ s: String) -> Bool {
-        guard let at = s.firstIndex(of: "@"), at != s.startIndex else { return false }
-        let domain = s[s.index(after: at)...]
-        return domain.contains(".") && !domain.hasPrefix(".") && !domain.hasSuffix(".") && !s.contains(" ") && !domain.contains("@")
+        let b = Array(s.utf8)
+        guard let at = b.firstIndex(of: 0x40), at > 0, !b.contains(0x20) else { return false }
+        let domain = b[(at + 1)...]
+        return domain.contains(0x2E) && domain.first != 0x2E && domain.last != 0x2E && !domain.contains(0x40)
     }
 
     @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }

@@ -85,9 +85,12 @@ public enum JSON: Sendable, Equatable {
     }
 
     /// Looks up a dotted path with indices: `account.name`, `lines[0].amount`.
-    public func value(at path: String) -> JSON? {
+    public func value(at path: String) -> JSON? { value(at: FieldPath.segments(path)) }
+
+    /// Looks up a path already split into segments.
+    public func value(at segments: [FieldPath.Segment]) -> JSON? {
         var current: JSON? = self
-        for segment in FieldPath.segments(path) {
+        for segment in segments {
             switch segment {
             case .key(let key): current = current?[key]
             case .index(let index):

@@ -129,12 +129,14 @@ private struct Parser {
     mutating func string() throws(JSONParseError) -> String {
         at += 1
         let start = at
-        // Fast path: no escapes.
+        // Fast path: no escapes (and, most often, plain ASCII that needs no UTF-8 validation).
+        var ascii = true
         while at < bytes.count {
             let c = bytes[at]
             if c == UInt8(ascii: "\"") {
                 let text = UnsafeRawBufferPointer(rebasing: bytes[start..<at])
                 at += 1
+                if ascii { return String(decoding: text, as: UTF8.self) }
                 guard let valid = String(validating: text, as: UTF8.self) else {
                     throw JSONParseError(offset: start, message: "string is not valid UTF-8")
                 }
@@ -142,6 +144,7 @@ private struct Parser {
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw error("control character in string") }
+            if c >= 0x80 { ascii = false }
             at += 1
         }
         var out = Array(UnsafeRawBufferPointer(rebasing: bytes[start..<at]))

@@ -9,7 +9,8 @@
 /// Parsed once when the configuration loads (errors name the column), then
 /// evaluated per event without allocation-heavy machinery.
 public indirect enum MappingExpression: Sendable, Equatable {
-    case path(String)
+    /// A path into the input, split into segments once at parse time.
+    case path([FieldPath.Segment])
     case literal(JSON)
     case call(String, [MappingExpression])
 
@@ -35,7 +36,7 @@ public indirect enum MappingExpression: Sendable, Equatable {
     /// Evaluates against `input`; a missing path is `null`.
     public func evaluate(_ input: JSON) -> JSON {
         switch self {
-        case .path(let path): return path.isEmpty ? input : (input.value(at: path) ?? .null)
+        case .path(let segments): return input.value(at: segments) ?? .null
         case .literal(let value): return value
         case .call(let name, let args):
             let values = args.map { $0.evaluate(input) }
@@ -121,12 +122,12 @@ private struct ExpressionParser {
 
     mutating func path() throws(MappingExpression.ParseError) -> MappingExpression {
         at += 1
-        if at >= chars.count || chars[at] != "." { return .path("") }
+        if at >= chars.count || chars[at] != "." { return .path([]) }
         at += 1
         let start = at
         while at < chars.count, chars[at].isLetter || chars[at].isNumber || "_.[]-".contains(chars[at]) { at += 1 }
         guard at > start else { throw error("field name expected after '$.'") }
-        return .path(String(chars[start..<at]))
+        return .path(FieldPath.segments(String(chars[start..<at])))
     }
 
     mutating func quoted(_ quote: Character) throws(MappingExpression.ParseError) -> String {
@@ -159,18 +160,35 @@ private struct ExpressionParser {
 /// A mapping: target field paths, each computed by an expression.
 public struct FieldMapping: Sendable {
     public var assignments: [(target: String, expression: MappingExpression)]
+    /// Targets split at dots once, not per event.
+    private let targetPaths: [[String]]
 
-    public init(_ assignments: [(target: String, expression: MappingExpression)]) { self.assignments = assignments }
+    public init(_ assignments: [(target: String, expression: MappingExpression)]) {
+        self.assignments = assignments
+        targetPaths = assignments.map { $0.target.split(separator: ".").map(String.init) }
+    }
 
     /// Builds the output document; nested targets (`billing_address.city`) create objects.
     public func apply(to input: JSON) -> JSON {
+        var members: [(String, JSON)] = []
+        members.reserveCapacity(assignments.count)
         var out = JSON.object([])
-        for (target, expression) in assignments {
+        var flat = true
+        for (index, (_, expression)) in assignments.enumerated() {
             let value = expression.evaluate(input)
             if value == .null { continue }
-            out = Self.set(out, path: target.split(separator: ".").map(String.init), value: value)
+            let path = targetPaths[index]
+            if path.count == 1 && flat {
+                members.append((path[0], value))
+            } else {
+                if flat {
+                    out = .object(members)
+                    flat = false
+                }
+                out = Self.set(out, path: path, value: value)
+            }
         }
-        return out
+        return flat ? .object(members) : out
     }
 
     static func set(_ doc: JSON, path: [String], value: JSON) -> JSON {

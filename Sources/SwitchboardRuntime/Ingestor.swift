@@ -40,10 +40,13 @@ struct Ingestor: Sendable {
             : CanonicalValidator.validate(record: record, entity: entity)
         guard problems.isEmpty else { return reject("schema_invalid", problems, externalID: externalID, record: record) }
 
-        let content = Self.content(of: record)
         var seen: XrefKey?
         var meta: String?
-        if !isEvent {
+        // Redeliveries are recognised by their bytes; master data by its business content (an updated_at alone is no change).
+        var fingerprint = data
+        if !isEvent && router.tracksContent(tenant: tenant, entity: entity, connection: source) {
+            let content = Self.content(of: record)
+            fingerprint = content.bytes
             let known = try? store.xref(tenant: tenant, entity: entity, connection: source, externalID: externalID)
             let previous = known?.content.flatMap { try? JSON.parse($0) }
             let changed = Self.changedFields(content, since: previous)
@@ -55,7 +58,7 @@ struct Ingestor: Sendable {
         let impact = CanonicalValidator.impact(of: record, entity: entity)
         let payload = record.bytes
         let event = NewEvent(tenant: tenant, source: source, type: type, entity: entity, externalID: externalID,
-                             dedupeKey: "\(tenant)|\(source)|\(type)|\(externalID)|\(Hashing.hex(content.bytes).prefix(32))",
+                             dedupeKey: "\(tenant)|\(source)|\(type)|\(externalID)|\(Hashing.hex(fingerprint).prefix(32))",
                              payload: payload, amount: impact?.amount, currency: impact?.currency,
                              workflows: router.workflows(tenant: tenant, type: type, source: source), meta: meta)
         return .event(event, seen: seen)

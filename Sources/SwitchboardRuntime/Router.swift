@@ -26,6 +26,12 @@ struct Router: Sendable {
         return out
     }
 
+    /// True when changes of `entity` at `connection` are master data: they are
+    /// compared with the last known content (echo suppression) and that content is kept in the xref.
+    func tracksContent(tenant: String, entity: String, connection: String) -> Bool {
+        (masterGroups[tenant] ?? []).contains { $0.entity == entity && $0.connections.contains(connection) }
+    }
+
     func masterGroup(tenant: String, workflow: String) -> MasterDataConfig? {
         masterGroups[tenant]?.first { $0.workflowID == workflow }
     }

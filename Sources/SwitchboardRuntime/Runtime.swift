@@ -19,7 +19,6 @@ public final class Runtime: @unchecked Sendable {
     private let finished = DispatchGroup()
     private let committer = DispatchQueue(label: "switchboard.committer")
     private let commitSlots = DispatchSemaphore(value: 2)
-    static let trace = ProcessInfo.processInfo.environment["SB_BENCH_TRACE"] != nil
     /// Counters for progress displays.
     public let counters = Counters()
 
@@ -83,7 +82,7 @@ public final class Runtime: @unchecked Sendable {
     /// committed work found nothing new (writes can surface as reads), and no work is pending or running.
     public func isIdle() -> Bool {
         counters.lastPollRoundStarted.load(ordering: .acquiring) > counters.lastWorkCommitted.load(ordering: .acquiring)
-            && !counters.lastPollFoundWork.load(ordering: .acquiring) && ((try? store.unfinishedCount()) ?? 1) == 0
+            && !counters.lastPollFoundWork.load(ordering: .acquiring) && !((try? store.hasUnfinishedWork()) ?? true)
     }
 
     // MARK: polling
@@ -162,10 +161,6 @@ public final class Runtime: @unchecked Sendable {
             return 0
         }
         guard !items.isEmpty else { return 0 }
-        let t0 = Monotonic.nanos()
-        defer {
-            if Runtime.trace { print("batch \(items.count): claim+run+finish \(Double(Monotonic.nanos() - t0) / 1e6) ms") }
-        }
         var outcomes: [WorkOutcome] = []
         outcomes.reserveCapacity(items.count)
         for item in items {
@@ -178,7 +173,6 @@ public final class Runtime: @unchecked Sendable {
             }
             outcomes.append(outcome)
         }
-        if Runtime.trace { print("  ran \(items.count) in \(Double(Monotonic.nanos() - t0) / 1e6) ms") }
         // Commit on the committer queue while the next batch runs (at most two batches in flight):
         // claims and commits meet in the same group transaction.
         commitSlots.wait()

@@ -199,15 +199,17 @@ struct WorkflowExecutor {
         }
         let idempotencyKey = Hashing.hex("\(tenant.id)|\(key)|\(item.event.type)|\(item.event.source)|\(item.event.externalID)")
         let origin = (source: record["source"]?.stringValue ?? item.event.source, externalID: record["external_id"]?.stringValue ?? "")
-        let known = try? store.xref(tenant: tenant.id, entity: entity, connection: origin.source, externalID: origin.externalID)
+        // Records linked across systems (master data) may carry a canonical id from elsewhere; others derive it from their origin.
+        let tracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: origin.source)
+            || router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID)
+        let known = tracked ? try? store.xref(tenant: tenant.id, entity: entity, connection: origin.source, externalID: origin.externalID) : nil
         let canonicalID = known?.canonicalID ?? Ingestor.canonicalID(tenant.id, entity, origin.source, origin.externalID)
-        // No xref at the origin means this record was never written anywhere (every write records its origin).
+        // No xref at the origin means this record was never linked (every write of a tracked record records its origin).
         let atTarget = known == nil ? nil
             : (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
         if let done = (try? store.ledger(keys: [idempotencyKey]))?[idempotencyKey] ?? progress.ledger.first(where: { $0.key == idempotencyKey })?.externalID {
             return done
         }
-        let content = Ingestor.content(of: record)
         let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey, externalID: atTarget?.externalID ?? "",
                                                 record: record.bytes, deadline: deadline())
         guard outcome.0.isOK, let externalID = outcome.1 else {
@@ -217,12 +219,16 @@ struct WorkflowExecutor {
                           retryAfterMillis: outcome.0.retryAfterMillis)
         }
         progress.ledger.append(LedgerEntry(key: idempotencyKey, tenant: tenant.id, connection: connectionID, entity: entity, externalID: externalID))
-        // What the target now holds, as far as we know: its last known content with our fields on top.
-        var merged = atTarget?.content.flatMap { try? JSON.parse($0) } ?? .object([])
-        for (field, value) in content.objectValue ?? [] { merged = merged.setting(field, value) }
+        // What the target now holds, as far as we know (kept only where echoes can come back: master data).
+        var targetContent: [UInt8]?
+        if router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID) {
+            var merged = atTarget?.content.flatMap { try? JSON.parse($0) } ?? .object([])
+            for (field, value) in Ingestor.content(of: record).objectValue ?? [] { merged = merged.setting(field, value) }
+            targetContent = Ingestor.content(of: merged).bytes
+        }
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
-                                     externalID: externalID, content: Ingestor.content(of: merged).bytes))
-        if known == nil && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
+                                     externalID: externalID, content: targetContent))
+        if tracked && known == nil && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
             progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: origin.source,
                                          externalID: origin.externalID, content: nil))
         }

@@ -44,7 +44,7 @@ public enum DiagnosticCoding {
 public enum StepCoding {
     public static func encode(_ steps: [StepTiming]) -> String {
         JSON.array(steps.map { s in
-            .object([("step", .string(s.step)), ("ms", .number(String(format3(s.millis)))), ("status", .string(s.status)),
+            .object([("step", .string(s.step)), ("ms", .number(format3(s.millis))), ("status", .string(s.status)),
                      ("detail", .string(s.detail))])
         }).text
     }
@@ -57,8 +57,12 @@ public enum StepCoding {
         }
     }
 
+    /// Milliseconds with three decimals, without Double's slow description.
     static func format3(_ v: Double) -> String {
-        let scaled = (v * 1000).rounded() / 1000
-        return scaled == scaled.rounded() ? String(Int(scaled)) : String(scaled)
+        let micros = Int((v * 1000).rounded())
+        let whole = micros / 1000, fraction = abs(micros % 1000)
+        guard fraction != 0 else { return String(whole) }
+        let digits = String(fraction)
+        return "\(micros < 0 && whole == 0 ? "-" : "")\(whole)." + String(repeating: "0", count: 3 - digits.count) + digits
     }
 }

@@ -14,8 +14,8 @@ public protocol IntegrationStore: AnyObject, Sendable {
     func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork]
     /// Records what became of claimed items, with their ledger, xref and emitted events, in one transaction.
     func finish(_ outcomes: [WorkOutcome], now: Millis) throws
-    /// Work not yet finished (pending, running or due).
-    func unfinishedCount() throws -> Int
+    /// True while any work is not finished (pending, including future retries, or running).
+    func hasUnfinishedWork() throws -> Bool
     /// At start of the only host of an embedded store: items a dead process had leased go back to the queue at once
     /// (instead of after their lease). Returns how many. A shared store leaves this to lease expiry.
     func releaseLeasesOfDeadHost(now: Millis) throws -> Int

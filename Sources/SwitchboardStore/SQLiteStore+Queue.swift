@@ -102,11 +102,13 @@ extension SQLiteStore {
                 rows += try db.query(select + " WHERE w.status = 'pending' AND w.next_attempt_at <= ? ORDER BY w.next_attempt_at, w.id LIMIT ?",
                                      [.int(now), .int(Int64(limit - rows.count))], row)
             }
-            for item in rows {
-                try db.run("""
-                    UPDATE work SET status = 'running', lease_until = ?, first_tried_at = COALESCE(first_tried_at, ?), last_tried_at = ?
-                    WHERE id = ?
-                    """, .int(now + leaseMillis), .int(now), .int(now), .int(item.id))
+            // One statement leases the whole batch.
+            if !rows.isEmpty {
+                let ids = rows.map { String($0.id) }.joined(separator: ",")
+                try db.exec("""
+                    UPDATE work SET status = 'running', lease_until = \(now + leaseMillis), first_tried_at = COALESCE(first_tried_at, \(now)),
+                        last_tried_at = \(now) WHERE id IN (\(ids))
+                    """)
             }
             return rows
         }
@@ -170,9 +172,11 @@ extension SQLiteStore {
         }
     }
 
-    public func unfinishedCount() throws -> Int {
+    public func hasUnfinishedWork() throws -> Bool {
         try read { db in
-            Int(try db.query("SELECT COUNT(*) FROM work WHERE status IN ('pending', 'running')") { $0.int(0) }.first ?? 0)
+            try db.query("""
+                SELECT EXISTS (SELECT 1 FROM work WHERE status = 'pending') OR EXISTS (SELECT 1 FROM work WHERE status = 'running')
+                """) { $0.int(0) }.first == 1
         }
     }
 

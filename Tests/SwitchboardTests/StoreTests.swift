@@ -26,7 +26,7 @@ import Testing
         bad.rejected = [RejectedRecord(tenant: "t", source: "crm", type: "record.Account", entity: "Account", externalID: "4",
                                        payload: [], reason: "schema_invalid", diagnostics: [Diagnostic("x", fieldPath: "name")])]
         #expect(try store.ingest(bad, now: 1001).inserted == 1)
-        #expect(try store.unfinishedCount() == 3)
+        #expect(try store.hasUnfinishedWork())
         #expect(try store.exceptions(ExceptionFilter()).map(\.reason) == ["schema_invalid"])
     }
 
