@@ -78,8 +78,10 @@ let package = Package(
         .executableTarget(name: "SwitchboardPluginSmoke", dependencies: ["SwitchboardHost"]),
         .target(name: "ExampleCConnector", dependencies: ["SwitchboardABI"], path: "Plugins/example-c"),
         .target(name: "BenchEchoWorkflow", dependencies: ["SwitchboardABI"], path: "Plugins/bench-echo"),
-        .target(name: "SandboxConnector", dependencies: ["SwitchboardABI"], path: "Plugins/sandbox"),
-        .target(name: "TestkitConnector", dependencies: ["SwitchboardABI"], path: "Plugins/testkit"),
+        .target(name: "SandboxConnector", dependencies: ["SwitchboardABI"], path: "Plugins/sandbox",
+                cSettings: [.headerSearchPath("../shared")]),
+        .target(name: "TestkitConnector", dependencies: ["SwitchboardABI"], path: "Plugins/testkit",
+                cSettings: [.headerSearchPath("../shared")]),
         .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/o2c"),
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
         .testTarget(

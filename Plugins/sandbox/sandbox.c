@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "switchboard/plugin.h"
+#include "sbkit.h"
 
 static const sb_host_api *host;
 
@@ -44,66 +44,13 @@ struct sb_instance {
     long next_id;
 };
 
-static sb_str s(const char *t) { sb_str o; o.ptr = t; o.len = strlen(t); return o; }
 
-static void report(sb_call *call, const char *summary, const char *path) {
-    sb_diag d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d;
-    d.severity = SB_SEVERITY_ERROR;
-    d.summary = s(summary);
-    d.field_path = s(path);
-    host->diag(call, &d);
-}
 
-static sb_status emit(sb_call *call, uint32_t kind, const char *key, const char *data) {
-    sb_emit e;
-    memset(&e, 0, sizeof e);
-    e.struct_size = sizeof e;
-    e.kind = kind;
-    e.key = s(key);
-    e.data.ptr = (const uint8_t *)data;
-    e.data.len = strlen(data);
-    return host->emit(call, &e);
-}
 
 /* Copies the bytes into a NUL-terminated string (caller frees). */
-static char *cstr(const uint8_t *p, size_t n) {
-    char *t = (char *)malloc(n + 1);
-    if (!t) return NULL;
-    if (n) memcpy(t, p, n);
-    t[n] = 0;
-    return t;
-}
 
 /* First "key":"value" string member in a JSON text (flat records only). */
-static int find_string(const char *json, const char *key, char *out, size_t outlen) {
-    char pat[64];
-    const char *p = json;
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    while ((p = strstr(p, pat)) != NULL) {
-        const char *v = p + strlen(pat);
-        size_t n = 0;
-        while (*v == ' ' || *v == ':') v++;
-        if (*v != '"') { p = v; continue; }
-        v++;
-        while (v[n] && v[n] != '"' && n + 1 < outlen) { out[n] = v[n]; n++; }
-        out[n] = 0;
-        return 1;
-    }
-    return 0;
-}
 
-static long find_long(const char *json, const char *key, long fallback) {
-    char pat[64];
-    const char *p;
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    p = strstr(json, pat);
-    if (!p) return fallback;
-    p += strlen(pat);
-    while (*p == ' ' || *p == ':') p++;
-    return (*p >= '0' && *p <= '9') ? strtol(p, NULL, 10) : fallback;
-}
 
 static unsigned long next_random(sb_instance *in) {
     in->rng = in->rng * 6364136223846793005UL + 1442695040888963407UL;
@@ -111,7 +58,7 @@ static unsigned long next_random(sb_instance *in) {
 }
 
 static sb_status spec(sb_call *call) {
-    return emit(call, SB_EMIT_SPEC, "",
+    return sbkit_emit(host, call, SB_EMIT_SPEC, "",
         "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\",\"required\":[\"role\"],"
         "\"properties\":{\"role\":{\"enum\":[\"crm\",\"psa\",\"erp\"]},\"seed\":{\"type\":\"integer\"},"
         "\"accounts\":{\"type\":\"integer\",\"minimum\":1},\"opportunities\":{\"type\":\"integer\",\"minimum\":0},"
@@ -120,31 +67,31 @@ static sb_status spec(sb_call *call) {
 }
 
 static sb_status validate_config(sb_call *call, sb_bytes config) {
-    char *json = cstr(config.ptr, config.len), role[16] = "";
+    char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_status st = SB_OK;
     if (!json) return SB_RETRY;
-    if (!find_string(json, "role", role, sizeof role)) { report(call, "required: crm, psa or erp", "role"); st = SB_CONFIG; }
-    else if (strcmp(role, "crm") && strcmp(role, "psa") && strcmp(role, "erp")) { report(call, "must be crm, psa or erp", "role"); st = SB_CONFIG; }
-    if (find_long(json, "flaky_percent", 0) > 90) { report(call, "must be at most 90", "flaky_percent"); st = SB_CONFIG; }
+    if (!sbkit_find_string(json, "role", role, sizeof role)) { sbkit_report(host, call, "required: crm, psa or erp", "role"); st = SB_CONFIG; }
+    else if (strcmp(role, "crm") && strcmp(role, "psa") && strcmp(role, "erp")) { sbkit_report(host, call, "must be crm, psa or erp", "role"); st = SB_CONFIG; }
+    if (sbkit_find_long(json, "flaky_percent", 0) > 90) { sbkit_report(host, call, "must be at most 90", "flaky_percent"); st = SB_CONFIG; }
     free(json);
     return st;
 }
 
 static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out) {
-    char *json = cstr(config.ptr, config.len), role[16] = "";
+    char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_instance *in;
     (void)call;
     if (!json) return SB_RETRY;
     in = (sb_instance *)calloc(1, sizeof *in);
     if (!in) { free(json); return SB_RETRY; }
-    find_string(json, "role", role, sizeof role);
+    sbkit_find_string(json, "role", role, sizeof role);
     in->role = !strcmp(role, "crm") ? CRM : !strcmp(role, "psa") ? PSA : ERP;
-    in->seed = find_long(json, "seed", 7);
-    in->accounts = find_long(json, "accounts", 40);
-    in->opportunities = find_long(json, "opportunities", 60);
-    in->bad = find_long(json, "bad", 3);
-    in->per_project = find_long(json, "entries_per_project", 4);
-    in->flaky = find_long(json, "flaky_percent", 0);
+    in->seed = sbkit_find_long(json, "seed", 7);
+    in->accounts = sbkit_find_long(json, "accounts", 40);
+    in->opportunities = sbkit_find_long(json, "opportunities", 60);
+    in->bad = sbkit_find_long(json, "bad", 3);
+    in->per_project = sbkit_find_long(json, "entries_per_project", 4);
+    in->flaky = sbkit_find_long(json, "flaky_percent", 0);
     in->rng = (unsigned long)in->seed * 2654435761UL + 1;
     in->next_id = 1;
     free(json);
@@ -164,7 +111,7 @@ static sb_status discover(sb_instance *in, sb_call *call) {
         "{\"streams\":[{\"name\":\"invoices\",\"entity\":\"Invoice\"},{\"name\":\"payments\",\"entity\":\"Payment\"}],"
         "\"writes\":[\"Account\",\"Invoice\"],\"events\":[\"invoice.posted\",\"payment.received\"]}",
     };
-    return emit(call, SB_EMIT_CATALOG, "", catalogs[in->role]);
+    return sbkit_emit(host, call, SB_EMIT_CATALOG, "", catalogs[in->role]);
 }
 
 static const char *COMPANIES[] = {"Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adatum", "Proseware", "Wingtip",
@@ -175,25 +122,15 @@ static const char *CITIES[] = {"Berlin", "London", "Paris", "Munich", "Vienna", 
 static const char *COUNTRIES[] = {"DE", "GB", "FR", "DE", "AT", "CH"};
 
 /* A cursor is {"next": N}: records before N have been emitted and committed. */
-static long cursor(const sb_read_request *req) {
-    char *json;
-    long next;
-    if (!req->state.len) return 0;
-    json = cstr(req->state.ptr, req->state.len);
-    if (!json) return 0;
-    next = find_long(json, "next", 0);
-    free(json);
-    return next;
-}
 
 static sb_status state(sb_call *call, const char *stream, long next) {
     char buf[48];
     snprintf(buf, sizeof buf, "{\"next\":%ld}", next);
-    return emit(call, SB_EMIT_STATE, stream, buf);
+    return sbkit_emit(host, call, SB_EMIT_STATE, stream, buf);
 }
 
 static sb_status read_crm(sb_instance *in, sb_call *call, const sb_read_request *req, const char *stream) {
-    long i = cursor(req), end, limit = req->max_records ? (long)req->max_records : 1000000;
+    long i = sbkit_cursor(req), end, limit = req->max_records ? (long)req->max_records : 1000000;
     char rec[1024];
     sb_status st = SB_OK;
     if (!strcmp(stream, "accounts")) {
@@ -204,7 +141,7 @@ static sb_status read_crm(sb_instance *in, sb_call *call, const sb_read_request 
                      "\"email\":\"finance@%s%ld.example\",\"industry\":\"Professional Services\",\"currency\":\"%s\","
                      "\"billing_address\":{\"street\":\"Main Street %ld\",\"city\":\"%s\",\"country\":\"%s\"},\"status\":\"active\"}",
                      i + 1, COMPANIES[c], SUFFIX[i % 5], i + 1, COMPANIES[c], i + 1, CURRENCIES[i % 4], i + 10, CITIES[x], COUNTRIES[x]);
-            st = emit(call, SB_EMIT_RECORD, "Account", rec);
+            st = sbkit_emit(host, call, SB_EMIT_RECORD, "Account", rec);
         }
         return st == SB_OK ? state(call, "accounts", i) : st;
     }
@@ -229,14 +166,14 @@ static sb_status read_crm(sb_instance *in, sb_call *call, const sb_read_request 
                      "\"account\":\"ACC-%ld\",\"stage\":\"won\",\"close_date\":\"2026-11-20\",\"owner\":\"sales%ld@firm.example\","
                      "\"amount\":{\"amount\":\"%ld.00\",\"currency\":\"%s\"},\"custom\":{\"billing_method\":\"%s\"}}",
                      i + 1, COMPANIES[acc % 12], i + 1, acc, i % 9 + 1, amount, cur, billing);
-        st = emit(call, SB_EMIT_EVENT, "opportunity.won", rec);
+        st = sbkit_emit(host, call, SB_EMIT_EVENT, "opportunity.won", rec);
     }
     return st == SB_OK ? state(call, "opportunities", i) : st;
 }
 
 /* Events derived from written items: item index is the cursor. */
 static sb_status read_derived(sb_instance *in, sb_call *call, const sb_read_request *req, const char *stream) {
-    long i = cursor(req), limit = req->max_records ? (long)req->max_records : 1000000;
+    long i = sbkit_cursor(req), limit = req->max_records ? (long)req->max_records : 1000000;
     char rec[1024];
     sb_status st = SB_OK;
     for (; i < (long)in->count && limit > 0 && st == SB_OK; i++) {
@@ -251,7 +188,7 @@ static sb_status read_derived(sb_instance *in, sb_call *call, const sb_read_requ
                          "\"rate\":{\"amount\":\"150.00\",\"currency\":\"%s\"},\"billable_amount\":{\"amount\":\"%ld.00\",\"currency\":\"%s\"},"
                          "\"status\":\"approved\",\"custom\":{\"account\":\"%s\"}}",
                          it->id, e + 1, it->id, (i + e) % 300 + 1, 16 + e, hours, it->currency, hours * 150, it->currency, it->account);
-                st = emit(call, SB_EMIT_EVENT, "time.approved", rec);
+                st = sbkit_emit(host, call, SB_EMIT_EVENT, "time.approved", rec);
                 limit--;
             }
         } else if (in->role == ERP && !strcmp(it->entity, "Invoice")) {
@@ -261,14 +198,14 @@ static sb_status read_derived(sb_instance *in, sb_call *call, const sb_read_requ
                          "\"status\":\"posted\",\"issue_date\":\"2026-11-25\",\"due_date\":\"2026-12-25\","
                          "\"total\":{\"amount\":\"%s\",\"currency\":\"%s\"},\"custom\":{\"time_entry\":\"%s\"}}",
                          it->id, it->id, it->account, it->amount, it->currency, it->origin);
-                st = emit(call, SB_EMIT_EVENT, "invoice.posted", rec);
+                st = sbkit_emit(host, call, SB_EMIT_EVENT, "invoice.posted", rec);
                 limit--;
             } else if (!strcmp(stream, "payments") && i % 3 != 2) {
                 snprintf(rec, sizeof rec,
                          "{\"external_id\":\"PAY-%ld\",\"updated_at\":\"2026-11-26T08:00:00Z\",\"invoice\":\"%s\",\"account\":\"%s\","
                          "\"amount\":{\"amount\":\"%s\",\"currency\":\"%s\"},\"received_on\":\"2026-11-26\",\"method\":\"bank transfer\"}",
                          i + 1, it->id, it->account, it->amount, it->currency);
-                st = emit(call, SB_EMIT_EVENT, "payment.received", rec);
+                st = sbkit_emit(host, call, SB_EMIT_EVENT, "payment.received", rec);
                 limit--;
             }
         }
@@ -278,13 +215,13 @@ static sb_status read_derived(sb_instance *in, sb_call *call, const sb_read_requ
 
 static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_request *req) {
     char stream[32];
-    if (req->stream.len >= sizeof stream) { report(call, "unknown stream", "stream"); return SB_CONFIG; }
+    if (req->stream.len >= sizeof stream) { sbkit_report(host, call, "unknown stream", "stream"); return SB_CONFIG; }
     memcpy(stream, req->stream.ptr, req->stream.len);
     stream[req->stream.len] = 0;
     if (in->role == CRM && (!strcmp(stream, "accounts") || !strcmp(stream, "opportunities"))) return read_crm(in, call, req, stream);
     if ((in->role == PSA && !strcmp(stream, "time")) || (in->role == ERP && (!strcmp(stream, "invoices") || !strcmp(stream, "payments"))))
         return read_derived(in, call, req, stream);
-    report(call, "this role has no such stream", "stream");
+    sbkit_report(host, call, "this role has no such stream", "stream");
     return SB_CONFIG;
 }
 
@@ -292,23 +229,23 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
     char *json, entity[24];
     size_t i;
     item *it;
-    if (!req->idempotency_key.len || req->idempotency_key.len >= sizeof it->key) { report(call, "bad idempotency key", "idempotency_key"); return SB_FATAL; }
-    if (req->entity.len >= sizeof entity) { report(call, "unknown entity", "entity"); return SB_FATAL; }
+    if (!req->idempotency_key.len || req->idempotency_key.len >= sizeof it->key) { sbkit_report(host, call, "bad idempotency key", "idempotency_key"); return SB_FATAL; }
+    if (req->entity.len >= sizeof entity) { sbkit_report(host, call, "unknown entity", "entity"); return SB_FATAL; }
     memcpy(entity, req->entity.ptr, req->entity.len);
     entity[req->entity.len] = 0;
     for (i = 0; i < in->count; i++)   /* idempotent: the same key is the same record */
         if (strlen(in->items[i].key) == req->idempotency_key.len && !memcmp(in->items[i].key, req->idempotency_key.ptr, req->idempotency_key.len))
-            return emit(call, SB_EMIT_WRITE_RESULT, in->items[i].id, "");
+            return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, in->items[i].id, "");
     if (in->role == ERP && in->flaky && (long)(next_random(in) % 100) < in->flaky) {
-        emit(call, SB_EMIT_RETRY_AFTER, "", "200");
-        report(call, "ERP API answered 503 Service Unavailable (Retry-After: 0.2 s)", "");
+        sbkit_emit(host, call, SB_EMIT_RETRY_AFTER, "", "200");
+        sbkit_report(host, call, "ERP API answered 503 Service Unavailable (Retry-After: 0.2 s)", "");
         return SB_RETRY;
     }
-    json = cstr(req->record.ptr, req->record.len);
+    json = sbkit_cstr(req->record.ptr, req->record.len);
     if (!json) return SB_RETRY;
     if (in->role == PSA && !strcmp(entity, "Project") && strstr(json, "\"billing_method\":\"retainer\"")) {
         free(json);
-        report(call, "billing method \"retainer\" is not set up in the PSA (no retainer service item)", "billing_method");
+        sbkit_report(host, call, "billing method \"retainer\" is not set up in the PSA (no retainer service item)", "billing_method");
         return SB_FATAL;
     }
     if (in->count == in->cap) {
@@ -329,16 +266,16 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
                              !strcmp(entity, "Account") ? (in->role == ERP ? "CUST-" : "ACC-") : "REC-";
         snprintf(it->id, sizeof it->id, "%s%ld", prefix, in->next_id++);
     }
-    find_string(json, "external_id", it->origin, sizeof it->origin);
-    if (!find_string(json, "account", it->account, sizeof it->account)) {
+    sbkit_find_string(json, "external_id", it->origin, sizeof it->origin);
+    if (!sbkit_find_string(json, "account", it->account, sizeof it->account)) {
         char custom[64];
-        if (find_string(json, "custom_account", custom, sizeof custom)) snprintf(it->account, sizeof it->account, "%s", custom);
+        if (sbkit_find_string(json, "custom_account", custom, sizeof custom)) snprintf(it->account, sizeof it->account, "%s", custom);
     }
-    find_string(json, "currency", it->currency, sizeof it->currency);
-    find_string(json, "amount", it->amount, sizeof it->amount);
+    sbkit_find_string(json, "currency", it->currency, sizeof it->currency);
+    sbkit_find_string(json, "amount", it->amount, sizeof it->amount);
     free(json);
     in->count++;
-    return emit(call, SB_EMIT_WRITE_RESULT, it->id, "");
+    return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, it->id, "");
 }
 
 static const sb_plugin_vtable VTABLE = {

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "switchboard/plugin.h"
+#include "sbkit.h"
 
 static const sb_host_api *host;
 
@@ -39,68 +39,12 @@ struct sb_instance {
     long next_id;
 };
 
-static sb_str s(const char *t) { sb_str o; o.ptr = t; o.len = strlen(t); return o; }
 
-static void report(sb_call *call, const char *summary, const char *path) {
-    sb_diag d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d;
-    d.severity = SB_SEVERITY_ERROR;
-    d.summary = s(summary);
-    d.field_path = s(path);
-    host->diag(call, &d);
-}
 
-static sb_status emit_n(sb_call *call, uint32_t kind, const char *key, const char *data, size_t len) {
-    sb_emit e;
-    memset(&e, 0, sizeof e);
-    e.struct_size = sizeof e;
-    e.kind = kind;
-    e.key = s(key);
-    e.data.ptr = (const uint8_t *)data;
-    e.data.len = len;
-    return host->emit(call, &e);
-}
 
-static sb_status emit(sb_call *call, uint32_t kind, const char *key, const char *data) {
-    return emit_n(call, kind, key, data, strlen(data));
-}
 
-static char *cstr(const uint8_t *p, size_t n) {
-    char *t = (char *)malloc(n + 1);
-    if (!t) return NULL;
-    if (n) memcpy(t, p, n);
-    t[n] = 0;
-    return t;
-}
 
-static int find_string(const char *json, const char *key, char *out, size_t outlen) {
-    char pat[64];
-    const char *p = json;
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    while ((p = strstr(p, pat)) != NULL) {
-        const char *v = p + strlen(pat);
-        size_t n = 0;
-        while (*v == ' ' || *v == ':') v++;
-        if (*v != '"') { p = v; continue; }
-        v++;
-        while (v[n] && v[n] != '"' && n + 1 < outlen) { out[n] = v[n]; n++; }
-        out[n] = 0;
-        return 1;
-    }
-    return 0;
-}
 
-static long find_long(const char *json, const char *key, long fallback) {
-    char pat[64];
-    const char *p;
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    p = strstr(json, pat);
-    if (!p) return fallback;
-    p += strlen(pat);
-    while (*p == ' ' || *p == ':') p++;
-    return (*p >= '0' && *p <= '9') ? strtol(p, NULL, 10) : fallback;
-}
 
 static unsigned long hash(const char *k, size_t n) {
     unsigned long h = 1469598103934665603UL;
@@ -142,9 +86,9 @@ static int remember(sb_instance *in, const char *k, size_t n, const char *id, co
         in->entries = grown;
         in->cap = cap;
     }
-    in->entries[in->count].key = cstr((const uint8_t *)k, n);
-    in->entries[in->count].id = cstr((const uint8_t *)id, strlen(id));
-    in->entries[in->count].record = record ? cstr((const uint8_t *)record, strlen(record)) : NULL;
+    in->entries[in->count].key = sbkit_cstr((const uint8_t *)k, n);
+    in->entries[in->count].id = sbkit_cstr((const uint8_t *)id, strlen(id));
+    in->entries[in->count].record = record ? sbkit_cstr((const uint8_t *)record, strlen(record)) : NULL;
     snprintf(in->entries[in->count].entity, sizeof in->entries[in->count].entity, "%s", entity ? entity : "");
     for (i = hash(k, n) & (in->slot_cap - 1); in->slots[i] >= 0; i = (i + 1) & (in->slot_cap - 1)) {}
     in->slots[i] = (long)in->count++;
@@ -152,18 +96,18 @@ static int remember(sb_instance *in, const char *k, size_t n, const char *id, co
 }
 
 static sb_status spec(sb_call *call) {
-    return emit(call, SB_EMIT_SPEC, "",
+    return sbkit_emit(host, call, SB_EMIT_SPEC, "",
         "{\"type\":\"object\",\"required\":[\"role\"],\"properties\":{\"role\":{\"enum\":[\"source\",\"sink\",\"mirror\"]},"
         "\"records\":{\"type\":\"integer\"},\"entity\":{\"type\":\"string\"},\"prefix\":{\"type\":\"string\"},"
         "\"path\":{\"type\":\"string\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"retry\",\"no-result\",\"status77\"]}}}");
 }
 
 static sb_status validate_config(sb_call *call, sb_bytes config) {
-    char *json = cstr(config.ptr, config.len), role[16] = "";
+    char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_status st = SB_OK;
     if (!json) return SB_RETRY;
-    if (!find_string(json, "role", role, sizeof role) || (strcmp(role, "source") && strcmp(role, "sink") && strcmp(role, "mirror"))) {
-        report(call, "must be source, sink or mirror", "role");
+    if (!sbkit_find_string(json, "role", role, sizeof role) || (strcmp(role, "source") && strcmp(role, "sink") && strcmp(role, "mirror"))) {
+        sbkit_report(host, call, "must be source, sink or mirror", "role");
         st = SB_CONFIG;
     }
     free(json);
@@ -188,27 +132,27 @@ static void load_sink(sb_instance *in) {
 }
 
 static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out) {
-    char *json = cstr(config.ptr, config.len), role[16] = "";
+    char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_instance *in;
     if (!json) return SB_RETRY;
     in = (sb_instance *)calloc(1, sizeof *in);
     if (!in) { free(json); return SB_RETRY; }
     in->fd = in->calls_fd = -1;
-    find_string(json, "role", role, sizeof role);
+    sbkit_find_string(json, "role", role, sizeof role);
     in->role = !strcmp(role, "source") ? SOURCE : !strcmp(role, "sink") ? SINK : MIRROR;
-    in->records = find_long(json, "records", 100);
-    if (!find_string(json, "entity", in->entity, sizeof in->entity)) strcpy(in->entity, "Account");
-    if (!find_string(json, "prefix", in->prefix, sizeof in->prefix)) strcpy(in->prefix, "R");
-    find_string(json, "misbehave", in->misbehave, sizeof in->misbehave);
+    in->records = sbkit_find_long(json, "records", 100);
+    if (!sbkit_find_string(json, "entity", in->entity, sizeof in->entity)) strcpy(in->entity, "Account");
+    if (!sbkit_find_string(json, "prefix", in->prefix, sizeof in->prefix)) strcpy(in->prefix, "R");
+    sbkit_find_string(json, "misbehave", in->misbehave, sizeof in->misbehave);
     in->next_id = 1;
-    if (find_string(json, "path", in->path, sizeof in->path)) {
+    if (sbkit_find_string(json, "path", in->path, sizeof in->path)) {
         char calls[600];
         load_sink(in);
         in->fd = open(in->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         snprintf(calls, sizeof calls, "%s.calls", in->path);
         in->calls_fd = open(calls, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (in->fd < 0 || in->calls_fd < 0) {
-            report(call, "cannot open the sink file", "path");
+            sbkit_report(host, call, "cannot open the sink file", "path");
             if (in->fd >= 0) close(in->fd);
             if (in->calls_fd >= 0) close(in->calls_fd);
             free(in);
@@ -237,53 +181,43 @@ static sb_status check_connection(sb_instance *in, sb_call *call) {
     return !strcmp(in->misbehave, "auth") ? SB_AUTH : SB_OK;
 }
 
-static long cursor(const sb_read_request *req) {
-    char *json;
-    long next;
-    if (!req->state.len) return 0;
-    json = cstr(req->state.ptr, req->state.len);
-    if (!json) return 0;
-    next = find_long(json, "next", 0);
-    free(json);
-    return next;
-}
 
 static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_request *req) {
-    long i = cursor(req), limit = req->max_records ? (long)req->max_records : 1000000;
+    long i = sbkit_cursor(req), limit = req->max_records ? (long)req->max_records : 1000000;
     char rec[600], state[48];
     sb_status st = SB_OK;
     if (in->role == SOURCE) {
         for (; i < in->records && limit-- > 0 && st == SB_OK; i++) {
             int n = snprintf(rec, sizeof rec, "{\"external_id\":\"%s-%ld\",\"updated_at\":\"2026-11-27T10:00:00Z\",\"name\":\"Record %ld\"}",
                              in->prefix, i + 1, i + 1);
-            st = emit_n(call, SB_EMIT_RECORD, in->entity, rec, (size_t)n);
+            st = sbkit_emit_n(host, call, SB_EMIT_RECORD, in->entity, rec, (size_t)n);
         }
     } else {
         /* mirror: every record written, in write order */
         for (; i < (long)in->count && limit-- > 0 && st == SB_OK; i++)
-            if (in->entries[i].record) st = emit(call, SB_EMIT_RECORD, in->entries[i].entity, in->entries[i].record);
+            if (in->entries[i].record) st = sbkit_emit(host, call, SB_EMIT_RECORD, in->entries[i].entity, in->entries[i].record);
     }
     if (st != SB_OK) return st;
     snprintf(state, sizeof state, "{\"next\":%ld}", i);
-    return emit(call, SB_EMIT_STATE, "records", state);
+    return sbkit_emit(host, call, SB_EMIT_STATE, "records", state);
 }
 
 static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_request *req) {
     long at;
     char id[48], line[1024], entity[24];
     int n;
-    if (!strcmp(in->misbehave, "auth")) { report(call, "401 Unauthorized: token expired", ""); return SB_AUTH; }
-    if (!strcmp(in->misbehave, "fatal")) { report(call, "422 the target rejects this record", "name"); return SB_FATAL; }
-    if (!strcmp(in->misbehave, "retry")) { emit(call, SB_EMIT_RETRY_AFTER, "", "50"); report(call, "503 busy", ""); return SB_RETRY; }
+    if (!strcmp(in->misbehave, "auth")) { sbkit_report(host, call, "401 Unauthorized: token expired", ""); return SB_AUTH; }
+    if (!strcmp(in->misbehave, "fatal")) { sbkit_report(host, call, "422 the target rejects this record", "name"); return SB_FATAL; }
+    if (!strcmp(in->misbehave, "retry")) { sbkit_emit(host, call, SB_EMIT_RETRY_AFTER, "", "50"); sbkit_report(host, call, "503 busy", ""); return SB_RETRY; }
     if (!strcmp(in->misbehave, "status77")) return 77;
     if (!strcmp(in->misbehave, "no-result")) return SB_OK;
-    if (!req->idempotency_key.len) { report(call, "a write needs an idempotency key", "idempotency_key"); return SB_FATAL; }
+    if (!req->idempotency_key.len) { sbkit_report(host, call, "a write needs an idempotency key", "idempotency_key"); return SB_FATAL; }
     if (in->calls_fd >= 0) {
         n = snprintf(line, sizeof line, "%.*s\n", (int)req->idempotency_key.len, req->idempotency_key.ptr);
         if (write(in->calls_fd, line, (size_t)n) != n) return SB_RETRY;
     }
     at = lookup(in, req->idempotency_key.ptr, req->idempotency_key.len);
-    if (at >= 0) return emit(call, SB_EMIT_WRITE_RESULT, in->entries[at].id, "");
+    if (at >= 0) return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, in->entries[at].id, "");
     if (req->external_id.len && req->external_id.len < sizeof id) {
         memcpy(id, req->external_id.ptr, req->external_id.len);
         id[req->external_id.len] = 0;
@@ -293,8 +227,8 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
     if (in->fd >= 0) {
         /* One write(2) per record: a kill -9 leaves whole lines (page cache survives the process). */
         char ext[128] = "-";
-        char *json = cstr(req->record.ptr, req->record.len);
-        if (json) { find_string(json, "external_id", ext, sizeof ext); free(json); }
+        char *json = sbkit_cstr(req->record.ptr, req->record.len);
+        if (json) { sbkit_find_string(json, "external_id", ext, sizeof ext); free(json); }
         n = snprintf(line, sizeof line, "%.*s %s %s\n", (int)req->idempotency_key.len, req->idempotency_key.ptr, id, ext);
         if (write(in->fd, line, (size_t)n) != n) return SB_RETRY;
     }
@@ -302,10 +236,10 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
     {
         char *record = NULL;
         if (in->role == MIRROR) {   /* the mirror shows the record under its own id, as a real system would */
-            char *original = cstr(req->record.ptr, req->record.len), ext[64];
+            char *original = sbkit_cstr(req->record.ptr, req->record.len), ext[64];
             const char *hit;
             if (!original) return SB_RETRY;
-            if (find_string(original, "external_id", ext, sizeof ext) && (hit = strstr(original, ext)) != NULL) {
+            if (sbkit_find_string(original, "external_id", ext, sizeof ext) && (hit = strstr(original, ext)) != NULL) {
                 size_t before = (size_t)(hit - original), total = strlen(original) - strlen(ext) + strlen(id);
                 record = (char *)malloc(total + 1);
                 if (record) {
@@ -321,7 +255,7 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
         if (!remember(in, req->idempotency_key.ptr, req->idempotency_key.len, id, record, entity)) { free(record); return SB_RETRY; }
         free(record);
     }
-    return emit(call, SB_EMIT_WRITE_RESULT, id, "");
+    return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, id, "");
 }
 
 static const sb_plugin_vtable VTABLE = {

@@ -69,12 +69,17 @@ import Testing
         #expect(try store.verifyAudit().ok)
     }
 
-    func tamper(_ store: SQLiteStore, _ sql: String) {
+    /// Runs SQL on the file directly, as someone editing the database behind Switchboard's back would.
+    static func sql(_ path: String, _ statement: String) {
         var db: OpaquePointer?
-        sqlite3_open(store.path, &db)
-        sqlite3_exec(db, sql, nil, nil, nil)
+        sqlite3_open(path, &db)
+        sqlite3_busy_timeout(db, 10_000)
+        let rc = sqlite3_exec(db, statement, nil, nil, nil)
         sqlite3_close(db)
+        #expect(rc == SQLITE_OK, "\(statement) failed: \(rc)")
     }
+
+    func tamper(_ store: SQLiteStore, _ sql: String) { Self.sql(store.path, sql) }
 
     @Test(arguments: [
         ("UPDATE audit SET detail = 'nothing to see' WHERE seq = 2", "row 2: content does not match its hash (edited)"),
@@ -96,10 +101,7 @@ import Testing
         let path = TestEnv.tempDir("sbstore") + "/store.db"
         _ = try SQLiteStore(path: path)
         _ = try SQLiteStore(path: path)  // reopening applies nothing twice
-        var db: OpaquePointer?
-        sqlite3_open(path, &db)
-        sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (99, 0)", nil, nil, nil)
-        sqlite3_close(db)
+        Self.sql(path, "INSERT INTO schema_migrations VALUES (99, 0)")
         #expect(throws: StoreError.self) { _ = try SQLiteStore(path: path) }
     }
 }
