@@ -50,11 +50,16 @@ let package = Package(
             name: "SwitchboardStore",
             dependencies: ["SwitchboardCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The credential vault: envelope encryption over the store.
+        .target(
+            name: "SwitchboardVault",
+            dependencies: ["SwitchboardCore", "SwitchboardStore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The runtime: configuration, workflows, retries, the exception queue.
         .target(
             name: "SwitchboardRuntime",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore",
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardVault",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCLI",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -87,7 +92,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "CSQLite",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SwitchboardTests"

@@ -11,7 +11,7 @@ struct Switchboard: AsyncParsableCommand {
             2 the plugin file was refused by the loader; 3 the plugin directory or an input file cannot be read; \
             4 the configuration is invalid (each problem is printed with file:line); 64 usage error.
             """,
-        subcommands: [RunCommand.self, QuickstartCommand.self, ExceptionsCommand.self, ConnectionsCommand.self, AuditCommand.self,
+        subcommands: [RunCommand.self, QuickstartCommand.self, ExceptionsCommand.self, ConnectionsCommand.self, VaultCommand.self, AuditCommand.self,
                       PluginsCommand.self, SchemasCommand.self, BenchCommand.self]
     )
 }

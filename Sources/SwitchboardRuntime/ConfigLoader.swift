@@ -222,8 +222,8 @@ struct Reader {
         if let s = c["secrets"], case .mapping(let m) = s {
             for (key, value) in m {
                 guard let name = key.string, let reference = string(value, "secret \(name)", parent: key) else { continue }
-                if !reference.hasPrefix("env:") {
-                    fail(value, "secret reference \"\(reference)\" must be env:VARIABLE")
+                if !reference.hasPrefix("env:") && !reference.hasPrefix("vault:") {
+                    fail(value, "secret reference \"\(reference)\" must be vault:NAME or env:VARIABLE")
                 }
                 secrets[name] = reference
                 secretLocations[name] = at(value)

@@ -3,6 +3,7 @@ import Logging
 import SwitchboardCore
 import SwitchboardHost
 import SwitchboardStore
+import SwitchboardVault
 
 /// One configured connection, open: its plugin instance and its policies.
 public final class Connection: @unchecked Sendable {
@@ -27,7 +28,7 @@ public final class ConnectionRegistry: @unchecked Sendable {
     private(set) var connections: [String: Connection] = [:]  // "tenant/connection"
     private(set) var stepPlugins: [String: PluginInstance] = [:]  // "tenant/workflow/step"
 
-    public init(config: SwitchboardConfig, store: any IntegrationStore, logger: Logger) throws(ConfigError) {
+    public init(config: SwitchboardConfig, store: any IntegrationStore, vault: Vault? = nil, logger: Logger) throws(ConfigError) {
         do {
             catalog = try PluginCatalog.discover(directory: config.pluginDir)
         } catch {
@@ -37,14 +38,29 @@ public final class ConnectionRegistry: @unchecked Sendable {
         for tenant in config.tenants {
             for c in tenant.connections {
                 guard let library = lookup(c.plugin, at: c.location, problems: &problems) else { continue }
-                for (name, reference) in c.secrets where reference.hasPrefix("env:") {
-                    if ProcessInfo.processInfo.environment[String(reference.dropFirst(4))] == nil {
-                        problems.append(.init(location: c.secretLocations[name],
+                for (name, reference) in c.secrets {
+                    let location = c.secretLocations[name]
+                    if reference.hasPrefix("env:"), ProcessInfo.processInfo.environment[String(reference.dropFirst(4))] == nil {
+                        problems.append(.init(location: location,
                                               message: "connection \(tenant.id)/\(c.id): secret \"\(name)\" refers to \(reference), which is not set"))
+                    } else if reference.hasPrefix("vault:") {
+                        let entry = String(reference.dropFirst(6))
+                        guard let vault else {
+                            problems.append(.init(location: location, message: "connection \(tenant.id)/\(c.id): secret \"\(name)\" is in the vault, but no master key is set (SWITCHBOARD_MASTER_KEY or SWITCHBOARD_MASTER_KEY_FILE)"))
+                            continue
+                        }
+                        do {
+                            if try vault.value(tenant: tenant.id, connection: c.id, name: entry) == nil {
+                                problems.append(.init(location: location, message: "connection \(tenant.id)/\(c.id): secret \"\(name)\" refers to vault:\(entry), which is not in the vault (switchboard vault set \(tenant.id)/\(c.id) \(entry))"))
+                            }
+                        } catch {
+                            problems.append(.init(location: location, message: "connection \(tenant.id)/\(c.id): secret \"\(name)\": \(error)"))
+                        }
                     }
                 }
                 let services = InstanceServices(
-                    tenant: tenant.id, connection: c.id, logger: logger, secrets: EnvironmentSecrets(references: c.secrets),
+                    tenant: tenant.id, connection: c.id, logger: logger,
+                    secrets: ConnectionSecrets(references: c.secrets, vault: vault.map { VaultSecrets(vault: $0, tenant: tenant.id, connection: c.id) }),
                     rawSecretsAllowed: c.allowRawSecrets, state: StoreBackedState(store: store, tenant: tenant.id, connection: c.id))
                 do {
                     let instance = try library.open(config: c.config.bytes, services: services)

@@ -3,6 +3,7 @@ import Logging
 import SwitchboardCore
 import SwitchboardHost
 import SwitchboardStore
+import SwitchboardVault
 import Synchronization
 
 /// The running integration engine of one configuration: a poller thread that
@@ -35,16 +36,35 @@ public final class Runtime: @unchecked Sendable {
         public var itemsProcessed: Int { processed.load(ordering: .relaxed) }
     }
 
+    /// The vault, when a master key is configured.
+    public let vault: Vault?
+
     public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        if let store {
-            self.store = store
-        } else {
-            self.store = try SQLiteStore.open(url: config.store)
-        }
+        let opened = try store ?? SQLiteStore.open(url: config.store)
+        self.store = opened
+        vault = try Self.openVault(store: opened)
         router = Router(config: config)
-        registry = try ConnectionRegistry(config: config, store: self.store, logger: logger)
+        registry = try ConnectionRegistry(config: config, store: opened, vault: vault, logger: logger)
+    }
+
+    /// The vault of a store, if the environment names a master key (a wrong key is an error here, not garbage later).
+    public static func openVault(store: any IntegrationStore) throws -> Vault? {
+        guard let vaultStore = store as? any VaultStore else { return nil }
+        let key: MasterKey
+        do {
+            key = try MasterKey.fromEnvironment()
+        } catch VaultError.noMasterKey {
+            return nil
+        }
+        // A key file is re-read after a rotation made by `switchboard vault rotate` while this host runs.
+        let file = ProcessInfo.processInfo.environment["SWITCHBOARD_MASTER_KEY_FILE"]
+        var reload: (@Sendable () throws -> MasterKey)?
+        if let file { reload = { try MasterKey.load(file: file) } }
+        let vault = Vault(store: vaultStore, masterKey: key, reload: reload)
+        try vault.verify()
+        return vault
     }
 
     /// Starts the poller and the worker.

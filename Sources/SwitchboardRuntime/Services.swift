@@ -2,15 +2,22 @@ import Foundation
 import SwitchboardCore
 import SwitchboardHost
 import SwitchboardStore
+import SwitchboardVault
 
-/// Secrets of one connection, resolved from its references (`env:VARIABLE`).
-/// The vault replaces this source; the scoping stays: a connection sees only its own names.
-struct EnvironmentSecrets: SecretResolver {
+/// Secrets of one connection, resolved from its references: `vault:NAME`
+/// (the vault entry NAME of this tenant and connection) or `env:VARIABLE`.
+/// A connection sees only the names its own configuration maps.
+struct ConnectionSecrets: SecretResolver {
     let references: [String: String]
+    let vault: VaultSecrets?
 
     func secret(named name: String) throws -> [UInt8]? {
-        guard let reference = references[name], reference.hasPrefix("env:") else { return nil }
-        return ProcessInfo.processInfo.environment[String(reference.dropFirst(4))].map { Array($0.utf8) }
+        guard let reference = references[name] else { return nil }
+        if reference.hasPrefix("vault:") { return try vault?.value(named: String(reference.dropFirst(6))) }
+        if reference.hasPrefix("env:") {
+            return ProcessInfo.processInfo.environment[String(reference.dropFirst(4))].map { Array($0.utf8) }
+        }
+        return nil
     }
 }
 

@@ -122,5 +122,25 @@ enum Migrations {
             PRIMARY KEY (tenant, connection)
         );
         """),
+        (2, """
+        CREATE TABLE vault_keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            wrapped BLOB NOT NULL,
+            master_key_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            rotated_at INTEGER
+        );
+        CREATE TABLE vault_secrets (
+            tenant TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            name TEXT NOT NULL,
+            sealed BLOB NOT NULL,
+            key_id TEXT NOT NULL REFERENCES vault_keys(id),
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, connection, name)
+        );
+        """),
     ]
 }

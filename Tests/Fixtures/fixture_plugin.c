@@ -75,7 +75,9 @@ static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out
     sb_instance *inst = (sb_instance *)calloc(1, sizeof *inst);
     (void)call;
     if (!inst) return SB_RETRY;
-    memcpy(inst->mode, config.ptr, config.len);
+    /* A JSON string config ("mode") is taken without its quotes. */
+    if (config.len >= 2 && config.ptr[0] == '"' && config.ptr[config.len - 1] == '"') memcpy(inst->mode, config.ptr + 1, config.len - 2);
+    else memcpy(inst->mode, config.ptr, config.len);
     *out = inst;
     return SB_OK;
 }

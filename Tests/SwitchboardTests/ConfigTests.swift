@@ -50,7 +50,7 @@ import Testing
         ("    connections:\n      - id: crm\n        plugin: testkit\n        retry: { base_delay: soon }\n",
          "cfg.yaml:7:30: retry.base_delay \"soon\" is not a duration"),
         ("    connections:\n      - id: crm\n        plugin: testkit\n        secrets: { token: vault-token }\n",
-         "cfg.yaml:7:27: secret reference \"vault-token\" must be env:VARIABLE"),
+         "cfg.yaml:7:27: secret reference \"vault-token\" must be vault:NAME or env:VARIABLE"),
         ("    workflows:\n      - id: w\n        trigger: { event: deal.exploded }\n        steps: [ { map: { a: $.b } } ]\n",
          "cfg.yaml:6:27: unknown trigger event \"deal.exploded\""),
         ("    workflows:\n      - id: w\n        trigger: { event: opportunity.won }\n        steps:\n          - map: { a: \"frob($.b)\" }\n",
