@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The C ABI: one header, plus a C file that pins the frozen v1 layout at compile time.
@@ -55,11 +57,21 @@ let package = Package(
             name: "SwitchboardVault",
             dependencies: ["SwitchboardCore", "SwitchboardStore", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // HTTP egress for plugins: allowlist, TLS, timeouts, size cap, rate limits, credentials injected from the vault.
+        .target(
+            name: "SwitchboardEgress",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardVault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The runtime: configuration, workflows, retries, the exception queue.
         .target(
             name: "SwitchboardRuntime",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardVault",
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardVault", "SwitchboardEgress",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "CSQLite",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SwitchboardTests"

@@ -111,6 +111,11 @@ final class CallContext: @unchecked Sendable {
     /// The diagnostics of the operation that just returned (no plugin code is running).
     var finishedDiagnostics: [Diagnostic] { current.pointee.diagnostics }
 
+    /// Records a Retry-After the host itself saw (a 429/503 from egress) for the runtime's retry queue.
+    func noteRetryAfter(_ millis: Int64) {
+        lock.withLock { current.pointee.retryAfterMillis = max(current.pointee.retryAfterMillis ?? 0, millis) }
+    }
+
     /// The delay the plugin asked for with SB_EMIT_RETRY_AFTER in the operation that just returned.
     var finishedRetryAfter: Int64? { current.pointee.retryAfterMillis }
 

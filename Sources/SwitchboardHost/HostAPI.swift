@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SwitchboardABI
 import SwitchboardCore
@@ -146,6 +147,12 @@ enum HostAPI {
         switch result {
         case .response(let status, let responseHeaders, let body):
             let headerText = responseHeaders.map { "\($0.name): \($0.value)\r\n" }.joined()
+            // A 429/503 with Retry-After (seconds) tells the retry queue how long to wait, whatever the plugin does with it.
+            if status == 429 || status == 503,
+               let value = responseHeaders.first(where: { $0.name.lowercased() == "retry-after" })?.value,
+               let seconds = Int64(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+                context.noteRetryAfter(seconds * 1000)
+            }
             // Write only the fields the plugin's struct has room for.
             out.pointee.status = Int32(status)
             if Int(out.pointee.struct_size) >= MemoryLayout<sb_http_response>.size {

@@ -54,6 +54,16 @@ public struct EgressRequest: Sendable {
     public var body: [UInt8]
     public var timeoutMilliseconds: Int
     public var injectAuth: Bool
+
+    public init(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutMilliseconds: Int,
+                injectAuth: Bool) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.injectAuth = injectAuth
+    }
 }
 
 public enum EgressResult: Sendable {

@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardEgress
 
 /// A loaded, checked configuration (docs/CONFIG.md describes the file).
 public struct SwitchboardConfig: Sendable {
@@ -51,6 +52,8 @@ public struct ConnectionConfig: Sendable {
     public var allowRawSecrets: Bool
     public var retry: RetryPolicy
     public var poll: PollConfig?
+    /// HTTP egress through the host (allowlist, limits, injected credentials); nil = no network.
+    public var egress: EgressPolicy?
     public var location: SourceLocation
     public var secretLocations: [String: SourceLocation]
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCore
+import SwitchboardEgress
 import Yams
 
 /// Reads a YAML configuration into a SwitchboardConfig, collecting every
@@ -212,7 +213,7 @@ struct Reader {
     }
 
     mutating func connection(_ node: Node) -> ConnectionConfig? {
-        guard let c = mapping(node, "a connection", allowed: ["id", "plugin", "config", "secrets", "allow_raw_secrets", "retry", "poll"]) else {
+        guard let c = mapping(node, "a connection", allowed: ["id", "plugin", "config", "secrets", "allow_raw_secrets", "retry", "poll", "egress"]) else {
             return nil
         }
         guard let id = identifier(c["id"], "connection id", parent: node),
@@ -247,8 +248,59 @@ struct Reader {
             poll = PollConfig(everyMillis: max(every, 10), streams: streams, batch: batch)
         }
         let allowRaw = c["allow_raw_secrets"]?.bool ?? false
+        let egress = c["egress"].flatMap { egressPolicy($0) }
         return ConnectionConfig(id: id, plugin: plugin, config: c["config"].map { json($0) } ?? .object([]), secrets: secrets,
-                                allowRawSecrets: allowRaw, retry: retry, poll: poll, location: at(node), secretLocations: secretLocations)
+                                allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, location: at(node),
+                                secretLocations: secretLocations)
+    }
+
+    /// `egress:` — allow, timeouts, max_response, rate, auth (credential values are vault:/env: references).
+    mutating func egressPolicy(_ node: Node) -> EgressPolicy? {
+        guard let e = mapping(node, "egress", allowed: ["allow", "timeouts", "max_response", "rate", "auth"]) else { return nil }
+        let allow = e["allow"].flatMap { sequence($0, "egress.allow") }?.compactMap { $0.string } ?? []
+        if allow.isEmpty { fail(node, "egress.allow must list at least one host (host or host:port)") }
+        var policy = EgressPolicy(allow: allow)
+        if let t = e["timeouts"], let m = mapping(t, "egress.timeouts", allowed: ["connect", "read"]) {
+            if let n = m["connect"], let v = duration(n, "egress.timeouts.connect") { policy.connectTimeoutMillis = max(v, 1) }
+            if let n = m["read"], let v = duration(n, "egress.timeouts.read") { policy.readTimeoutMillis = max(v, 1) }
+        }
+        if let n = e["max_response"], let v = int(n, "egress.max_response", range: 1...1_073_741_824) { policy.maxResponseBytes = v }
+        if let r = e["rate"], let m = mapping(r, "egress.rate", allowed: ["per_second", "burst", "concurrency"]) {
+            if let n = m["per_second"] {
+                if let v = n.float, v > 0 { policy.ratePerSecond = v } else { fail(n, "egress.rate.per_second must be a positive number") }
+            }
+            if let n = m["burst"], let v = int(n, "egress.rate.burst", range: 1...100_000) { policy.burst = v }
+            if let n = m["concurrency"], let v = int(n, "egress.rate.concurrency", range: 1...1000) { policy.concurrency = v }
+        }
+        if let a = e["auth"], let m = mapping(a, "egress.auth", allowed: ["type", "token", "username", "password", "header", "value",
+                                                                            "token_url", "client_id", "client_secret", "scope", "refresh_token"]) {
+            func ref(_ key: String) -> String? {
+                guard let value = string(m[key], "egress.auth.\(key)", parent: a) else { return nil }
+                if !value.hasPrefix("vault:") && !value.hasPrefix("env:") {
+                    fail(m[key]!, "egress.auth.\(key) must be a secret reference (vault:NAME or env:VARIABLE), never the value itself")
+                    return nil
+                }
+                return value
+            }
+            switch m["type"]?.string {
+            case "bearer": if let t = ref("token") { policy.auth = .bearer(token: t) }
+            case "basic": if let u = ref("username"), let p = ref("password") { policy.auth = .basic(username: u, password: p) }
+            case "api_key":
+                if let h = string(m["header"], "egress.auth.header", parent: a), let v = ref("value") { policy.auth = .apiKey(header: h, value: v) }
+            case "oauth2_client_credentials":
+                if let url = string(m["token_url"], "egress.auth.token_url", parent: a), let id = ref("client_id"), let secret = ref("client_secret") {
+                    policy.auth = .oauth2ClientCredentials(tokenURL: url, clientID: id, clientSecret: secret, scope: m["scope"]?.string)
+                }
+            case "oauth2_refresh_token":
+                if let url = string(m["token_url"], "egress.auth.token_url", parent: a), let id = ref("client_id"), let refresh = ref("refresh_token") {
+                    policy.auth = .oauth2RefreshToken(tokenURL: url, clientID: id, clientSecret: m["client_secret"] == nil ? nil : ref("client_secret"),
+                                                      refreshToken: refresh)
+                }
+            case "none", nil: break
+            case let other?: fail(m["type"]!, "egress.auth.type \"\(other)\" is not one of bearer, basic, api_key, oauth2_client_credentials, oauth2_refresh_token, none")
+            }
+        }
+        return policy
     }
 
     mutating func master(_ node: Node, connections: Set<String>) -> MasterDataConfig? {

@@ -4,6 +4,7 @@ import SwitchboardCore
 import SwitchboardHost
 import SwitchboardStore
 import SwitchboardVault
+import SwitchboardEgress
 
 /// One configured connection, open: its plugin instance and its policies.
 public final class Connection: @unchecked Sendable {
@@ -38,8 +39,9 @@ public final class ConnectionRegistry: @unchecked Sendable {
         for tenant in config.tenants {
             for c in tenant.connections {
                 guard let library = lookup(c.plugin, at: c.location, problems: &problems) else { continue }
-                for (name, reference) in c.secrets {
-                    let location = c.secretLocations[name]
+                let references = c.secrets.map { ($0.key, $0.value, c.secretLocations[$0.key]) }
+                    + (c.egress?.auth.references ?? []).map { ("egress.auth", $0, c.location) }
+                for (name, reference, location) in references {
                     if reference.hasPrefix("env:"), ProcessInfo.processInfo.environment[String(reference.dropFirst(4))] == nil {
                         problems.append(.init(location: location,
                                               message: "connection \(tenant.id)/\(c.id): secret \"\(name)\" refers to \(reference), which is not set"))
@@ -58,10 +60,12 @@ public final class ConnectionRegistry: @unchecked Sendable {
                         }
                     }
                 }
+                let secrets = ConnectionSecrets(references: c.secrets, vault: vault.map { VaultSecrets(vault: $0, tenant: tenant.id, connection: c.id) })
+                let egress = c.egress.map { policy in HTTPEgress(policy: policy, resolve: { try secrets.resolve(reference: $0) }) }
                 let services = InstanceServices(
-                    tenant: tenant.id, connection: c.id, logger: logger,
-                    secrets: ConnectionSecrets(references: c.secrets, vault: vault.map { VaultSecrets(vault: $0, tenant: tenant.id, connection: c.id) }),
-                    rawSecretsAllowed: c.allowRawSecrets, state: StoreBackedState(store: store, tenant: tenant.id, connection: c.id))
+                    tenant: tenant.id, connection: c.id, logger: logger, secrets: secrets,
+                    rawSecretsAllowed: c.allowRawSecrets, state: StoreBackedState(store: store, tenant: tenant.id, connection: c.id),
+                    egress: egress)
                 do {
                     let instance = try library.open(config: c.config.bytes, services: services)
                     connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: instance)

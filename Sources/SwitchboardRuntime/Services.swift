@@ -13,6 +13,11 @@ struct ConnectionSecrets: SecretResolver {
 
     func secret(named name: String) throws -> [UInt8]? {
         guard let reference = references[name] else { return nil }
+        return try resolve(reference: reference)
+    }
+
+    /// A reference's value within this connection's scope (egress credentials use this; plugins never do).
+    func resolve(reference: String) throws -> [UInt8]? {
         if reference.hasPrefix("vault:") { return try vault?.value(named: String(reference.dropFirst(6))) }
         if reference.hasPrefix("env:") {
             return ProcessInfo.processInfo.environment[String(reference.dropFirst(4))].map { Array($0.utf8) }

@@ -148,6 +148,27 @@ static sb_status check_connection(sb_instance *inst, sb_call *call) {
         req.url = s("https://example.invalid/");
         return host->http(call, &req, &resp);
     }
+    if (strncmp(inst->mode, "get:", 4) == 0) {
+        /* GET the URL through host egress: 200 -> OK, 401 -> AUTH, 429/503 -> RETRY, else FATAL. */
+        sb_http_request req;
+        sb_http_response resp;
+        sb_status st;
+        memset(&req, 0, sizeof req);
+        memset(&resp, 0, sizeof resp);
+        req.struct_size = sizeof req;
+        resp.struct_size = sizeof resp;
+        req.method = s("GET");
+        req.url = s(inst->mode + 4);
+        st = host->http(call, &req, &resp);
+        host->buf_release(call, &resp.body);
+        host->buf_release(call, &resp.headers);
+        if (st != SB_OK) return st;
+        if (resp.status == 200) return SB_OK;
+        if (resp.status == 401) { fail(call, "the API refused the credentials"); return SB_AUTH; }
+        if (resp.status == 429 || resp.status == 503) { fail(call, "the API is busy"); return SB_RETRY; }
+        fail(call, "unexpected HTTP status");
+        return SB_FATAL;
+    }
     if (is(inst, "wait-cancel")) {
         while (!host->cancelled(call)) {}
         return SB_CANCELLED;
