@@ -37,13 +37,18 @@ func openRuntime(config path: String, logger: Logger) throws -> Runtime {
 }
 
 enum CLILogging {
-    /// Log lines to stderr; level from $SWITCHBOARD_LOG_LEVEL (default info).
+    /// JSON lines on stderr (SWITCHBOARD_LOG_FORMAT=text for plain lines); level from $SWITCHBOARD_LOG_LEVEL (default info).
     static func bootstrap() -> Logger {
-        let level = ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let environment = ProcessInfo.processInfo.environment
+        let level = environment["SWITCHBOARD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let text = environment["SWITCHBOARD_LOG_FORMAT"] == "text"
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            if text {
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            return JSONLogHandler(label: label, level: level)
         }
         return Logger(label: "switchboard")
     }

@@ -72,8 +72,8 @@ enum HostAPI {
             "connection": .string(context.services.connection),
         ]
         let extra = string(fields)
-        if !extra.isEmpty { metadata["fields"] = .string(extra) }
-        context.services.logger.log(level: swiftLevel, "\(string(message))", metadata: metadata)
+        if !extra.isEmpty { metadata["fields"] = .string(Redactor.redact(extra)) }
+        context.services.logger.log(level: swiftLevel, "\(Redactor.redact(string(message)))", metadata: metadata)
     }
 
     private static func metric(_ call: OpaquePointer?, _ kind: Int32, _ name: sb_str, _ value: Double, _ labels: sb_str) {
@@ -97,8 +97,9 @@ enum HostAPI {
         case SB_SEVERITY_INFO: .info
         default: .error
         }
-        context.report(Diagnostic(string(copy.summary), detail: string(copy.detail), fieldPath: string(copy.field_path),
-                                  severity: severity))
+        // Scrubbed on arrival: a plugin's diagnostic never carries a secret further.
+        context.report(Diagnostic(Redactor.redact(string(copy.summary)), detail: Redactor.redact(string(copy.detail)),
+                                  fieldPath: string(copy.field_path), severity: severity))
     }
 
     private static func secret(_ call: OpaquePointer?, _ name: sb_str, _ out: UnsafeMutablePointer<sb_host_buf>?) -> Int32 {

@@ -185,6 +185,18 @@ public final class Runtime: @unchecked Sendable {
         outcomes.reserveCapacity(items.count)
         for item in items {
             let outcome = executor.run(item, now: Clock.nowMillis(), random: &random)
+            switch outcome.disposition {
+            case .exception(let reason):
+                logger.warning("transaction to the exception queue", metadata: [
+                    "tenant": "\(item.tenant)", "workflow": "\(item.workflow)", "trace": "work-\(item.id)",
+                    "connection": "\(outcome.connection ?? "-")", "reason": "\(reason)",
+                    "error": "\(outcome.diagnostics.first?.description ?? "")"])
+            case .retry(_, let status):
+                logger.debug("transaction will be retried", metadata: [
+                    "tenant": "\(item.tenant)", "workflow": "\(item.workflow)", "trace": "work-\(item.id)",
+                    "connection": "\(outcome.connection ?? "-")", "status": "\(status)"])
+            default: break
+            }
             if case .parked = outcome.disposition, let connection = outcome.connection {
                 _ = try? store.setConnectionPaused(tenant: item.tenant, connection: connection, paused: true,
                                                    reason: "AUTH: \(outcome.diagnostics.first?.summary ?? "credentials rejected")",

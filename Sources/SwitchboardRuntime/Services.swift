@@ -18,11 +18,12 @@ struct ConnectionSecrets: SecretResolver {
 
     /// A reference's value within this connection's scope (egress credentials use this; plugins never do).
     func resolve(reference: String) throws -> [UInt8]? {
-        if reference.hasPrefix("vault:") { return try vault?.value(named: String(reference.dropFirst(6))) }
-        if reference.hasPrefix("env:") {
-            return ProcessInfo.processInfo.environment[String(reference.dropFirst(4))].map { Array($0.utf8) }
-        }
-        return nil
+        var value: [UInt8]?
+        if reference.hasPrefix("vault:") { value = try vault?.value(named: String(reference.dropFirst(6))) }
+        if reference.hasPrefix("env:") { value = ProcessInfo.processInfo.environment[String(reference.dropFirst(4))].map { Array($0.utf8) } }
+        // Whatever the host resolves, it will scrub from everything it writes.
+        if let value { Redactor.register(value) }
+        return value
     }
 }
 

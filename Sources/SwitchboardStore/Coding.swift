@@ -23,11 +23,12 @@ public enum Hashing {
 
 /// Diagnostics as stored JSON: `[{"severity","summary","detail","field_path"}]`.
 public enum DiagnosticCoding {
+    /// Secrets are scrubbed on the way in: exception items never hold one.
     public static func encode(_ diagnostics: [Diagnostic]) -> String {
-        JSON.array(diagnostics.map { d in
+        Redactor.redact(JSON.array(diagnostics.map { d in
             .object([("severity", .string(d.severity.rawValue)), ("summary", .string(d.summary)),
                      ("detail", .string(d.detail)), ("field_path", .string(d.fieldPath))])
-        }).text
+        }).text)
     }
 
     public static func decode(_ text: String) -> [Diagnostic] {

@@ -15,7 +15,8 @@ extension SQLiteStore {
         return Hashing.hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
     }
 
-    static func appendAudit(actor: String, action: String, target: String, detail: String, now: Millis, db: SQLiteConnection) throws {
+    static func appendAudit(actor: String, action: String, target: String, detail rawDetail: String, now: Millis, db: SQLiteConnection) throws {
+        let detail = Redactor.redact(rawDetail)
         let head = try db.query("SELECT seq, hash FROM audit_head WHERE id = 1") { ($0.int(0), $0.text(1)) }.first ?? (0, "genesis")
         let seq = head.0 + 1
         let hash = chainHash(seq: seq, at: now, actor: actor, action: action, target: target, detail: detail, prev: head.1)

@@ -34,6 +34,7 @@ public final class Vault: @unchecked Sendable {
     // MARK: secrets
 
     public func set(tenant: String, connection: String, name: String, value: [UInt8], actor: String) throws {
+        Redactor.register(value)
         let (keyID, key) = try tenantKey(tenant)
         let sealed = try AES.GCM.seal(value, using: key, authenticating: Self.context(tenant, connection, name)).combined!
         try store.vaultPut(VaultSecretRow(tenant: tenant, connection: connection, name: name, sealed: Array(sealed), keyID: keyID,
@@ -49,7 +50,9 @@ public final class Vault: @unchecked Sendable {
         let key = try dataKey(keyRow)
         do {
             let box = try AES.GCM.SealedBox(combined: row.sealed)
-            return Array(try AES.GCM.open(box, using: key, authenticating: Self.context(tenant, connection, name)))
+            let value = Array(try AES.GCM.open(box, using: key, authenticating: Self.context(tenant, connection, name)))
+            Redactor.register(value)
+            return value
         } catch {
             throw VaultError.corrupted("secret \(tenant)/\(connection)/\(name)")
         }

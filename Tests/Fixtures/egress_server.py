@@ -36,7 +36,7 @@ class Handler(BaseHTTPRequestHandler):
         with STATE["lock"]:
             grant = get("grant_type")
             ok = get("client_id") == "cid" and (
-                (grant == "client_credentials" and get("client_secret") == "csecret")
+                (grant == "client_credentials" and get("client_secret") == "canary-client-secret-8h")
                 or (grant == "refresh_token" and get("refresh_token") == STATE["refresh"]))
             if not ok:
                 return self.reply(401, b'{"error":"invalid_client"}')
@@ -55,17 +55,17 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/protected":
             token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
             with STATE["lock"]:
-                good = token in STATE["tokens"] or token == "static-token-9z"
+                good = token in STATE["tokens"] or token == "canary-bearer-9z7x"
             return self.reply(200 if good else 401, b'{"ok":true}' if good else b'{"error":"unauthorized"}')
         if path == "/expire":  # the provider revokes every token it issued
             with STATE["lock"]:
                 STATE["tokens"].clear()
             return self.reply(200)
         if path == "/basic":
-            good = auth == "Basic " + base64.b64encode(b"api-user:pw-7q").decode()
+            good = auth == "Basic " + base64.b64encode(b"api-user:canary-pw-7q3w").decode()
             return self.reply(200 if good else 401)
         if path == "/apikey":
-            return self.reply(200 if self.headers.get("X-API-Key") == "key-5k" else 401)
+            return self.reply(200 if self.headers.get("X-API-Key") == "canary-apikey-5k2m" else 401)
         if path == "/limited":
             return self.reply(429, b'{"error":"slow down"}', {"Retry-After": "2"})
         if path == "/slow":

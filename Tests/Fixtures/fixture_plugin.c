@@ -14,6 +14,7 @@
  *   FIX_NULL_CHECK              check_connection NULL although declared
  *   FIX_BAD_NEGOTIATION         init answers a minor larger than the host's
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +178,19 @@ static sb_status check_connection(sb_instance *inst, sb_call *call) {
         host->log(call, SB_LOG_WARNING, s("fixture says hello"), s("{\"k\":1}"));
         host->metric(call, SB_METRIC_COUNTER, s("fixture_calls"), 1.0, s(""));
         return SB_OK;
+    }
+    if (is(inst, "leaky")) {
+        /* A careless plugin: logs the raw secret, puts it in a diagnostic, fails. The host must scrub both. */
+        sb_host_buf buf;
+        char line[160];
+        sb_status st = host->secret_get(call, s("api_key"), &buf);
+        if (st != SB_OK) return st;
+        snprintf(line, sizeof line, "connecting with api key %.*s (Authorization: Bearer %.*s)", (int)buf.len, (const char *)buf.ptr,
+                 (int)buf.len, (const char *)buf.ptr);
+        host->log(call, SB_LOG_ERROR, s(line), s(""));
+        fail(call, line);
+        host->buf_release(call, &buf);
+        return SB_FATAL;
     }
     if (is(inst, "plugin-leak")) {
         /* A deliberate leak, so the valgrind test can prove it catches one. */

@@ -40,8 +40,8 @@ final class LoopbackServer: @unchecked Sendable {
 
 @Suite(.serialized) struct EgressTests {
     static let secrets: [String: String] = [
-        "vault:token": "static-token-9z", "vault:user": "api-user", "vault:pw": "pw-7q", "vault:key": "key-5k",
-        "vault:cid": "cid", "vault:csecret": "csecret", "vault:refresh": "refresh-1",
+        "vault:token": "canary-bearer-9z7x", "vault:user": "api-user", "vault:pw": "canary-pw-7q3w", "vault:key": "canary-apikey-5k2m",
+        "vault:cid": "cid", "vault:csecret": "canary-client-secret-8h", "vault:refresh": "refresh-1",
     ]
 
     func egress(_ server: LoopbackServer, _ configure: (inout EgressPolicy) -> Void) -> HTTPEgress {
@@ -67,7 +67,7 @@ final class LoopbackServer: @unchecked Sendable {
         #expect(status(get(egress(server) { $0.auth = .apiKey(header: "X-API-Key", value: "vault:key") }, server.url("/apikey"))) == 200)
         // A plugin's own Authorization header is dropped: the host owns credentials.
         let e = egress(server) { _ in }
-        let spoofed = e.send(EgressRequest(method: "GET", url: server.url("/protected"), headers: [("Authorization", "Bearer static-token-9z")],
+        let spoofed = e.send(EgressRequest(method: "GET", url: server.url("/protected"), headers: [("Authorization", "Bearer canary-bearer-9z7x")],
                                            body: [], timeoutMilliseconds: 0, injectAuth: true))
         #expect(status(spoofed) == 401)
     }
@@ -130,7 +130,7 @@ final class LoopbackServer: @unchecked Sendable {
         let key = MasterKey.generate()
         let store = try SQLiteStore(path: dir + "/store.db")
         try Vault(store: store, masterKey: try MasterKey(text: key))
-            .set(tenant: "acme", connection: "api", name: "api-token", value: Array("static-token-9z".utf8), actor: "ops")
+            .set(tenant: "acme", connection: "api", name: "api-token", value: Array("canary-bearer-9z7x".utf8), actor: "ops")
         func open(_ mode: String) throws -> (Runtime, PluginInstance) {
             try """
                 version: 1

@@ -9,7 +9,7 @@ import Testing
 
 /// The credential vault against a real store file.
 @Suite struct VaultTests {
-    static let secretValue = "s3cr3t-value-4f9c"
+    static let secretValue = "canary-vault-4f9c"
 
     func fresh() throws -> (SQLiteStore, MasterKey) {
         (try SQLiteStore(path: TestEnv.tempDir("sbvault") + "/store.db"), try MasterKey(text: MasterKey.generate()))
