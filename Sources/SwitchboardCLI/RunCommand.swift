@@ -15,8 +15,14 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Exit once every connection is read and the queue is empty (batch jobs, tests).")
     var exitWhenIdle = false
 
+    @Option(help: "Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.")
+    var metricsPort: Int?
+
     func run() async throws {
         let logger = CLILogging.bootstrap()
+        MetricsEndpoint.bootstrap()
+        let endpoint = try metricsPort.map { try MetricsEndpoint.start(port: $0) }
+        defer { try? endpoint?.close().wait() }
         let runtime = try openRuntime(config: config, logger: logger)
         logger.info("switchboard running", metadata: ["config": "\(config)", "store": "\(runtime.config.store)",
                                                      "connections": "\(runtime.registry.all.count)"])

@@ -12,6 +12,8 @@ public struct EgressPolicy: Sendable {
     public var burst: Int = 1
     public var concurrency: Int = 8
     public var auth: EgressAuth = .none
+    /// How metrics name the connection (tenant/connection).
+    public var connectionLabel = "-"
 
     public init(allow: [String]) { self.allow = allow }
 }

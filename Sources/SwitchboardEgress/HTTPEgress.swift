@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Metrics
 import NIOCore
 import NIOHTTP1
 import SwitchboardCore
@@ -58,6 +59,8 @@ public final class HTTPEgress: EgressClient, @unchecked Sendable {
                 lock.withLock { token = nil }
                 response = try perform(request, auth: true)
             }
+            Counter(label: "switchboard_egress_requests_total", dimensions: [("connection", policy.connectionLabel), ("status", String(response.status))])
+                .increment()
             return .response(status: response.status, headers: response.headers, body: response.body)
         } catch let failure as EgressFailure {
             return .failed(failure.status, failure.diagnostic)

@@ -61,11 +61,15 @@ public final class ConnectionRegistry: @unchecked Sendable {
                     }
                 }
                 let secrets = ConnectionSecrets(references: c.secrets, vault: vault.map { VaultSecrets(vault: $0, tenant: tenant.id, connection: c.id) })
-                let egress = c.egress.map { policy in HTTPEgress(policy: policy, resolve: { try secrets.resolve(reference: $0) }) }
+                let egress = c.egress.map { configured in
+                    var policy = configured
+                    policy.connectionLabel = "\(tenant.id)/\(c.id)"
+                    return HTTPEgress(policy: policy, resolve: { try secrets.resolve(reference: $0) })
+                }
                 let services = InstanceServices(
                     tenant: tenant.id, connection: c.id, logger: logger, secrets: secrets,
                     rawSecretsAllowed: c.allowRawSecrets, state: StoreBackedState(store: store, tenant: tenant.id, connection: c.id),
-                    egress: egress)
+                    egress: egress, metrics: PluginMetrics())
                 do {
                     let instance = try library.open(config: c.config.bytes, services: services)
                     connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: instance)

@@ -128,6 +128,8 @@ public final class Runtime: @unchecked Sendable {
                     if isStopping { return }
                     let result = poller.poll(connection, stream: stream, batch: poll.batch, deadlineMillis: config.worker.deadlineMillis)
                     counters.polledRecords.add(result.outcome.inserted + result.outcome.rejected, ordering: .relaxed)
+                    RuntimeMetrics.eventsIn(connection.tenant, connection.id, result.outcome.inserted)
+                    RuntimeMetrics.rejected(connection.tenant, connection.id, result.outcome.rejected)
                     counters.echoes.add(result.echoes, ordering: .relaxed)
                     if result.status == .auth {
                         _ = try? store.setConnectionPaused(tenant: connection.tenant, connection: connection.id, paused: true,
@@ -142,9 +144,24 @@ public final class Runtime: @unchecked Sendable {
             }
             // Idle needs every stream's latest poll to be empty and newer than the last committed work.
             counters.lastPollFoundWork.store(lastPolled.values.contains { $0.found }, ordering: .releasing)
+            updateExceptionDepth()
             counters.lastPollRoundStarted.store(lastPolled.values.map(\.at).min() ?? Monotonic.nanos(), ordering: .releasing)
             let wait = nextWake - Monotonic.nanos()
             if wait > 0 && !foundWork { sleepUnlessStopping(nanos: wait) }
+        }
+    }
+
+    private var lastDepthUpdate: Int64 = 0
+
+    /// Refreshes the exception-queue depth gauge at most once a second (poller thread only).
+    private func updateExceptionDepth() {
+        let now = Monotonic.nanos()
+        guard now - lastDepthUpdate > 1_000_000_000 else { return }
+        lastDepthUpdate = now
+        for tenant in config.tenants {
+            if let depth = try? store.exceptions(ExceptionFilter(tenant: tenant.id, limit: 1_000_000)).count {
+                RuntimeMetrics.exceptionDepth(tenant.id, depth)
+            }
         }
     }
 
@@ -203,6 +220,7 @@ public final class Runtime: @unchecked Sendable {
                                                    now: Clock.nowMillis())
                 logger.error("connection paused: credentials rejected", metadata: ["tenant": "\(item.tenant)", "connection": "\(connection)"])
             }
+            RuntimeMetrics.outcome(item, outcome)
             outcomes.append(outcome)
         }
         // Commit on the committer queue while the next batch runs (at most two batches in flight):

@@ -1,0 +1,71 @@
+import Metrics
+import SwitchboardCore
+import SwitchboardHost
+import SwitchboardStore
+
+/// The runtime's metrics (swift-metrics API; `switchboard run --metrics-port`
+/// exports them in the Prometheus text format). Names and labels:
+///
+/// - `switchboard_events_in_total{tenant,connection}`: events and records accepted into the log
+/// - `switchboard_records_rejected_total{tenant,connection}`: records that failed validation (exception items)
+/// - `switchboard_transactions_total{tenant,workflow,outcome}`: done, retry, exception, parked
+/// - `switchboard_retries_total{tenant,workflow,connection}`
+/// - `switchboard_exception_queue_depth{tenant}`: open exception items
+/// - `switchboard_transaction_seconds{tenant,workflow}`: received -> done latency (histogram)
+/// - `switchboard_step_seconds{workflow,step}`: plugin call durations per workflow step (histogram)
+/// - `switchboard_egress_requests_total{connection,status}`: HTTP egress by status code (SwitchboardEgress)
+/// - `switchboard_plugin_<name>{plugin,connection}`: what plugins record through the host's metric slot
+enum RuntimeMetrics {
+    static func eventsIn(_ tenant: String, _ connection: String, _ n: Int) {
+        guard n > 0 else { return }
+        Counter(label: "switchboard_events_in_total", dimensions: [("tenant", tenant), ("connection", connection)]).increment(by: n)
+    }
+
+    static func rejected(_ tenant: String, _ connection: String, _ n: Int) {
+        guard n > 0 else { return }
+        Counter(label: "switchboard_records_rejected_total", dimensions: [("tenant", tenant), ("connection", connection)]).increment(by: n)
+    }
+
+    static func outcome(_ item: ClaimedWork, _ outcome: WorkOutcome) {
+        let name: String
+        switch outcome.disposition {
+        case .done: name = "done"
+        case .retry: name = "retry"
+        case .exception: name = "exception"
+        case .parked: name = "parked"
+        }
+        Counter(label: "switchboard_transactions_total", dimensions: [("tenant", item.tenant), ("workflow", item.workflow), ("outcome", name)])
+            .increment()
+        if case .retry = outcome.disposition {
+            Counter(label: "switchboard_retries_total",
+                    dimensions: [("tenant", item.tenant), ("workflow", item.workflow), ("connection", outcome.connection ?? "-")]).increment()
+        }
+        if case .done = outcome.disposition {
+            let seconds = Double(Clock.nowMillis() - item.event.receivedAt) / 1000
+            Recorder(label: "switchboard_transaction_seconds", dimensions: [("tenant", item.tenant), ("workflow", item.workflow)],
+                     aggregate: true).record(seconds)
+        }
+        for step in outcome.steps {
+            Recorder(label: "switchboard_step_seconds", dimensions: [("workflow", item.workflow), ("step", step.step)], aggregate: true)
+                .record(step.millis / 1000)
+        }
+    }
+
+    static func exceptionDepth(_ tenant: String, _ depth: Int) {
+        Gauge(label: "switchboard_exception_queue_depth", dimensions: [("tenant", tenant)]).record(depth)
+    }
+}
+
+/// Routes what plugins record through `sb_host_api.metric` into swift-metrics.
+struct PluginMetrics: PluginMetricsSink {
+    func record(kind: PluginMetricKind, name: String, value: Double, labels: [String: String]) {
+        // Plugin-chosen names are namespaced and reduced to the Prometheus alphabet.
+        let safe = String(name.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
+        let dimensions = [("plugin", labels["plugin"] ?? "-"), ("connection", labels["connection"] ?? "-")]
+        switch kind {
+        case .counter: Counter(label: "switchboard_plugin_\(safe)", dimensions: dimensions).increment(by: Int(value))
+        case .gauge: Gauge(label: "switchboard_plugin_\(safe)", dimensions: dimensions).record(value)
+        case .histogram: Recorder(label: "switchboard_plugin_\(safe)", dimensions: dimensions, aggregate: true).record(value)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// `switchboard run --metrics-port` exports the runtime's metrics in the Prometheus text format.
+@Suite struct MetricsTests {
+    @Test func runExportsPrometheusMetrics() throws {
+        let dir = TestEnv.tempDir("sbmetrics")
+        let port = Int.random(in: 20_000...40_000)
+        try """
+            version: 1
+            plugins: \(TestEnv.productsDir)
+            tenants:
+              - id: acme
+                connections:
+                  - { id: gen, plugin: testkit, config: { role: source, records: 50 }, poll: { every: 10ms, streams: [records] } }
+                  - { id: sink, plugin: testkit, config: { role: sink } }
+                  - { id: busy, plugin: testkit, config: { role: sink, misbehave: fatal } }
+                workflows:
+                  - { id: copy, trigger: { event: record.Account }, steps: [ { write: { connection: sink, entity: Account } } ] }
+                  - { id: broken, trigger: { event: record.Account }, steps: [ { write: { connection: busy, entity: Account } } ] }
+            """.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnv.switchboard)
+        p.arguments = ["run", "--config", dir + "/c.yaml", "--metrics-port", String(port)]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer {
+            kill(p.processIdentifier, SIGTERM)
+            p.waitUntilExit()
+        }
+        var text = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            usleep(300_000)
+            let fetched = try TestEnv.run("/usr/bin/env", ["python3", "-c",
+                "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:\(port)/metrics', timeout=2).read().decode())"])
+            text = fetched.stdout
+            if text.contains(#"switchboard_transactions_total{tenant="acme",workflow="copy",outcome="done"} 50"#)
+                && text.contains("switchboard_exception_queue_depth{tenant=\"acme\"} 50") { break }
+        }
+        #expect(text.contains(#"switchboard_events_in_total{tenant="acme",connection="gen"} 50"#), "\(text.prefix(3000))")
+        #expect(text.contains(#"switchboard_transactions_total{tenant="acme",workflow="copy",outcome="done"} 50"#))
+        #expect(text.contains(#"switchboard_transactions_total{tenant="acme",workflow="broken",outcome="exception"} 50"#))
+        #expect(text.contains("switchboard_exception_queue_depth{tenant=\"acme\"} 50"))
+        #expect(text.contains("switchboard_transaction_seconds_bucket"))
+        #expect(text.contains("switchboard_step_seconds"))
+    }
+}
