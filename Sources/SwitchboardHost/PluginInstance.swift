@@ -71,11 +71,14 @@ public final class PluginInstance: @unchecked Sendable {
     }
 
     /// Upserts one record; returns the outcome and the external id the plugin reported.
+    /// `onResult` runs while the call still holds the instance, so whatever it records is in place
+    /// before any other call on this instance (say, a read that would show the new record) can start.
     public func write(entity: String, idempotencyKey: String, externalID: String = "", record: [UInt8],
-                      deadline: Int64 = 0) -> (CallOutcome, String?) {
+                      deadline: Int64 = 0, onResult: ((String) -> Void)? = nil) -> (CallOutcome, String?) {
         var resultID: String?
         let outcome = perform("write", allowed: EmitKind.mask(.writeResult), deadline: deadline, sink: { item in
             resultID = item.keyString
+            onResult?(item.keyString)
             return .ok
         }) { h, c in
             guard let write = library.vtable.write else { return nil }

@@ -8,6 +8,7 @@ import SwitchboardStore
 struct Ingestor: Sendable {
     let store: any IntegrationStore
     let router: Router
+    var recentWrites: RecentWrites? = nil
 
     enum Result {
         case event(NewEvent, seen: XrefKey?)
@@ -47,7 +48,9 @@ struct Ingestor: Sendable {
         if !isEvent && router.tracksContent(tenant: tenant, entity: entity, connection: source) {
             let content = Self.content(of: record)
             fingerprint = content.bytes
-            let known = try? store.xref(tenant: tenant, entity: entity, connection: source, externalID: externalID)
+            let stored = try? store.xref(tenant: tenant, entity: entity, connection: source, externalID: externalID)
+            // Our own write may show up here before its outcome (and xref) is committed.
+            let known = recentWrites?.lookup(tenant: tenant, entity: entity, connection: source, externalID: externalID) ?? stored
             let previous = known?.content.flatMap { try? JSON.parse($0) }
             let changed = Self.changedFields(content, since: previous)
             if known != nil && changed.isEmpty { return .echo }

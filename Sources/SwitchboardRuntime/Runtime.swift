@@ -16,6 +16,7 @@ public final class Runtime: @unchecked Sendable {
     public let registry: ConnectionRegistry
     let router: Router
     let logger: Logger
+    let recentWrites = RecentWrites()
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchGroup()
     private let committer = DispatchQueue(label: "switchboard.committer")
@@ -108,7 +109,7 @@ public final class Runtime: @unchecked Sendable {
     // MARK: polling
 
     private func pollLoop() {
-        let poller = Poller(store: store, ingestor: Ingestor(store: store, router: router), logger: logger)
+        let poller = Poller(store: store, ingestor: Ingestor(store: store, router: router, recentWrites: recentWrites), logger: logger)
         var due: [String: Int64] = [:]
         // Per stream: when it was last polled, and whether that poll found anything.
         var lastPolled: [String: (at: Int64, found: Bool)] = [:]
@@ -178,7 +179,7 @@ public final class Runtime: @unchecked Sendable {
 
     private func workLoop() {
         var random = SystemRandomNumberGenerator()
-        let executor = WorkflowExecutor(config: config, registry: registry, router: router, store: store)
+        let executor = WorkflowExecutor(config: config, registry: registry, router: router, store: store, recentWrites: recentWrites)
         while !isStopping {
             let processed = workOnce(executor: executor, random: &random)
             if processed == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
@@ -231,6 +232,7 @@ public final class Runtime: @unchecked Sendable {
             defer { commitSlots.signal() }
             do {
                 try store.finish(finished, now: Clock.nowMillis())
+                recentWrites.committed(finished.flatMap(\.xref))
                 counters.processed.add(finished.count, ordering: .relaxed)
                 counters.lastWorkCommitted.store(Monotonic.nanos(), ordering: .releasing)
             } catch {
@@ -254,7 +256,7 @@ extension Runtime {
     /// Ingests records or events that arrived outside a poll (webhooks, benchmarks):
     /// validated, echo-checked and committed atomically, like a polled batch.
     public func ingest(tenant: String, source: String, kind: EmitKind, items: [(key: String, data: [UInt8])]) throws -> IngestOutcome {
-        let ingestor = Ingestor(store: store, router: router)
+        let ingestor = Ingestor(store: store, router: router, recentWrites: recentWrites)
         var batch = IngestBatch()
         for item in items {
             switch ingestor.convert(tenant: tenant, source: source, kind: kind, key: item.key, data: item.data) {

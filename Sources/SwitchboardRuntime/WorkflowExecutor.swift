@@ -12,6 +12,7 @@ struct WorkflowExecutor {
     let registry: ConnectionRegistry
     let router: Router
     let store: any IntegrationStore
+    var recentWrites: RecentWrites? = nil
 
     /// Why a step stopped the item.
     struct Failure: Error {
@@ -210,8 +211,22 @@ struct WorkflowExecutor {
         if let done = (try? store.ledger(keys: [idempotencyKey]))?[idempotencyKey] ?? progress.ledger.first(where: { $0.key == idempotencyKey })?.externalID {
             return done
         }
+        let targetTracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID)
+        // What the target holds after this write, as far as we know: its last known content with our fields on top.
+        func contentAfterWrite() -> [UInt8] {
+            var merged = atTarget?.content.flatMap { try? JSON.parse($0) } ?? .object([])
+            for (field, value) in Ingestor.content(of: record).objectValue ?? [] { merged = merged.setting(field, value) }
+            return Ingestor.content(of: merged).bytes
+        }
+        let targetContent = targetTracked ? contentAfterWrite() : nil
         let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey, externalID: atTarget?.externalID ?? "",
-                                                record: record.bytes, deadline: deadline())
+                                                record: record.bytes, deadline: deadline()) { externalID in
+            // Registered while the plugin call still holds the instance: no read of it can see the record first.
+            if let targetContent {
+                recentWrites?.record(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
+                                             externalID: externalID, content: targetContent))
+            }
+        }
         guard outcome.0.isOK, let externalID = outcome.1 else {
             let status = outcome.0.status
             throw Failure(status: status, reason: status == .fatal ? "fatal" : status.description.lowercased(), connection: connectionID,
@@ -219,13 +234,7 @@ struct WorkflowExecutor {
                           retryAfterMillis: outcome.0.retryAfterMillis)
         }
         progress.ledger.append(LedgerEntry(key: idempotencyKey, tenant: tenant.id, connection: connectionID, entity: entity, externalID: externalID))
-        // What the target now holds, as far as we know (kept only where echoes can come back: master data).
-        var targetContent: [UInt8]?
-        if router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID) {
-            var merged = atTarget?.content.flatMap { try? JSON.parse($0) } ?? .object([])
-            for (field, value) in Ingestor.content(of: record).objectValue ?? [] { merged = merged.setting(field, value) }
-            targetContent = Ingestor.content(of: merged).bytes
-        }
+        // Content is kept only where echoes can come back (master data).
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
                                      externalID: externalID, content: targetContent))
         if tracked && known == nil && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
