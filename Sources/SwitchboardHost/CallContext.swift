@@ -57,6 +57,8 @@ final class CallContext: @unchecked Sendable {
         var nextBuffer: UInt64 = 1
         var deadline: Int64 = 0
         var retryAfterMillis: Int64?
+        /// Context for plugin log lines: workflow, trace (transaction) id, stream.
+        var labels: [String: String] = [:]
     }
 
     private let current: UnsafeMutablePointer<PerCall>
@@ -74,6 +76,9 @@ final class CallContext: @unchecked Sendable {
         current.deallocate()
     }
 
+    /// The labels of the call in progress (read by the log slot, which runs during the call).
+    var labels: [String: String] { current.pointee.labels }
+
     /// The monotonic deadline (ns) of the call in progress; 0 = none.
     var deadline: Int64 { current.pointee.deadline }
 
@@ -88,7 +93,8 @@ final class CallContext: @unchecked Sendable {
     /// Prepares for one operation; `allowed` is the mask of emit kinds it takes.
     /// begin/end run while no plugin code runs on this context, so they need no lock.
     @inline(__always)
-    func begin(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, sink: EmitSink?) {
+    func begin(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, labels: [String: String] = [:], sink: EmitSink?) {
+        if !labels.isEmpty || !current.pointee.labels.isEmpty { current.pointee.labels = labels }
         current.pointee.operation = operation
         current.pointee.allowedKinds = allowed
         current.pointee.sink = sink

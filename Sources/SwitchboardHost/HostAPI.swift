@@ -71,6 +71,7 @@ enum HostAPI {
             "tenant": .string(context.services.tenant),
             "connection": .string(context.services.connection),
         ]
+        for (key, value) in context.labels { metadata[key] = .string(value) }
         let extra = string(fields)
         if !extra.isEmpty { metadata["fields"] = .string(Redactor.redact(extra)) }
         context.services.logger.log(level: swiftLevel, "\(Redactor.redact(string(message)))", metadata: metadata)

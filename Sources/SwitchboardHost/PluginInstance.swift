@@ -23,11 +23,11 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// Runs one operation on the instance. `deadline` is a monotonic time in ns (0 = none).
     @inline(__always)
-    private func perform(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, sink: EmitSink?,
+    private func perform(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, labels: [String: String] = [:], sink: EmitSink?,
                          _ body: (OpaquePointer, OpaquePointer) -> Int32?) -> CallOutcome {
         serial.withLock { closed in
             if closed { return CallOutcome(status: .fatal, diagnostics: [Diagnostic("instance is closed")]) }
-            context.begin(operation, allowed: allowed, deadline: deadline, sink: sink)
+            context.begin(operation, allowed: allowed, deadline: deadline, labels: labels, sink: sink)
             defer { context.end() }
             guard let raw = body(handle, context.pointer) else {
                 return CallOutcome(status: .fatal, diagnostics: [Diagnostic("\(pluginID) does not implement \(operation)")])
@@ -40,8 +40,10 @@ public final class PluginInstance: @unchecked Sendable {
     /// Asks an operation in progress on this instance to stop (thread-safe).
     public func cancel() { context.cancelFlag.store(true, ordering: .relaxed) }
 
-    public func checkConnection(deadline: Int64 = 0) -> CallOutcome {
-        perform("check_connection", allowed: EmitKind.mask(), deadline: deadline, sink: nil) { h, c in library.vtable.check_connection?(h, c) }
+    public func checkConnection(deadline: Int64 = 0, labels: [String: String] = [:]) -> CallOutcome {
+        perform("check_connection", allowed: EmitKind.mask(), deadline: deadline, labels: labels, sink: nil) { h, c in
+            library.vtable.check_connection?(h, c)
+        }
     }
 
     /// The catalog JSON the connector reports.
@@ -55,9 +57,9 @@ public final class PluginInstance: @unchecked Sendable {
     }
 
     /// Reads a stream from `state`; `sink` receives records, events and states in order.
-    public func read(stream: String, state: [UInt8], maxRecords: Int = 0, deadline: Int64 = 0,
+    public func read(stream: String, state: [UInt8], maxRecords: Int = 0, deadline: Int64 = 0, labels: [String: String] = [:],
                      sink: @escaping EmitSink) -> CallOutcome {
-        perform("read", allowed: EmitKind.mask(.record, .state, .event), deadline: deadline, sink: sink) { h, c in
+        perform("read", allowed: EmitKind.mask(.record, .state, .event), deadline: deadline, labels: labels, sink: sink) { h, c in
             guard let read = library.vtable.read else { return nil }
             return withSBStr(stream) { s in
                 state.withUnsafeBufferPointer { st in
@@ -74,9 +76,9 @@ public final class PluginInstance: @unchecked Sendable {
     /// `onResult` runs while the call still holds the instance, so whatever it records is in place
     /// before any other call on this instance (say, a read that would show the new record) can start.
     public func write(entity: String, idempotencyKey: String, externalID: String = "", record: [UInt8],
-                      deadline: Int64 = 0, onResult: ((String) -> Void)? = nil) -> (CallOutcome, String?) {
+                      deadline: Int64 = 0, labels: [String: String] = [:], onResult: ((String) -> Void)? = nil) -> (CallOutcome, String?) {
         var resultID: String?
-        let outcome = perform("write", allowed: EmitKind.mask(.writeResult), deadline: deadline, sink: { item in
+        let outcome = perform("write", allowed: EmitKind.mask(.writeResult), deadline: deadline, labels: labels, sink: { item in
             resultID = item.keyString
             onResult?(item.keyString)
             return .ok
@@ -123,8 +125,9 @@ public final class PluginInstance: @unchecked Sendable {
     }
 
     /// Hands one canonical event to a workflow plugin; `sink` receives its commands.
-    public func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64 = 0, sink: EmitSink?) -> CallOutcome {
-        perform("on_event", allowed: EmitKind.mask(.command), deadline: deadline, sink: sink) { h, c in
+    public func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64 = 0, labels: [String: String] = [:],
+                        sink: EmitSink?) -> CallOutcome {
+        perform("on_event", allowed: EmitKind.mask(.command), deadline: deadline, labels: labels, sink: sink) { h, c in
             guard let onEvent = library.vtable.on_event else { return nil }
             return withSBStr(type) { t in
                 onEvent(h, c, t, sb_bytes(ptr: event.baseAddress?.assumingMemoryBound(to: UInt8.self), len: event.count))

@@ -51,7 +51,8 @@ struct Poller {
             }
         }
         let deadline = Monotonic.nanos() + deadlineMillis * 1_000_000
-        let outcome = connection.instance.read(stream: stream, state: state, maxRecords: batch, deadline: deadline) { item in
+        let outcome = connection.instance.read(stream: stream, state: state, maxRecords: batch, deadline: deadline,
+                                               labels: ["stream": stream, "trace": "read-\(stream)"]) { item in
             switch item.kind {
             case .record, .event:
                 received += 1

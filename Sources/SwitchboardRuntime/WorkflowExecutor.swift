@@ -123,7 +123,7 @@ struct WorkflowExecutor {
         var commands: [[UInt8]] = []
         let input = document.bytes
         let outcome = input.withUnsafeBytes { bytes in
-            plugin.onEvent(type: item.event.type, event: bytes, deadline: deadline()) { emitted in
+            plugin.onEvent(type: item.event.type, event: bytes, deadline: deadline(), labels: labels(item)) { emitted in
                 commands.append(emitted.dataBytes)
                 return .ok
             }
@@ -220,7 +220,7 @@ struct WorkflowExecutor {
         }
         let targetContent = targetTracked ? contentAfterWrite() : nil
         let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey, externalID: atTarget?.externalID ?? "",
-                                                record: record.bytes, deadline: deadline()) { externalID in
+                                                record: record.bytes, deadline: deadline(), labels: labels(item)) { externalID in
             // Registered while the plugin call still holds the instance: no read of it can see the record first.
             if let targetContent {
                 recentWrites?.record(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
@@ -269,6 +269,9 @@ struct WorkflowExecutor {
     }
 
     func deadline() -> Int64 { Monotonic.nanos() + config.worker.deadlineMillis * 1_000_000 }
+
+    /// What a plugin's log lines during this item carry: the workflow and the transaction.
+    func labels(_ item: ClaimedWork) -> [String: String] { ["workflow": item.workflow, "trace": "work-\(item.id)"] }
 
     func prefixed(_ d: Diagnostic, _ prefix: String) -> Diagnostic {
         var copy = d

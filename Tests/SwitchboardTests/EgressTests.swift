@@ -13,10 +13,10 @@ final class LoopbackServer: @unchecked Sendable {
     let process = Process()
     let port: Int
 
-    init() throws {
+    init(tls: (cert: String, key: String)? = nil) throws {
         let out = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", TestEnv.repoRoot + "/Tests/Fixtures/egress_server.py"]
+        process.arguments = ["python3", TestEnv.repoRoot + "/Tests/Fixtures/egress_server.py"] + (tls.map { ["--tls", $0.cert, $0.key] } ?? [])
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -119,6 +119,23 @@ final class LoopbackServer: @unchecked Sendable {
         let started = Date()
         for _ in 0..<5 { _ = get(limited, server.url("/apikey")) }
         #expect(Date().timeIntervalSince(started) >= 0.35)
+    }
+
+    /// TLS verification is on: an https server whose certificate nobody vouches for is refused.
+    @Test func anUntrustedCertificateIsRefused() throws {
+        let dir = TestEnv.tempDir("sbtls")
+        let made = try TestEnv.shell("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 -keyout key.pem -out cert.pem 2>/dev/null", in: dir)
+        try #require(made.status == 0, "openssl failed: \(made.stderr)")
+        let server = try LoopbackServer(tls: (dir + "/cert.pem", dir + "/key.pem"))
+        let result = get(egress(server) { $0.auth = .apiKey(header: "X-API-Key", value: "vault:key") }, "https://127.0.0.1:\(server.port)/apikey")
+        guard case .failed(let status, let diagnostic) = result else {
+            Issue.record("an untrusted certificate was accepted")
+            return
+        }
+        #expect(status == .retry)
+        let text = diagnostic.summary.lowercased()
+        #expect(text.contains("certificate") || text.contains("ssl") || text.contains("tls") || text.contains("handshake"), "\(diagnostic.summary)")
+        #expect(!diagnostic.summary.contains("canary"), "no credential in the error")
     }
 
     /// End to end through a plugin: credentials come from the vault, the plugin never holds them,

@@ -231,11 +231,14 @@ import Testing
         let lines = Lines()
         let logger = Logger(label: "test") { _ in CapturingHandler(lines: lines) }
         let recorder = Recorder()
-        let outcome = try check("log", services: InstanceServices(tenant: "acme", connection: "crm", logger: logger, metrics: recorder))
+        let instance = try Self.plugin.open(config: Array("log".utf8),
+                                            services: InstanceServices(tenant: "acme", connection: "crm", logger: logger, metrics: recorder))
+        let outcome = instance.checkConnection(labels: ["workflow": "o2c", "trace": "work-42"])
         #expect(outcome.isOK)
         let line = try #require(lines.all.first)
         #expect(line.contains("fixture says hello"))
         #expect(line.contains("plugin=services") && line.contains("tenant=acme") && line.contains("connection=crm"))
+        #expect(line.contains("workflow=o2c") && line.contains("trace=work-42"), "\(line)")
         #expect(recorder.seen.withLock { $0 } == ["fixture_calls=1.0 plugin=services"])
     }
 
