@@ -1,3 +1,4 @@
+import SwitchboardCore
 import ArgumentParser
 import Foundation
 import SwitchboardStore

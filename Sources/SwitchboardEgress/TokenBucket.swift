@@ -16,7 +16,7 @@ final class TokenBucket: @unchecked Sendable {
         last = Self.now()
     }
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    static func now() -> Double { Double(Clock.monotonicNanoseconds()) / 1e9 }
 
     /// Waits for a token; false if that would take longer than `maxWait` seconds.
     func take(maxWait: Double) -> Bool {

@@ -50,7 +50,7 @@ struct Poller {
                 return .cancelled  // stop the read; nothing past the last checkpoint is lost
             }
         }
-        let deadline = Monotonic.nanos() + deadlineMillis * 1_000_000
+        let deadline = Clock.monotonicNanoseconds() + deadlineMillis * 1_000_000
         let outcome = connection.instance.read(stream: stream, state: state, maxRecords: batch, deadline: deadline,
                                                labels: ["stream": stream, "trace": "read-\(stream)"]) { item in
             switch item.kind {

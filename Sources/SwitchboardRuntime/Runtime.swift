@@ -115,13 +115,13 @@ public final class Runtime: @unchecked Sendable {
         var lastPolled: [String: (at: Int64, found: Bool)] = [:]
         while !isStopping {
             var foundWork = false
-            var nextWake = Monotonic.nanos() + 200_000_000
+            var nextWake = Clock.monotonicNanoseconds() + 200_000_000
             let paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })
             for connection in registry.all {
                 guard let poll = connection.config.poll, !paused.contains("\(connection.tenant)/\(connection.id)") else { continue }
                 for stream in poll.streams {
                     let key = "\(connection.tenant)/\(connection.id)/\(stream)"
-                    let now = Monotonic.nanos()
+                    let now = Clock.monotonicNanoseconds()
                     if let at = due[key], at > now {
                         nextWake = min(nextWake, at)
                         continue
@@ -146,8 +146,8 @@ public final class Runtime: @unchecked Sendable {
             // Idle needs every stream's latest poll to be empty and newer than the last committed work.
             counters.lastPollFoundWork.store(lastPolled.values.contains { $0.found }, ordering: .releasing)
             updateExceptionDepth()
-            counters.lastPollRoundStarted.store(lastPolled.values.map(\.at).min() ?? Monotonic.nanos(), ordering: .releasing)
-            let wait = nextWake - Monotonic.nanos()
+            counters.lastPollRoundStarted.store(lastPolled.values.map(\.at).min() ?? Clock.monotonicNanoseconds(), ordering: .releasing)
+            let wait = nextWake - Clock.monotonicNanoseconds()
             if wait > 0 && !foundWork { sleepUnlessStopping(nanos: wait) }
         }
     }
@@ -156,11 +156,11 @@ public final class Runtime: @unchecked Sendable {
 
     /// Refreshes the exception-queue depth gauge at most once a second (poller thread only).
     private func updateExceptionDepth() {
-        let now = Monotonic.nanos()
+        let now = Clock.monotonicNanoseconds()
         guard now - lastDepthUpdate > 1_000_000_000 else { return }
         lastDepthUpdate = now
         for tenant in config.tenants {
-            if let depth = try? store.exceptions(ExceptionFilter(tenant: tenant.id, limit: 1_000_000)).count {
+            if let depth = try? store.openExceptionCount(tenant: tenant.id) {
                 RuntimeMetrics.exceptionDepth(tenant.id, depth)
             }
         }
@@ -234,7 +234,7 @@ public final class Runtime: @unchecked Sendable {
                 try store.finish(finished, now: Clock.nowMillis())
                 recentWrites.committed(finished.flatMap(\.xref))
                 counters.processed.add(finished.count, ordering: .relaxed)
-                counters.lastWorkCommitted.store(Monotonic.nanos(), ordering: .releasing)
+                counters.lastWorkCommitted.store(Clock.monotonicNanoseconds(), ordering: .releasing)
             } catch {
                 // Nothing was committed: the leases expire and the items run again (writes are idempotent).
                 logger.error("cannot commit work outcomes", metadata: ["error": "\(error)"])
@@ -243,7 +243,7 @@ public final class Runtime: @unchecked Sendable {
         return items.count
     }
 
-    /// Runs poll rounds and work batches on the calling thread until nothing is left (tests, quickstart).
+    /// Starts the runtime, waits until nothing is left (or the timeout), then stops it (tests, batch jobs).
     public func drain(timeoutSeconds: Double = 60) throws {
         start()
         let deadline = Date().addingTimeInterval(timeoutSeconds)

@@ -39,12 +39,3 @@ struct StoreBackedState: InstanceStateStore {
         try store.setStateValue(value, tenant: tenant, connection: connection, key: key, now: Clock.nowMillis())
     }
 }
-
-/// Monotonic milliseconds / nanoseconds for deadlines and latencies.
-enum Monotonic {
-    static func nanos() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
-}

@@ -89,9 +89,9 @@ struct WorkflowExecutor {
     func runSteps(_ item: ClaimedWork, workflow: WorkflowConfig, tenant: TenantConfig, document: JSON, progress: inout Progress) throws {
         var doc = document
         for (index, step) in workflow.steps.enumerated() {
-            let started = Monotonic.nanos()
+            let started = Clock.monotonicNanoseconds()
             func timed(_ status: String, _ detail: String = "") {
-                progress.steps.append(StepTiming(step: step.name, millis: Double(Monotonic.nanos() - started) / 1e6, status: status, detail: detail))
+                progress.steps.append(StepTiming(step: step.name, millis: Double(Clock.monotonicNanoseconds() - started) / 1e6, status: status, detail: detail))
             }
             do {
                 switch step {
@@ -251,7 +251,7 @@ struct WorkflowExecutor {
             ?? (Ingestor.content(of: record).objectValue?.map(\.0) ?? [])
         let owned = changed.filter { group.owner(of: $0) == source }
         for target in group.connections where target != source {
-            let started = Monotonic.nanos()
+            let started = Clock.monotonicNanoseconds()
             guard !owned.isEmpty else {
                 progress.steps.append(StepTiming(step: "sync \(group.entity) to \(target)", millis: 0, status: "SKIPPED",
                                                  detail: "no changed field is owned by \(source)"))
@@ -263,12 +263,12 @@ struct WorkflowExecutor {
             }
             let id = try write(update, entity: group.entity, to: target, item: item, tenant: tenant,
                                key: "\(group.workflowID)|\(target)|\(item.event.dedupeKey)", partial: true, progress: &progress)
-            progress.steps.append(StepTiming(step: "sync \(group.entity) to \(target)", millis: Double(Monotonic.nanos() - started) / 1e6,
+            progress.steps.append(StepTiming(step: "sync \(group.entity) to \(target)", millis: Double(Clock.monotonicNanoseconds() - started) / 1e6,
                                              status: "OK", detail: "\(owned.joined(separator: ", ")) -> \(id)"))
         }
     }
 
-    func deadline() -> Int64 { Monotonic.nanos() + config.worker.deadlineMillis * 1_000_000 }
+    func deadline() -> Int64 { Clock.monotonicNanoseconds() + config.worker.deadlineMillis * 1_000_000 }
 
     /// What a plugin's log lines during this item carry: the workflow and the transaction.
     func labels(_ item: ClaimedWork) -> [String: String] { ["workflow": item.workflow, "trace": "work-\(item.id)"] }

@@ -33,6 +33,8 @@ public protocol IntegrationStore: AnyObject, Sendable {
 
     func exceptions(_ filter: ExceptionFilter) throws -> [ExceptionItem]
     func exception(id: Int64) throws -> ExceptionItem?
+    /// How many exception items of a tenant are open (the queue depth).
+    func openExceptionCount(tenant: String) throws -> Int
     /// Replays exception items: their work goes back to the queue, rejected records are re-ingested by the caller.
     func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem]
     func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem

@@ -40,6 +40,12 @@ extension SQLiteStore {
         try read { db in try db.query("SELECT \(Self.exceptionColumns) FROM exceptions WHERE id = ?", [.int(id)], Self.exceptionRow).first }
     }
 
+    public func openExceptionCount(tenant: String) throws -> Int {
+        try read { db in
+            Int(try db.query("SELECT COUNT(*) FROM exceptions WHERE status = 'open' AND tenant = ?", [.text(tenant)]) { $0.int(0) }.first ?? 0)
+        }
+    }
+
     static func loadOpen(_ id: Int64, db: SQLiteConnection) throws -> ExceptionItem {
         guard let item = try db.query("SELECT \(exceptionColumns) FROM exceptions WHERE id = ?", [.int(id)], exceptionRow).first else {
             throw StoreError("no exception item \(id)")

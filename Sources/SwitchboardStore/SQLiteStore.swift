@@ -70,8 +70,3 @@ public final class SQLiteStore: IntegrationStore, @unchecked Sendable {
         return try body(connection)
     }
 }
-
-/// Wall-clock milliseconds.
-public enum Clock {
-    public static func nowMillis() -> Millis { Millis((Date().timeIntervalSince1970 * 1000).rounded()) }
-}

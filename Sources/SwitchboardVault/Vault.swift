@@ -44,10 +44,15 @@ public final class Vault: @unchecked Sendable {
     /// The value of one connection's secret, or nil if it is not in the vault.
     public func value(tenant: String, connection: String, name: String) throws -> [UInt8]? {
         guard let row = try store.vaultSecret(tenant: tenant, connection: connection, name: name) else { return nil }
-        guard let keyRow = try store.vaultDataKeys().first(where: { $0.id == row.keyID }) else {
-            throw VaultError.corrupted("secret \(tenant)/\(connection)/\(name) names a missing data key")
+        let key: SymmetricKey
+        if let cached = lock.withLock({ dataKeys[row.keyID] }) {
+            key = cached  // the common case: no key-table read per lookup (egress resolves credentials per request)
+        } else {
+            guard let keyRow = try store.vaultDataKeys().first(where: { $0.id == row.keyID }) else {
+                throw VaultError.corrupted("secret \(tenant)/\(connection)/\(name) names a missing data key")
+            }
+            key = try dataKey(keyRow)
         }
-        let key = try dataKey(keyRow)
         do {
             let box = try AES.GCM.SealedBox(combined: row.sealed)
             let value = Array(try AES.GCM.open(box, using: key, authenticating: Self.context(tenant, connection, name)))

@@ -64,6 +64,7 @@ import Testing
         #expect(!p.isRunning, "SIGTERM did not stop the daemon")
         #expect(p.terminationReason == .exit && p.terminationStatus == 0)
         let unfinished = try TestEnv.shell("sqlite3 '\(dir)/switchboard.db' \"SELECT COUNT(*) FROM work WHERE status = 'running'\"")
-        if unfinished.status == 0 { #expect(unfinished.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "a drained stop leaves no leased work") }
+        #expect(unfinished.status == 0, "sqlite3 (installed by scripts/install-deps) failed: \(unfinished.stderr)")
+        #expect(unfinished.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "a drained stop leaves no leased work")
     }
 }

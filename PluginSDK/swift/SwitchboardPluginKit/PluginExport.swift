@@ -56,8 +56,6 @@ public enum PluginExport {
             return SB_FATAL
         }
         let vtable = exported.withLock { state -> UnsafePointer<sb_plugin_vtable> in
-            state.type = type
-            state.api = api
             if let built = state.vtable { return UnsafePointer(built) }
             let table = UnsafeMutablePointer<sb_plugin_vtable>.allocate(capacity: 1)
             table.initialize(to: makeVTable(type.manifest.capabilities))
@@ -74,8 +72,6 @@ public enum PluginExport {
 private struct ExportState: @unchecked Sendable {
     var manifest: UnsafeMutablePointer<sb_manifest>?
     var vtable: UnsafeMutablePointer<sb_plugin_vtable>?
-    var type: (any SwitchboardPlugin.Type)?
-    var api: UnsafePointer<sb_host_api>?
 }
 
 private let exported = Mutex(ExportState())
