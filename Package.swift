@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "SwitchboardRuntime",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardVault", "SwitchboardEgress",
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -88,10 +88,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Worker hardening in C: namespaces before any thread exists, rlimits, seccomp, the crash reporter.
+        .target(name: "CSandbox"),
+        // Sandboxed plugins: the worker process, its protocol, supervision.
+        .target(
+            name: "SwitchboardSandbox",
+            dependencies: ["SwitchboardCore", "SwitchboardHost", "CSandbox", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "SwitchboardCLI",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -113,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "CSQLite",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SwitchboardTests"

@@ -71,7 +71,7 @@ struct PluginsCommand: ParsableCommand {
                 throw Exit.failed
             }
             if json {
-                var document = Report.descriptorJSON(plugin)
+                var document = Report.descriptorJSON(plugin.info)
                 document["config_spec"] = (try? JSONSerialization.jsonObject(with: Data(spec.utf8))) ?? spec
                 print(Report.json(document))
                 return
@@ -107,7 +107,7 @@ func printError(_ message: String) {
 }
 
 enum Report {
-    static func descriptorJSON(_ plugin: PluginLibrary) -> [String: Any] {
+    static func descriptorJSON(_ plugin: PluginInfo) -> [String: Any] {
         let d = plugin.descriptor
         var out: [String: Any] = [
             "id": d.id, "version": d.version, "kind": d.kind.rawValue, "capabilities": d.capabilities,

@@ -1,7 +1,21 @@
 import ArgumentParser
+import SwitchboardSandbox
+
+/// Entry point: `switchboard __worker` is a sandbox worker (docs/SANDBOX.md),
+/// anything else the command line.
+@main
+enum Main {
+    static func main() async {
+        let arguments = CommandLine.arguments
+        if arguments.count > 1 && arguments[1] == SandboxWorker.mode {
+            SandboxWorker.run(arguments: Array(arguments.dropFirst(2)))
+        }
+        SandboxSettings.registerSelfAsWorker()
+        await Switchboard.main()
+    }
+}
 
 /// The `switchboard` command.
-@main
 struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",

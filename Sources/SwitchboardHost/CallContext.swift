@@ -14,6 +14,12 @@ public struct EmittedItem {
     public var key: UnsafeRawBufferPointer
     public var data: UnsafeRawBufferPointer
 
+    public init(kind: EmitKind, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) {
+        self.kind = kind
+        self.key = key
+        self.data = data
+    }
+
     public var keyString: String { String(decoding: key, as: UTF8.self) }
     public var dataBytes: [UInt8] { Array(data) }
 }
@@ -125,8 +131,16 @@ final class CallContext: @unchecked Sendable {
     /// The delay the plugin asked for with SB_EMIT_RETRY_AFTER in the operation that just returned.
     var finishedRetryAfter: Int64? { current.pointee.retryAfterMillis }
 
+    /// The largest item (key + data) a plugin may emit: output past it is a plugin bug, not data.
+    static let maxItemBytes = 16 << 20
+
     func emit(_ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
         emitLock.withLock {
+            let size = (key.ptr == nil ? 0 : key.len) + (data.ptr == nil ? 0 : data.len)
+            if size > Self.maxItemBytes {
+                report(Diagnostic("emitted item of \(size) bytes exceeds the \(Self.maxItemBytes >> 20) MiB limit", fieldPath: "emit.data"))
+                return SB_FATAL
+            }
             guard let emitKind = EmitKind(rawValue: kind), current.pointee.allowedKinds & emitKind.bit != 0 else {
                 report(Diagnostic("emit kind \(kind) is not accepted by \(current.pointee.operation)", fieldPath: "emit.kind"))
                 return SB_FATAL

@@ -27,5 +27,11 @@ public struct PluginCallError: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var outcome: CallOutcome
 
+    public init(pluginID: String, operation: String, outcome: CallOutcome) {
+        self.pluginID = pluginID
+        self.operation = operation
+        self.outcome = outcome
+    }
+
     public var description: String { "plugin \(pluginID): \(operation) failed: \(outcome.summary)" }
 }

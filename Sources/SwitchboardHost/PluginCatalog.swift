@@ -7,12 +7,17 @@ import Darwin
 /// The plugins found in a directory: the ones that loaded, and a clear
 /// refusal for each file that did not. A bad file never stops the others.
 public struct PluginCatalog: Sendable {
-    public var plugins: [PluginLibrary]
+    public var plugins: [PluginInfo]
     public var refused: [PluginLoadError]
 
-    /// Loads every `*.so` in `directory` (sorted by name, so the first of two
-    /// files with the same plugin id wins, predictably).
-    public static func discover(directory: String) throws(PluginDirectoryError) -> PluginCatalog {
+    /// Inspects every `*.so` in `directory` (sorted by name, so the first of two
+    /// files with the same plugin id wins, predictably). `inspect` loads one
+    /// file: in this process by default, or in a sandbox probe, so that no
+    /// untrusted init code runs in the host.
+    public static func discover(
+        directory: String,
+        inspect: (String) throws(PluginLoadError) -> PluginInfo = { path throws(PluginLoadError) in try PluginLibrary.load(path: path).info }
+    ) throws(PluginDirectoryError) -> PluginCatalog {
         guard let dir = opendir(directory) else {
             throw PluginDirectoryError(path: directory, reason: String(cString: strerror(errno)))
         }
@@ -29,7 +34,7 @@ public struct PluginCatalog: Sendable {
         for name in names.sorted() {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             do {
-                let library = try PluginLibrary.load(path: path)
+                let library = try inspect(path)
                 if let first = byID[library.descriptor.id] {
                     catalog.refused.append(PluginLoadError(path: path, reason: .duplicateID(id: library.descriptor.id, firstPath: first)))
                     continue
@@ -44,7 +49,7 @@ public struct PluginCatalog: Sendable {
     }
 
     /// The plugin with that id, if it loaded.
-    public func plugin(id: String) -> PluginLibrary? { plugins.first { $0.descriptor.id == id } }
+    public func plugin(id: String) -> PluginInfo? { plugins.first { $0.descriptor.id == id } }
 }
 
 /// The plugin directory itself could not be read.

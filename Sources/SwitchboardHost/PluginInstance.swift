@@ -5,7 +5,7 @@ import Synchronization
 /// One open instance of a plugin (one configured connection). Calls on it are
 /// serialised here, as the ABI promises the plugin; different instances run
 /// concurrently.
-public final class PluginInstance: @unchecked Sendable {
+public final class PluginInstance: PluginHandle, @unchecked Sendable {
     public let library: PluginLibrary
     private let handle: OpaquePointer
     private let context: CallContext
@@ -19,7 +19,7 @@ public final class PluginInstance: @unchecked Sendable {
 
     deinit { close() }
 
-    public var pluginID: String { library.descriptor.id }
+    public var info: PluginInfo { library.info }
 
     /// Runs one operation on the instance. `deadline` is a monotonic time in ns (0 = none).
     @inline(__always)

@@ -100,6 +100,10 @@ public final class PluginLibrary: @unchecked Sendable {
                              capabilities: manifest.capabilities)
     }
 
+    public var info: PluginInfo {
+        PluginInfo(path: path, descriptor: descriptor, capabilities: capabilities, negotiatedMinor: negotiatedMinor)
+    }
+
     /// True if the plugin declares the capability (`SB_CAP_*`).
     public func has(_ capability: PluginCapability) -> Bool { capabilities & capability.bit != 0 }
 }

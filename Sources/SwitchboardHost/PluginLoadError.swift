@@ -13,6 +13,8 @@ public struct PluginLoadError: Error, Equatable, CustomStringConvertible {
         case duplicateID(id: String, firstPath: String)
         case initFailed(status: String, diagnostics: [String])
         case invalidVTable(field: String, problem: String)
+        /// A sandbox worker refused the file or died loading it; the text names the file.
+        case sandboxed(code: String, message: String)
     }
 
     public var path: String
@@ -37,6 +39,7 @@ public struct PluginLoadError: Error, Equatable, CustomStringConvertible {
         case .duplicateID: "duplicate-id"
         case .initFailed: "init-failed"
         case .invalidVTable: "invalid-vtable"
+        case .sandboxed(let code, _): code
         }
     }
 
@@ -65,6 +68,8 @@ public struct PluginLoadError: Error, Equatable, CustomStringConvertible {
             return "\(path): switchboard_plugin_init returned \(status): \(why)"
         case .invalidVTable(let field, let problem):
             return "\(path): invalid vtable: \(field): \(problem)"
+        case .sandboxed(_, let message):
+            return message
         }
     }
 }

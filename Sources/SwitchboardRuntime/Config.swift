@@ -1,5 +1,6 @@
 import SwitchboardCore
 import SwitchboardEgress
+import SwitchboardSandbox
 
 /// A loaded, checked configuration (docs/CONFIG.md describes the file).
 public struct SwitchboardConfig: Sendable {
@@ -7,10 +8,19 @@ public struct SwitchboardConfig: Sendable {
     /// Store URL, `sqlite:PATH` (the default: `sqlite:switchboard.db` beside the config file).
     public var store: String
     public var pluginDir: String
+    /// Plugin ids the operator trusts to run inside the host process (`plugins.trusted`).
+    public var trustedPlugins: Set<String> = []
+    /// Limits and supervision of sandboxed plugins (`plugins.sandbox`).
+    public var sandbox = SandboxSettings()
     public var worker: WorkerSettings
     public var tenants: [TenantConfig]
 
     public func tenant(_ id: String) -> TenantConfig? { tenants.first { $0.id == id } }
+}
+
+/// Where a plugin runs (docs/SANDBOX.md).
+public enum Isolation: String, Sendable {
+    case inprocess, sandbox
 }
 
 /// Where in the configuration file something was written.
@@ -54,6 +64,8 @@ public struct ConnectionConfig: Sendable {
     public var poll: PollConfig?
     /// HTTP egress through the host (allowlist, limits, injected credentials); nil = no network.
     public var egress: EgressPolicy?
+    /// Where the plugin runs; nil: in-process if its id is trusted, else sandboxed.
+    public var isolation: Isolation?
     public var location: SourceLocation
     public var secretLocations: [String: SourceLocation]
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCore
+import SwitchboardSandbox
 import SwitchboardEgress
 import Yams
 
@@ -165,7 +166,21 @@ struct Reader {
         }
         // The plugin directory: `plugins:` in the file, else $SWITCHBOARD_PLUGIN_DIR, else ./plugins beside the file.
         var pluginDir = ProcessInfo.processInfo.environment["SWITCHBOARD_PLUGIN_DIR"].map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? resolve("plugins")
-        if let node = top["plugins"], let dir = string(node, "plugins", parent: root) { pluginDir = resolve(dir) }
+        var trusted = Set<String>()
+        var sandbox = SandboxSettings()
+        if let node = top["plugins"] {
+            if case .mapping = node {
+                if let p = mapping(node, "plugins", allowed: ["dir", "trusted", "sandbox"]) {
+                    if let d = p["dir"], let dir = string(d, "plugins.dir", parent: node) { pluginDir = resolve(dir) }
+                    for item in p["trusted"].flatMap({ sequence($0, "plugins.trusted") }) ?? [] {
+                        if let id = identifier(item, "plugins.trusted entry", parent: node) { trusted.insert(id) }
+                    }
+                    if let n = p["sandbox"] { sandbox = sandboxSettings(n) }
+                }
+            } else if let dir = string(node, "plugins", parent: root) {
+                pluginDir = resolve(dir)
+            }
+        }
         var worker = WorkerSettings()
         if let node = top["worker"], let w = mapping(node, "worker", allowed: ["batch", "lease", "idle", "deadline"]) {
             if let n = w["batch"], let v = int(n, "worker.batch", range: 1...10_000) { worker.batch = v }
@@ -181,7 +196,26 @@ struct Reader {
         } else if top["tenants"] == nil {
             fail(root, "tenants is required (a list of client firms)")
         }
-        return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, worker: worker, tenants: tenants)
+        return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, trustedPlugins: trusted, sandbox: sandbox,
+                                 worker: worker, tenants: tenants)
+    }
+
+    /// `plugins.sandbox:` — worker limits and supervision (docs/SANDBOX.md).
+    mutating func sandboxSettings(_ node: Node) -> SandboxSettings {
+        var settings = SandboxSettings()
+        guard let m = mapping(node, "plugins.sandbox", allowed: ["memory_mb", "cpu_seconds", "open_files", "restart_backoff",
+                                                                 "max_restart_backoff", "breaker_failures", "breaker_cooldown", "grace"]) else {
+            return settings
+        }
+        if let n = m["memory_mb"], let v = int(n, "plugins.sandbox.memory_mb", range: 128...1_048_576) { settings.limits.memoryMB = v }
+        if let n = m["cpu_seconds"], let v = int(n, "plugins.sandbox.cpu_seconds", range: 1...31_536_000) { settings.limits.cpuSeconds = v }
+        if let n = m["open_files"], let v = int(n, "plugins.sandbox.open_files", range: 16...1_048_576) { settings.limits.openFiles = v }
+        if let n = m["restart_backoff"], let v = duration(n, "plugins.sandbox.restart_backoff") { settings.restartBackoffMillis = v }
+        if let n = m["max_restart_backoff"], let v = duration(n, "plugins.sandbox.max_restart_backoff") { settings.maxRestartBackoffMillis = v }
+        if let n = m["breaker_failures"], let v = int(n, "plugins.sandbox.breaker_failures", range: 1...1000) { settings.breakerFailures = v }
+        if let n = m["breaker_cooldown"], let v = duration(n, "plugins.sandbox.breaker_cooldown") { settings.breakerCooldownMillis = v }
+        if let n = m["grace"], let v = duration(n, "plugins.sandbox.grace") { settings.graceMillis = v }
+        return settings
     }
 
     mutating func tenant(_ node: Node) -> TenantConfig? {
@@ -213,7 +247,7 @@ struct Reader {
     }
 
     mutating func connection(_ node: Node) -> ConnectionConfig? {
-        guard let c = mapping(node, "a connection", allowed: ["id", "plugin", "config", "secrets", "allow_raw_secrets", "retry", "poll", "egress"]) else {
+        guard let c = mapping(node, "a connection", allowed: ["id", "plugin", "config", "secrets", "allow_raw_secrets", "retry", "poll", "egress", "isolation"]) else {
             return nil
         }
         guard let id = identifier(c["id"], "connection id", parent: node),
@@ -248,9 +282,14 @@ struct Reader {
             poll = PollConfig(everyMillis: max(every, 10), streams: streams, batch: batch)
         }
         let allowRaw = c["allow_raw_secrets"]?.bool ?? false
+        var isolation: Isolation?
+        if let n = c["isolation"] {
+            isolation = n.string.flatMap(Isolation.init(rawValue:))
+            if isolation == nil { fail(n, "isolation must be inprocess or sandbox") }
+        }
         let egress = c["egress"].flatMap { egressPolicy($0) }
         return ConnectionConfig(id: id, plugin: plugin, config: c["config"].map { json($0) } ?? .object([]), secrets: secrets,
-                                allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, location: at(node),
+                                allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, isolation: isolation, location: at(node),
                                 secretLocations: secretLocations)
     }
 

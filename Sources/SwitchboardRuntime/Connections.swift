@@ -5,16 +5,19 @@ import SwitchboardHost
 import SwitchboardStore
 import SwitchboardVault
 import SwitchboardEgress
+import SwitchboardSandbox
 
 /// One configured connection, open: its plugin instance and its policies.
 public final class Connection: @unchecked Sendable {
     public let tenant: String
     public let config: ConnectionConfig
-    public let instance: PluginInstance
+    public let instance: any PluginHandle
     public var id: String { config.id }
-    public var plugin: PluginLibrary { instance.library }
+    public var plugin: PluginInfo { instance.info }
+    /// Worker health when the connection's plugin runs sandboxed; nil in-process.
+    public var sandboxHealth: SandboxHealth? { (instance as? SandboxedPlugin)?.status }
 
-    init(tenant: String, config: ConnectionConfig, instance: PluginInstance) {
+    init(tenant: String, config: ConnectionConfig, instance: any PluginHandle) {
         self.tenant = tenant
         self.config = config
         self.instance = instance
@@ -27,11 +30,14 @@ public final class Connection: @unchecked Sendable {
 public final class ConnectionRegistry: @unchecked Sendable {
     public let catalog: PluginCatalog
     private(set) var connections: [String: Connection] = [:]  // "tenant/connection"
-    private(set) var stepPlugins: [String: PluginInstance] = [:]  // "tenant/workflow/step"
+    private(set) var stepPlugins: [String: any PluginHandle] = [:]  // "tenant/workflow/step"
 
     public init(config: SwitchboardConfig, store: any IntegrationStore, vault: Vault? = nil, logger: Logger) throws(ConfigError) {
         do {
-            catalog = try PluginCatalog.discover(directory: config.pluginDir)
+            // Manifests are read in a probe worker: no untrusted plugin code runs in the host.
+            let inspector = SandboxInspector(settings: config.sandbox)
+            defer { inspector.close() }
+            catalog = try PluginCatalog.discover(directory: config.pluginDir, inspect: inspector.inspect)
         } catch {
             throw ConfigError(problems: [.init(location: nil, message: "\(config.file): plugins: \(error.description)")])
         }
@@ -71,7 +77,9 @@ public final class ConnectionRegistry: @unchecked Sendable {
                     rawSecretsAllowed: c.allowRawSecrets, state: StoreBackedState(store: store, tenant: tenant.id, connection: c.id),
                     egress: egress, metrics: PluginMetrics())
                 do {
-                    let instance = try library.open(config: c.config.bytes, services: services)
+                    let isolation = c.isolation ?? (config.trustedPlugins.contains(c.plugin) ? .inprocess : .sandbox)
+                    let instance = try Self.open(library, isolation: isolation, config: c.config.bytes, services: services,
+                                                 sandbox: config.sandbox)
                     connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: instance)
                 } catch {
                     for d in error.outcome.diagnostics {
@@ -98,7 +106,9 @@ public final class ConnectionRegistry: @unchecked Sendable {
                         let services = InstanceServices(tenant: tenant.id, connection: "workflow:\(workflow.id)", logger: logger,
                                                         state: StoreBackedState(store: store, tenant: tenant.id, connection: "workflow:\(workflow.id)"))
                         do {
-                            stepPlugins["\(tenant.id)/\(workflow.id)/\(index)"] = try library.open(config: pluginConfig.bytes, services: services)
+                            let isolation: Isolation = config.trustedPlugins.contains(pluginID) ? .inprocess : .sandbox
+                            stepPlugins["\(tenant.id)/\(workflow.id)/\(index)"] = try Self.open(library, isolation: isolation, config: pluginConfig.bytes,
+                                                                                                 services: services, sandbox: config.sandbox)
                         } catch {
                             problems.append(.init(location: location, message: "call \(pluginID): \(error.outcome.summary)"))
                         }
@@ -124,7 +134,7 @@ public final class ConnectionRegistry: @unchecked Sendable {
             throw ConfigError(problems: problems)
         }
 
-        func lookup(_ id: String, at location: SourceLocation, problems: inout [ConfigError.Problem]) -> PluginLibrary? {
+        func lookup(_ id: String, at location: SourceLocation, problems: inout [ConfigError.Problem]) -> PluginInfo? {
             if let library = catalog.plugin(id: id) { return library }
             let known = catalog.plugins.map(\.descriptor.id).sorted().joined(separator: ", ")
             problems.append(.init(location: location, message: "unknown plugin id \"\(id)\" (in \(config.pluginDir): \(known.isEmpty ? "none" : known))"))
@@ -132,9 +142,31 @@ public final class ConnectionRegistry: @unchecked Sendable {
         }
     }
 
+    /// Opens a plugin instance where the configuration says it runs: in this process, or in a supervised worker.
+    static func open(_ plugin: PluginInfo, isolation: Isolation, config: [UInt8], services: InstanceServices,
+                     sandbox: SandboxSettings) throws(PluginCallError) -> any PluginHandle {
+        switch isolation {
+        case .inprocess:
+            let library: PluginLibrary
+            do { library = try PluginLibrary.load(path: plugin.path) } catch {
+                throw PluginCallError(pluginID: plugin.descriptor.id, operation: "load", outcome: CallOutcome(status: .fatal, diagnostics: [Diagnostic(error.description)]))
+            }
+            return try library.open(config: config, services: services)
+        case .sandbox:
+            let sandboxed: SandboxedPlugin
+            do { sandboxed = try SandboxedPlugin.load(path: plugin.path, settings: sandbox) } catch {
+                throw PluginCallError(pluginID: plugin.descriptor.id, operation: "load", outcome: CallOutcome(status: .fatal, diagnostics: [Diagnostic(error.description)]))
+            }
+            do { return try sandboxed.open(config: config, services: services) } catch {
+                sandboxed.close()
+                throw error
+            }
+        }
+    }
+
     public func connection(tenant: String, id: String) -> Connection? { connections["\(tenant)/\(id)"] }
 
-    func stepPlugin(tenant: String, workflow: String, step: Int) -> PluginInstance? { stepPlugins["\(tenant)/\(workflow)/\(step)"] }
+    func stepPlugin(tenant: String, workflow: String, step: Int) -> (any PluginHandle)? { stepPlugins["\(tenant)/\(workflow)/\(step)"] }
 
     public var all: [Connection] { connections.values.sorted { ($0.tenant, $0.id) < ($1.tenant, $1.id) } }
 

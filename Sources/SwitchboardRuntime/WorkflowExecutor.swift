@@ -118,7 +118,7 @@ struct WorkflowExecutor {
     }
 
     /// Runs a workflow plugin's commands; true when one of them ended the workflow (`skip`).
-    func call(_ plugin: PluginInstance, item: ClaimedWork, workflow: WorkflowConfig, step: Int, document: inout JSON,
+    func call(_ plugin: any PluginHandle, item: ClaimedWork, workflow: WorkflowConfig, step: Int, document: inout JSON,
               progress: inout Progress) throws -> Bool {
         var commands: [[UInt8]] = []
         let input = document.bytes

@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SwitchboardCore
+
+/// One received frame: its type byte and its payload.
+struct Frame {
+    var type: UInt8
+    var body: ArraySlice<UInt8>
+    var reader: FrameReader { FrameReader(body) }
+}
+
+enum ChannelError: Error, CustomStringConvertible {
+    case closed
+    case timedOut
+    case violation(String)
+
+    var description: String {
+        switch self {
+        case .closed: "the peer closed the channel"
+        case .timedOut: "no answer before the deadline"
+        case .violation(let why): "protocol violation: \(why)"
+        }
+    }
+}
+
+/// Blocking, buffered framed I/O on one socket. Not thread-safe: each side
+/// has one reader, and writers serialise through their own lock.
+final class FrameChannel: @unchecked Sendable {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private let chunk = 64 * 1024
+
+    private let scratch: UnsafeMutableRawPointer
+
+    init(fd: Int32) {
+        self.fd = fd
+        scratch = .allocate(byteCount: chunk, alignment: 8)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// Writes every byte (a frame or several, already encoded).
+    func send(_ bytes: [UInt8]) throws(ChannelError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .closed
+            }
+            offset += n
+        }
+    }
+
+    /// The next frame. `deadline` is a monotonic time in ns (0 waits forever).
+    func receive(deadline: Int64 = 0) throws(ChannelError) -> Frame {
+        while true {
+            let available = buffer.count - start
+            if available >= 4 {
+                let length = Int(UInt32(buffer[start]) | UInt32(buffer[start + 1]) << 8 | UInt32(buffer[start + 2]) << 16
+                                 | UInt32(buffer[start + 3]) << 24)
+                guard length >= 1, length <= maxFrameBytes else { throw .violation("frame length \(length)") }
+                if available >= 4 + length {
+                    let type = buffer[start + 4]
+                    let body = buffer[(start + 5)..<(start + 4 + length)]
+                    start += 4 + length
+                    return Frame(type: type, body: body)
+                }
+            }
+            try fill(deadline: deadline)
+        }
+    }
+
+    private func fill(deadline: Int64) throws(ChannelError) {
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start > chunk {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        if deadline != 0 {
+            while true {
+                let remaining = (deadline - Clock.monotonicNanoseconds()) / 1_000_000
+                if remaining <= 0 { throw .timedOut }
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let n = poll(&p, 1, Int32(min(remaining, 1000)))
+                if n > 0 { break }
+                if n < 0 && errno != EINTR { throw .closed }
+            }
+        }
+        var n: Int
+        repeat { n = recv(fd, scratch, chunk, 0) } while n < 0 && errno == EINTR
+        if n > 0 { buffer.append(contentsOf: UnsafeRawBufferPointer(start: scratch, count: n)) }
+        if n <= 0 { throw .closed }
+    }
+}

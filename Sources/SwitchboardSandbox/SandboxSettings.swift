@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Synchronization
+
+/// Resource limits of one worker (docs/SANDBOX.md section 2).
+public struct SandboxLimits: Sendable, Equatable {
+    public var memoryMB = 2048
+    public var cpuSeconds = 3600
+    public var openFiles = 256
+
+    public init() {}
+}
+
+/// How workers run and are supervised; `plugins.sandbox` in the configuration.
+public struct SandboxSettings: Sendable, Equatable {
+    public var limits = SandboxLimits()
+    /// First restart delay after a failure; doubles per consecutive failure.
+    public var restartBackoffMillis: Int64 = 100
+    public var maxRestartBackoffMillis: Int64 = 30_000
+    /// Consecutive failures that open the circuit.
+    public var breakerFailures = 5
+    public var breakerCooldownMillis: Int64 = 30_000
+    /// Extra time past a call's deadline before a silent worker counts as hung.
+    public var graceMillis: Int64 = 1_000
+    /// Deadline for calls that come without one (spec, validate, open...).
+    public var defaultCallMillis: Int64 = 30_000
+    /// The binary re-executed as worker; nil finds it (see `resolvedExecutable`).
+    public var workerExecutable: String?
+
+    public init() {}
+
+    /// `SWITCHBOARD_WORKER`, else this process's own binary when it is the
+    /// `switchboard` CLI (it registers itself), else a `switchboard` beside it.
+    public var resolvedExecutable: String {
+        if let explicit = workerExecutable { return explicit }
+        if let env = ProcessInfo.processInfo.environment["SWITCHBOARD_WORKER"], !env.isEmpty { return env }
+        if let own = SandboxSettings.selfExecutable.withLock({ $0 }) { return own }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        while dir.path.contains(".xctest") { dir.deleteLastPathComponent() }
+        return dir.appendingPathComponent("switchboard").path
+    }
+
+    /// Set by a binary that serves `__worker` itself (the CLI's main does).
+    public static func registerSelfAsWorker() {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        selfExecutable.withLock { $0 = exe }
+    }
+
+    private static let selfExecutable = Mutex<String?>(nil)
+}
+

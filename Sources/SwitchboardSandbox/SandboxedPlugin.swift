@@ -1,0 +1,615 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardHost
+import Synchronization
+
+/// A plugin that runs in a supervised worker process (docs/SANDBOX.md): the
+/// same operations as an in-process `PluginInstance`, plus crash, hang and
+/// out-of-memory detection, restarts with backoff and a circuit breaker.
+public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
+    public let path: String
+    public private(set) var info: PluginInfo
+    public let settings: SandboxSettings
+    private var services: InstanceServices
+    private var openConfig: [UInt8]?
+    private let serial = NSLock()
+    private var worker: WorkerProcess?
+    private var closed = false
+    private let cancelled = Atomic<Bool>(false)
+    private let health = Mutex(SandboxHealth())
+
+    /// What the worker reported about its own hardening at its last start.
+    public private(set) var hardening = WorkerHardening()
+
+    private init(path: String, info: PluginInfo, settings: SandboxSettings, worker: WorkerProcess, hardening: WorkerHardening) {
+        self.path = path
+        self.info = info
+        self.settings = settings
+        self.worker = worker
+        self.hardening = hardening
+        services = InstanceServices()
+    }
+
+    deinit { shutdown() }
+
+    /// Starts a worker and loads the plugin in it; a refusal names the file as the in-process loader would.
+    public static func load(path: String, settings: SandboxSettings = SandboxSettings()) throws(PluginLoadError) -> SandboxedPlugin {
+        do throws(StartFailure) {
+            let (worker, hardening) = try spawnWorker(path: path, settings: settings)
+            do throws(StartFailure) {
+                let info = try loadPlugin(path: path, in: worker, settings: settings)
+                return SandboxedPlugin(path: path, info: info, settings: settings, worker: worker, hardening: hardening)
+            } catch {
+                try? worker.channel.send(FrameWriter(type: .quit).frame)
+                worker.reap(graceMillis: 1_000)
+                throw error
+            }
+        } catch let failure {
+            throw PluginLoadError(path: path, reason: .sandboxed(code: failure.code, message: failure.message))
+        }
+    }
+
+    /// Loads the plugin in a short-lived worker and returns its manifest: no plugin code runs in the host.
+    public static func inspect(path: String, settings: SandboxSettings = SandboxSettings()) throws(PluginLoadError) -> PluginInfo {
+        let plugin = try load(path: path, settings: settings)
+        defer { plugin.shutdown() }
+        return plugin.info
+    }
+
+    // MARK: operations
+
+    public func configSpec() throws(PluginCallError) -> String {
+        var spec: String?
+        let outcome = call(.spec, sink: { item in
+            if item.kind == .spec { spec = String(decoding: item.data, as: UTF8.self) }
+            return .ok
+        }) { _ in }
+        guard outcome.isOK, let spec else { throw PluginCallError(pluginID: pluginID, operation: "spec", outcome: outcome) }
+        return spec
+    }
+
+    public func validate(config: [UInt8]) -> CallOutcome {
+        call(.validateConfig, sink: nil) { $0.bytes(config) }
+    }
+
+    /// Opens the plugin's one instance in the worker; a restarted worker re-opens it with the same config.
+    @discardableResult
+    public func open(config: [UInt8], services: InstanceServices = InstanceServices()) throws(PluginCallError) -> SandboxedPlugin {
+        let validation = validate(config: config)
+        guard validation.isOK else { throw PluginCallError(pluginID: pluginID, operation: "validate_config", outcome: validation) }
+        var scoped = services
+        scoped.rawSecretsAllowed = services.rawSecretsAllowed && info.has(.rawSecrets)
+        serial.lock()
+        self.services = scoped
+        serial.unlock()
+        let outcome = call(.open, sink: nil) { self.encodeOpen(config, into: &$0) }
+        guard outcome.isOK else { throw PluginCallError(pluginID: pluginID, operation: "open", outcome: outcome) }
+        serial.lock()
+        openConfig = config
+        serial.unlock()
+        return self
+    }
+
+    public func checkConnection(deadline: Int64 = 0, labels: [String: String] = [:]) -> CallOutcome {
+        call(.checkConnection, deadline: deadline, labels: labels, sink: nil) { _ in }
+    }
+
+    public func discover() -> (CallOutcome, String?) {
+        var catalog: String?
+        let outcome = call(.discover, sink: { item in
+            catalog = String(decoding: item.data, as: UTF8.self)
+            return .ok
+        }) { _ in }
+        return (outcome, catalog)
+    }
+
+    public func read(stream: String, state: [UInt8], maxRecords: Int = 0, deadline: Int64 = 0, labels: [String: String] = [:],
+                     sink: @escaping EmitSink) -> CallOutcome {
+        call(.read, deadline: deadline, labels: labels, sink: sink) {
+            $0.string(stream)
+            $0.bytes(state)
+            $0.u32(UInt32(clamping: maxRecords))
+        }
+    }
+
+    public func write(entity: String, idempotencyKey: String, externalID: String = "", record: [UInt8],
+                      deadline: Int64 = 0, labels: [String: String] = [:], onResult: ((String) -> Void)? = nil) -> (CallOutcome, String?) {
+        var resultID: String?
+        let outcome = call(.write, deadline: deadline, labels: labels, sink: { item in
+            resultID = item.keyString
+            onResult?(item.keyString)
+            return .ok
+        }) {
+            $0.string(entity)
+            $0.string(idempotencyKey)
+            $0.string(externalID)
+            $0.bytes(record)
+        }
+        return (outcome, outcome.isOK ? resultID : nil)
+    }
+
+    public func handleWebhook(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8],
+                              deadline: Int64 = 0, sink: @escaping EmitSink) -> CallOutcome {
+        call(.handleWebhook, deadline: deadline, sink: sink) {
+            $0.string(method)
+            $0.string(url)
+            $0.map(headers.map { ($0.name, $0.value) })
+            $0.bytes(body)
+        }
+    }
+
+    public func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64 = 0, labels: [String: String] = [:],
+                        sink: EmitSink?) -> CallOutcome {
+        call(.onEvent, deadline: deadline, labels: labels, sink: sink) {
+            $0.string(type)
+            $0.bytes(event)
+        }
+    }
+
+    /// Stops the call in progress: the worker is killed (its plugin cannot be interrupted otherwise) and restarts on the next call.
+    public func cancel() {
+        cancelled.store(true, ordering: .relaxed)
+    }
+
+    /// Closes the instance and stops the worker (QUIT, then SIGKILL after the grace period).
+    public func close() {
+        serial.lock()
+        defer { serial.unlock() }
+        guard !closed else { return }
+        closed = true
+        stopWorker(graceful: true)
+    }
+
+    /// Stops the worker without marking the plugin closed (inspection probes).
+    func shutdown() {
+        serial.lock()
+        defer { serial.unlock() }
+        stopWorker(graceful: true)
+    }
+
+    /// Health as the runtime and operators see it.
+    public var status: SandboxHealth { health.withLock { $0 } }
+
+    /// The worker's pid, if one runs (tests use it to check for orphans).
+    public var workerPID: pid_t? {
+        serial.lock()
+        defer { serial.unlock() }
+        return worker?.pid
+    }
+
+    /// Bytes the worker printed to stdout/stderr so far (plugins should log through the host instead).
+    public var printedBytes: Int {
+        serial.lock()
+        defer { serial.unlock() }
+        return worker?.output.totalBytes ?? health.withLock { $0.printedBytes }
+    }
+
+    // MARK: the call path
+
+    private func encodeOpen(_ config: [UInt8], into frame: inout FrameWriter) {
+        frame.bytes(config)
+        frame.bool(services.rawSecretsAllowed)
+        frame.string(services.tenant)
+        frame.string(services.connection)
+    }
+
+    private func call(_ op: WorkerOp, deadline: Int64 = 0, labels: [String: String] = [:], sink: EmitSink?,
+                      arguments: (inout FrameWriter) -> Void) -> CallOutcome {
+        serial.lock()
+        defer { serial.unlock() }
+        if closed { return CallOutcome(status: .fatal, diagnostics: [Diagnostic("\(op.name): the instance is closed")]) }
+        cancelled.store(false, ordering: .relaxed)
+        if let refusal = admit() { return refusal }
+        guard let worker = readyWorker() else {
+            return health.withLock { CallOutcome(status: .retry, diagnostics: [Diagnostic($0.lastFailure ?? "sandbox worker unavailable")]) }
+        }
+        let effectiveDeadline = deadline != 0 ? deadline : Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000
+        var frame = FrameWriter(type: .call)
+        frame.u8(op.rawValue)
+        frame.i64(deadline)
+        frame.map(labels.map { ($0.key, $0.value) })
+        arguments(&frame)
+        do {
+            try worker.channel.send(frame.frame)
+            let outcome = try exchange(worker, op: op, labels: labels, sink: sink,
+                                       watchdog: effectiveDeadline + settings.graceMillis * 1_000_000)
+            health.withLock { $0.succeeded() }
+            return outcome
+        } catch {
+            return fail(worker, op: op, error: error, deadlineMillis: (effectiveDeadline - Clock.monotonicNanoseconds()) / 1_000_000)
+        }
+    }
+
+    /// Reads the worker's frames until the call's RESULT, serving its requests on the way.
+    private func exchange(_ worker: WorkerProcess, op: WorkerOp, labels: [String: String], sink: EmitSink?,
+                          watchdog: Int64) throws(ChannelError) -> CallOutcome {
+        var sinkStopped = false
+        var watchdog = watchdog
+        var cancelSeen = false
+        while true {
+            // A host cancel gives the plugin the grace period to return, then the worker is killed.
+            if !cancelSeen && cancelled.load(ordering: .relaxed) {
+                cancelSeen = true
+                watchdog = min(watchdog, Clock.monotonicNanoseconds() + settings.graceMillis * 1_000_000)
+            }
+            let frame: Frame
+            do {
+                frame = try worker.channel.receive(deadline: min(watchdog, Clock.monotonicNanoseconds() + 100_000_000))
+            } catch .timedOut {
+                if Clock.monotonicNanoseconds() < watchdog { continue }
+                throw .timedOut
+            }
+            do {
+                switch FrameType(rawValue: frame.type) {
+                case .emit:
+                    var r = frame.reader
+                    guard let kind = EmitKind(rawValue: try r.u32()) else { throw ProtocolViolation(description: "unknown emit kind") }
+                    let key = try r.bytes(), data = try r.bytes()
+                    guard !sinkStopped, let sink else { continue }
+                    let status = key.withUnsafeBytes { k in data.withUnsafeBytes { d in sink(EmittedItem(kind: kind, key: k, data: d)) } }
+                    if status == .cancelled { sinkStopped = true }
+                case .log:
+                    try relayLog(frame.reader, labels: labels)
+                case .metric:
+                    var r = frame.reader
+                    guard let kind = PluginMetricKind(rawValue: Int32(try r.u8())) else { continue }
+                    let name = try r.string(), value = Double(bitPattern: try r.u64()), extra = try r.string()
+                    services.metrics?.record(kind: kind, name: name, value: value,
+                                             labels: ["plugin": pluginID, "connection": services.connection, "labels": extra])
+                case .request:
+                    try worker.channel.send(serve(frame.reader).frame)
+                case .result:
+                    var outcome = try ResultCoding.decode(frame.reader)
+                    if sinkStopped && outcome.status == .ok { outcome.status = .cancelled }
+                    return outcome
+                default:
+                    throw ProtocolViolation(description: "unexpected frame type \(frame.type) during \(op.name)")
+                }
+            } catch let violation as ProtocolViolation {
+                throw .violation(violation.description)
+            } catch let channel as ChannelError {
+                throw channel
+            } catch {
+                throw .violation("\(error)")
+            }
+        }
+    }
+
+    private func relayLog(_ reader: FrameReader, labels: [String: String]) throws(ProtocolViolation) {
+        var r = reader
+        let levels = Logger.Level.allCases
+        let level = levels[min(Int(try r.u8()), levels.count - 1)]
+        let message = try r.string()
+        var metadata: Logger.Metadata = [:]
+        for (k, v) in try r.map() { metadata[k] = .string(Redactor.redact(v)) }
+        // The host's own labels win over anything the worker claims.
+        metadata["plugin"] = .string(pluginID)
+        metadata["tenant"] = .string(services.tenant)
+        metadata["connection"] = .string(services.connection)
+        metadata["sandbox"] = .string("worker")
+        services.logger.log(level: level, "\(Redactor.redact(message))", metadata: metadata)
+    }
+
+    /// Answers one REQUEST with the host's real services, under the host's rules.
+    private func serve(_ reader: FrameReader) throws -> FrameWriter {
+        var r = reader
+        var reply = FrameWriter(type: .reply)
+        guard let service = WorkerService(rawValue: try r.u8()) else { throw ProtocolViolation(description: "unknown service") }
+        switch service {
+        case .secret:
+            let name = try r.string()
+            guard services.rawSecretsAllowed else {
+                reply.i32(OperationStatus.auth.rawValue)
+                reply.string("plugin \(pluginID) may not read raw secrets")
+                return reply
+            }
+            do {
+                if let value = try services.secrets?.secret(named: name) {
+                    reply.i32(OperationStatus.ok.rawValue)
+                    reply.bytes(value)
+                } else {
+                    reply.i32(OperationStatus.config.rawValue)
+                }
+            } catch {
+                reply.i32(OperationStatus.retry.rawValue)
+                reply.string("secret \"\(name)\" could not be read")
+            }
+        case .stateGet:
+            let key = try r.string()
+            do {
+                let value = try services.state.value(forKey: key)
+                reply.i32(OperationStatus.ok.rawValue)
+                reply.bool(value != nil)
+                if let value { reply.bytes(value) }
+            } catch {
+                reply.i32(OperationStatus.retry.rawValue)
+                reply.string("state \"\(key)\" could not be read: \(error)")
+            }
+        case .statePut:
+            let key = try r.string(), value = try r.bytes()
+            do {
+                try services.state.setValue(value, forKey: key)
+                reply.i32(OperationStatus.ok.rawValue)
+            } catch {
+                reply.i32(OperationStatus.retry.rawValue)
+                reply.string("state \"\(key)\" could not be written: \(error)")
+            }
+        case .http:
+            let method = try r.string(), url = try r.string()
+            let headers = try r.map().map { (name: $0.0, value: $0.1) }
+            let body = try r.bytes()
+            let timeout = Int(try r.u32())
+            let injectAuth = try r.bool()
+            guard let egress = services.egress else {
+                reply.i32(OperationStatus.config.rawValue)
+                reply.string("no HTTP egress is configured for connection \(services.connection)")
+                reply.string("egress")
+                return reply
+            }
+            switch egress.send(EgressRequest(method: method, url: url, headers: headers, body: body,
+                                             timeoutMilliseconds: timeout, injectAuth: injectAuth)) {
+            case .response(let status, let responseHeaders, let responseBody):
+                reply.i32(OperationStatus.ok.rawValue)
+                reply.i32(Int32(status))
+                reply.map(responseHeaders.map { ($0.name, $0.value) })
+                reply.bytes(responseBody)
+            case .failed(let status, let diagnostic):
+                reply.i32(status.rawValue)
+                reply.string(diagnostic.summary)
+                reply.string(diagnostic.fieldPath)
+            }
+        }
+        return reply
+    }
+
+    // MARK: supervision
+
+    /// Refuses a call at once while the circuit is open or a restart is backing off.
+    private func admit() -> CallOutcome? {
+        let now = Clock.monotonicNanoseconds()
+        return health.withLock { h -> CallOutcome? in
+            if let until = h.circuitOpenUntil, now < until {
+                return CallOutcome(status: .retry, diagnostics: [Diagnostic(
+                    "circuit open: \(h.consecutiveFailures) consecutive worker failures of plugin \(pluginID); next trial in \((until - now) / 1_000_000) ms",
+                    detail: h.lastFailure ?? "")], retryAfterMillis: (until - now) / 1_000_000)
+            }
+            if worker == nil, let after = h.restartNotBefore, now < after {
+                return CallOutcome(status: .retry, diagnostics: [Diagnostic(
+                    "sandbox worker restarting in \((after - now) / 1_000_000) ms", detail: h.lastFailure ?? "")],
+                                   retryAfterMillis: (after - now) / 1_000_000)
+            }
+            return nil
+        }
+    }
+
+    /// The running worker, or a fresh one with the plugin loaded and the instance re-opened.
+    private func readyWorker() -> WorkerProcess? {
+        if let worker { return worker }
+        do {
+            let (fresh, report, loaded) = try Self.start(path: path, settings: settings)
+            guard loaded.descriptor.id == info.descriptor.id else {
+                fresh.kill()
+                fresh.reap(graceMillis: 0)
+                recordFailure("the plugin file changed: it now reports id \(loaded.descriptor.id)", kind: .crash)
+                return nil
+            }
+            hardening = report
+            worker = fresh
+            health.withLock { $0.restarts += 1 }
+            if let config = openConfig {
+                var frame = FrameWriter(type: .call)
+                frame.u8(WorkerOp.open.rawValue)
+                frame.i64(0)
+                frame.map([])
+                encodeOpen(config, into: &frame)
+                try fresh.channel.send(frame.frame)
+                let outcome = try exchange(fresh, op: .open, labels: [:], sink: nil,
+                                           watchdog: Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000)
+                guard outcome.isOK else {
+                    stopWorker(graceful: false)
+                    recordFailure("re-opening the instance after a restart failed: \(outcome.summary)", kind: .crash)
+                    return nil
+                }
+            }
+            return fresh
+        } catch let failure as StartFailure {
+            recordFailure(failure.message, kind: .crash)
+        } catch {
+            if let w = worker { _ = fail(w, op: .open, error: error, deadlineMillis: 0) }
+        }
+        return nil
+    }
+
+    struct StartFailure: Error {
+        var code: String
+        var message: String
+    }
+
+    private static func start(path: String, settings: SandboxSettings) throws(StartFailure) -> (WorkerProcess, WorkerHardening, PluginInfo) {
+        let (worker, report) = try spawnWorker(path: path, settings: settings)
+        return (worker, report, try loadPlugin(path: path, in: worker, settings: settings))
+    }
+
+    /// Starts a worker and reads its HELLO.
+    static func spawnWorker(path: String, settings: SandboxSettings) throws(StartFailure) -> (WorkerProcess, WorkerHardening) {
+        let worker: WorkerProcess
+        do { worker = try WorkerProcess.spawn(executable: settings.resolvedExecutable, limits: settings.limits) } catch {
+            throw StartFailure(code: "sandbox-spawn", message: "\(path): \(error.description)")
+        }
+        do {
+            let hello = try worker.channel.receive(deadline: Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000)
+            guard hello.type == FrameType.hello.rawValue else { throw ChannelError.violation("expected HELLO") }
+            var h = hello.reader
+            _ = try h.u32()
+            return (worker, WorkerHardening(networkNamespace: try h.bool(), seccomp: try h.bool(), rlimits: try h.bool()))
+        } catch {
+            throw died(worker, path: path, during: "starting", error, settings: settings)
+        }
+    }
+
+    /// Loads the plugin file in a running worker and returns what it reported.
+    static func loadPlugin(path: String, in worker: WorkerProcess, settings: SandboxSettings) throws(StartFailure) -> PluginInfo {
+        do {
+            var load = FrameWriter(type: .load)
+            load.string(path)
+            try worker.channel.send(load.frame)
+            let answer = try worker.channel.receive(deadline: Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000)
+            var r = answer.reader
+            switch FrameType(rawValue: answer.type) {
+            case .loaded:
+                let descriptor = try JSONDecoder().decode(PluginDescriptor.self, from: Data(try r.bytes()))
+                return PluginInfo(path: path, descriptor: descriptor, capabilities: try r.u64(), negotiatedMinor: Int(try r.u32()))
+            case .loadFailed:
+                throw StartFailure(code: try r.string(), message: try r.string())
+            default:
+                throw ChannelError.violation("unexpected frame \(answer.type) while loading")
+            }
+        } catch let failure as StartFailure {
+            throw failure
+        } catch {
+            throw died(worker, path: path, during: "loading the plugin", error, settings: settings)
+        }
+    }
+
+    private static func died(_ worker: WorkerProcess, path: String, during: String, _ error: any Error, settings: SandboxSettings) -> StartFailure {
+        worker.kill()
+        let status = worker.reap(graceMillis: 0)
+        let why = WorkerDeath.describe(status: status, output: worker.output.text, limitMB: settings.limits.memoryMB).text
+        return StartFailure(code: "sandbox-crash", message: "\(path): the sandbox worker \(why) while \(during) (\(error))")
+    }
+
+    /// The worker failed during a call: kill, reap, classify, schedule a restart, answer RETRY.
+    private func fail(_ worker: WorkerProcess, op: WorkerOp, error: any Error, deadlineMillis: Int64) -> CallOutcome {
+        let timedOut = (error as? ChannelError).map { if case .timedOut = $0 { true } else { false } } ?? false
+        let cancelledByHost = cancelled.load(ordering: .relaxed)
+        worker.kill()
+        let status = worker.reap(graceMillis: 0)
+        self.worker = nil
+        let death: (text: String, kind: SandboxHealth.FailureKind)
+        if cancelledByHost {
+            death = ("was stopped: the host cancelled \(op.name)", .cancelled)
+        } else if timedOut {
+            death = ("hung: no answer to \(op.name) within its deadline plus \(settings.graceMillis) ms grace; worker killed", .hang)
+        } else if case .violation(let why)? = error as? ChannelError {
+            death = ("broke the protocol during \(op.name) (\(why)); worker killed", .protocolViolation)
+        } else {
+            let d = WorkerDeath.describe(status: status, output: worker.output.text, limitMB: settings.limits.memoryMB)
+            death = ("\(d.text) during \(op.name)", d.kind)
+        }
+        health.withLock { $0.printedBytes += worker.output.totalBytes }
+        let message = "plugin \(pluginID) (sandboxed) \(death.text)"
+        recordFailure(message, kind: death.kind)
+        if death.kind != .cancelled {
+            services.logger.warning("sandbox worker failed", metadata: [
+                "plugin": .string(pluginID), "tenant": .string(services.tenant), "connection": .string(services.connection),
+                "error": .string(Redactor.redact(message)),
+            ])
+        }
+        let code: OperationStatus = death.kind == .cancelled ? .cancelled : .retry
+        return CallOutcome(status: code, diagnostics: [Diagnostic(message, detail: Redactor.redact(String(worker.output.text.suffix(512))))])
+    }
+
+    private func recordFailure(_ message: String, kind: SandboxHealth.FailureKind) {
+        let now = Clock.monotonicNanoseconds()
+        health.withLock { h in
+            h.failed(kind, message: message)
+            let exponent = min(h.consecutiveFailures - 1, 20)
+            let backoff = min(settings.maxRestartBackoffMillis, settings.restartBackoffMillis << exponent)
+            h.restartNotBefore = now + backoff * 1_000_000
+            if h.consecutiveFailures >= settings.breakerFailures {
+                h.circuitOpenUntil = now + settings.breakerCooldownMillis * 1_000_000
+            }
+        }
+    }
+
+    private func stopWorker(graceful: Bool) {
+        guard let worker else { return }
+        self.worker = nil
+        if graceful {
+            try? worker.channel.send(FrameWriter(type: .quit).frame)
+            worker.reap(graceMillis: 2_000)
+        } else {
+            worker.kill()
+            worker.reap(graceMillis: 0)
+        }
+    }
+}
+
+/// What a worker achieved of its hardening (docs/SANDBOX.md section 2).
+public struct WorkerHardening: Sendable, Equatable {
+    public var networkNamespace = false
+    public var seccomp = false
+    public var rlimits = false
+}
+
+/// A sandboxed plugin's health: failures by kind, restarts, the circuit.
+public struct SandboxHealth: Sendable {
+    public enum FailureKind: String, Sendable { case crash, outOfMemory = "out_of_memory", hang, exit, protocolViolation = "protocol", cancelled }
+
+    public var consecutiveFailures = 0
+    public var failures: [FailureKind: Int] = [:]
+    public var restarts = 0
+    public var lastFailure: String?
+    public var restartNotBefore: Int64?
+    public var circuitOpenUntil: Int64?
+    public var printedBytes = 0
+
+    /// Degraded while the circuit is open or the last call failed.
+    public var degraded: Bool { consecutiveFailures > 0 }
+
+    public var circuitOpen: Bool { circuitOpenUntil.map { Clock.monotonicNanoseconds() < $0 } ?? false }
+
+    mutating func failed(_ kind: FailureKind, message: String) {
+        if kind != .cancelled { consecutiveFailures += 1 }
+        failures[kind, default: 0] += 1
+        lastFailure = message
+    }
+
+    mutating func succeeded() {
+        consecutiveFailures = 0
+        circuitOpenUntil = nil
+        restartNotBefore = nil
+    }
+}
+
+/// Reads a dead worker's wait status and crash line.
+enum WorkerDeath {
+    static func describe(status: Int32, output: String, limitMB: Int) -> (text: String, kind: SandboxHealth.FailureKind) {
+        let signaled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
+        if !signaled {
+            return ("exited with status \((status >> 8) & 0xff)", .exit)
+        }
+        let signal = status & 0x7f
+        let name = signalName(signal)
+        if let line = output.split(separator: "\n").last(where: { $0.hasPrefix("SBCRASH ") }) {
+            var fields: [String: Int] = [:]
+            for part in line.split(separator: " ").dropFirst() {
+                let kv = part.split(separator: "=")
+                if kv.count == 2, let v = Int(kv[1]) { fields[String(kv[0])] = v }
+            }
+            if let peak = fields["vm_peak_kb"], let limit = fields["as_limit_kb"], limit > 0, peak * 10 >= limit * 9 {
+                return ("ran out of memory (address space peaked at \(peak / 1024) MiB of its \(limit / 1024) MiB limit) and died of \(name)", .outOfMemory)
+            }
+        }
+        if signal == SIGXCPU { return ("used up its CPU-time limit (\(name))", .hang) }
+        return ("crashed with \(name)", .crash)
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGBUS: "SIGBUS"
+        case SIGFPE: "SIGFPE"
+        case SIGILL: "SIGILL"
+        case SIGKILL: "SIGKILL"
+        case SIGXCPU: "SIGXCPU"
+        case SIGTERM: "SIGTERM"
+        default: "signal \(signal)"
+        }
+    }
+}
