@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "SwitchboardABI",
             path: "PluginSDK",
-            exclude: ["swift", "schemas"],
+            exclude: ["swift", "schemas", "valgrind"],
             sources: ["src"],
             publicHeadersPath: "include"
         ),
@@ -95,10 +95,15 @@ let package = Package(
             name: "SwitchboardSandbox",
             dependencies: ["SwitchboardCore", "SwitchboardHost", "CSandbox", .product(name: "Logging", package: "swift-log")]
         ),
+        // The partner conformance runner behind `switchboard plugin test`.
+        .target(
+            name: "SwitchboardConformance",
+            dependencies: ["SwitchboardCore", "SwitchboardHost", "SwitchboardSandbox", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "SwitchboardCLI",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox", "SwitchboardConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -120,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "CSQLite",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SwitchboardTests"

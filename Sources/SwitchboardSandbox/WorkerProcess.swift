@@ -99,9 +99,11 @@ final class OutputTail: @unchecked Sendable {
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 4096) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
+                // The worker's own crash line is not plugin output.
+                let crashLine = chunk[0..<n].starts(with: Array("\nSBCRASH ".utf8))
                 state.withLock { s in
                     s.tail.append(contentsOf: chunk[0..<n])
-                    s.total += n
+                    if !crashLine { s.total += n }
                     if s.tail.count > limit { s.tail.removeFirst(s.tail.count - limit) }
                 }
             }

@@ -4,13 +4,13 @@ import Testing
 /// The whole boundary (load, init, spec, validate, open, every operation,
 /// host buffers, close) run under valgrind: no invalid access, no bad free,
 /// no definite leak on either side. The Swift runtime's own metadata noise is
-/// suppressed by Tests/valgrind/swift-runtime.supp; nothing else is.
+/// suppressed by PluginSDK/valgrind/swift-runtime.supp; nothing else is.
 @Suite(.serialized) struct ValgrindBoundaryTests {
     static let available = FileManager.default.isExecutableFile(atPath: "/usr/bin/valgrind")
 
     func underValgrind(_ plugin: String, config: String) throws -> TestEnv.Result {
         try TestEnv.run("/usr/bin/valgrind", [
-            "--suppressions=\(TestEnv.repoRoot)/Tests/valgrind/swift-runtime.supp",
+            "--suppressions=\(TestEnv.repoRoot)/PluginSDK/valgrind/swift-runtime.supp",
             "--leak-check=full", "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
             "--error-exitcode=99",
             TestEnv.product("switchboard-plugin-smoke"), plugin, config,

@@ -1,0 +1,249 @@
+/*
+ * The fault zoo and the conformance fixtures: one well-behaved connector, and
+ * compile-time flags that break it in exactly one way each.
+ *
+ *   ZOO_ID="..."          plugin id
+ *   ZOO_MAJOR=N           ABI major in the manifest (a wrong major is refused)
+ *   Faults, in read and write (every call):
+ *   ZOO_SEGV ZOO_ABORT ZOO_HANG ZOO_OOM ZOO_EXIT0   crash, abort, loop forever, allocate without bound, exit(0)
+ *   ZOO_STDOUT            prints garbage to stdout and stderr, then works
+ *   ZOO_BADJSON           read emits a record that is not JSON
+ *   ZOO_OVERSIZE          read emits a 20 MiB record
+ *   ZOO_CRASH_MARKER      write crashes only when the record contains "crash-me"
+ *   Conformance faults:
+ *   ZOO_NON_IDEMPOTENT    write creates a new record for a repeated idempotency key
+ *   ZOO_REEMIT            read ignores its cursor and re-emits old records
+ *   ZOO_AUTH_FATAL        check_connection reports a 401 as FATAL instead of AUTH
+ *
+ * Config: {"base_url": "https://...", "records": N}. check_connection GETs
+ * base_url/ping through host egress and classifies the answer.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sbkit.h"
+
+#ifndef ZOO_ID
+#define ZOO_ID "zoo"
+#endif
+#ifndef ZOO_MAJOR
+#define ZOO_MAJOR SB_ABI_MAJOR
+#endif
+
+static const sb_host_api *host;
+
+struct sb_instance {
+    long records;
+    char base_url[256];
+    char **keys, **ids;
+    size_t count, cap;
+    long next_id;
+};
+
+static void fault(void) {
+#ifdef ZOO_SEGV
+    *(volatile int *)(uintptr_t)8 = 1;
+#endif
+#ifdef ZOO_ABORT
+    abort();
+#endif
+#ifdef ZOO_HANG
+    for (volatile unsigned long i = 0;; i++) {}
+#endif
+#ifdef ZOO_OOM
+    for (;;) {
+        char *p = malloc(16 << 20);
+        if (!p) abort();
+        memset(p, 1, 16 << 20);
+    }
+#endif
+#ifdef ZOO_EXIT0
+    exit(0);
+#endif
+#ifdef ZOO_STDOUT
+    printf("\x01\x02 garbage on stdout {\"not\": a frame}\n");
+    fflush(stdout);
+    fprintf(stderr, "more garbage on stderr\n");
+#endif
+}
+
+static sb_status spec(sb_call *call) {
+    return sbkit_emit(host, call, SB_EMIT_SPEC, "",
+        "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\",\"required\":[\"base_url\"],"
+        "\"properties\":{\"base_url\":{\"type\":\"string\"},\"records\":{\"type\":\"integer\",\"minimum\":0}}}");
+}
+
+/* Checks a config without trusting it to be JSON, NUL-terminated or small. */
+static sb_status validate_config(sb_call *call, sb_bytes config) {
+    char *json = sbkit_cstr(config.ptr, config.len), url[256];
+    sb_status status = SB_OK;
+    const char *p;
+    if (!json) return SB_RETRY;
+    if (config.len == 0 || json[0] != '{' || json[config.len - 1] != '}') {
+        sbkit_report(host, call, "config must be a JSON object", "");
+        free(json);
+        return SB_CONFIG;
+    }
+    if (!sbkit_find_string(json, "base_url", url, sizeof url) || !url[0]) {
+        sbkit_report(host, call, "base_url is required (a string)", "base_url");
+        status = SB_CONFIG;
+    }
+    if ((p = strstr(json, "\"records\"")) != NULL) {
+        p += 9;
+        while (*p == ' ' || *p == ':') p++;
+        if (*p < '0' || *p > '9') {
+            sbkit_report(host, call, "records must be a whole number", "records");
+            status = SB_CONFIG;
+        }
+    }
+    free(json);
+    return status;
+}
+
+static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out) {
+    char *json = sbkit_cstr(config.ptr, config.len);
+    sb_instance *in = calloc(1, sizeof *in);
+    (void)call;
+    if (!json || !in) { free(json); free(in); return SB_RETRY; }
+    in->records = sbkit_find_long(json, "records", 25);
+    sbkit_find_string(json, "base_url", in->base_url, sizeof in->base_url);
+    free(json);
+    *out = in;
+    return SB_OK;
+}
+
+static void close_instance(sb_instance *in, sb_call *call) {
+    size_t i;
+    (void)call;
+    for (i = 0; i < in->count; i++) { free(in->keys[i]); free(in->ids[i]); }
+    free(in->keys);
+    free(in->ids);
+    free(in);
+}
+
+static sb_status check_connection(sb_instance *in, sb_call *call) {
+    char url[300];
+    sb_http_request req;
+    sb_http_response res;
+    sb_status st;
+    int code;
+    memset(&req, 0, sizeof req);
+    memset(&res, 0, sizeof res);
+    req.struct_size = sizeof req;
+    res.struct_size = sizeof res;
+    snprintf(url, sizeof url, "%s/ping", in->base_url);
+    req.method = sbkit_str("GET");
+    req.url = sbkit_str(url);
+    st = host->http(call, &req, &res);
+    if (st != SB_OK) return st; /* the host already said why (RETRY, CONFIG...) */
+    code = res.status;
+    host->buf_release(call, &res.headers);
+    host->buf_release(call, &res.body);
+    if (code >= 200 && code < 300) return SB_OK;
+    if (code == 401 || code == 403) {
+        sbkit_report(host, call, "the API refused the credentials", "");
+#ifdef ZOO_AUTH_FATAL
+        return SB_FATAL;
+#else
+        return SB_AUTH;
+#endif
+    }
+    sbkit_report(host, call, "the API is unavailable", "");
+    if (code == 429 || code >= 500) return SB_RETRY;
+    return SB_FATAL;
+}
+
+static sb_status discover(sb_instance *in, sb_call *call) {
+    (void)in;
+    return sbkit_emit(host, call, SB_EMIT_CATALOG, "",
+        "{\"streams\":[{\"name\":\"accounts\",\"entity\":\"Account\",\"cursor\":\"sequence\"}],\"writes\":[\"Account\"]}");
+}
+
+static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_request *req) {
+    long i = sbkit_cursor(req), limit = req->max_records ? (long)req->max_records : 1000000;
+    char rec[200], state[48];
+    sb_status st = SB_OK;
+    fault();
+#ifdef ZOO_REEMIT
+    i = 0;
+#endif
+#ifdef ZOO_BADJSON
+    return sbkit_emit(host, call, SB_EMIT_RECORD, "Account", "{\"external_id\": \"A-1\", \"name\": ");
+#endif
+#ifdef ZOO_OVERSIZE
+    {
+        size_t n = 20u << 20;
+        char *big = malloc(n);
+        if (!big) return SB_RETRY;
+        memset(big, ' ', n);
+        big[0] = '{';
+        big[n - 1] = '}';
+        st = sbkit_emit_n(host, call, SB_EMIT_RECORD, "Account", big, n);
+        free(big);
+        return st;
+    }
+#endif
+    for (; i < in->records && limit-- > 0 && st == SB_OK; i++) {
+        int n = snprintf(rec, sizeof rec, "{\"external_id\":\"A-%ld\",\"updated_at\":\"2026-11-27T10:00:00Z\",\"name\":\"Account %ld\"}", i + 1, i + 1);
+        st = sbkit_emit_n(host, call, SB_EMIT_RECORD, "Account", rec, (size_t)n);
+    }
+    if (st != SB_OK) return st;
+    snprintf(state, sizeof state, "{\"next\":%ld}", i);
+    return sbkit_emit(host, call, SB_EMIT_STATE, "accounts", state);
+}
+
+static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_request *req) {
+    char id[32];
+    fault();
+#ifdef ZOO_CRASH_MARKER
+    if (req->record.len >= 8 && memmem(req->record.ptr, req->record.len, "crash-me", 8)) *(volatile int *)(uintptr_t)8 = 1;
+#endif
+    if (!req->idempotency_key.len) { sbkit_report(host, call, "a write needs an idempotency key", "idempotency_key"); return SB_FATAL; }
+    if (req->record.len < 2 || req->record.ptr[0] != '{' || req->record.ptr[req->record.len - 1] != '}') {
+        sbkit_report(host, call, "the record is not a JSON object", "record");
+        return SB_FATAL;
+    }
+#ifndef ZOO_NON_IDEMPOTENT
+    for (size_t i = 0; i < in->count; i++)
+        if (strlen(in->keys[i]) == req->idempotency_key.len && !memcmp(in->keys[i], req->idempotency_key.ptr, req->idempotency_key.len))
+            return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, in->ids[i], "");
+#endif
+    if (in->count == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 64;
+        char **k = realloc(in->keys, cap * sizeof *k), **v;
+        if (!k) return SB_RETRY;
+        in->keys = k;
+        v = realloc(in->ids, cap * sizeof *v);
+        if (!v) return SB_RETRY;
+        in->ids = v;
+        in->cap = cap;
+    }
+    snprintf(id, sizeof id, "Z-%ld", ++in->next_id);
+    in->keys[in->count] = sbkit_cstr((const uint8_t *)req->idempotency_key.ptr, req->idempotency_key.len);
+    in->ids[in->count] = sbkit_cstr((const uint8_t *)id, strlen(id));
+    in->count++;
+    return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, id, "");
+}
+
+static const sb_plugin_vtable VTABLE = {
+    sizeof(sb_plugin_vtable), 0, spec, validate_config, open_instance, close_instance,
+    check_connection, discover, read_stream, write_record, NULL, NULL
+};
+
+static const sb_manifest MANIFEST = {
+    sizeof(sb_manifest), ZOO_MAJOR, SB_ABI_MINOR, ZOO_ID, "1.0.0", SB_KIND_CONNECTOR, 0,
+    SB_CAP_CHECK | SB_CAP_DISCOVER | SB_CAP_READ | SB_CAP_WRITE | SB_CAP_HOST_EGRESS,
+    "Zoo", "Conformance and fault fixture", "Switchboard tests"
+};
+
+SB_EXPORT const sb_manifest *switchboard_plugin_manifest(void) { return &MANIFEST; }
+
+SB_EXPORT sb_status switchboard_plugin_init(const sb_init_args *args, sb_init_result *result) {
+    host = args->host;
+    result->abi_minor = sb_negotiate_minor(args->host_abi_minor);
+    result->vtable = &VTABLE;
+    return SB_OK;
+}
