@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox", "SwitchboardConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

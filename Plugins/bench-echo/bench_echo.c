@@ -2,7 +2,8 @@
  * bench-echo: the workflow plugin `switchboard bench abi` measures the ABI
  * with. on_event("noop") returns at once; on_event("echo") hands the event
  * back as one command, so a call costs exactly one crossing each way plus the
- * host's copy.
+ * host's copy. on_event("crash") segfaults: `switchboard bench sandbox` times
+ * how fast a sandbox worker is back after a crash.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ static sb_status on_event(sb_instance *inst, sb_call *call, sb_str type, sb_byte
     sb_status st;
     (void)inst;
     if (type.len == 4 && memcmp(type.ptr, "noop", 4) == 0) return SB_OK;
+    if (type.len == 5 && memcmp(type.ptr, "crash", 5) == 0) *(volatile int *)(uintptr_t)8 = 1;
     e.struct_size = sizeof e;
     e.kind = SB_EMIT_COMMAND;
     e.key = type;

@@ -44,4 +44,7 @@ public protocol PluginHandle: AnyObject, Sendable {
 
 extension PluginHandle {
     public var pluginID: String { info.descriptor.id }
+
+    /// check_connection with no deadline and no labels.
+    public func checkConnection() -> CallOutcome { checkConnection(deadline: 0, labels: [:]) }
 }

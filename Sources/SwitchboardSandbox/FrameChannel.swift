@@ -34,8 +34,12 @@ final class FrameChannel: @unchecked Sendable {
 
     private let scratch: UnsafeMutableRawPointer
 
-    init(fd: Int32) {
+    /// How long `receive` polls without sleeping before it blocks.
+    let spinNanoseconds: Int64
+
+    init(fd: Int32, spinNanoseconds: Int64 = 0) {
         self.fd = fd
+        self.spinNanoseconds = spinNanoseconds
         scratch = .allocate(byteCount: chunk, alignment: 8)
     }
 
@@ -80,6 +84,20 @@ final class FrameChannel: @unchecked Sendable {
         } else if start > chunk {
             buffer.removeFirst(start)
             start = 0
+        }
+        // A short spin before sleeping: the peer usually answers within microseconds, and a
+        // sleeping thread's wake-up costs more than the whole exchange (docs/SANDBOX.md).
+        if spinNanoseconds > 0 {
+            let spinUntil = Clock.monotonicNanoseconds() + spinNanoseconds
+            repeat {
+                let n = recv(fd, scratch, chunk, Int32(MSG_DONTWAIT))
+                if n > 0 {
+                    buffer.append(contentsOf: UnsafeRawBufferPointer(start: scratch, count: n))
+                    return
+                }
+                if n == 0 { throw .closed }
+                if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { throw .closed }
+            } while Clock.monotonicNanoseconds() < spinUntil
         }
         if deadline != 0 {
             while true {

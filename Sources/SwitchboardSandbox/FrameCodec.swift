@@ -28,11 +28,13 @@ struct FrameWriter {
         for (k, v) in pairs { string(k); string(v) }
     }
 
-    /// The finished frame, its length field filled in.
-    var frame: [UInt8] {
+    /// The finished frame, its length field filled in. Consuming, so the
+    /// bytes are patched in place rather than copied (frames can be large).
+    consuming func framed() -> [UInt8] {
         var out = bytes
-        let length = UInt32(out.count - 4).littleEndian
-        withUnsafeBytes(of: length) { for i in 0..<4 { out[i] = $0[i] } }
+        bytes = []
+        let length = UInt32(out.count - 4)
+        for i in 0..<4 { out[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i))) }
         return out
     }
 }

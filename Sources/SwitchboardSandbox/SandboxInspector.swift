@@ -25,7 +25,7 @@ public final class SandboxInspector: @unchecked Sendable {
     public func close() {
         guard let worker else { return }
         self.worker = nil
-        try? worker.channel.send(FrameWriter(type: .quit).frame)
+        try? worker.channel.send(FrameWriter(type: .quit).framed())
         worker.reap(graceMillis: 1_000)
     }
 }

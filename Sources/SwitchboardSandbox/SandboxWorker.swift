@@ -29,7 +29,7 @@ public enum SandboxWorker {
         sbx_harden(&limits, &report)
         _ = sbx_start_watchdog(3)
 
-        let link = WorkerLink(channel: FrameChannel(fd: 3))
+        let link = WorkerLink(channel: FrameChannel(fd: 3, spinNanoseconds: 50_000))
         var hello = FrameWriter(type: .hello)
         hello.u32(UInt32(getpid()))
         hello.bool(report.netns != 0)

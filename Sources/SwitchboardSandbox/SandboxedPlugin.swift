@@ -44,7 +44,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                 let info = try loadPlugin(path: path, in: worker, settings: settings)
                 return SandboxedPlugin(path: path, info: info, settings: settings, worker: worker, hardening: hardening)
             } catch {
-                try? worker.channel.send(FrameWriter(type: .quit).frame)
+                try? worker.channel.send(FrameWriter(type: .quit).framed())
                 worker.reap(graceMillis: 1_000)
                 throw error
             }
@@ -214,7 +214,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         frame.map(labels.map { ($0.key, $0.value) })
         arguments(&frame)
         do {
-            try worker.channel.send(frame.frame)
+            try worker.channel.send(frame.framed())
             let outcome = try exchange(worker, op: op, labels: labels, sink: sink,
                                        watchdog: effectiveDeadline + settings.graceMillis * 1_000_000)
             health.withLock { $0.succeeded() }
@@ -261,7 +261,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                     services.metrics?.record(kind: kind, name: name, value: value,
                                              labels: ["plugin": pluginID, "connection": services.connection, "labels": extra])
                 case .request:
-                    try worker.channel.send(serve(frame.reader).frame)
+                    try worker.channel.send(serve(frame.reader).framed())
                 case .result:
                     var outcome = try ResultCoding.decode(frame.reader)
                     if sinkStopped && outcome.status == .ok { outcome.status = .cancelled }
@@ -406,7 +406,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                 frame.i64(0)
                 frame.map([])
                 encodeOpen(config, into: &frame)
-                try fresh.channel.send(frame.frame)
+                try fresh.channel.send(frame.framed())
                 let outcome = try exchange(fresh, op: .open, labels: [:], sink: nil,
                                            watchdog: Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000)
                 guard outcome.isOK else {
@@ -456,7 +456,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         do {
             var load = FrameWriter(type: .load)
             load.string(path)
-            try worker.channel.send(load.frame)
+            try worker.channel.send(load.framed())
             let answer = try worker.channel.receive(deadline: Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000)
             var r = answer.reader
             switch FrameType(rawValue: answer.type) {
@@ -510,7 +510,8 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
             ])
         }
         let code: OperationStatus = death.kind == .cancelled ? .cancelled : .retry
-        return CallOutcome(status: code, diagnostics: [Diagnostic(message, detail: Redactor.redact(String(worker.output.text.suffix(512))))])
+        let printed = worker.output.text.split(separator: "\n").filter { !$0.hasPrefix("SBCRASH ") }.joined(separator: "\n")
+        return CallOutcome(status: code, diagnostics: [Diagnostic(message, detail: Redactor.redact(String(printed.suffix(512))))])
     }
 
     private func recordFailure(_ message: String, kind: SandboxHealth.FailureKind) {
@@ -530,7 +531,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         guard let worker else { return }
         self.worker = nil
         if graceful {
-            try? worker.channel.send(FrameWriter(type: .quit).frame)
+            try? worker.channel.send(FrameWriter(type: .quit).framed())
             worker.reap(graceMillis: 2_000)
         } else {
             worker.kill()
@@ -544,6 +545,12 @@ public struct WorkerHardening: Sendable, Equatable {
     public var networkNamespace = false
     public var seccomp = false
     public var rlimits = false
+
+    public init(networkNamespace: Bool = false, seccomp: Bool = false, rlimits: Bool = false) {
+        self.networkNamespace = networkNamespace
+        self.seccomp = seccomp
+        self.rlimits = rlimits
+    }
 }
 
 /// A sandboxed plugin's health: failures by kind, restarts, the circuit.

@@ -17,24 +17,30 @@ final class WorkerLink: @unchecked Sendable {
     init(channel: FrameChannel) { self.channel = channel }
 
     /// Queues a one-way frame (EMIT, LOG, METRIC).
-    func post(_ frame: FrameWriter) {
-        let full = outgoing.withLock { buffer -> [UInt8]? in
-            buffer.append(contentsOf: frame.frame)
-            guard buffer.count >= flushThreshold else { return nil }
-            defer { buffer.removeAll(keepingCapacity: true) }
-            return buffer
+    func post(_ frame: consuming FrameWriter) {
+        let bytes = frame.framed()
+        outgoing.withLock { buffer in
+            buffer.append(contentsOf: bytes)
+            if buffer.count >= flushThreshold { flush(&buffer) }
         }
-        if let full { try? channel.send(full) }
     }
 
-    /// Sends whatever is queued plus `frame`, in order.
-    func send(_ frame: FrameWriter) {
-        let bytes = outgoing.withLock { buffer -> [UInt8] in
-            buffer.append(contentsOf: frame.frame)
-            defer { buffer.removeAll(keepingCapacity: true) }
-            return buffer
+    /// Sends whatever is queued plus `frame`, in order, in one write.
+    func send(_ frame: consuming FrameWriter) {
+        let bytes = frame.framed()
+        outgoing.withLock { buffer in
+            if buffer.isEmpty {
+                do { try channel.send(bytes) } catch { _exit(0) }
+            } else {
+                buffer.append(contentsOf: bytes)
+                flush(&buffer)
+            }
         }
-        do { try channel.send(bytes) } catch { _exit(0) }  // the host is gone: nothing left to serve
+    }
+
+    private func flush(_ buffer: inout [UInt8]) {
+        do { try channel.send(buffer) } catch { _exit(0) }  // the host is gone: nothing left to serve
+        buffer.removeAll(keepingCapacity: true)
     }
 
     /// Asks the host for a service and waits for its REPLY.

@@ -52,7 +52,7 @@ final class WorkerProcess: @unchecked Sendable {
             if case .failure(let e) = result { throw e }
             throw SpawnError(description: "spawn failed")
         }
-        return WorkerProcess(pid: pid, channel: FrameChannel(fd: pair[0]), output: OutputTail(fd: out[0]))
+        return WorkerProcess(pid: pid, channel: FrameChannel(fd: pair[0], spinNanoseconds: 30_000), output: OutputTail(fd: out[0]))
     }
 
     /// SIGKILLs the worker (idempotent).

@@ -14,6 +14,9 @@
  *   ZOO_NON_IDEMPOTENT    write creates a new record for a repeated idempotency key
  *   ZOO_REEMIT            read ignores its cursor and re-emits old records
  *   ZOO_AUTH_FATAL        check_connection reports a 401 as FATAL instead of AUTH
+ *   Escape attempts:
+ *   ZOO_ESCAPE            check_connection opens its own TCP connection to 127.0.0.1:PORT
+ *                         (base_url "tcp:PORT") and forks; reports each result as a diagnostic
  *
  * Config: {"base_url": "https://...", "records": N}. check_connection GETs
  * base_url/ping through host egress and classifies the answer.
@@ -23,6 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "sbkit.h"
 
@@ -124,6 +132,36 @@ static void close_instance(sb_instance *in, sb_call *call) {
     free(in);
 }
 
+#ifdef ZOO_ESCAPE
+static sb_status check_connection(sb_instance *in, sb_call *call) {
+    char line[160];
+    const char *colon = strrchr(in->base_url, ':');
+    struct sockaddr_in addr;
+    int fd, connected = 0;
+    pid_t child;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)(colon ? atoi(colon + 1) : 0));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(line, sizeof line, "socket: %s", strerror(errno));
+    } else if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        snprintf(line, sizeof line, "connect: %s", strerror(errno));
+    } else {
+        snprintf(line, sizeof line, "connect: connected");
+        connected = 1;
+    }
+    if (fd >= 0) close(fd);
+    sbkit_report(host, call, line, "network");
+    child = fork();
+    if (child == 0) _exit(0);
+    if (child < 0) snprintf(line, sizeof line, "fork: %s", strerror(errno));
+    else { waitpid(child, NULL, 0); snprintf(line, sizeof line, "fork: started a process"); }
+    sbkit_report(host, call, line, "process");
+    return connected ? SB_OK : SB_RETRY;
+}
+#else
 static sb_status check_connection(sb_instance *in, sb_call *call) {
     char url[300];
     sb_http_request req;
@@ -155,6 +193,7 @@ static sb_status check_connection(sb_instance *in, sb_call *call) {
     if (code == 429 || code >= 500) return SB_RETRY;
     return SB_FATAL;
 }
+#endif
 
 static sb_status discover(sb_instance *in, sb_call *call) {
     (void)in;

@@ -148,7 +148,7 @@ final class LoopbackServer: @unchecked Sendable {
         let store = try SQLiteStore(path: dir + "/store.db")
         try Vault(store: store, masterKey: try MasterKey(text: key))
             .set(tenant: "acme", connection: "api", name: "api-token", value: Array("canary-bearer-9z7x".utf8), actor: "ops")
-        func open(_ mode: String) throws -> (Runtime, PluginInstance) {
+        func open(_ mode: String) throws -> (Runtime, any PluginHandle) {
             try """
                 version: 1
                 store: sqlite:\(dir)/store.db

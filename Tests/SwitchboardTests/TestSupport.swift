@@ -81,5 +81,35 @@ enum TestEnv {
         return output
     }
 
+    /// Compiles Tests/Fixtures/zoo_plugin.c (the fault zoo and conformance fixtures) into `dir/name.so`
+    /// with plugin id `id` and the given ZOO_* flags.
+    static func zoo(_ name: String, id: String? = nil, _ flags: [String] = [], in dir: String? = nil) throws -> String {
+        let folder = dir ?? tempDir("sbzoo")
+        let output = "\(folder)/\(name).so"
+        let defines = (flags + ["ZOO_ID='\"\(id ?? name)\"'"]).map { "-D\($0)" }.joined(separator: " ")
+        let result = try shell("cc -D_GNU_SOURCE -shared -fPIC -Wall -Wextra -Werror -I '\(header)' -I '\(repoRoot)/Plugins/shared' \(defines) -o '\(output)' '\(repoRoot)/Tests/Fixtures/zoo_plugin.c'")
+        guard result.status == 0 else { throw FixtureError(message: result.stderr) }
+        return output
+    }
+
+    /// Pids of live processes whose parent is `parent` and whose command line contains `marker`.
+    static func children(of parent: pid_t, containing marker: String) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, fields[0] != "Z", Int32(fields[2]) == parent else { return false }
+            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return String(decoding: cmdline, as: UTF8.self).contains(marker)
+        }
+    }
+
+    /// True while a process with this pid exists (and is not a zombie).
+    static func alive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    }
+
     struct FixtureError: Error { var message: String }
 }
