@@ -44,6 +44,9 @@ struct PluginCommand: ParsableCommand {
         @Option(help: "Time budget of each check in seconds (fuzzing: 10x).")
         var budget: Double = 30
 
+        @Option(help: "Address-space limit of the sandbox worker in MiB (test under your production limit).")
+        var memoryMb = 2048
+
         @Option(help: "Save inputs that broke the plugin in this folder.")
         var artifacts: String?
 
@@ -63,6 +66,7 @@ struct PluginCommand: ParsableCommand {
             options.fuzzBudgetSeconds = budget * 10
             options.leaks = leaks
             options.artifactsDir = artifacts
+            options.sandbox.limits.memoryMB = max(memoryMb, 128)
             let report = ConformanceRunner.run(options) { name in
                 FileHandle.standardError.write(Data("  running \(name)...\n".utf8))
             }

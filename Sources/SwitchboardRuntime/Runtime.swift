@@ -154,7 +154,7 @@ public final class Runtime: @unchecked Sendable {
 
     private var lastDepthUpdate: Int64 = 0
 
-    /// Refreshes the exception-queue depth gauge at most once a second (poller thread only).
+    /// Refreshes the exception-queue depth and sandbox health gauges at most once a second (poller thread only).
     private func updateExceptionDepth() {
         let now = Clock.monotonicNanoseconds()
         guard now - lastDepthUpdate > 1_000_000_000 else { return }
@@ -163,6 +163,9 @@ public final class Runtime: @unchecked Sendable {
             if let depth = try? store.openExceptionCount(tenant: tenant.id) {
                 RuntimeMetrics.exceptionDepth(tenant.id, depth)
             }
+        }
+        for connection in registry.all {
+            if let health = connection.sandboxHealth { RuntimeMetrics.sandbox(connection.tenant, connection.id, health) }
         }
     }
 

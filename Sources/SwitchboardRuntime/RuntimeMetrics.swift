@@ -1,6 +1,7 @@
 import Metrics
 import SwitchboardCore
 import SwitchboardHost
+import SwitchboardSandbox
 import SwitchboardStore
 
 /// The runtime's metrics (swift-metrics API; `switchboard run --metrics-port`
@@ -15,6 +16,10 @@ import SwitchboardStore
 /// - `switchboard_step_seconds{workflow,step}`: plugin call durations per workflow step (histogram)
 /// - `switchboard_egress_requests_total{connection,status}`: HTTP egress by status code (SwitchboardEgress)
 /// - `switchboard_plugin_<name>{plugin,connection}`: what plugins record through the host's metric slot
+/// - `switchboard_connection_degraded{tenant,connection}`: 1 while a sandboxed plugin's worker keeps failing
+/// - `switchboard_sandbox_circuit_open{tenant,connection}`: 1 while its circuit breaker refuses calls
+/// - `switchboard_sandbox_worker_failures{tenant,connection,kind}`: worker failures so far by kind (crash, out_of_memory, hang, exit, protocol)
+/// - `switchboard_sandbox_worker_restarts{tenant,connection}`
 enum RuntimeMetrics {
     static func eventsIn(_ tenant: String, _ connection: String, _ n: Int) {
         guard n > 0 else { return }
@@ -48,6 +53,17 @@ enum RuntimeMetrics {
         for step in outcome.steps {
             Recorder(label: "switchboard_step_seconds", dimensions: [("workflow", item.workflow), ("step", step.step)], aggregate: true)
                 .record(step.millis / 1000)
+        }
+    }
+
+    /// Sandbox health of one connection (the poller refreshes it about once a second).
+    static func sandbox(_ tenant: String, _ connection: String, _ health: SandboxHealth) {
+        let labels = [("tenant", tenant), ("connection", connection)]
+        Gauge(label: "switchboard_connection_degraded", dimensions: labels).record(health.degraded ? 1 : 0)
+        Gauge(label: "switchboard_sandbox_circuit_open", dimensions: labels).record(health.circuitOpen ? 1 : 0)
+        Gauge(label: "switchboard_sandbox_worker_restarts", dimensions: labels).record(health.restarts)
+        for (kind, count) in health.failures {
+            Gauge(label: "switchboard_sandbox_worker_failures", dimensions: labels + [("kind", kind.rawValue)]).record(count)
         }
     }
 

@@ -6,15 +6,20 @@ import Testing
     @Test func runExportsPrometheusMetrics() throws {
         let dir = TestEnv.tempDir("sbmetrics")
         let port = Int.random(in: 20_000...40_000)
+        let plugins = dir + "/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-testkit.so"), toPath: plugins + "/libsbplugin-testkit.so")
+        _ = try TestEnv.zoo("zoo-segv", ["ZOO_SEGV"], in: plugins)
         try """
             version: 1
-            plugins: \(TestEnv.productsDir)
+            plugins: { dir: \(plugins), sandbox: { restart_backoff: 10ms, breaker_failures: 1000 } }
             tenants:
               - id: acme
                 connections:
                   - { id: gen, plugin: testkit, config: { role: source, records: 50 }, poll: { every: 10ms, streams: [records] } }
                   - { id: sink, plugin: testkit, config: { role: sink } }
                   - { id: busy, plugin: testkit, config: { role: sink, misbehave: fatal } }
+                  - { id: crashy, plugin: zoo-segv, config: { base_url: "https://x.invalid" }, poll: { every: 50ms, streams: [accounts] } }
                 workflows:
                   - { id: copy, trigger: { event: record.Account }, steps: [ { write: { connection: sink, entity: Account } } ] }
                   - { id: broken, trigger: { event: record.Account }, steps: [ { write: { connection: busy, entity: Account } } ] }
@@ -37,7 +42,8 @@ import Testing
                 "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:\(port)/metrics', timeout=2).read().decode())"])
             text = fetched.stdout
             if text.contains(#"switchboard_transactions_total{tenant="acme",workflow="copy",outcome="done"} 50"#)
-                && text.contains("switchboard_exception_queue_depth{tenant=\"acme\"} 50") { break }
+                && text.contains("switchboard_exception_queue_depth{tenant=\"acme\"} 50")
+                && text.contains(#"switchboard_connection_degraded{tenant="acme",connection="crashy"} 1"#) { break }
         }
         #expect(text.contains(#"switchboard_events_in_total{tenant="acme",connection="gen"} 50"#), "\(text.prefix(3000))")
         #expect(text.contains(#"switchboard_transactions_total{tenant="acme",workflow="copy",outcome="done"} 50"#))
@@ -45,5 +51,9 @@ import Testing
         #expect(text.contains("switchboard_exception_queue_depth{tenant=\"acme\"} 50"))
         #expect(text.contains("switchboard_transaction_seconds_bucket"))
         #expect(text.contains("switchboard_step_seconds"))
+        // A sandboxed plugin that keeps crashing shows as degraded; its neighbours do not.
+        #expect(text.contains(#"switchboard_connection_degraded{tenant="acme",connection="crashy"} 1"#))
+        #expect(text.contains(#"switchboard_connection_degraded{tenant="acme",connection="gen"} 0"#))
+        #expect(text.contains(#"switchboard_sandbox_worker_failures{tenant="acme",connection="crashy",kind="crash"}"#))
     }
 }
