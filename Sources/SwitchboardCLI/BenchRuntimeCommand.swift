@@ -47,7 +47,7 @@ extension BenchCommand {
             let yaml = """
                 version: 1
                 store: sqlite:\(work)/bench.db
-                plugins: \(pluginDir)
+                plugins: { dir: \(pluginDir), trusted: [testkit, bench-echo] }   # the issue measures in-process plugins
                 worker: { batch: \(workBatch), idle: 1ms }
                 tenants:
                   - id: bench

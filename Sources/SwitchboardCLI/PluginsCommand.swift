@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SwitchboardCore
 import SwitchboardHost
+import SwitchboardSandbox
 
 struct PluginsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,7 +29,10 @@ struct PluginsCommand: ParsableCommand {
             let directory = dir ?? PluginsCommand.defaultDirectory()
             let catalog: PluginCatalog
             do {
-                catalog = try PluginCatalog.discover(directory: directory)
+                // Manifests are read in a sandbox probe: listing a folder of untrusted plugins runs none of their code here.
+                let inspector = SandboxInspector()
+                defer { inspector.close() }
+                catalog = try PluginCatalog.discover(directory: directory, inspect: inspector.inspect)
             } catch {
                 printError(error.description)
                 throw Exit.unreadable

@@ -4,18 +4,28 @@ import SwitchboardHost
 
 /// Host services as the worker sees them: each one a request to the host,
 /// which applies the connection's real policies (docs/SANDBOX.md section 3).
+extension WorkerLink {
+    /// Sends a REQUEST for `service` and returns the REPLY after its status field.
+    /// The status is OK, or `acceptable` (answered as nil), or an error carrying the host's message.
+    func ask(_ service: WorkerService, acceptable: OperationStatus? = nil,
+             _ arguments: (inout FrameWriter) -> Void) throws -> FrameReader? {
+        var frame = FrameWriter(type: .request)
+        frame.u8(service.rawValue)
+        arguments(&frame)
+        guard var reply = request(frame) else { throw WorkerServiceError(message: "no reply") }
+        let status = OperationStatus(raw: try reply.i32())
+        if status == .ok { return reply }
+        if status == acceptable { return nil }
+        throw WorkerServiceError(message: try reply.string())
+    }
+}
+
 struct WorkerSecrets: SecretResolver {
     let link: WorkerLink
 
     func secret(named name: String) throws -> [UInt8]? {
-        var frame = FrameWriter(type: .request)
-        frame.u8(WorkerService.secret.rawValue)
-        frame.string(name)
-        guard var reply = link.request(frame) else { throw WorkerServiceError(message: "no reply") }
-        let status = try reply.i32()
-        if status == OperationStatus.ok.rawValue { return try reply.bytes() }
-        if status == OperationStatus.config.rawValue { return nil }
-        throw WorkerServiceError(message: try reply.string())
+        guard var reply = try link.ask(.secret, acceptable: .config, { $0.string(name) }) else { return nil }
+        return try reply.bytes()
     }
 }
 
@@ -23,23 +33,15 @@ struct WorkerState: InstanceStateStore {
     let link: WorkerLink
 
     func value(forKey key: String) throws -> [UInt8]? {
-        var frame = FrameWriter(type: .request)
-        frame.u8(WorkerService.stateGet.rawValue)
-        frame.string(key)
-        guard var reply = link.request(frame) else { throw WorkerServiceError(message: "no reply") }
-        let status = try reply.i32()
-        guard status == OperationStatus.ok.rawValue else { throw WorkerServiceError(message: try reply.string()) }
+        guard var reply = try link.ask(.stateGet, { $0.string(key) }) else { return nil }
         return try reply.bool() ? try reply.bytes() : nil
     }
 
     func setValue(_ value: [UInt8], forKey key: String) throws {
-        var frame = FrameWriter(type: .request)
-        frame.u8(WorkerService.statePut.rawValue)
-        frame.string(key)
-        frame.bytes(value)
-        guard var reply = link.request(frame) else { throw WorkerServiceError(message: "no reply") }
-        let status = try reply.i32()
-        guard status == OperationStatus.ok.rawValue else { throw WorkerServiceError(message: try reply.string()) }
+        _ = try link.ask(.statePut) {
+            $0.string(key)
+            $0.bytes(value)
+        }
     }
 }
 
