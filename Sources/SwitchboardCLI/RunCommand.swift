@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
+import SwitchboardAdmin
 import SwitchboardRuntime
 
 /// `switchboard run`: the foreground daemon.
@@ -18,6 +20,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.")
     var metricsPort: Int?
 
+    @Option(help: "Serve webhook ingress, the admin API and health checks on this port (docs/ADMIN-API.md).")
+    var httpPort: Int?
+
+    @Option(help: "Address the HTTP server binds to.")
+    var httpHost = "127.0.0.1"
+
     func run() async throws {
         let logger = CLILogging.bootstrap()
         MetricsEndpoint.bootstrap()
@@ -26,7 +34,13 @@ struct RunCommand: AsyncParsableCommand {
         let runtime = try openRuntime(config: config, logger: logger)
         logger.info("switchboard running", metadata: ["config": "\(config)", "store": "\(runtime.config.store)",
                                                      "connections": "\(runtime.registry.all.count)"])
-        try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, logger: logger)
+        let host = httpHost
+        let server: [any Service] = httpPort.map { port in
+            [AdminServer.application(runtime: runtime, host: host, port: port, logger: logger) { bound in
+                logger.info("http server listening", metadata: ["address": "\(host):\(bound)"])
+            }]
+        } ?? []
+        try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, alongside: server, logger: logger)
         logger.info("switchboard stopped", metadata: ["processed": "\(runtime.counters.itemsProcessed)"])
     }
 }

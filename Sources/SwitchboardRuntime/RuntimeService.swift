@@ -22,11 +22,11 @@ public struct RuntimeService: Service {
         runtime.stop()
     }
 
-    /// Runs the service until a signal or, with `exitWhenIdle`, until idle.
-    public static func runUntilStopped(_ runtime: Runtime, exitWhenIdle: Bool, logger: Logger) async throws {
+    /// Runs the service (and `alongside`, e.g. the HTTP server) until a signal or, with `exitWhenIdle`, until idle.
+    public static func runUntilStopped(_ runtime: Runtime, exitWhenIdle: Bool, alongside: [any Service] = [], logger: Logger) async throws {
         let service = RuntimeService(runtime: runtime, exitWhenIdle: exitWhenIdle)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: alongside.map { .init(service: $0) } + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

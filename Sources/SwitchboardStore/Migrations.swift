@@ -142,5 +142,16 @@ enum Migrations {
             PRIMARY KEY (tenant, connection, name)
         );
         """),
+        (3, """
+        CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            role TEXT NOT NULL,
+            tenant TEXT,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
+        """),
     ]
 }

@@ -1,0 +1,248 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+import SwitchboardHost
+import SwitchboardRuntime
+import SwitchboardSandbox
+import SwitchboardStore
+
+/// The admin API's handlers: authorisation, scope, validation, then the
+/// same services the CLI uses (every mutation audited with the token's name).
+struct AdminAPI: Sendable {
+    let runtime: Runtime
+
+    static let openAPIDocument: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
+            return Array(#"{"error":"openapi.json missing from the build"}"#.utf8)
+        }
+        return Array(data)
+    }()
+
+    var tokens: (any TokenStore)? { runtime.store as? any TokenStore }
+
+    // MARK: auth
+
+    /// The caller, if its token is valid, its role suffices and the tenant (if any) is in its scope and configured.
+    func authorize(_ request: Request, _ needed: AdminRole, tenant: String?) throws -> Principal {
+        guard let tokens, let who = try AdminTokens.principal(authorization: request.headers[.authorization], store: tokens) else {
+            throw AdminError.unauthorized
+        }
+        if let tenant {
+            // Out of scope looks exactly like unknown: a tenant token must not learn other tenants exist.
+            guard who.sees(tenant), runtime.config.tenant(tenant) != nil else { throw AdminError.notFound("no tenant \"\(tenant)\"") }
+        }
+        guard who.role >= needed else { throw AdminError.forbidden(needed) }
+        return who
+    }
+
+    // MARK: bodies
+
+    /// A JSON object body (content type, size cap and syntax checked).
+    func body(_ request: Request, limit: Int = AdminServer.apiBodyLimit) async throws -> JSON {
+        let type = request.headers[.contentType]
+        guard let type, type.lowercased().hasPrefix("application/json") else { throw AdminError.unsupportedMediaType(type) }
+        let bytes = try await collect(request, limit: limit)
+        let json: JSON
+        do { json = try JSON.parse(bytes) } catch { throw AdminError.badRequest("malformed JSON: \(error)") }
+        guard case .object = json else { throw AdminError.badRequest("the body must be a JSON object, got \(json.typeName)") }
+        return json
+    }
+
+    func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw AdminError.tooLarge(limit) }
+        do {
+            let buffer = try await request.body.collect(upTo: limit)
+            return Array(buffer.readableBytesView)
+        } catch {
+            throw AdminError.tooLarge(limit)
+        }
+    }
+
+    static func requiredString(_ body: JSON, _ field: String) throws -> String {
+        guard let value = body[field] else { throw AdminError.badRequest("\(field): required") }
+        guard let text = value.stringValue, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw AdminError.badRequest("\(field): must be a non-empty string, got \(value.typeName)")
+        }
+        return text
+    }
+
+    // MARK: health
+
+    func ready() throws -> Response {
+        do {
+            _ = try runtime.store.hasUnfinishedWork()
+        } catch {
+            throw AdminError(status: .serviceUnavailable, code: "store_unavailable", message: "the store does not answer")
+        }
+        guard !runtime.isStopping else { throw AdminError(status: .serviceUnavailable, code: "stopping", message: "the runtime is stopping") }
+        return JSON.object([("status", .string("ready"))]).response()
+    }
+
+    // MARK: tenants and connections
+
+    func tenants(_ who: Principal) throws -> Response {
+        let visible = runtime.config.tenants.filter { who.sees($0.id) }
+        let list: [JSON] = try visible.map { t in
+            .object([("id", .string(t.id)), ("name", .string(t.name)), ("connections", .number("\(t.connections.count)")),
+                     ("open_exceptions", .number("\(try runtime.store.openExceptionCount(tenant: t.id))"))])
+        }
+        return JSON.object([("tenants", .array(list))]).response()
+    }
+
+    func stats(_ who: Principal, tenant: String) throws -> Response {
+        let s = try runtime.store.stats(tenant: tenant)
+        let byReason: [(String, JSON)] = s.exceptionsByReason.sorted { $0.key < $1.key }.map { reason, value in
+            (reason, .object([("count", .number("\(value.count)")),
+                              ("blocked", .object(value.blocked.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))]))
+        }
+        func percentile(_ p: Double) -> JSON {
+            guard !s.latenciesMillis.isEmpty else { return .null }
+            return .number("\(s.latenciesMillis[min(s.latenciesMillis.count - 1, Int(Double(s.latenciesMillis.count) * p))])")
+        }
+        return JSON.object([
+            ("tenant", .string(tenant)), ("events", .number("\(s.events)")), ("pending", .number("\(s.pending)")),
+            ("running", .number("\(s.running)")), ("done", .number("\(s.done)")), ("parked", .number("\(s.parked)")),
+            ("open_exceptions", .number("\(s.openExceptions)")), ("exceptions_by_reason", .object(byReason)),
+            ("latency_ms", .object([("p50", percentile(0.5)), ("p95", percentile(0.95))])),
+        ]).response()
+    }
+
+    func connections(_ who: Principal, tenant: String) throws -> Response {
+        let paused = Dictionary(try runtime.store.pausedConnections().filter { $0.tenant == tenant }.map { ($0.connection, $0.reason) },
+                                uniquingKeysWith: { $1 })
+        let list: [JSON] = runtime.registry.all.filter { $0.tenant == tenant }.map { c in
+            var fields: [(String, JSON)] = [
+                ("id", .string(c.id)), ("plugin", .string(c.plugin.descriptor.id)), ("version", .string(c.plugin.descriptor.version)),
+                ("isolation", .string(c.sandboxHealth == nil ? "inprocess" : "sandbox")),
+                ("paused", .bool(paused[c.id] != nil)),
+            ]
+            if let reason = paused[c.id] { fields.append(("paused_reason", .string(reason))) }
+            if let h = c.sandboxHealth {
+                fields.append(("health", .object([
+                    ("degraded", .bool(h.degraded)), ("circuit_open", .bool(h.circuitOpen)), ("restarts", .number("\(h.restarts)")),
+                    ("failures", .object(h.failures.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key.rawValue, .number("\($0.value)")) })),
+                    ("last_failure", h.lastFailure.map { .string(Redactor.redact($0)) } ?? .null),
+                ])))
+            }
+            return .object(fields)
+        }
+        return JSON.object([("connections", .array(list))]).response()
+    }
+
+    func setPaused(_ who: Principal, tenant: String, connection: String, paused: Bool, reason: String) throws -> Response {
+        guard runtime.registry.connection(tenant: tenant, id: connection) != nil else {
+            throw AdminError.notFound("no connection \"\(connection)\" in tenant \(tenant)")
+        }
+        let now = Clock.nowMillis()
+        let released = try runtime.store.setConnectionPaused(tenant: tenant, connection: connection, paused: paused, reason: reason, now: now)
+        try runtime.store.audit(actor: actor(who), action: paused ? "connection.pause" : "connection.resume",
+                                target: "\(tenant)/\(connection)", detail: reason, now: now)
+        return JSON.object([("connection", .string(connection)), ("paused", .bool(paused)), ("released", .number("\(released)"))]).response()
+    }
+
+    // MARK: exceptions
+
+    func exceptions(_ who: Principal, tenant: String, query: Parameters) throws -> Response {
+        var filter = ExceptionFilter(tenant: tenant)
+        if let status = query.get("status") {
+            guard ["open", "retried", "discarded", "all"].contains(status) else {
+                throw AdminError.badRequest("status: must be open, retried, discarded or all")
+            }
+            filter.status = status == "all" ? nil : status
+        }
+        filter.reason = query.get("reason")
+        filter.connection = query.get("connection")
+        filter.workflow = query.get("workflow")
+        filter.assignee = query.get("assignee")
+        if let limit = query.get("limit") {
+            guard let n = Int(limit), (1...10_000).contains(n) else { throw AdminError.badRequest("limit: must be a whole number from 1 to 10000") }
+            filter.limit = n
+        }
+        let items = try runtime.store.exceptions(filter)
+        return JSON.object([("exceptions", .array(items.map(Self.itemJSON)))]).response()
+    }
+
+    func item(_ who: Principal, tenant: String, id: String?) throws -> ExceptionItem {
+        guard let id, let number = Int64(id) else { throw AdminError.badRequest("id: must be a whole number") }
+        guard let item = try runtime.store.exception(id: number), item.tenant == tenant else {
+            throw AdminError.notFound("no exception item \(id) in tenant \(tenant)")
+        }
+        return item
+    }
+
+    func act(_ action: String, _ who: Principal, tenant: String, id: String?, body: JSON) throws -> Response {
+        let item = try item(who, tenant: tenant, id: id)
+        let service = ExceptionService(store: runtime.store, config: runtime.config)
+        let now = Clock.nowMillis()
+        do {
+            switch action {
+            case "retry":
+                let report = try service.retry(ids: [item.id], actor: actor(who), reason: try Self.requiredString(body, "reason"))
+                let failing = report.stillFailing.first?.diagnostics.map(\.description) ?? []
+                return JSON.object([("id", .number("\(item.id)")), ("retried", .bool(!report.retried.isEmpty)),
+                                    ("still_failing", .array(failing.map { .string($0) }))]).response()
+            case "discard":
+                let updated = try runtime.store.discardException(id: item.id, actor: actor(who), reason: try Self.requiredString(body, "reason"), now: now)
+                return Self.itemJSON(updated).response()
+            default:
+                let updated = try runtime.store.assignException(id: item.id, to: try Self.requiredString(body, "to"), actor: actor(who), now: now)
+                return Self.itemJSON(updated).response()
+            }
+        } catch let error as StoreError {
+            // e.g. "already discarded": the client's request does not fit the item's state.
+            throw AdminError(status: .conflict, code: "conflict", message: error.description)
+        }
+    }
+
+    static func itemJSON(_ item: ExceptionItem) -> JSON {
+        var fields: [(String, JSON)] = [
+            ("id", .number("\(item.id)")), ("tenant", .string(item.tenant)), ("status", .string(item.status)),
+            ("reason", .string(item.reason)), ("event_type", .string(item.eventType)), ("external_id", .string(item.externalID)),
+            ("workflow", item.workflow.map { .string($0) } ?? .null), ("connection", item.connection.map { .string($0) } ?? .null),
+            ("attempts", .number("\(item.attempts)")), ("assignee", item.assignee.map { .string($0) } ?? .null),
+            ("diagnostics", .array(item.diagnostics.map { d in
+                .object([("summary", .string(d.summary)), ("detail", .string(d.detail)), ("field_path", .string(d.fieldPath))])
+            })),
+            ("created_at", .number("\(item.createdAt)")),
+            ("first_tried_at", item.firstTriedAt.map { .number("\($0)") } ?? .null),
+            ("last_tried_at", item.lastTriedAt.map { .number("\($0)") } ?? .null),
+        ]
+        if let amount = item.amount, let currency = item.currency {
+            fields.append(("impact", .object([("amount", .string(amount)), ("currency", .string(currency))])))
+        }
+        return .object(fields)
+    }
+
+    func actor(_ who: Principal) -> String { "api:\(who.name)" }
+
+    // MARK: webhooks
+
+    func hook(_ request: Request, tenant: String, connection: String) async throws -> Response {
+        guard runtime.config.tenant(tenant) != nil, let c = runtime.registry.connection(tenant: tenant, id: connection),
+              c.plugin.has(.webhook) else {
+            throw AdminError.notFound("no webhook endpoint for \(tenant)/\(connection)")
+        }
+        let body = try await collect(request, limit: AdminServer.hookBodyLimit)
+        let headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
+        var events: [(key: String, data: [UInt8])] = []
+        let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
+        let outcome = c.instance.handleWebhook(method: request.method.rawValue, url: request.uri.description, headers: headers,
+                                               body: body, deadline: deadline) { item in
+            if item.kind == .event { events.append((item.keyString, item.dataBytes)) }
+            return .ok
+        }
+        switch outcome.status {
+        case .ok:
+            let stored = try runtime.ingest(tenant: tenant, source: connection, kind: .event, items: events)
+            return JSON.object([("accepted", .number("\(stored.inserted)")), ("duplicates", .number("\(stored.duplicates)")),
+                                ("rejected", .number("\(stored.rejected)"))]).response(.accepted)
+        case .auth:
+            throw AdminError(status: .unauthorized, code: "signature_rejected", message: outcome.diagnostics.first?.summary ?? "the delivery was not authentic")
+        case .config, .fatal:
+            throw AdminError.badRequest(outcome.diagnostics.first?.summary ?? "the connection rejected the delivery")
+        case .retry, .cancelled:
+            throw AdminError(status: .serviceUnavailable, code: "retry", message: "the connection cannot take the delivery now; send it again",
+                             headers: [.retryAfter: "\(max(1, (outcome.retryAfterMillis ?? 1000) / 1000))"])
+        }
+    }
+}
