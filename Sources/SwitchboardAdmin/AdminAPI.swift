@@ -215,6 +215,139 @@ struct AdminAPI: Sendable {
 
     func actor(_ who: Principal) -> String { "api:\(who.name)" }
 
+    // MARK: connection check, workflows, transactions, xref, plugins, audit
+
+    func check(_ who: Principal, tenant: String, connection: String) throws -> Response {
+        guard let c = runtime.registry.connection(tenant: tenant, id: connection) else {
+            throw AdminError.notFound("no connection \"\(connection)\" in tenant \(tenant)")
+        }
+        guard c.plugin.has(.check) else { throw AdminError.badRequest("plugin \(c.plugin.descriptor.id) has no check_connection") }
+        let outcome = c.instance.checkConnection(deadline: Clock.monotonicNanoseconds() + 30_000_000_000, labels: ["trace": "api-check"])
+        try runtime.store.audit(actor: actor(who), action: "connection.check", target: "\(tenant)/\(connection)", detail: outcome.status.description,
+                                now: Clock.nowMillis())
+        return JSON.object([("connection", .string(connection)), ("status", .string(outcome.status.description)),
+                            ("diagnostics", .array(outcome.diagnostics.map { .string(Redactor.redact($0.description)) }))]).response()
+    }
+
+    func workflows(_ who: Principal, tenant: String) throws -> Response {
+        guard let t = runtime.config.tenant(tenant) else { throw AdminError.notFound("no tenant \"\(tenant)\"") }
+        let list: [JSON] = t.workflows.map { w in
+            .object([("id", .string(w.id)), ("steps", .array(w.steps.map { .string($0.name) }))])
+        }
+        let master: [JSON] = t.masterData.map { m in
+            .object([("entity", .string(m.entity)), ("connections", .array(m.connections.map { .string($0) }))])
+        }
+        return JSON.object([("workflows", .array(list)), ("master_data", .array(master))]).response()
+    }
+
+    var transactionStore: any TransactionStore {
+        get throws {
+            guard let store = runtime.store as? any TransactionStore else {
+                throw AdminError(status: .notImplemented, code: "not_supported", message: "this store cannot search transactions")
+            }
+            return store
+        }
+    }
+
+    func transactions(_ who: Principal, tenant: String, query: Parameters) throws -> Response {
+        var filter = TransactionFilter(tenant: tenant)
+        if let status = query.get("status") {
+            guard ["pending", "running", "done", "parked", "exception"].contains(status) else {
+                throw AdminError.badRequest("status: must be pending, running, done, parked or exception")
+            }
+            filter.status = status
+        }
+        filter.entity = query.get("entity")
+        filter.workflow = query.get("workflow")
+        for (name, keyPath) in [("since", \TransactionFilter.since), ("until", \TransactionFilter.until)] {
+            if let text = query.get(name) {
+                guard let millis = Int64(text), millis >= 0 else { throw AdminError.badRequest("\(name): must be milliseconds since the epoch") }
+                filter[keyPath: keyPath] = millis
+            }
+        }
+        if let limit = query.get("limit") {
+            guard let n = Int(limit), (1...10_000).contains(n) else { throw AdminError.badRequest("limit: must be a whole number from 1 to 10000") }
+            filter.limit = n
+        }
+        let list = try transactionStore.transactions(filter)
+        return JSON.object([("transactions", .array(list.map { Self.transactionJSON($0, steps: false) }))]).response()
+    }
+
+    func transaction(_ who: Principal, tenant: String, id: String?) throws -> TransactionSummary {
+        guard let id, let number = Int64(id) else { throw AdminError.badRequest("id: must be a whole number") }
+        guard let t = try transactionStore.transaction(id: number), t.tenant == tenant else {
+            throw AdminError.notFound("no transaction \(id) in tenant \(tenant)")
+        }
+        return t
+    }
+
+    static func transactionJSON(_ t: TransactionSummary, steps: Bool) -> JSON {
+        var fields: [(String, JSON)] = [
+            ("id", .number("\(t.id)")), ("workflow", .string(t.workflow)), ("event_type", .string(t.eventType)), ("entity", .string(t.entity)),
+            ("external_id", .string(t.externalID)), ("status", .string(t.status)), ("attempts", .number("\(t.attempts)")),
+            ("received_at", .number("\(t.receivedAt)")), ("finished_at", t.finishedAt.map { .number("\($0)") } ?? .null),
+            ("latency_ms", t.latencyMillis.map { .number("\($0)") } ?? .null), ("connection", t.connection.map { .string($0) } ?? .null),
+            ("last_status", t.lastStatus.map { .string($0) } ?? .null), ("last_error", t.lastError.map { .string($0) } ?? .null),
+        ]
+        if let amount = t.amount, let currency = t.currency {
+            fields.append(("amount", .object([("amount", .string(amount)), ("currency", .string(currency))])))
+        }
+        if steps {
+            fields.append(("steps", .array(t.steps.map { s in
+                .object([("step", .string(s.step)), ("ms", .number(String(format: "%.3f", s.millis))), ("status", .string(s.status)),
+                         ("detail", .string(Redactor.redact(s.detail)))])
+            })))
+        }
+        return .object(fields)
+    }
+
+    func xref(_ who: Principal, tenant: String, query: Parameters) throws -> Response {
+        guard let entity = query.get("entity"), CanonicalModel.entity(entity) != nil else {
+            throw AdminError.badRequest("entity: required, a canonical entity such as Account")
+        }
+        let keys: [XrefKey]
+        if let canonical = query.get("canonical_id") {
+            keys = try runtime.store.xref(tenant: tenant, entity: entity, canonicalID: canonical)
+        } else if let connection = query.get("connection"), let external = query.get("external_id") {
+            guard let key = try runtime.store.xref(tenant: tenant, entity: entity, connection: connection, externalID: external) else {
+                throw AdminError.notFound("no \(entity) \(external) at \(connection) in tenant \(tenant)")
+            }
+            keys = try runtime.store.xref(tenant: tenant, entity: entity, canonicalID: key.canonicalID)
+        } else {
+            throw AdminError.badRequest("give canonical_id, or connection and external_id")
+        }
+        guard let first = keys.first else { throw AdminError.notFound("no such \(entity) in tenant \(tenant)") }
+        return JSON.object([("entity", .string(entity)), ("canonical_id", .string(first.canonicalID)),
+                            ("ids", .array(keys.map { .object([("connection", .string($0.connection)), ("external_id", .string($0.externalID))]) }))]).response()
+    }
+
+    func plugins(_ who: Principal) throws -> Response {
+        let list: [JSON] = runtime.registry.catalog.plugins.map { p in
+            .object([("id", .string(p.descriptor.id)), ("version", .string(p.descriptor.version)), ("kind", .string(p.descriptor.kind.rawValue)),
+                     ("capabilities", .array(p.descriptor.capabilities.map { .string($0) })),
+                     ("trusted", .bool(runtime.config.trustedPlugins.contains(p.descriptor.id)))])
+        }
+        let refused: [JSON] = runtime.registry.catalog.refused.map { .object([("code", .string($0.code)), ("error", .string($0.description))]) }
+        return JSON.object([("plugins", .array(list)), ("refused", .array(refused))]).response()
+    }
+
+    /// The audit trail spans tenants (vault rotation, tokens), so only partner-scoped tokens read it.
+    func audit(_ who: Principal, query: Parameters) throws -> Response {
+        guard who.tenant == nil else {
+            throw AdminError(status: .forbidden, code: "forbidden", message: "the audit trail needs a partner-scoped token")
+        }
+        var limit = 100
+        if let text = query.get("limit") {
+            guard let n = Int(text), (1...10_000).contains(n) else { throw AdminError.badRequest("limit: must be a whole number from 1 to 10000") }
+            limit = n
+        }
+        let entries = try runtime.store.auditEntries(limit: limit)
+        return JSON.object([("entries", .array(entries.map { e in
+            .object([("seq", .number("\(e.seq)")), ("at", .number("\(e.at)")), ("actor", .string(e.actor)), ("action", .string(e.action)),
+                     ("target", .string(e.target)), ("detail", .string(Redactor.redact(e.detail)))])
+        }))]).response()
+    }
+
     // MARK: webhooks
 
     func hook(_ request: Request, tenant: String, connection: String) async throws -> Response {

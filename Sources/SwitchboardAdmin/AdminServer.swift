@@ -15,9 +15,13 @@ public enum AdminServer {
     public static let hookBodyLimit = 1 << 20
 
     /// The application, ready to run as a ServiceLifecycle service.
+    /// `metrics` renders the Prometheus text for `GET /metrics` (nil: no metrics route).
     public static func application(runtime: Runtime, host: String, port: Int, logger: Logger,
+                                   branding: Branding = Branding(),
+                                   metrics: (@Sendable () -> String)? = nil,
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some Service {
-        Application(router: router(runtime: runtime), configuration: .init(address: .hostname(host, port: port), serverName: nil),
+        Application(router: router(runtime: runtime, branding: branding, metrics: metrics),
+                    configuration: .init(address: .hostname(host, port: port), serverName: nil),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
@@ -35,11 +39,24 @@ public enum AdminServer {
         ("POST", "/api/v1/tenants/{tenant}/exceptions/{id}/retry"),
         ("POST", "/api/v1/tenants/{tenant}/exceptions/{id}/discard"),
         ("POST", "/api/v1/tenants/{tenant}/exceptions/{id}/assign"),
+        ("POST", "/api/v1/tenants/{tenant}/connections/{connection}/check"),
+        ("GET", "/api/v1/tenants/{tenant}/workflows"),
+        ("GET", "/api/v1/tenants/{tenant}/transactions"),
+        ("GET", "/api/v1/tenants/{tenant}/transactions/{id}"),
+        ("GET", "/api/v1/tenants/{tenant}/xref"),
+        ("GET", "/api/v1/plugins"),
+        ("GET", "/api/v1/audit"),
     ]
 
-    static func router(runtime: Runtime) -> Router<BasicRequestContext> {
+    static func router(runtime: Runtime, branding: Branding = Branding(), metrics: (@Sendable () -> String)? = nil) -> Router<BasicRequestContext> {
         let api = AdminAPI(runtime: runtime)
         let router = Router()
+        if let metrics {
+            router.get("/metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics())))
+            }
+        }
+        Dashboard(api: api, branding: branding).register(on: router)
         router.get("/healthz") { _, _ in JSON.object([("status", .string("ok"))]).response() }
         router.get("/readyz") { _, _ in try api.ready() }
         router.get("/api/v1/openapi.json") { _, _ in
@@ -83,6 +100,30 @@ public enum AdminServer {
                 return try api.act(action, who, tenant: tenant, id: context.parameters.get("id"), body: body)
             }
         }
+        router.post("/api/v1/tenants/:tenant/connections/:connection/check") { request, context in
+            let tenant = try context.parameters.require("tenant")
+            return try api.check(api.authorize(request, .operator, tenant: tenant), tenant: tenant,
+                                 connection: context.parameters.require("connection"))
+        }
+        router.get("/api/v1/tenants/:tenant/workflows") { request, context in
+            let tenant = try context.parameters.require("tenant")
+            return try api.workflows(api.authorize(request, .viewer, tenant: tenant), tenant: tenant)
+        }
+        router.get("/api/v1/tenants/:tenant/transactions") { request, context in
+            let tenant = try context.parameters.require("tenant")
+            return try api.transactions(api.authorize(request, .viewer, tenant: tenant), tenant: tenant, query: request.uri.queryParameters)
+        }
+        router.get("/api/v1/tenants/:tenant/transactions/:id") { request, context in
+            let tenant = try context.parameters.require("tenant")
+            let who = try api.authorize(request, .viewer, tenant: tenant)
+            return AdminAPI.transactionJSON(try api.transaction(who, tenant: tenant, id: context.parameters.get("id")), steps: true).response()
+        }
+        router.get("/api/v1/tenants/:tenant/xref") { request, context in
+            let tenant = try context.parameters.require("tenant")
+            return try api.xref(api.authorize(request, .viewer, tenant: tenant), tenant: tenant, query: request.uri.queryParameters)
+        }
+        router.get("/api/v1/plugins") { request, _ in try api.plugins(api.authorize(request, .viewer, tenant: nil)) }
+        router.get("/api/v1/audit") { request, _ in try api.audit(api.authorize(request, .viewer, tenant: nil), query: request.uri.queryParameters) }
         return router
     }
 }

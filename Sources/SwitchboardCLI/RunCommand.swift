@@ -36,7 +36,8 @@ struct RunCommand: AsyncParsableCommand {
                                                      "connections": "\(runtime.registry.all.count)"])
         let host = httpHost
         let server: [any Service] = httpPort.map { port in
-            [AdminServer.application(runtime: runtime, host: host, port: port, logger: logger) { bound in
+            [AdminServer.application(runtime: runtime, host: host, port: port, logger: logger, branding: runtime.config.branding,
+                                     metrics: { MetricsEndpoint.registry.emitToString() }) { bound in
                 logger.info("http server listening", metadata: ["address": "\(host):\(bound)"])
             }]
         } ?? []

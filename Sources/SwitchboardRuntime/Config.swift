@@ -12,10 +12,22 @@ public struct SwitchboardConfig: Sendable {
     public var trustedPlugins: Set<String> = []
     /// Limits and supervision of sandboxed plugins (`plugins.sandbox`).
     public var sandbox = SandboxSettings()
+    /// The partner's brand on the dashboard (`branding:`).
+    public var branding = Branding()
     public var worker: WorkerSettings
     public var tenants: [TenantConfig]
 
     public func tenant(_ id: String) -> TenantConfig? { tenants.first { $0.id == id } }
+}
+
+/// White-label: the partner's name, logo and colours on the dashboard; no Switchboard branding is shown when a name is set.
+public struct Branding: Sendable, Equatable {
+    public var name = "Switchboard"
+    public var logoURL: String?
+    public var primaryColor = "#1f6feb"
+    public var accentColor = "#d29922"
+
+    public init() {}
 }
 
 /// Where a plugin runs (docs/SANDBOX.md).
@@ -47,6 +59,8 @@ public struct TenantConfig: Sendable {
     public var connections: [ConnectionConfig]
     public var workflows: [WorkflowConfig]
     public var masterData: [MasterDataConfig]
+    /// A transaction that completes within this time counts toward the tenant's SLA %.
+    public var slaTargetMillis: Int64 = 15 * 60_000
     public var location: SourceLocation
 
     public func connection(_ id: String) -> ConnectionConfig? { connections.first { $0.id == id } }

@@ -152,7 +152,7 @@ struct Reader {
     }
 
     mutating func config(_ root: Node) -> SwitchboardConfig? {
-        guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "worker", "tenants"]) else { return nil }
+        guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "worker", "tenants", "branding"]) else { return nil }
         if let version = top["version"], version.int != 1 { fail(version, "version must be 1") }
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : base + "/" + path }
@@ -196,8 +196,23 @@ struct Reader {
         } else if top["tenants"] == nil {
             fail(root, "tenants is required (a list of client firms)")
         }
+        var branding = Branding()
+        if let node = top["branding"], let b = mapping(node, "branding", allowed: ["name", "logo_url", "primary_color", "accent_color"]) {
+            if let n = b["name"], let v = string(n, "branding.name", parent: node) { branding.name = v }
+            if let n = b["logo_url"], let v = string(n, "branding.logo_url", parent: node) {
+                if v.hasPrefix("https://") || v.hasPrefix("http://") || v.hasPrefix("/") || v.hasPrefix("data:image/") { branding.logoURL = v }
+                else { fail(n, "branding.logo_url must be an http(s) URL, a path or a data:image URL") }
+            }
+            for (key, keyPath) in [("primary_color", \Branding.primaryColor), ("accent_color", \Branding.accentColor)] {
+                if let n = b[key], let v = string(n, "branding.\(key)", parent: node) {
+                    let hex = v.dropFirst()
+                    if v.hasPrefix("#"), [3, 6].contains(hex.count), hex.allSatisfy(\.isHexDigit) { branding[keyPath: keyPath] = v }
+                    else { fail(n, "branding.\(key) must be a colour such as #1f6feb") }
+                }
+            }
+        }
         return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, trustedPlugins: trusted, sandbox: sandbox,
-                                 worker: worker, tenants: tenants)
+                                 branding: branding, worker: worker, tenants: tenants)
     }
 
     /// `plugins.sandbox:` — worker limits and supervision (docs/SANDBOX.md).
@@ -219,7 +234,7 @@ struct Reader {
     }
 
     mutating func tenant(_ node: Node) -> TenantConfig? {
-        guard let t = mapping(node, "a tenant", allowed: ["id", "name", "connections", "workflows", "master_data"]) else { return nil }
+        guard let t = mapping(node, "a tenant", allowed: ["id", "name", "connections", "workflows", "master_data", "sla_target"]) else { return nil }
         guard let id = identifier(t["id"], "tenant id", parent: node) else { return nil }
         let name = t["name"].flatMap { $0.string } ?? id
         var connections: [ConnectionConfig] = []
@@ -243,7 +258,9 @@ struct Reader {
                 fail(item, "duplicate workflow id \"\(w.id)\" in tenant \(id)")
             }
         }
-        return TenantConfig(id: id, name: name, connections: connections, workflows: workflows, masterData: masterData, location: at(node))
+        let sla = t["sla_target"].flatMap { duration($0, "sla_target") } ?? 15 * 60_000
+        return TenantConfig(id: id, name: name, connections: connections, workflows: workflows, masterData: masterData,
+                            slaTargetMillis: sla, location: at(node))
     }
 
     mutating func connection(_ node: Node) -> ConnectionConfig? {
