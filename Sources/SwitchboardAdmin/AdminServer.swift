@@ -27,7 +27,7 @@ public enum AdminServer {
 
     /// Every route (the OpenAPI test checks this list against the document).
     public static let routes: [(method: String, path: String)] = [
-        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json"),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/v1/openapi.json"),
         ("POST", "/hooks/{tenant}/{connection}"),
         ("GET", "/api/v1/tenants"),
         ("GET", "/api/v1/tenants/{tenant}/stats"),

@@ -29,15 +29,18 @@ import Testing
                     connections:
                       - { id: gen, plugin: testkit, config: { role: source, records: 3, prefix: \(id.uppercased()) }, poll: { every: 50ms, streams: [records] } }
                       - { id: erp, plugin: testkit, config: { role: sink, misbehave: fatal } }
+                      - { id: archive, plugin: testkit, config: { role: sink } }
                       - { id: hooks, plugin: example-swift, config: { contacts: 1, domain: \(id).example, webhook_token: tok-\(id)-123 } }
                     workflows:
                       - { id: copy, trigger: { event: record.Account, source: gen }, steps: [ { write: { connection: erp, entity: Account } } ] }
+                      - { id: keep, trigger: { event: record.Account, source: gen }, steps: [ { write: { connection: archive, entity: Account } } ] }
                 """
             }
             try """
                 version: 1
                 store: sqlite:\(dir)/store.db
                 plugins: \(TestEnv.productsDir)
+                branding: { name: "Northwind IT Partners", primary_color: "#0a7d4f" }
                 tenants:
                 \(tenant("acme"))
                 \(tenant("globex"))
@@ -84,12 +87,14 @@ import Testing
             return Reply(status: Int(response.status.code), body: String(buffer: bytes))
         }
 
-        /// Waits until the server answers and every tenant has its three exception items.
+        /// Waits until the server answers and every tenant has its three exception items and three done transactions.
         func ready() async throws {
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {
                 if let reply = try? await call(.GET, "/api/v1/tenants", token: tokens["partner-admin"]), reply.status == 200,
-                   reply.body.contains(#""open_exceptions":3"#), reply.body.components(separatedBy: #""open_exceptions":3"#).count == 3 {
+                   reply.body.contains(#""open_exceptions":3"#), reply.body.components(separatedBy: #""open_exceptions":3"#).count == 3,
+                   let a = try? await call(.GET, "/api/v1/tenants/acme/stats", token: tokens["partner-admin"]), a.json?["done"]?.intValue == 3,
+                   let g = try? await call(.GET, "/api/v1/tenants/globex/stats", token: tokens["partner-admin"]), g.json?["done"]?.intValue == 3 {
                     return
                 }
                 try await Task.sleep(for: .milliseconds(100))
@@ -112,11 +117,26 @@ import Testing
         defer { host.stop() }
         try await host.ready()
         let items = ["acme": try await host.openItem("acme"), "globex": try await host.openItem("globex")]
+        var transactions: [String: Int] = [:]
+        var archived: [String: String] = [:]
+        for tenant in ["acme", "globex"] {
+            let done = try await host.call(.GET, "/api/v1/tenants/\(tenant)/transactions?status=done&limit=1", token: host.tokens["partner-admin"])
+            transactions[tenant] = done.json?["transactions"]?.arrayValue?.first?["id"]?.intValue
+            // The archive sink's id for the record (X-1...), found through the transaction's write step.
+            let detail = try await host.call(.GET, "/api/v1/tenants/\(tenant)/transactions/\(transactions[tenant] ?? 0)", token: host.tokens["partner-admin"])
+            archived[tenant] = detail.json?["steps"]?.arrayValue?.last?["detail"]?.stringValue?.split(separator: " ").dropFirst().first.map(String.init)
+        }
+        #expect(transactions.count == 2 && archived.count == 2, "\(transactions) \(archived)")
         let endpoints: [(HTTPMethod, String, AdminRole, String?)] = [
             (.GET, "/api/v1/tenants/{t}/stats", .viewer, nil),
             (.GET, "/api/v1/tenants/{t}/connections", .viewer, nil),
             (.GET, "/api/v1/tenants/{t}/exceptions", .viewer, nil),
             (.GET, "/api/v1/tenants/{t}/exceptions/{id}", .viewer, nil),
+            (.GET, "/api/v1/tenants/{t}/workflows", .viewer, nil),
+            (.GET, "/api/v1/tenants/{t}/transactions?status=done", .viewer, nil),
+            (.GET, "/api/v1/tenants/{t}/transactions/{tx}", .viewer, nil),
+            (.GET, "/api/v1/tenants/{t}/xref?entity=Account&connection=archive&external_id={xid}", .viewer, nil),
+            (.POST, "/api/v1/tenants/{t}/connections/gen/check", .operator, nil),
             (.POST, "/api/v1/tenants/{t}/connections/erp/pause", .operator, #"{"reason":"matrix"}"#),
             (.POST, "/api/v1/tenants/{t}/connections/erp/resume", .operator, #"{"reason":"matrix"}"#),
             (.POST, "/api/v1/tenants/{t}/exceptions/{id}/assign", .operator, #"{"to":"alice"}"#),
@@ -133,6 +153,7 @@ import Testing
             for (name, role, scope) in principals {
                 for tenant in ["acme", "globex"] {
                     let path = template.replacingOccurrences(of: "{t}", with: tenant).replacingOccurrences(of: "{id}", with: "\(items[tenant]!)")
+                        .replacingOccurrences(of: "{tx}", with: "\(transactions[tenant] ?? 0)").replacingOccurrences(of: "{xid}", with: archived[tenant] ?? "")
                     let token = name == "bogus" ? "sbt_not-a-real-token" : name.flatMap { host.tokens[$0] }
                     let reply = try await host.call(method, path, token: token, body: body)
                     let expected: ClosedRange<Int>
@@ -156,6 +177,12 @@ import Testing
         #expect(acmeList.json?["tenants"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["acme"])
         let partnerList = try await host.call(.GET, "/api/v1/tenants", token: host.tokens["partner-viewer"])
         #expect(partnerList.json?["tenants"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["acme", "globex"])
+        // Partner-wide endpoints: plugins for any valid token; the audit trail only for partner-scoped ones.
+        for (name, plugins, audit) in [("partner-viewer", 200, 200), ("acme-viewer", 200, 403), ("globex-admin", 200, 403)] {
+            #expect(try await host.call(.GET, "/api/v1/plugins", token: host.tokens[name]).status == plugins, "\(name) plugins")
+            #expect(try await host.call(.GET, "/api/v1/audit", token: host.tokens[name]).status == audit, "\(name) audit")
+        }
+        #expect(try await host.call(.GET, "/api/v1/audit").status == 401)
 
         // The audit trail: every mutation has its token as actor, and no tenant token touched the other tenant.
         host.stop()
@@ -211,6 +238,44 @@ import Testing
         #expect(before != nil && after == before! + 1, "one event stored: \(String(describing: before)) -> \(String(describing: after))")
         #expect(try await host.call(.GET, "/healthz").status == 200)
         #expect(try await host.call(.GET, "/readyz").status == 200)
+    }
+
+    /// A real browser signs in, reads the dashboard, and the figures it shows are the API's; an operator discards from the page.
+    @Test func theDashboardShowsWhatTheAPIReports() async throws {
+        let host = try Host()
+        defer { host.stop() }
+        try await host.ready()
+        let token = try #require(host.tokens["acme-operator"])
+        let item = try await host.openItem("acme")
+        // The API's figures before the browser acts (it reads the page, then discards an item).
+        let stats = try #require(try await host.call(.GET, "/api/v1/tenants/acme/stats", token: token).json)
+        let artifacts = TestEnv.repoRoot + "/.build/test-artifacts"
+        try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+        let screenshot = artifacts + "/dashboard.png"
+        try? FileManager.default.removeItem(atPath: screenshot)
+        let run = try TestEnv.run(TestEnv.repoRoot + "/.build-venv/bin/python",
+                                  [TestEnv.repoRoot + "/Tests/Fixtures/browser_check.py", "http://127.0.0.1:\(host.port)", token, "acme", screenshot, "\(item)"])
+        #expect(run.status == 0, "\(run.stderr.suffix(2000))")
+        let page = try #require(try? JSON.parse(run.stdout), "browser output: \(run.stdout.prefix(500)) \(run.stderr.suffix(1000))")
+        let figures = try #require(page["figures"])
+        func shown(_ id: String) -> String? { figures[id]?.stringValue }
+        #expect(shown("count-done") == "\(stats["done"]!.intValue!)")
+        #expect(shown("count-exceptions") == "\(stats["open_exceptions"]!.intValue!)")
+        #expect(shown("count-pending") == "\(stats["pending"]!.intValue!)")
+        #expect(shown("reason-count-fatal") == "\(stats["exceptions_by_reason"]!["fatal"]!["count"]!.intValue!)")
+        #expect(shown("latency-p50") == "\(stats["latency_ms"]!["p50"]!.intValue!)")
+        #expect(shown("latency-p95") == "\(stats["latency_ms"]!["p95"]!.intValue!)")
+        #expect(shown("sla") == "100.0%", "3 of 3 done within the 15 min target")
+        #expect(shown("health-gen") == "healthy")
+        // White-label: the partner's brand, and no Switchboard branding anywhere on the page.
+        #expect(shown("brand") == "Northwind IT Partners")
+        #expect(page["text"]?.stringValue?.contains("Switchboard") == false)
+        #expect(FileManager.default.fileExists(atPath: screenshot), "screenshot saved as a test artifact")
+        // The discard clicked in the browser reached the store, audited with the operator's token.
+        #expect(page["notice"]?.stringValue?.contains("discarded") == true)
+        let after = try await host.call(.GET, "/api/v1/tenants/acme/exceptions/\(item)", token: token)
+        #expect(after.json?["status"]?.stringValue == "discarded", "\(after.body)")
+        print("dashboard screenshot: \(screenshot)")
     }
 
     /// The served OpenAPI document is the repository's, valid OpenAPI 3.1, and lists every route.
