@@ -139,7 +139,7 @@ static sb_status check_connection(sb_instance *inst, sb_call *call) {
 
 static const char CATALOG[] =
     "{\"streams\":[{\"name\":\"accounts\",\"entity\":\"Account\",\"cursor\":\"sequence\"}],"
-    "\"writes\":[\"Account\"],\"events\":[\"account.updated\"]}";
+    "\"writes\":[\"Account\"],\"events\":[\"opportunity.won\"]}";
 
 static sb_status discover(sb_instance *inst, sb_call *call) {
     (void)inst;
@@ -216,14 +216,14 @@ static sb_status write_record(sb_instance *inst, sb_call *call, const sb_write_r
     return emit(call, SB_EMIT_WRITE_RESULT, id, "", 0);
 }
 
-/* Turns a POST with a JSON body into one account.updated event. */
+/* Turns a POST whose JSON body is a won deal (a canonical Opportunity) into one opportunity.won event. */
 static sb_status handle_webhook(sb_instance *inst, sb_call *call, const sb_http_request *req) {
     (void)inst;
     if (req->body.len == 0 || req->body.ptr[0] != '{') {
         report(call, "webhook body must be a JSON object", "body");
         return SB_FATAL;
     }
-    return emit(call, SB_EMIT_EVENT, "account.updated", (const char *)req->body.ptr, req->body.len);
+    return emit(call, SB_EMIT_EVENT, "opportunity.won", (const char *)req->body.ptr, req->body.len);
 }
 
 static const sb_plugin_vtable VTABLE = {
