@@ -236,6 +236,11 @@ import Testing
         #expect(good.status == 202, "\(good.body)")
         let after = try await host.call(.GET, "/api/v1/tenants/acme/stats", token: op).json?["events"]?.intValue
         #expect(before != nil && after == before! + 1, "one event stored: \(String(describing: before)) -> \(String(describing: after))")
+        // A replayed delivery is acknowledged but stores nothing new (the event log drops it as a redelivery).
+        let replay = try await host.call(.POST, "/hooks/acme/hooks", body: #"{"external_id":"C-9","updated_at":"2026-11-27T10:00:00Z","last_name":"Doe"}"#,
+                                         headers: [("X-Example-Token", "tok-acme-123")])
+        #expect(replay.status == 202 && replay.json?["duplicates"]?.intValue == 1, "\(replay.body)")
+        #expect(try await host.call(.GET, "/api/v1/tenants/acme/stats", token: op).json?["events"]?.intValue == after)
         #expect(try await host.call(.GET, "/healthz").status == 200)
         #expect(try await host.call(.GET, "/readyz").status == 200)
     }
