@@ -28,8 +28,16 @@ static sb_status spec(sb_call *call) {
 }
 
 static sb_status validate_config(sb_call *call, sb_bytes config) {
-    (void)call; (void)config;
-    return SB_OK;
+    static const char summary[] = "config must be a JSON object";
+    sb_diag d;
+    if (config.len >= 2 && config.ptr[0] == '{' && config.ptr[config.len - 1] == '}') return SB_OK;
+    memset(&d, 0, sizeof d);
+    d.struct_size = sizeof d;
+    d.severity = SB_SEVERITY_ERROR;
+    d.summary.ptr = summary;
+    d.summary.len = sizeof summary - 1;
+    host->diag(call, &d);
+    return SB_CONFIG;
 }
 
 static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out) {

@@ -45,6 +45,7 @@ final class ExampleSwiftConnector: ConnectorPlugin {
         let domain = object["domain"] as? String
         if domain?.isEmpty ?? true { problems.append(PluginDiagnostic("required non-empty string", fieldPath: "domain")) }
         let token = object["webhook_token"] as? String
+        if object["webhook_token"] != nil && token == nil { problems.append(PluginDiagnostic("must be a string", fieldPath: "webhook_token")) }
         if let token, token.count < 8 { problems.append(PluginDiagnostic("must be at least 8 characters", fieldPath: "webhook_token")) }
         guard problems.isEmpty, let contacts, let domain else { return (nil, problems) }
         return (Config(contacts: contacts, domain: domain, webhookToken: token), [])

@@ -27,6 +27,9 @@ final class OpportunityToCash: WorkflowPlugin {
         for key in object.keys where !["project_suffix", "default_billing"].contains(key) {
             problems.append(PluginDiagnostic("unknown field", fieldPath: key))
         }
+        if let suffix = object["project_suffix"], !(suffix is String) {
+            problems.append(PluginDiagnostic("must be a string", fieldPath: "project_suffix"))
+        }
         if let billing = object["default_billing"], !["time_and_materials", "fixed_price", "milestone", "retainer"].contains(billing as? String ?? "") {
             problems.append(PluginDiagnostic("must be time_and_materials, fixed_price, milestone or retainer", fieldPath: "default_billing"))
         }

@@ -69,7 +69,9 @@ static sb_status spec(sb_call *call) {
 static sb_status validate_config(sb_call *call, sb_bytes config) {
     char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_status st = SB_OK;
+    static const char *const names[] = {"role", "seed", "accounts", "opportunities", "bad", "entries_per_project", "flaky_percent", NULL};
     if (!json) return SB_RETRY;
+    if (!sbkit_check_config(host, call, json, names, "snnnnnn")) { free(json); return SB_CONFIG; }
     if (!sbkit_find_string(json, "role", role, sizeof role)) { sbkit_report(host, call, "required: crm, psa or erp", "role"); st = SB_CONFIG; }
     else if (strcmp(role, "crm") && strcmp(role, "psa") && strcmp(role, "erp")) { sbkit_report(host, call, "must be crm, psa or erp", "role"); st = SB_CONFIG; }
     if (sbkit_find_long(json, "flaky_percent", 0) > 90) { sbkit_report(host, call, "must be at most 90", "flaky_percent"); st = SB_CONFIG; }

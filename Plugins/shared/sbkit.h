@@ -84,6 +84,52 @@ static inline long sbkit_find_long(const char *json, const char *key, long fallb
     return (*p >= '0' && *p <= '9') ? strtol(p, NULL, 10) : fallback;
 }
 
+/* The JSON kind of member `key` of a flat object: 's' string, 'n' number, 'b' boolean,
+ * 'o' object, 'a' array, 'z' null, 0 absent. */
+static inline char sbkit_member_kind(const char *json, const char *key) {
+    char pat[64];
+    const char *p = json;
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    while ((p = strstr(p, pat)) != NULL) {
+        const char *v = p + strlen(pat);
+        while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r') v++;
+        if (*v != ':') { p = v; continue; }   /* the name appeared as a value, not a key */
+        v++;
+        while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r') v++;
+        switch (*v) {
+        case '"': return 's';
+        case '{': return 'o';
+        case '[': return 'a';
+        case 't': case 'f': return 'b';
+        case 'n': return 'z';
+        default: return (*v == '-' || (*v >= '0' && *v <= '9')) ? 'n' : '?';
+        }
+    }
+    return 0;
+}
+
+/* Checks that a config is a JSON object whose listed members, when present, have the declared
+ * kind ('s' string, 'n' number); reports each problem with its field path. 1 = fine. */
+static inline int sbkit_check_config(const sb_host_api *host, sb_call *call, const char *json, const char *const *names, const char *kinds) {
+    const char *start = json, *end = json + strlen(json);
+    int ok = 1;
+    size_t i;
+    while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r') start++;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r')) end--;
+    if (*start != '{' || end == start || end[-1] != '}') {
+        sbkit_report(host, call, "config must be a JSON object", "");
+        return 0;
+    }
+    for (i = 0; names[i]; i++) {
+        char kind = sbkit_member_kind(json, names[i]);
+        if (kind && kind != kinds[i]) {
+            sbkit_report(host, call, kinds[i] == 's' ? "must be a string" : "must be a number", names[i]);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
 /* A {"next": N} cursor: records before N were emitted and committed. */
 static inline long sbkit_cursor(const sb_read_request *req) {
     char *json;

@@ -105,7 +105,9 @@ static sb_status spec(sb_call *call) {
 static sb_status validate_config(sb_call *call, sb_bytes config) {
     char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_status st = SB_OK;
+    static const char *const names[] = {"role", "records", "entity", "prefix", "path", "misbehave", NULL};
     if (!json) return SB_RETRY;
+    if (!sbkit_check_config(host, call, json, names, "snssss")) { free(json); return SB_CONFIG; }
     if (!sbkit_find_string(json, "role", role, sizeof role) || (strcmp(role, "source") && strcmp(role, "sink") && strcmp(role, "mirror"))) {
         sbkit_report(host, call, "must be source, sink or mirror", "role");
         st = SB_CONFIG;

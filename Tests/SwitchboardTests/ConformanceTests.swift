@@ -83,6 +83,14 @@ import FoundationXML
         #expect(run.report.contains("does NOT conform"))
     }
 
+    /// The plugins this repository ships pass the suite partners are asked to pass.
+    @Test(arguments: ["example-c", "example-swift", "sandbox", "testkit", "o2c", "bench-echo"])
+    func everyShippedPluginConforms(plugin: String) throws {
+        let run = try test(TestEnv.product("libsbplugin-\(plugin).so"), ["--fuzz", "2000"])
+        #expect(run.status == 0, "\(run.report)")
+        #expect(!run.results.values.contains("failed"), "\(run.report)")
+    }
+
     @Test func aFileThatIsNotAPluginIsCaught() throws {
         let path = TestEnv.tempDir("sbnotso") + "/notes.so"
         try "not a plugin".write(toFile: path, atomically: true, encoding: .utf8)
