@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "sbplugin-sandbox", type: .dynamic, targets: ["SandboxConnector"]),
         .library(name: "sbplugin-o2c", type: .dynamic, targets: ["OpportunityToCashWorkflow"]),
         .library(name: "sbplugin-testkit", type: .dynamic, targets: ["TestkitConnector"]),
+        .library(name: "sbplugin-csv-drop", type: .dynamic, targets: ["CSVDropConnector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -136,6 +137,7 @@ let package = Package(
                 cSettings: [.headerSearchPath("../shared")]),
         .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/o2c"),
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
+        .target(name: "CSVDropConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/csv-drop"),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [

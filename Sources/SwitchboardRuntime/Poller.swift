@@ -19,6 +19,8 @@ struct Poller {
         var diagnostics: [Diagnostic] = []
         /// The connector filled its batch: there is probably more to read now.
         var more = false
+        /// The committed cursor changed (progress even without new records, e.g. a file finished).
+        var cursorMoved = false
     }
 
     func poll(_ connection: Connection, stream: String, batch: Int, deadlineMillis: Int64) -> Result {
@@ -36,7 +38,10 @@ struct Poller {
         var received = 0
         var storeError: (any Error)?
         func flush(cursor: [UInt8]?) -> OperationStatus {
-            if let cursor { pending.cursor = (tenant, connection.id, stream, cursor) }
+            if let cursor {
+                pending.cursor = (tenant, connection.id, stream, cursor)
+                if cursor != state { result.cursorMoved = true }
+            }
             guard !pending.events.isEmpty || !pending.rejected.isEmpty || pending.cursor != nil else { return .ok }
             do {
                 let outcome = try store.ingest(pending, now: Clock.nowMillis())

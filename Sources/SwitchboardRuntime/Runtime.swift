@@ -136,7 +136,7 @@ public final class Runtime: @unchecked Sendable {
                         _ = try? store.setConnectionPaused(tenant: connection.tenant, connection: connection.id, paused: true,
                                                            reason: "AUTH on read: \(result.diagnostics.first?.summary ?? "")", now: Clock.nowMillis())
                     }
-                    let found = result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0
+                    let found = result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0 || result.cursorMoved
                     if found { foundWork = true }
                     lastPolled[key] = (now, found)
                     due[key] = result.more ? now : now + poll.everyMillis * 1_000_000
