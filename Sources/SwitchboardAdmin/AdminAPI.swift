@@ -357,6 +357,57 @@ struct AdminAPI: Sendable {
         }
     }
 
+    // MARK: tokens (admin)
+
+    /// Admins manage tokens within their own scope: a tenant admin only for its tenant, never above its own role.
+    func tokenList(_ who: Principal) throws -> Response {
+        guard let tokens else { throw AdminError(status: .notImplemented, code: "not_supported", message: "this store keeps no tokens") }
+        let visible = try tokens.tokens().filter { who.tenant == nil || $0.tenant == who.tenant }
+        return JSON.object([("tokens", .array(visible.map { t in
+            .object([("name", .string(t.name)), ("role", .string(t.role)), ("tenant", t.tenant.map { .string($0) } ?? .null),
+                     ("prefix", .string(t.prefix)), ("created_at", .number("\(t.createdAt)")),
+                     ("revoked", .bool(t.revokedAt != nil))])
+        }))]).response()
+    }
+
+    func tokenCreate(_ who: Principal, body: JSON) throws -> Response {
+        guard let tokens else { throw AdminError(status: .notImplemented, code: "not_supported", message: "this store keeps no tokens") }
+        let name = try Self.requiredString(body, "name")
+        guard PluginDescriptor.isValidID(name) else { throw AdminError.badRequest("name: must match [a-z0-9][a-z0-9._-]{0,63}") }
+        guard let role = AdminRole(rawValue: try Self.requiredString(body, "role")) else {
+            throw AdminError.badRequest("role: must be viewer, operator or admin")
+        }
+        let tenant: String?
+        switch body["tenant"] {
+        case nil, .null?: tenant = nil
+        case .string(let t)?: tenant = t
+        default: throw AdminError.badRequest("tenant: must be a tenant id or null (the partner)")
+        }
+        if let tenant, runtime.config.tenant(tenant) == nil || !who.sees(tenant) { throw AdminError.notFound("no tenant \"\(tenant)\"") }
+        guard who.tenant == nil || tenant == who.tenant else {
+            throw AdminError(status: .forbidden, code: "forbidden", message: "a tenant admin creates tokens for its own tenant only")
+        }
+        guard role <= who.role else { throw AdminError(status: .forbidden, code: "forbidden", message: "cannot grant a role above your own") }
+        let (token, row) = AdminTokens.make(name: name, role: role, tenant: tenant, now: Clock.nowMillis())
+        do { try tokens.createToken(row, actor: actor(who)) } catch let error as StoreError {
+            throw AdminError(status: .conflict, code: "conflict", message: error.description)
+        }
+        // The token is shown once, here; only its hash is stored.
+        return JSON.object([("name", .string(name)), ("role", .string(role.rawValue)), ("tenant", tenant.map { .string($0) } ?? .null),
+                            ("token", .string(token))]).response(.created)
+    }
+
+    func tokenRevoke(_ who: Principal, name: String) throws -> Response {
+        guard let tokens else { throw AdminError(status: .notImplemented, code: "not_supported", message: "this store keeps no tokens") }
+        guard let row = try tokens.tokens().first(where: { $0.name == name && (who.tenant == nil || $0.tenant == who.tenant) }) else {
+            throw AdminError.notFound("no token \"\(name)\"")
+        }
+        guard try tokens.revokeToken(name: row.name, actor: actor(who), now: Clock.nowMillis()) else {
+            throw AdminError(status: .conflict, code: "conflict", message: "token \"\(name)\" is already revoked")
+        }
+        return JSON.object([("name", .string(name)), ("revoked", .bool(true))]).response()
+    }
+
     // MARK: webhooks
 
     func hook(_ request: Request, tenant: String, connection: String) async throws -> Response {

@@ -46,6 +46,9 @@ public enum AdminServer {
         ("GET", "/api/v1/tenants/{tenant}/xref"),
         ("GET", "/api/v1/plugins"),
         ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/tokens"),
+        ("POST", "/api/v1/tokens"),
+        ("POST", "/api/v1/tokens/{name}/revoke"),
     ]
 
     static func router(runtime: Runtime, branding: Branding = Branding(), metrics: (@Sendable () -> String)? = nil) -> Router<BasicRequestContext> {
@@ -123,6 +126,14 @@ public enum AdminServer {
             return try api.xref(api.authorize(request, .viewer, tenant: tenant), tenant: tenant, query: request.uri.queryParameters)
         }
         router.get("/api/v1/plugins") { request, _ in try api.plugins(api.authorize(request, .viewer, tenant: nil)) }
+        router.get("/api/v1/tokens") { request, _ in try api.tokenList(api.authorize(request, .admin, tenant: nil)) }
+        router.post("/api/v1/tokens") { request, _ in
+            let who = try api.authorize(request, .admin, tenant: nil)
+            return try api.tokenCreate(who, body: try await api.body(request))
+        }
+        router.post("/api/v1/tokens/:name/revoke") { request, context in
+            try api.tokenRevoke(api.authorize(request, .admin, tenant: nil), name: context.parameters.require("name"))
+        }
         router.get("/api/v1/audit") { request, _ in try api.audit(api.authorize(request, .viewer, tenant: nil), query: request.uri.queryParameters) }
         return router
     }

@@ -283,6 +283,38 @@ import Testing
         print("dashboard screenshot: \(screenshot)")
     }
 
+    /// Admins manage tokens within their scope; a new token works at once and a revoked one stops at once.
+    @Test func adminsManageTokensWithinTheirScope() async throws {
+        let host = try Host()
+        defer { host.stop() }
+        try await host.ready()
+        let partner = host.tokens["partner-admin"], globex = host.tokens["globex-admin"], acmeOp = host.tokens["acme-operator"]
+        // Only admins; a tenant admin only for its own tenant and never above its role.
+        #expect(try await host.call(.GET, "/api/v1/tokens", token: acmeOp).status == 403)
+        #expect(try await host.call(.POST, "/api/v1/tokens", token: acmeOp, body: #"{"name":"x","role":"viewer","tenant":"acme"}"#).status == 403)
+        #expect(try await host.call(.POST, "/api/v1/tokens", token: globex, body: #"{"name":"x","role":"viewer","tenant":"acme"}"#).status == 404)
+        #expect(try await host.call(.POST, "/api/v1/tokens", token: globex, body: #"{"name":"x","role":"viewer"}"#).status == 403)
+        #expect(try await host.call(.POST, "/api/v1/tokens", token: partner, body: #"{"name":"Bad Name","role":"viewer"}"#).status == 400)
+        #expect(try await host.call(.POST, "/api/v1/tokens", token: partner, body: #"{"name":"y","role":"root"}"#).status == 400)
+        let listed = try await host.call(.GET, "/api/v1/tokens", token: globex)
+        #expect(listed.json?["tokens"]?.arrayValue?.compactMap { $0["tenant"]?.stringValue } == ["globex"], "\(listed.body)")
+        #expect(!listed.body.contains(host.tokens["globex-admin"]!), "never the token itself")
+        // Created by the globex admin for globex: usable at once, scoped, audited; revoked: refused at once.
+        let created = try await host.call(.POST, "/api/v1/tokens", token: globex, body: #"{"name":"globex-ci","role":"viewer","tenant":"globex"}"#)
+        #expect(created.status == 201, "\(created.body)")
+        let fresh = try #require(created.json?["token"]?.stringValue)
+        #expect(try await host.call(.GET, "/api/v1/tenants/globex/stats", token: fresh).status == 200)
+        #expect(try await host.call(.GET, "/api/v1/tenants/acme/stats", token: fresh).status == 404)
+        #expect(try await host.call(.POST, "/api/v1/tokens", token: globex, body: #"{"name":"globex-ci","role":"viewer","tenant":"globex"}"#).status == 409)
+        #expect(try await host.call(.POST, "/api/v1/tokens/globex-ci/revoke", token: partner).status == 200)
+        #expect(try await host.call(.GET, "/api/v1/tenants/globex/stats", token: fresh).status == 401)
+        #expect(try await host.call(.POST, "/api/v1/tokens/partner-viewer/revoke", token: globex).status == 404, "not in its scope")
+        let audit = try await host.call(.GET, "/api/v1/audit", token: partner)
+        #expect(audit.body.contains(#""actor":"api:globex-admin","action":"token.create","target":"globex-ci""#), "\(audit.body.prefix(800))")
+        #expect(audit.body.contains(#""actor":"api:partner-admin","action":"token.revoke","target":"globex-ci""#))
+        #expect(!audit.body.contains(fresh))
+    }
+
     /// The served OpenAPI document is the repository's, valid OpenAPI 3.1, and lists every route.
     @Test func theOpenAPIDocumentIsValidAndComplete() async throws {
         let host = try Host()
