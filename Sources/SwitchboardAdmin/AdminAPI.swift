@@ -27,12 +27,14 @@ struct AdminAPI: Sendable {
         guard let tokens, let who = try AdminTokens.principal(authorization: request.headers[.authorization], store: tokens) else {
             throw AdminError.unauthorized
         }
-        if let tenant {
-            // Out of scope looks exactly like unknown: a tenant token must not learn other tenants exist.
-            guard who.sees(tenant), runtime.config.tenant(tenant) != nil else { throw AdminError.notFound("no tenant \"\(tenant)\"") }
-        }
+        if let tenant { try requireVisible(tenant, to: who) }
         guard who.role >= needed else { throw AdminError.forbidden(needed) }
         return who
+    }
+
+    /// Out of scope looks exactly like unknown: a tenant token must not learn other tenants exist.
+    func requireVisible(_ tenant: String, to who: Principal) throws {
+        guard who.sees(tenant), runtime.config.tenant(tenant) != nil else { throw AdminError.notFound("no tenant \"\(tenant)\"") }
     }
 
     // MARK: bodies
@@ -95,15 +97,12 @@ struct AdminAPI: Sendable {
             (reason, .object([("count", .number("\(value.count)")),
                               ("blocked", .object(value.blocked.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))]))
         }
-        func percentile(_ p: Double) -> JSON {
-            guard !s.latenciesMillis.isEmpty else { return .null }
-            return .number("\(s.latenciesMillis[min(s.latenciesMillis.count - 1, Int(Double(s.latenciesMillis.count) * p))])")
-        }
+        func percentile(_ percent: Int) -> JSON { Percentile.of(s.latenciesMillis, percent).map { .number("\($0)") } ?? .null }
         return JSON.object([
             ("tenant", .string(tenant)), ("events", .number("\(s.events)")), ("pending", .number("\(s.pending)")),
             ("running", .number("\(s.running)")), ("done", .number("\(s.done)")), ("parked", .number("\(s.parked)")),
             ("open_exceptions", .number("\(s.openExceptions)")), ("exceptions_by_reason", .object(byReason)),
-            ("latency_ms", .object([("p50", percentile(0.5)), ("p95", percentile(0.95))])),
+            ("latency_ms", .object([("p50", percentile(50)), ("p95", percentile(95))])),
         ]).response()
     }
 

@@ -42,20 +42,20 @@ struct Dashboard: Sendable {
         router.get("/ui/:tenant") { request, context in
             guard let who = try? principal(request) else { return redirect("/") }
             let tenant = try context.parameters.require("tenant")
-            guard who.sees(tenant), api.runtime.config.tenant(tenant) != nil else { throw AdminError.notFound("no tenant \"\(tenant)\"") }
+            try api.requireVisible(tenant, to: who)
             return try tenantPage(who, tenant: tenant, notice: request.uri.queryParameters.get("notice"))
         }
         router.get("/ui/:tenant/transactions/:id") { request, context in
             guard let who = try? principal(request) else { return redirect("/") }
             let tenant = try context.parameters.require("tenant")
-            guard who.sees(tenant), api.runtime.config.tenant(tenant) != nil else { throw AdminError.notFound("no tenant \"\(tenant)\"") }
+            try api.requireVisible(tenant, to: who)
             return try transactionPage(try api.transaction(who, tenant: tenant, id: context.parameters.get("id")), tenant: tenant)
         }
         for action in ["retry", "discard"] {
             router.post("/ui/:tenant/exceptions/:id/\(action)") { request, context in
                 guard let who = try? principal(request) else { return redirect("/") }
                 let tenant = try context.parameters.require("tenant")
-                guard who.sees(tenant), api.runtime.config.tenant(tenant) != nil else { throw AdminError.notFound("no tenant \"\(tenant)\"") }
+                try api.requireVisible(tenant, to: who)
                 guard who.role >= .operator else { throw AdminError.forbidden(.operator) }
                 let id = context.parameters.get("id")
                 let form = try await formBody(request)
@@ -128,12 +128,12 @@ struct Dashboard: Sendable {
         for i in (0..<12).reversed() {
             let start = now - Int64(i + 1) * 300_000, end = start + 300_000
             let lat = finished.filter { ($0.finishedAt ?? 0) >= start && ($0.finishedAt ?? 0) < end }.compactMap(\.latencyMillis).sorted()
-            let p50 = lat.isEmpty ? "–" : "\(lat[lat.count / 2]) ms"
-            let p95 = lat.isEmpty ? "–" : "\(lat[min(lat.count - 1, lat.count * 95 / 100)]) ms"
+            let p50 = Percentile.of(lat, 50).map { "\($0) ms" } ?? "–"
+            let p95 = Percentile.of(lat, 95).map { "\($0) ms" } ?? "–"
             buckets += "<tr><td>\(i == 0 ? "last 5 min" : "\(i * 5)–\((i + 1) * 5) min ago")</td><td>\(lat.count)</td><td>\(p50)</td><td>\(p95)</td></tr>"
         }
-        let p50 = stats.latenciesMillis.isEmpty ? "–" : "\(stats.latenciesMillis[stats.latenciesMillis.count / 2])"
-        let p95 = stats.latenciesMillis.isEmpty ? "–" : "\(stats.latenciesMillis[min(stats.latenciesMillis.count - 1, stats.latenciesMillis.count * 95 / 100)])"
+        let p50 = Percentile.of(stats.latenciesMillis, 50).map { "\($0)" } ?? "–"
+        let p95 = Percentile.of(stats.latenciesMillis, 95).map { "\($0)" } ?? "–"
 
         var reasons = ""
         for (reason, value) in stats.exceptionsByReason.sorted(by: { $0.key < $1.key }) {

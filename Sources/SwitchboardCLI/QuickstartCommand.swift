@@ -65,7 +65,7 @@ struct QuickstartCommand: ParsableCommand {
 
     func summarise(_ stats: RuntimeStats, store: any IntegrationStore, echoes: Int, elapsed: Double, configPath: String) throws {
         let latencies = stats.latenciesMillis
-        func percentile(_ p: Double) -> Int64 { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        func percentile(_ percent: Int) -> Int64 { Percentile.of(latencies, percent) ?? 0 }
         print("""
 
             Summary (\(String(format: "%.1f", elapsed)) s)
@@ -73,7 +73,7 @@ struct QuickstartCommand: ParsableCommand {
               transactions done     \(stats.done)
               still queued          \(stats.pending + stats.running)\(stats.parked > 0 ? "  (parked: \(stats.parked))" : "")
               echoes suppressed     \(echoes)
-              latency p50 / p95     \(percentile(0.5)) ms / \(percentile(0.95)) ms
+              latency p50 / p95     \(percentile(50)) ms / \(percentile(95)) ms
               exceptions            \(stats.openExceptions)
             """)
         for (reason, entry) in stats.exceptionsByReason.sorted(by: { $0.key < $1.key }) {

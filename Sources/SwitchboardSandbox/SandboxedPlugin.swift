@@ -185,7 +185,8 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     public var printedBytes: Int {
         serial.lock()
         defer { serial.unlock() }
-        return worker?.output.totalBytes ?? health.withLock { $0.printedBytes }
+        // Earlier workers' output was added to the health record when they died.
+        return health.withLock { $0.printedBytes } + (worker?.output.totalBytes ?? 0)
     }
 
     // MARK: the call path

@@ -37,7 +37,7 @@ final class WorkerProcess: @unchecked Sendable {
         }
         _ = fcntl(out[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(out[1], F_SETFD, FD_CLOEXEC)
-        let arguments = [executable, SandboxWorkerArguments.mode, "--parent", "\(getpid())",
+        let arguments = [executable, SandboxWorker.mode, "--parent", "\(getpid())",
                          "--memory-mb", "\(limits.memoryMB)", "--cpu-seconds", "\(limits.cpuSeconds)",
                          "--open-files", "\(limits.openFiles)"]
         var environment = ProcessInfo.processInfo.environment
@@ -80,10 +80,6 @@ final class WorkerProcess: @unchecked Sendable {
         output.waitForEOF(timeoutMillis: 500)
         return status
     }
-}
-
-enum SandboxWorkerArguments {
-    static let mode = "__worker"
 }
 
 /// The last few KiB a worker printed (stdout and stderr), drained by a thread
