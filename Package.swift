@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "sbplugin-o2c", type: .dynamic, targets: ["OpportunityToCashWorkflow"]),
         .library(name: "sbplugin-testkit", type: .dynamic, targets: ["TestkitConnector"]),
         .library(name: "sbplugin-csv-drop", type: .dynamic, targets: ["CSVDropConnector"]),
+        .library(name: "sbplugin-bottlecrm", type: .dynamic, targets: ["BottleCRMConnector"]),
+        .library(name: "sbplugin-tryton", type: .dynamic, targets: ["TrytonConnector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -138,6 +140,9 @@ let package = Package(
         .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/o2c"),
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
         .target(name: "CSVDropConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/csv-drop"),
+        .target(name: "BottleCRMConnector", dependencies: ["SwitchboardPluginKit", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Plugins/bottlecrm"),
+        .target(name: "TrytonConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/tryton"),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [

@@ -429,6 +429,12 @@ struct AdminAPI: Sendable {
             guard outcome.isOK else { return (outcome, nil) }
             return (outcome, try runtime.ingest(tenant: tenant, source: connection, kind: .event, items: events))
         }
+        if !outcome.isOK {
+            // A refused delivery stores nothing, but someone should be able to see that it happened (and why).
+            runtime.logger.warning("webhook delivery refused", metadata: [
+                "tenant": .string(tenant), "connection": .string(connection), "status": .string(outcome.status.description),
+                "reason": .string(outcome.diagnostics.first?.summary ?? "-")])
+        }
         switch outcome.status {
         case .ok:
             guard let stored else { throw AdminError(status: .internalServerError, code: "internal", message: "nothing stored") }

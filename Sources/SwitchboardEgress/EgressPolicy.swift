@@ -12,6 +12,10 @@ public struct EgressPolicy: Sendable {
     public var burst: Int = 1
     public var concurrency: Int = 8
     public var auth: EgressAuth = .none
+    /// Lets the plugin's own `Authorization` header through: only for a plugin that
+    /// logs in itself (e.g. a session token from a login call) on a connection that
+    /// allows it raw secrets and has no host `auth:`. Otherwise the host owns credentials.
+    public var pluginAuthorization = false
     /// How metrics name the connection (tenant/connection).
     public var connectionLabel = "-"
 

@@ -86,8 +86,10 @@ public final class HTTPEgress: EgressClient, @unchecked Sendable {
 
     private func perform(_ request: EgressRequest, auth: Bool) throws -> Response {
         var headers = HTTPHeaders()
-        // The plugin cannot set credentials itself; the host owns them.
-        for (name, value) in request.headers where name.lowercased() != "authorization" { headers.add(name: name, value: value) }
+        // The plugin cannot set credentials itself (the host owns them) unless it is allowed to log in itself.
+        for (name, value) in request.headers where policy.pluginAuthorization || name.lowercased() != "authorization" {
+            headers.add(name: name, value: value)
+        }
         if auth { try addCredentials(to: &headers) }
         var outgoing = try HTTPClient.Request(url: request.url, method: HTTPMethod(rawValue: request.method.uppercased()), headers: headers,
                                               body: request.body.isEmpty ? nil : .bytes(request.body))

@@ -304,7 +304,8 @@ struct Reader {
             isolation = n.string.flatMap(Isolation.init(rawValue:))
             if isolation == nil { fail(n, "isolation must be inprocess or sandbox") }
         }
-        let egress = c["egress"].flatMap { egressPolicy($0) }
+        var egress = c["egress"].flatMap { egressPolicy($0) }
+        if let policy = egress, case .none = policy.auth { egress?.pluginAuthorization = allowRaw }
         return ConnectionConfig(id: id, plugin: plugin, config: c["config"].map { json($0) } ?? .object([]), secrets: secrets,
                                 allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, isolation: isolation, location: at(node),
                                 secretLocations: secretLocations)

@@ -15,7 +15,7 @@ public final class Runtime: @unchecked Sendable {
     public let store: any IntegrationStore
     public let registry: ConnectionRegistry
     let router: Router
-    let logger: Logger
+    public let logger: Logger
     let recentWrites = RecentWrites()
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchGroup()

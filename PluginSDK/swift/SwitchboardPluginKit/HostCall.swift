@@ -74,6 +74,20 @@ public struct HostCall {
         guard status == SB_OK else { throw PluginError(PluginStatus(rawValue: status) ?? .fatal, "state_put failed") }
     }
 
+    /// A secret of this connection by the name the config maps (`secrets: {NAME: vault:...}`).
+    /// Only for plugins that declare `.rawSecrets` on a connection with `allow_raw_secrets: true`;
+    /// otherwise throws `.auth`. Never log it or put it in a diagnostic.
+    public func secret(_ name: String) throws -> [UInt8] {
+        var buf = sb_host_buf()
+        let status = withStr(name) { n in api.pointee.secret_get(call, n, &buf) }
+        defer { api.pointee.buf_release(call, &buf) }
+        guard status == SB_OK else {
+            throw PluginError(PluginStatus(rawValue: status) ?? .fatal, "secret \(name) is not available to this plugin")
+        }
+        guard let ptr = buf.ptr else { return [] }
+        return Array(UnsafeBufferPointer(start: ptr, count: buf.len))
+    }
+
     /// A response received through host egress.
     public struct HTTPResponse: Sendable {
         public var status: Int

@@ -1,0 +1,60 @@
+// Tryton's typed JSON values ({"__class__": "Decimal" | "date" | "datetime" | "timedelta"})
+// to and from the canonical model's strings.
+import Foundation
+
+enum TrytonValue {
+    static func decimal(_ text: String) -> [String: Any] { ["__class__": "Decimal", "decimal": text] }
+
+    /// `YYYY-MM-DD` to a Tryton date (nil when malformed).
+    static func date(_ text: String) -> [String: Any]? {
+        let parts = text.prefix(10).split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3 else { return nil }
+        return ["__class__": "date", "year": parts[0], "month": parts[1], "day": parts[2]]
+    }
+
+    static func today() -> [String: Any] {
+        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
+        return ["__class__": "date", "year": c.year!, "month": c.month!, "day": c.day!]
+    }
+
+    static func hours(_ hours: Double) -> [String: Any] { ["__class__": "timedelta", "seconds": hours * 3600] }
+
+    /// A Tryton Decimal (or number) as a canonical decimal string.
+    static func decimalString(_ value: Any?) -> String? {
+        if let object = value as? [String: Any], let text = object["decimal"] as? String { return text }
+        if let number = value as? NSNumber { return number.stringValue }
+        return value as? String
+    }
+
+    /// A Tryton date as `YYYY-MM-DD`.
+    static func dateString(_ value: Any?) -> String? {
+        guard let object = value as? [String: Any], let y = object["year"] as? Int, let m = object["month"] as? Int,
+              let d = object["day"] as? Int else { return nil }
+        return String(format: "%04d-%02d-%02d", y, m, d)
+    }
+
+    /// A Tryton (naive UTC) datetime as RFC 3339 with microseconds: it orders as text, so it is also the cursor.
+    static func dateTimeString(_ value: Any?) -> String? {
+        guard let o = value as? [String: Any], let y = o["year"] as? Int, let mo = o["month"] as? Int, let d = o["day"] as? Int else {
+            return nil
+        }
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, mo, d, o["hour"] as? Int ?? 0, o["minute"] as? Int ?? 0,
+                      o["second"] as? Int ?? 0, o["microsecond"] as? Int ?? 0)
+    }
+
+    /// RFC 3339 (as `dateTimeString` writes it) back to a Tryton datetime.
+    static func dateTime(_ text: String) -> [String: Any]? {
+        let digits = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard digits.count >= 6 else { return nil }
+        return ["__class__": "datetime", "year": digits[0], "month": digits[1], "day": digits[2], "hour": digits[3],
+                "minute": digits[4], "second": digits[5], "microsecond": digits.count > 6 ? digits[6] : 0]
+    }
+
+    /// Hours of a Tryton timedelta.
+    static func hoursOf(_ value: Any?) -> Double {
+        ((value as? [String: Any])?["seconds"] as? NSNumber)?.doubleValue ?? 0
+    }
+
+    /// A decimal string with two places (money).
+    static func money(_ value: Double) -> String { String(format: "%.2f", value) }
+}

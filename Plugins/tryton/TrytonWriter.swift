@@ -1,0 +1,146 @@
+// Idempotent writes. Each looks for what an earlier attempt made (by a
+// natural key kept in Tryton) before creating anything, so the host's
+// at-least-once delivery never makes a second customer, project or invoice.
+import Foundation
+import SwitchboardPluginKit
+
+struct TrytonWriter {
+    let tryton: TrytonSession
+    let config: TrytonConnector.Config
+    let host: HostCall
+
+    func search(_ model: String, _ domain: [Any], limit: Int = 1) throws -> [Int] {
+        try tryton.model(model, "search", [domain, 0, limit, NSNull()], host: host) as? [Int] ?? []
+    }
+
+    func create(_ model: String, _ values: [String: Any]) throws -> Int {
+        guard let id = (try tryton.model(model, "create", [[values]], host: host) as? [Int])?.first else {
+            throw PluginError.fatal("Tryton created no \(model)")
+        }
+        return id
+    }
+
+    /// The party code that ties a Tryton customer to its record elsewhere.
+    static func partyCode(source: String, externalID: String) -> String { "\(source)/\(externalID)" }
+
+    // MARK: Account -> party.party
+
+    func upsertParty(_ record: [String: Any], knownID: String) throws -> String {
+        guard let source = record["source"] as? String, let externalID = record["external_id"] as? String else {
+            throw PluginError.fatal("an Account needs source and external_id", fieldPath: "external_id")
+        }
+        var values: [String: Any] = [:]
+        if let name = record["name"] as? String { values["name"] = name }
+        let address = record["billing_address"] as? [String: Any]
+        var id = Int(knownID)
+        if id == nil { id = try search("party.party", [["code", "=", Self.partyCode(source: source, externalID: externalID)]]).first }
+        if let id {
+            if !values.isEmpty { _ = try tryton.model("party.party", "write", [[id], values], host: host) }
+            if let address { try upsertAddress(party: id, address) }
+            return "\(id)"
+        }
+        guard values["name"] != nil else { throw PluginError.fatal("a new customer needs a name", fieldPath: "name") }
+        values["code"] = Self.partyCode(source: source, externalID: externalID)
+        if let address { values["addresses"] = [["create", [addressValues(address)]]] }
+        return "\(try create("party.party", values))"
+    }
+
+    func addressValues(_ address: [String: Any]) -> [String: Any] {
+        var values: [String: Any] = [:]
+        for key in ["street", "city", "postal_code"] { if let value = address[key] as? String { values[key] = value } }
+        return values
+    }
+
+    func upsertAddress(party: Int, _ address: [String: Any]) throws {
+        let values = addressValues(address)
+        guard !values.isEmpty else { return }
+        if let existing = try search("party.address", [["party", "=", party]]).first {
+            _ = try tryton.model("party.address", "write", [[existing], values], host: host)
+        } else {
+            _ = try create("party.address", values.merging(["party": party]) { $1 })
+        }
+    }
+
+    // MARK: Project -> project.work (a project with tasks, billed on timesheets)
+
+    func upsertProject(_ record: [String: Any], knownID: String) throws -> String {
+        guard let source = record["source"] as? String, let name = record["name"] as? String else {
+            throw PluginError.fatal("a Project needs source and name", fieldPath: "name")
+        }
+        let opportunity = record["opportunity"] as? String ?? record["external_id"] as? String ?? ""
+        let marker = ProjectMarker.line(source: source, opportunity: opportunity)
+        if let id = Int(knownID) { return "\(id)" }
+        if let existing = try search("project.work", [["type", "=", "project"], ["comment", "ilike", "%\(marker)%"]]).first {
+            return "\(existing)"
+        }
+        guard let account = record["account"] as? String else { throw PluginError.fatal("a Project needs its account", fieldPath: "account") }
+        guard let party = try search("party.party", [["code", "=", Self.partyCode(source: source, externalID: account)]]).first
+                ?? (Int(account).flatMap { try? search("party.party", [["id", "=", $0]]).first }) else {
+            throw PluginError.fatal("customer \(Self.partyCode(source: source, externalID: account)) is not in Tryton: write the Account first",
+                                    fieldPath: "account")
+        }
+        let custom = record["custom"] as? [String: Any] ?? [:]
+        let productCode = custom["service_item"] as? String ?? config.serviceProduct
+        guard let product = try search("product.product", [["code", "=", productCode]]).first else {
+            throw PluginError.fatal("unknown service item \(productCode): Tryton has no product with that code", fieldPath: "custom.service_item")
+        }
+        let rate = custom["rate"] as? String ?? config.hourlyRate
+        let company = tryton.context["company"] as? Int ?? 1
+        var comment = marker
+        var effort: [String: Any]?
+        if let budget = record["budget"] as? [String: Any], let amount = budget["amount"] as? String, let currency = budget["currency"] as? String {
+            comment += "\nbudget: \(amount) \(currency)"
+            if let total = Double(amount), let hourly = Double(rate), hourly > 0 { effort = TrytonValue.hours((total / hourly).rounded()) }
+        }
+        let tasks = (custom["tasks"] as? [String]) ?? ["Delivery"]
+        func work(_ name: String, type: String) -> [String: Any] {
+            ["name": name, "type": type, "company": company, "product": product, "list_price": TrytonValue.decimal(rate),
+             "timesheet_available": true]
+        }
+        var project = work(name, type: "project")
+        project["party"] = party
+        project["project_invoice_method"] = (record["billing_method"] as? String) == "fixed_price" ? "effort" : "timesheet"
+        project["comment"] = comment
+        if let effort { project["effort_duration"] = effort }
+        if !tasks.isEmpty { project["children"] = [["create", tasks.map { work($0, type: "task") }]] }
+        return "\(try create("project.work", project))"
+    }
+
+    // MARK: Invoice -> project.work.invoice, validate, post
+
+    /// Invoices the project's approved time and posts the invoice. The
+    /// invoice is found from the time entries it covers, so a retry posts the
+    /// invoice an earlier attempt created instead of making another.
+    func invoiceTime(_ record: [String: Any]) throws -> String {
+        guard let projectRef = record["project"] as? String, let project = Int(projectRef) else {
+            throw PluginError.fatal("an Invoice to create needs the Tryton project id", fieldPath: "project")
+        }
+        let lines = record["lines"] as? [[String: Any]] ?? []
+        let entries = lines.flatMap { ($0["time_entries"] as? [String]) ?? [] }.compactMap(Int.init)
+        guard !entries.isEmpty else { throw PluginError.fatal("an Invoice needs the time entries it bills", fieldPath: "lines[0].time_entries") }
+        var invoices = try invoicesCovering(entries)
+        if invoices.isEmpty {
+            _ = try tryton.model("project.work", "invoice", [[project]], host: host)
+            invoices = try invoicesCovering(entries)
+        }
+        guard let invoice = invoices.first else {
+            throw PluginError.fatal("Tryton made no invoice for time entries \(entries.map(String.init).joined(separator: ", ")) of project \(project)",
+                                    detail: "is the time on a billable project (invoice method: timesheet) with a product and a customer?",
+                                    fieldPath: "lines[0].time_entries")
+        }
+        for id in invoices {
+            let state = (try tryton.model("account.invoice", "read", [[id], ["state"]], host: host) as? [[String: Any]])?.first?["state"] as? String
+            if state == "draft" { _ = try tryton.model("account.invoice", "validate_invoice", [[id]], host: host) }
+            if state == "draft" || state == "validated" { _ = try tryton.model("account.invoice", "post", [[id]], host: host) }
+        }
+        return "\(invoice)"
+    }
+
+    func invoicesCovering(_ entries: [Int]) throws -> [Int] {
+        let rows = try tryton.model("timesheet.line", "read", [entries, ["invoice_line"]], host: host) as? [[String: Any]] ?? []
+        let lineIDs = rows.compactMap { $0["invoice_line"] as? Int }
+        guard !lineIDs.isEmpty else { return [] }
+        let lines = try tryton.model("account.invoice.line", "read", [lineIDs, ["invoice"]], host: host) as? [[String: Any]] ?? []
+        return Array(Set(lines.compactMap { $0["invoice"] as? Int })).sorted()
+    }
+}
