@@ -88,12 +88,13 @@ struct ExceptionsCommand: ParsableCommand {
         @OptionGroup var common: Common
         @OptionGroup var filters: Filters
         @Argument(help: "Item ids; with none, every item matching the filters (bulk replay).") var ids: [Int64] = []
-        @Option(help: "Why (recorded in the audit trail).") var reason: String = "replayed from the CLI"
+        // Not --reason: that is the filter by exception reason (Filters).
+        @Option(name: .customLong("note"), help: "Why (recorded in the audit trail).") var note: String = "replayed from the CLI"
 
         func run() throws {
             let (config, store) = try common.open()
             let targets = ids.isEmpty ? try store.exceptions(filters.filter).map(\.id) : ids
-            let report = try ExceptionService(store: store, config: config).retry(ids: targets, actor: common.who, reason: reason)
+            let report = try ExceptionService(store: store, config: config).retry(ids: targets, actor: common.who, reason: note)
             print("retried \(report.retried.count) item(s)\(report.retried.isEmpty ? "" : ": " + report.retried.map { "#\($0)" }.joined(separator: ", "))")
             for (id, problems) in report.stillFailing {
                 print("  #\(id) still fails: " + problems.map(\.description).joined(separator: "; "))

@@ -28,6 +28,9 @@ public final class HTTPEgress: EgressClient, @unchecked Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .milliseconds(policy.connectTimeoutMillis), read: .milliseconds(policy.readTimeoutMillis))
         configuration.redirectConfiguration = .disallow  // a redirect could leave the allowlist
+        // A refused connection fails the call at once (SB_RETRY): the durable retry queue waits, not
+        // the worker thread (the client's own reconnect loop held a worker for the whole connect timeout).
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         bucket = policy.ratePerSecond.map { TokenBucket(ratePerSecond: $0, burst: policy.burst) }
         slots = DispatchSemaphore(value: max(policy.concurrency, 1))

@@ -237,7 +237,8 @@ struct WorkflowExecutor {
         // Content is kept only where echoes can come back (master data).
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
                                      externalID: externalID, content: targetContent))
-        if tracked && known == nil && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
+        // The origin's side of the link, so the xref shows the record's ids in both systems (not only where we wrote it).
+        if known == nil && origin.source != connectionID && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
             progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: origin.source,
                                          externalID: origin.externalID, content: nil))
         }

@@ -3,6 +3,24 @@ import Testing
 
 /// The documented exit codes and messages of `switchboard plugins`.
 @Suite struct CLITests {
+    /// Every command and subcommand parses its own options (two options of one name make
+    /// the argument parser refuse the whole command at run time, as `exceptions retry` once did).
+    @Test func everyCommandsHelpParses() throws {
+        func subcommands(_ path: [String]) throws -> [[String]] {
+            let help = try TestEnv.run(TestEnv.switchboard, path + ["--help"])
+            #expect(help.status == 0, "switchboard \(path.joined(separator: " ")) --help: \(help.stdout)\(help.stderr)")
+            guard let section = help.stdout.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { return [path] }
+            let names = section.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first else { return nil }
+                return String(name)
+            }.filter { $0 != "See" && $0 != "help" }
+            return try [path] + names.flatMap { try subcommands(path + [$0]) }
+        }
+        let all = try subcommands([])
+        #expect(all.count > 30)
+        #expect(all.contains(["exceptions", "retry"]))
+    }
+
     @Test func listLoadsGoodPluginsAndReportsRefusalsWithExit1() throws {
         let dir = TestEnv.tempDir()
         try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-example-c.so"), toPath: dir + "/example-c.so")

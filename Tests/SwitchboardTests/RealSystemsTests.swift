@@ -1,0 +1,390 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SwitchboardCore
+import Testing
+
+/// The opportunity-to-cash accelerator end to end against the real BottleCRM
+/// and Tryton that scripts/test starts on loopback (scripts/start-bottlecrm,
+/// scripts/start-tryton): deals are won in the CRM, time is logged and
+/// payments recorded in Tryton (Tests/Fixtures/o2c_systems.py acts as their
+/// users), and `switchboard run` with the bottlecrm, tryton and o2c plugins
+/// connects them.
+@Suite(.serialized, .enabled(if: RealSystems.available, "scripts/test starts BottleCRM and Tryton; set SWITCHBOARD_SKIP_REAL_SYSTEMS=1 only to skip them locally"))
+struct RealSystemsTests {
+    /// Every part of the flow, then two replays of the won deal: nothing is made twice, and the xref links both systems' ids.
+    @Test func wonDealBecomesCustomerProjectInvoiceAndPaymentOnTheDeal() async throws {
+        let host = try O2CHost(label: "flow")
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let made = try RealSystems.driver("crm-deal", "Whole flow", "24000.00")
+        let deal = try #require(made["deal"]?.stringValue)
+        let account = try #require(made["account"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+
+        let opened = try await RealSystems.until("the project for deal \(deal) in Tryton") {
+            let found = try RealSystems.driver("tryton-project", deal)
+            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
+        }
+        #expect(opened["projects"]?.arrayValue?.count == 1)
+        #expect(opened["parties_with_code"]?.intValue == 1)
+        #expect(opened["party_codes"]?.arrayValue?.first?.stringValue == "crm/\(account)")
+        #expect(opened["tasks"]?.arrayValue?.compactMap(\.stringValue) == ["Discovery", "Delivery"])
+        #expect(opened["comments"]?.arrayValue?.first?.stringValue?.contains("budget: 24000.00 EUR") == true)
+        let project = try #require(opened["projects"]?.arrayValue?.first?.intValue)
+        let reference = try await RealSystems.until("the project reference on the deal") {
+            try RealSystems.driver("crm-fields", deal)["sb_project"]?.stringValue
+        }
+        #expect(reference.contains("#\(project)"))
+
+        let line = try #require(try RealSystems.driver("tryton-log-time", String(project), "3")["line"]?.intValue)
+        let invoice = try await RealSystems.until("a posted invoice for the logged time") {
+            try RealSystems.driver("tryton-invoices", String(line))["invoices"]?.arrayValue?.first { $0["state"]?.stringValue == "posted" }
+        }
+        let number = try #require(invoice["number"]?.stringValue)
+        #expect(invoice["total"]?.stringValue == "450.00")   // 3 h at the default 150
+        try await RealSystems.until("the invoice number and status on the deal") {
+            let fields = try RealSystems.driver("crm-fields", deal)
+            return fields["sb_invoice_number"]?.stringValue == number && fields["sb_invoice_status"]?.stringValue == "posted" ? true : nil
+        }
+        try RealSystems.driver("tryton-pay", String(try #require(invoice["id"]?.intValue)))
+        let payment = try await RealSystems.until("the payment on the deal") { try RealSystems.driver("crm-fields", deal)["sb_payment"]?.stringValue }
+        #expect(payment == "450.00 EUR received \(RealSystems.today)")
+
+        // Replay 1: the same delivery again (a webhook retried by the CRM): one event, no new work.
+        let replay = try await host.deliver(deal: deal, secret: host.webhookSecret())
+        #expect(replay.status == 202)
+        #expect(replay.json?["duplicates"]?.intValue == 1)
+        // Replay 2: the deal reopened and won again: a new event, whose writes the ledger already holds.
+        try RealSystems.driver("crm-reopen", deal)
+        try RealSystems.driver("crm-win", deal)
+        try await RealSystems.until("the second won event to be done") {
+            try host.sql("SELECT count(*) FROM work WHERE workflow = 'won-to-erp' AND status = 'done' AND event_id IN (SELECT id FROM events WHERE external_id = '\(deal)')") == "2" ? true : nil
+        }
+        let after = try RealSystems.driver("tryton-project", deal)
+        #expect(after["projects"]?.arrayValue?.count == 1, "a replayed won deal opened a second project")
+        #expect(after["parties_with_code"]?.intValue == 1, "a replayed won deal opened a second customer")
+        #expect(try RealSystems.driver("tryton-invoices", String(line))["invoices"]?.arrayValue?.count == 1)
+
+        // The xref links each object's ids across both systems.
+        let projectLinks = try host.sql("""
+            SELECT connection || '=' || external_id FROM xref WHERE entity = 'Project' AND canonical_id =
+              (SELECT canonical_id FROM xref WHERE entity = 'Project' AND connection = 'crm' AND external_id = '\(deal)') ORDER BY connection
+            """)
+        #expect(projectLinks == "crm=\(deal)\nerp=\(project)")
+        let customerLinks = try host.sql("""
+            SELECT connection FROM xref WHERE entity = 'Account' AND canonical_id =
+              (SELECT canonical_id FROM xref WHERE entity = 'Account' AND connection = 'crm' AND external_id = '\(account)') ORDER BY connection
+            """)
+        #expect(customerLinks == "crm\nerp")
+    }
+
+    /// Tryton down while a deal is won: the writes are retried, and the flow completes once Tryton is back.
+    @Test func trytonStoppedMidFlowIsRetriedUntilItIsBack() async throws {
+        let host = try O2CHost(label: "outage")
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let made = try RealSystems.driver("crm-deal", "Outage", "12000.00")
+        let deal = try #require(made["deal"]?.stringValue)
+        try RealSystems.stopTryton()
+        var resumed = false
+        defer { if !resumed { try? RealSystems.resumeTryton() } }
+        try RealSystems.driver("crm-win", deal)
+        try await RealSystems.until("the won deal retried against the stopped Tryton") {
+            let attempts = try host.sql("SELECT max(attempts) FROM work WHERE workflow = 'won-to-erp' AND status != 'done' AND event_id IN (SELECT id FROM events WHERE external_id = '\(deal)')")
+            return (Int(attempts) ?? 0) >= 2 ? true : nil
+        }
+        #expect(try host.sql("SELECT count(*) FROM exceptions") == "0")
+        try RealSystems.resumeTryton()
+        resumed = true
+        let opened = try await RealSystems.until("the project once Tryton is back") {
+            let found = try RealSystems.driver("tryton-project", deal)
+            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
+        }
+        #expect(opened["projects"]?.arrayValue?.count == 1)
+        #expect(opened["parties_with_code"]?.intValue == 1)
+        try await RealSystems.until("the project reference on the deal") { try RealSystems.driver("crm-fields", deal)["sb_project"]?.stringValue }
+    }
+
+    /// An unknown service item is permanent: an exception item with the deal's amount, fixed in config and replayed from the CLI.
+    @Test func unknownServiceItemIsAnExceptionFixedInConfigAndReplayed() async throws {
+        let host = try O2CHost(label: "fix", serviceItem: "CONSULT-XX")
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let made = try RealSystems.driver("crm-deal", "Bad item", "16000.00")
+        let deal = try #require(made["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        let item = try await RealSystems.until("the exception item") {
+            let listed = try TestEnv.run(TestEnv.switchboard, ["exceptions", "list", "--config", host.config, "--json"])
+            return (try? JSON.parse(listed.stdout))?.arrayValue?.first { $0["external_id"]?.stringValue == deal }
+        }
+        #expect(item["reason"]?.stringValue == "fatal")
+        #expect(item["impact"]?["amount"]?.stringValue == "16000.00")
+        #expect(item["impact"]?["currency"]?.stringValue == "EUR")
+        #expect(item.text.contains("unknown service item CONSULT-XX"))
+        #expect(item.text.contains("custom.service_item"))
+        #expect(try RealSystems.driver("tryton-project", deal)["projects"]?.arrayValue?.isEmpty == true)
+
+        host.stop()
+        try host.writeConfig(serviceItem: "CONSULT-HR")
+        let id = try #require(item["id"]?.intValue)
+        let retried = try TestEnv.run(TestEnv.switchboard, ["exceptions", "retry", String(id), "--config", host.config,
+                                                            "--actor", "ops@partner", "--note", "service item mapped to CONSULT-HR"])
+        #expect(retried.status == 0, "\(retried.stderr)")
+        try host.start(webhook: false)
+        let opened = try await RealSystems.until("the project after the replay") {
+            let found = try RealSystems.driver("tryton-project", deal)
+            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
+        }
+        #expect(opened["projects"]?.arrayValue?.count == 1)
+        #expect(opened["parties_with_code"]?.intValue == 1)
+        #expect(try host.sql("SELECT status FROM exceptions WHERE id = \(id)") == "retried")
+        #expect(try host.sql("SELECT count(*) FROM audit WHERE actor = 'ops@partner'") != "0")
+    }
+
+    /// Forged, stale and unsigned deliveries are refused with 401 and logged; nothing enters the log.
+    @Test func forgedOrStaleWebhookIsRejectedLoggedAndNotProcessed() async throws {
+        let host = try O2CHost(label: "forged")
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let made = try RealSystems.driver("crm-deal", "Forged", "5000.00")
+        let deal = try #require(made["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        let secret = try host.webhookSecret()
+        // The genuine delivery is in; count from here.
+        try await RealSystems.until("the genuine delivery") {
+            try host.sql("SELECT count(*) FROM events WHERE external_id = '\(deal)'") == "1" ? true : nil
+        }
+        let before = try host.sql("SELECT count(*) FROM events")
+        let forged = try await host.deliver(deal: deal, secret: "whsec_not-the-secret")
+        let stale = try await host.deliver(deal: deal, secret: secret, signedAt: Int64(Date().timeIntervalSince1970) - 3600)
+        let unsigned = try await host.deliver(deal: deal, secret: nil)
+        #expect(forged.status == 401)
+        #expect(stale.status == 401)
+        #expect(unsigned.status == 401)
+        #expect(forged.body.contains("signature does not match"))
+        #expect(stale.body.contains("stale delivery"))
+        #expect(try host.sql("SELECT count(*) FROM events") == before)
+        let log = try String(contentsOfFile: host.logFile, encoding: .utf8)
+        #expect(log.components(separatedBy: "webhook delivery refused").count - 1 == 3)
+        #expect(!log.contains(secret))
+    }
+
+    /// Without webhooks the connector polls the CRM's activity feed: the won deal still becomes a project.
+    @Test func pollingFallbackFindsWonDealsWithoutWebhooks() async throws {
+        let host = try O2CHost(label: "poll", pollCRM: true)
+        defer { host.stop() }
+        try host.start(webhook: false)
+        try await RealSystems.until("the first poll of the CRM") {
+            try host.sql("SELECT count(*) FROM cursors WHERE connection = 'crm'") != "0" ? true : nil
+        }
+        let made = try RealSystems.driver("crm-deal", "Polled", "8000.00")
+        let deal = try #require(made["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        let opened = try await RealSystems.until("the project for the polled deal") {
+            let found = try RealSystems.driver("tryton-project", deal)
+            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
+        }
+        #expect(opened["projects"]?.arrayValue?.count == 1)
+    }
+
+    /// The figure for the closing note: won in the CRM -> invoice posted in the ERP, median over 20 runs.
+    @Test func wonToPostedLatencyOverTwentyRuns() async throws {
+        let host = try O2CHost(label: "latency")
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let runs = ProcessInfo.processInfo.environment["SWITCHBOARD_O2C_RUNS"] ?? "20"
+        let result = try RealSystems.driver("bench-won-to-posted", runs)
+        let times = result["runs_ms"]?.arrayValue?.compactMap(\.intValue) ?? []
+        #expect(times.count == Int(runs))
+        print("o2c won->posted: median \(result["median_ms"]?.text ?? "?") ms over \(times.count) runs (\(times.map(String.init).joined(separator: ", ")) ms)")
+    }
+}
+
+/// The real systems scripts/test started, and the test driver that acts as their users.
+enum RealSystems {
+    static let environment = ProcessInfo.processInfo.environment
+    static let available = ["BOTTLECRM_URL", "BOTTLECRM_PAT_FILE", "BOTTLECRM_JWT_FILE", "TRYTON_URL", "TRYTON_DB", "TRYTON_USER",
+                            "TRYTON_PASSWORD_FILE", "TRYTON_DIR"].allSatisfy { environment[$0] != nil }
+
+    static var today: String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date())
+    }
+
+    static var crmPort: String { environment["BOTTLECRM_URL"]!.components(separatedBy: ":").last! }
+    static var trytonPort: String { environment["TRYTON_URL"]!.components(separatedBy: ":").last! }
+
+    /// Runs Tests/Fixtures/o2c_systems.py COMMAND ARGS and parses its JSON answer.
+    @discardableResult
+    static func driver(_ arguments: String...) throws -> JSON {
+        let result = try TestEnv.run("/usr/bin/env", ["python3", TestEnv.repoRoot + "/Tests/Fixtures/o2c_systems.py"] + arguments)
+        guard result.status == 0, let answer = try? JSON.parse(result.stdout) else {
+            throw TestEnv.FixtureError(message: "o2c_systems.py \(arguments.joined(separator: " ")): \(result.stderr)")
+        }
+        return answer
+    }
+
+    static func stopTryton() throws {
+        let result = try TestEnv.run(TestEnv.repoRoot + "/scripts/stop-tryton", [environment["TRYTON_DIR"]!])
+        guard result.status == 0 else { throw TestEnv.FixtureError(message: "stop-tryton: \(result.stderr)") }
+    }
+
+    static func resumeTryton() throws {
+        let result = try TestEnv.run(TestEnv.repoRoot + "/scripts/resume-tryton", [environment["TRYTON_DIR"]!])
+        guard result.status == 0 else { throw TestEnv.FixtureError(message: "resume-tryton: \(result.stderr)") }
+    }
+
+    /// Polls `check` until it returns a value; fails naming what did not happen.
+    @discardableResult
+    static func until<T>(_ what: String, timeout: Double = 90, _ check: () throws -> T?) async throws -> T {
+        let deadline = Date().addingTimeInterval(timeout)
+        var lastError: Error?
+        while Date() < deadline {
+            do {
+                if let value = try check() { return value }
+            } catch { lastError = error }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw TestEnv.FixtureError(message: "timed out after \(Int(timeout)) s waiting for \(what)\(lastError.map { " (last error: \($0))" } ?? "")")
+    }
+}
+
+/// `switchboard run` with the accelerator's configuration: bottlecrm as crm, tryton as erp, o2c driving the flow.
+final class O2CHost: @unchecked Sendable {
+    let dir: String
+    let config: String
+    let port: Int
+    let logFile: String
+    let pollCRM: Bool
+    var process: Process?
+    var webhookID: String?
+
+    init(label: String, serviceItem: String = "CONSULT-HR", pollCRM: Bool = false) throws {
+        dir = TestEnv.tempDir("sbo2c-\(label)")
+        config = dir + "/switchboard.yaml"
+        logFile = dir + "/switchboard.log"
+        port = Int.random(in: 20_000...40_000)
+        self.pollCRM = pollCRM
+        try writeConfig(serviceItem: serviceItem)
+    }
+
+    func writeConfig(serviceItem: String) throws {
+        let o2c = "{ plugin: o2c, config: { crm: crm, erp: erp, service_item: \(serviceItem) } }"
+        func workflow(_ id: String, _ event: String, _ source: String) -> String {
+            "      - { id: \(id), trigger: { event: \(event), source: \(source) }, steps: [ { call: \(o2c) } ] }"
+        }
+        try """
+            version: 1
+            store: sqlite:\(dir)/store.db
+            plugins: { dir: \(TestEnv.productsDir), trusted: [o2c] }
+            worker: { batch: 64, lease: 60s, idle: 50ms, deadline: 30s }
+            tenants:
+              - id: acme
+                name: Acme Consulting
+                connections:
+                  - id: crm
+                    plugin: bottlecrm
+                    config: { url: "\(RealSystems.environment["BOTTLECRM_URL"]!)", initial_sync: now }
+                    secrets: { webhook_secret: env:SB_TEST_CRM_WEBHOOK_SECRET }
+                    allow_raw_secrets: true
+                    egress: { allow: ["127.0.0.1:\(RealSystems.crmPort)"], auth: { type: bearer, token: env:SB_TEST_CRM_PAT } }
+                    retry: { max_attempts: 100, base_delay: 200ms, max_delay: 2s }
+            \(pollCRM ? "        poll: { every: 500ms, streams: [opportunities] }" : "")
+                  - id: erp
+                    plugin: tryton
+                    config: { url: "\(RealSystems.environment["TRYTON_URL"]!)", database: \(RealSystems.environment["TRYTON_DB"]!), user: \(RealSystems.environment["TRYTON_USER"]!) }
+                    secrets: { password: env:SB_TEST_TRYTON_PASSWORD }
+                    allow_raw_secrets: true
+                    egress: { allow: ["127.0.0.1:\(RealSystems.trytonPort)"] }
+                    retry: { max_attempts: 100, base_delay: 200ms, max_delay: 2s }
+                    poll: { every: 500ms, streams: [projects, timesheets, invoices] }
+                workflows:
+            \(workflow("won-to-erp", "opportunity.won", "crm"))
+            \(workflow("project-to-crm", "project.created", "erp"))
+            \(workflow("time-to-invoice", "time.approved", "erp"))
+            \(workflow("invoice-to-crm", "invoice.posted", "erp"))
+            \(workflow("payment-to-crm", "payment.received", "erp"))
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    var secretFile: String { dir + "/webhook-secret" }
+
+    func webhookSecret() throws -> String {
+        try String(contentsOfFile: secretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Starts the host; with `webhook`, registers a deal.won webhook to it in the CRM first.
+    func start(webhook: Bool) throws {
+        if webhook && webhookID == nil {
+            webhookID = try RealSystems.driver("crm-webhook", "http://127.0.0.1:\(port)/hooks/acme/crm", secretFile)["id"]?.stringValue
+        }
+        let secret = (try? webhookSecret()) ?? "whsec_unset"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnv.switchboard)
+        p.arguments = ["run", "--config", config, "--http-port", String(port)]
+        let read = { (name: String) in
+            (try? String(contentsOfFile: RealSystems.environment[name]!, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        }
+        p.environment = ProcessInfo.processInfo.environment.merging([
+            "SB_TEST_CRM_WEBHOOK_SECRET": secret, "SB_TEST_CRM_PAT": read("BOTTLECRM_PAT_FILE"),
+            "SB_TEST_TRYTON_PASSWORD": read("TRYTON_PASSWORD_FILE"),
+        ]) { $1 }
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, (try? TestEnv.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/healthz"]))?.status != 0 { usleep(100_000) }
+    }
+
+    func stop() {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        process = nil
+        if let webhookID {
+            _ = try? RealSystems.driver("crm-webhook-delete", webhookID)
+            self.webhookID = nil
+        }
+    }
+
+    /// One value (or rows joined by newlines) from the host's store.
+    func sql(_ query: String) throws -> String {
+        let result = try TestEnv.run("/usr/bin/sqlite3", ["-readonly", dir + "/store.db", query])
+        guard result.status == 0 else { throw TestEnv.FixtureError(message: "sqlite3: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    struct Reply {
+        var status: Int
+        var body: String
+        var json: JSON? { try? JSON.parse(body) }
+    }
+
+    /// Posts a deal.won delivery for `deal` as BottleCRM signs it (`t=UNIX,v1=HMAC-SHA256(secret, "t.body")`); nil secret: unsigned.
+    func deliver(deal: String, secret: String?, signedAt: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> Reply {
+        let body = #"{"id":"\#(UUID().uuidString.lowercased())","event":"deal.won","created_at":"2026-11-27T10:00:00Z","data":{"id":"\#(deal)"}}"#
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/hooks/acme/crm")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-BottleCRM-Event", value: "deal.won")
+        if let secret {
+            let mac = HMAC<SHA256>.authenticationCode(for: Array("\(signedAt).".utf8) + Array(body.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+            request.headers.add(name: "X-BottleCRM-Signature", value: "t=\(signedAt),v1=" + mac.map { String(format: "%02x", $0) }.joined())
+        }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return Reply(status: Int(response.status.code), body: String(buffer: bytes))
+    }
+}
