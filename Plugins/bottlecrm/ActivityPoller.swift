@@ -79,11 +79,13 @@ struct ActivityPoller {
 
     /// Every deal (won ones become events) or every account, page by page.
     func scanAll(_ mapper: BottleCRMMapper) throws {
-        let (path, key) = entityType == "Opportunity" ? ("/api/opportunities/", "opportunities") : ("/api/accounts/", "active_accounts")
+        let path = entityType == "Opportunity" ? "/api/opportunities/" : "/api/accounts/"
         var offset = 0
         while !host.isCancelled {
             let page = try api.get("\(path)?limit=100&offset=\(offset)")
-            let items = page[key] as? [[String: Any]] ?? (page["accounts"] as? [[String: Any]]) ?? []
+            // Deals come as "opportunities"; accounts as "active_accounts": {"open_accounts": [...]}.
+            let items = page["opportunities"] as? [[String: Any]]
+                ?? (page["active_accounts"] as? [String: Any])?["open_accounts"] as? [[String: Any]] ?? []
             for item in items {
                 if entityType == "Opportunity" {
                     guard (item["stage_kind"] as? String) == "won" else { continue }

@@ -79,6 +79,16 @@ def crm_webhook_delete(webhook):
     return {}
 
 
+def crm_account(account):
+    found = crm("GET", f"/api/accounts/{account}/")["account_obj"]
+    return {"name": found["name"], "city": found.get("city")}
+
+
+def crm_account_rename(account, name):
+    crm("PATCH", f"/api/accounts/{account}/", {"name": name})
+    return {}
+
+
 # --- Tryton (JSON-RPC) ---
 
 _session = {}
@@ -123,6 +133,17 @@ def tryton_project(deal):
     tasks = [t["name"] for p in projects for t in model("project.work", "read", p["children"], ["name"])]
     return {"projects": [p["id"] for p in projects], "parties": parties, "party_codes": codes, "parties_with_code": same_code,
             "tasks": tasks, "comments": [p["comment"] for p in projects]}
+
+
+def tryton_party(code):
+    """The customer party with this code (Switchboard's crm/ACCOUNT_ID)."""
+    rows = model("party.party", "search_read", [["code", "=", code]], 0, None, None, ["name"])
+    return {"parties": [{"id": r["id"], "name": r["name"]} for r in rows]}
+
+
+def tryton_party_rename(party, name):
+    model("party.party", "write", [int(party)], {"name": name})
+    return {}
 
 
 def tryton_log_time(project, hours):
@@ -194,6 +215,8 @@ def bench_won_to_posted(runs, hours="2"):
 COMMANDS = {
     "crm-deal": crm_deal, "crm-win": crm_win, "crm-reopen": crm_reopen, "crm-fields": crm_fields,
     "crm-webhook": crm_webhook, "crm-webhook-delete": crm_webhook_delete,
+    "crm-account": crm_account, "crm-account-rename": crm_account_rename,
+    "tryton-party": tryton_party, "tryton-party-rename": tryton_party_rename,
     "tryton-project": tryton_project, "tryton-log-time": tryton_log_time, "tryton-invoices": tryton_invoices,
     "tryton-pay": tryton_pay, "bench-won-to-posted": bench_won_to_posted,
 }

@@ -190,6 +190,43 @@ struct RealSystemsTests {
         #expect(opened["projects"]?.arrayValue?.count == 1)
     }
 
+    /// Account master data: the CRM owns it. A rename in the CRM reaches the Tryton customer; the
+    /// customer read back from Tryton is not written to the CRM again (no ping-pong), nor is a rename made in Tryton.
+    @Test func accountMasterDataFollowsTheCRMWithoutPingPong() async throws {
+        let host = try O2CHost(label: "master", masterData: true)
+        defer { host.stop() }
+        try host.start(webhook: true)
+        try await RealSystems.until("the first poll of the CRM's accounts") {
+            try host.sql("SELECT count(*) FROM cursors WHERE connection = 'crm' AND stream = 'accounts'") != "0" ? true : nil
+        }
+        let made = try RealSystems.driver("crm-deal", "Master data", "7000.00")
+        let deal = try #require(made["deal"]?.stringValue), account = try #require(made["account"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        let party = try await RealSystems.until("the customer in Tryton") {
+            try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue?.first
+        }
+        let partyID = try #require(party["id"]?.intValue)
+        let renamed = "Renamed \(UUID().uuidString.prefix(8)) AG"
+        try RealSystems.driver("crm-account-rename", account, renamed)
+        try await RealSystems.until("the CRM's new name on the Tryton customer") {
+            try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue?.first?["name"]?.stringValue == renamed ? true : nil
+        }
+        // Tryton's copy comes back through its parties stream: recognised, never written to the CRM.
+        try await RealSystems.until("the renamed customer read back from Tryton") {
+            try host.sql("SELECT count(*) FROM events WHERE type = 'record.Account' AND source = 'erp' AND external_id = '\(partyID)'") != "0" ? true : nil
+        }
+        try RealSystems.driver("tryton-party-rename", String(partyID), "Edited in Tryton")
+        try await RealSystems.until("the Tryton-side edit read") {
+            try host.sql("SELECT count(*) FROM events WHERE type = 'record.Account' AND source = 'erp' AND external_id = '\(partyID)' AND CAST(payload AS TEXT) LIKE '%Edited in Tryton%'") != "0" ? true : nil
+        }
+        try await Task.sleep(for: .seconds(3))
+        let settled = try host.sql("SELECT count(*) FROM events WHERE type = 'record.Account'")
+        try await Task.sleep(for: .seconds(3))
+        #expect(try host.sql("SELECT count(*) FROM events WHERE type = 'record.Account'") == settled, "Account changes keep coming: ping-pong")
+        #expect(try host.sql("SELECT count(*) FROM ledger WHERE entity = 'Account' AND connection = 'crm'") == "0")
+        #expect(try RealSystems.driver("crm-account", account)["name"]?.stringValue == renamed)
+    }
+
     /// The figure for the closing note: won in the CRM -> invoice posted in the ERP, median over 20 runs.
     @Test func wonToPostedLatencyOverTwentyRuns() async throws {
         let host = try O2CHost(label: "latency")
@@ -264,12 +301,15 @@ final class O2CHost: @unchecked Sendable {
     var process: Process?
     var webhookID: String?
 
-    init(label: String, serviceItem: String = "CONSULT-HR", pollCRM: Bool = false) throws {
+    let masterData: Bool
+
+    init(label: String, serviceItem: String = "CONSULT-HR", pollCRM: Bool = false, masterData: Bool = false) throws {
         dir = TestEnv.tempDir("sbo2c-\(label)")
         config = dir + "/switchboard.yaml"
         logFile = dir + "/switchboard.log"
         port = Int.random(in: 20_000...40_000)
         self.pollCRM = pollCRM
+        self.masterData = masterData
         try writeConfig(serviceItem: serviceItem)
     }
 
@@ -294,7 +334,7 @@ final class O2CHost: @unchecked Sendable {
                     allow_raw_secrets: true
                     egress: { allow: ["127.0.0.1:\(RealSystems.crmPort)"], auth: { type: bearer, token: env:SB_TEST_CRM_PAT } }
                     retry: { max_attempts: 100, base_delay: 200ms, max_delay: 2s }
-            \(pollCRM ? "        poll: { every: 500ms, streams: [opportunities] }" : "")
+            \(pollCRM ? "        poll: { every: 500ms, streams: [opportunities] }" : masterData ? "        poll: { every: 500ms, streams: [accounts] }" : "")
                   - id: erp
                     plugin: tryton
                     config: { url: "\(RealSystems.environment["TRYTON_URL"]!)", database: \(RealSystems.environment["TRYTON_DB"]!), user: \(RealSystems.environment["TRYTON_USER"]!) }
@@ -302,7 +342,8 @@ final class O2CHost: @unchecked Sendable {
                     allow_raw_secrets: true
                     egress: { allow: ["127.0.0.1:\(RealSystems.trytonPort)"] }
                     retry: { max_attempts: 100, base_delay: 200ms, max_delay: 2s }
-                    poll: { every: 500ms, streams: [projects, timesheets, invoices] }
+                    poll: { every: 500ms, streams: [projects, timesheets, invoices\(masterData ? ", parties" : "")] }
+            \(masterData ? "    master_data: [ { entity: Account, connections: [crm, erp], system_of_record: { owner: crm } } ]" : "")
                 workflows:
             \(workflow("won-to-erp", "opportunity.won", "crm"))
             \(workflow("project-to-crm", "project.created", "erp"))
