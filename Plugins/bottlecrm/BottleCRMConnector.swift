@@ -66,10 +66,7 @@ final class BottleCRMConnector: ConnectorPlugin {
     var definedFields: Set<String> = []
 
     init(config: [UInt8], host: HostCall) throws {
-        let (parsed, problems) = Self.parse(config)
-        guard let parsed else {
-            throw PluginError.config(problems.first?.summary ?? "invalid config", fieldPath: problems.first?.fieldPath ?? "")
-        }
+        let parsed = try configOrThrow(Self.parse(config))
         self.config = parsed
     }
 

@@ -95,10 +95,7 @@ final class CSVDropConnector: ConnectorPlugin {
     let config: Config
 
     init(config: [UInt8], host: HostCall) throws {
-        let (parsed, problems) = Self.parse(config)
-        guard let parsed else {
-            throw PluginError.config(problems.first?.summary ?? "invalid config", fieldPath: problems.first?.fieldPath ?? "")
-        }
+        let parsed = try configOrThrow(Self.parse(config))
         self.config = parsed
     }
 

@@ -58,10 +58,7 @@ final class ExampleSwiftConnector: ConnectorPlugin {
     private var nextID = 5000
 
     init(config: [UInt8], host: HostCall) throws {
-        let (parsed, problems) = Self.parse(config)
-        guard let parsed else {
-            throw PluginError.config(problems.first?.summary ?? "invalid config", fieldPath: problems.first?.fieldPath ?? "")
-        }
+        let parsed = try configOrThrow(Self.parse(config))
         self.config = parsed
     }
 

@@ -80,10 +80,7 @@ final class TrytonConnector: ConnectorPlugin {
     let tryton: TrytonSession
 
     init(config: [UInt8], host: HostCall) throws {
-        let (parsed, problems) = Self.parse(config)
-        guard let parsed else {
-            throw PluginError.config(problems.first?.summary ?? "invalid config", fieldPath: problems.first?.fieldPath ?? "")
-        }
+        let parsed = try configOrThrow(Self.parse(config))
         self.config = parsed
         tryton = TrytonSession(url: parsed.url, database: parsed.database, user: parsed.user)
     }

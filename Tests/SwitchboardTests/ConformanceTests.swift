@@ -83,10 +83,18 @@ import FoundationXML
         #expect(run.report.contains("does NOT conform"))
     }
 
-    /// The plugins this repository ships pass the suite partners are asked to pass.
-    @Test(arguments: ["example-c", "example-swift", "sandbox", "testkit", "o2c", "bench-echo"])
+    /// The plugins this repository ships pass the suite partners are asked to pass. (tryton is
+    /// not here: it logs in with a raw secret and speaks JSON-RPC, which scripted egress cannot
+    /// answer; RealSystemsTests runs it against a real Tryton instead.)
+    @Test(arguments: ["example-c", "example-swift", "sandbox", "testkit", "o2c", "bench-echo", "bottlecrm"])
     func everyShippedPluginConforms(plugin: String) throws {
-        let run = try test(TestEnv.product("libsbplugin-\(plugin).so"), ["--fuzz", "2000"])
+        var extra = ["--fuzz", "2000"]
+        if plugin == "bottlecrm" {
+            let config = TestEnv.tempDir("sbconf") + "/bottlecrm.json"
+            try #"{"url": "https://crm.example.com"}"#.write(toFile: config, atomically: true, encoding: .utf8)
+            extra += ["--config", config]
+        }
+        let run = try test(TestEnv.product("libsbplugin-\(plugin).so"), extra)
         #expect(run.status == 0, "\(run.report)")
         #expect(!run.results.values.contains("failed"), "\(run.report)")
     }

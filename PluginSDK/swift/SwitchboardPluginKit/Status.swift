@@ -52,3 +52,14 @@ public struct PluginError: Error, Sendable {
     public static func auth(_ summary: String, detail: String = "") -> PluginError { .init(.auth, summary, detail: detail) }
     public static let cancelled = PluginError(.cancelled, "cancelled by the host")
 }
+
+/// The result of a plugin's config check as a value, or its first problem thrown
+/// as `.config` with its field path: what `init(config:host:)` does with a config
+/// `validate` would have refused. `checked` is (parsed config or nil, problems).
+public func configOrThrow<Config>(_ checked: (Config?, [PluginDiagnostic])) throws -> Config {
+    guard let config = checked.0 else {
+        let first = checked.1.first
+        throw PluginError.config(first?.summary ?? "invalid config", fieldPath: first?.fieldPath ?? "")
+    }
+    return config
+}
