@@ -45,14 +45,15 @@ struct ActivityPoller {
             return (id, Self.normalized(at), entity)
         }.sorted { ($0.at, $0.id) < ($1.at, $1.id) }
         let fresh = entries.filter { entry in
-            guard let at = cursor.at else { return true }
+            guard let at = cursor.at, !at.isEmpty else { return true }
             return entry.at > at || (entry.at == at && !cursor.seen.contains(entry.id))
         }
         let mapper = BottleCRMMapper(api: api)
-        if cursor.at == nil && !initialAll {
-            // First poll with initial_sync: now — start from the newest activity, emit nothing.
-        } else if cursor.at == nil || (fresh.count == entries.count && entries.count == Self.feedLimit) {
-            if cursor.at != nil { host.log(.warning, "more than \(Self.feedLimit) \(entityType) changes since the last poll: scanning all") }
+        let firstPoll = state.isEmpty
+        if firstPoll && !initialAll {
+            // initial_sync: now — start from the newest activity (or the very beginning of an empty feed), emit nothing.
+        } else if firstPoll || (fresh.count == entries.count && entries.count == Self.feedLimit) {
+            if !firstPoll { host.log(.warning, "more than \(Self.feedLimit) \(entityType) changes since the last poll: scanning all") }
             try scanAll(mapper)
         } else {
             var done = Set<String>()
@@ -63,6 +64,8 @@ struct ActivityPoller {
         if let newest = entries.last {
             cursor.at = newest.at
             cursor.seen = entries.filter { $0.at == newest.at }.map(\.id)
+        } else if cursor.at == nil {
+            cursor.at = ""   // polled, nothing yet: every later activity is new (nil would mean "never polled")
         }
         try host.emitState(stream: stream, state: cursor.json)
     }
@@ -72,6 +75,8 @@ struct ActivityPoller {
             if let deal = try mapper.opportunity(id: id), deal.stage == "won" {
                 try host.emitEvent(type: "opportunity.won", json: deal.json)
             }
+        } else if entityType == "Contact" {
+            try host.emitRecord(entity: "Contact", json: try mapper.contact(id: id))
         } else {
             try host.emitRecord(entity: "Account", json: try mapper.account(id: id))
         }
@@ -79,12 +84,12 @@ struct ActivityPoller {
 
     /// Every deal (won ones become events) or every account, page by page.
     func scanAll(_ mapper: BottleCRMMapper) throws {
-        let path = entityType == "Opportunity" ? "/api/opportunities/" : "/api/accounts/"
+        let path = ["Opportunity": "/api/opportunities/", "Contact": "/api/contacts/"][entityType] ?? "/api/accounts/"
         var offset = 0
         while !host.isCancelled {
             let page = try api.get("\(path)?limit=100&offset=\(offset)")
-            // Deals come as "opportunities"; accounts as "active_accounts": {"open_accounts": [...]}.
-            let items = page["opportunities"] as? [[String: Any]]
+            // Deals come as "opportunities", contacts as "results", accounts as "active_accounts": {"open_accounts": [...]}.
+            let items = page["opportunities"] as? [[String: Any]] ?? page["results"] as? [[String: Any]]
                 ?? (page["active_accounts"] as? [String: Any])?["open_accounts"] as? [[String: Any]] ?? []
             for item in items {
                 if entityType == "Opportunity" {
@@ -92,7 +97,7 @@ struct ActivityPoller {
                     let deal = try mapper.opportunity(item)
                     try host.emitEvent(type: "opportunity.won", json: deal.json)
                 } else if let id = BottleCRMConnector.string(item["id"]) {
-                    try host.emitRecord(entity: "Account", json: try mapper.account(id: id))
+                    try emit(entity: id, mapper)
                 }
             }
             guard items.count == 100 else { break }

@@ -1,4 +1,5 @@
-// bottlecrm: BottleCRM (django-crm 1.35) as the CRM of the flow. Deals won
+// bottlecrm: BottleCRM (django-crm 1.35) as the CRM of the flow (accounts,
+// contacts and deals, read incrementally). Deals won
 // arrive as signed webhooks (`deal.won`), or, where no webhook is set up, by
 // polling the activity feed; both build the same canonical Opportunity from
 // the deal as the CRM holds it, so a deal seen both ways is one event in the
@@ -79,7 +80,8 @@ final class BottleCRMConnector: ConnectorPlugin {
     func discover(host: HostCall) throws -> String {
         """
         {"streams":[{"name":"opportunities","entity":"Opportunity","events":["opportunity.won"],"cursor":"activity-feed"},
-                    {"name":"accounts","entity":"Account","cursor":"activity-feed"}],
+                    {"name":"accounts","entity":"Account","cursor":"activity-feed"},
+                    {"name":"contacts","entity":"Contact","cursor":"activity-feed"}],
          "writes":["Opportunity","Account"],
          "webhooks":["deal.won","account.created","account.updated"]}
         """
@@ -123,7 +125,8 @@ final class BottleCRMConnector: ConnectorPlugin {
         switch request.stream {
         case "opportunities": entityType = "Opportunity"
         case "accounts": entityType = "Account"
-        default: throw PluginError.config("unknown stream \(request.stream) (opportunities, accounts)", fieldPath: "stream")
+        case "contacts": entityType = "Contact"
+        default: throw PluginError.config("unknown stream \(request.stream) (opportunities, accounts, contacts)", fieldPath: "stream")
         }
         let poller = ActivityPoller(api: api(host), host: host, stream: request.stream, entityType: entityType, initialAll: config.initialSyncAll)
         try poller.poll(state: request.state)

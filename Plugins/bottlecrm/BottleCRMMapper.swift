@@ -62,6 +62,21 @@ struct BottleCRMMapper {
         return Array(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]))
     }
 
+    /// The contact as a canonical Contact record (JSON bytes); its account is the primary one, else the first linked.
+    func contact(id: String) throws -> [UInt8] {
+        let contact = try api.get("/api/contacts/\(id)/")["contact_obj"] as? [String: Any] ?? [:]
+        var record: [String: Any] = [
+            "external_id": id, "last_name": contact["last_name"] as? String ?? "",
+            "updated_at": contact["updated_at"] as? String ?? contact["created_at"] as? String ?? "",
+        ]
+        for key in ["first_name", "email", "phone", "title"] {
+            if let value = contact[key] as? String, !value.isEmpty { record[key] = value }
+        }
+        let account = (contact["account_detail"] as? [String: Any]) ?? (contact["linked_accounts"] as? [[String: Any]])?.first
+        if let accountID = account.flatMap({ BottleCRMConnector.string($0["id"]) }) { record["account"] = accountID }
+        return Array(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]))
+    }
+
     static func canonicalAccount(_ account: [String: Any], id: String) -> [String: Any] {
         var summary: [String: Any] = ["name": account["name"] as? String ?? ""]
         var address: [String: Any] = [:]

@@ -79,6 +79,14 @@ def crm_webhook_delete(webhook):
     return {}
 
 
+def crm_contact(account, last_name):
+    """A person at the account."""
+    tag = uuid.uuid4().hex[:6]
+    made = crm("POST", "/api/contacts/", {"first_name": "Dana", "last_name": last_name, "email": f"dana-{tag}@example.com",
+                                          "title": "CFO", "account": account})
+    return {"contact": made["id"]}
+
+
 def crm_account(account):
     found = crm("GET", f"/api/accounts/{account}/")["account_obj"]
     return {"name": found["name"], "city": found.get("city")}
@@ -215,7 +223,7 @@ def bench_won_to_posted(runs, hours="2"):
 COMMANDS = {
     "crm-deal": crm_deal, "crm-win": crm_win, "crm-reopen": crm_reopen, "crm-fields": crm_fields,
     "crm-webhook": crm_webhook, "crm-webhook-delete": crm_webhook_delete,
-    "crm-account": crm_account, "crm-account-rename": crm_account_rename,
+    "crm-contact": crm_contact, "crm-account": crm_account, "crm-account-rename": crm_account_rename,
     "tryton-party": tryton_party, "tryton-party-rename": tryton_party_rename,
     "tryton-project": tryton_project, "tryton-log-time": tryton_log_time, "tryton-invoices": tryton_invoices,
     "tryton-pay": tryton_pay, "bench-won-to-posted": bench_won_to_posted,

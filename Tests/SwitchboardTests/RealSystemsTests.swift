@@ -172,8 +172,9 @@ struct RealSystemsTests {
         #expect(!log.contains(secret))
     }
 
-    /// Without webhooks the connector polls the CRM's activity feed: the won deal still becomes a project.
-    @Test func pollingFallbackFindsWonDealsWithoutWebhooks() async throws {
+    /// Without webhooks the connector polls the CRM's activity feed: the won deal still becomes a
+    /// project, and new contacts are read as Contact records linked to their account.
+    @Test func pollingFallbackFindsWonDealsAndContactsWithoutWebhooks() async throws {
         let host = try O2CHost(label: "poll", pollCRM: true)
         defer { host.stop() }
         try host.start(webhook: false)
@@ -188,6 +189,15 @@ struct RealSystemsTests {
             return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
         }
         #expect(opened["projects"]?.arrayValue?.count == 1)
+        let account = try #require(made["account"]?.stringValue)
+        let contact = try #require(try RealSystems.driver("crm-contact", account, "Polled")["contact"]?.stringValue)
+        let record = try await RealSystems.until("the new contact read from the activity feed") {
+            let payload = try host.sql("SELECT CAST(payload AS TEXT) FROM events WHERE type = 'record.Contact' AND external_id = '\(contact)'")
+            return payload.isEmpty ? nil : try JSON.parse(payload)
+        }
+        #expect(record["account"]?.stringValue == account)
+        #expect(record["last_name"]?.stringValue == "Polled")
+        #expect(record["title"]?.stringValue == "CFO")
     }
 
     /// Account master data: the CRM owns it. A rename in the CRM reaches the Tryton customer; the
@@ -334,7 +344,7 @@ final class O2CHost: @unchecked Sendable {
                     allow_raw_secrets: true
                     egress: { allow: ["127.0.0.1:\(RealSystems.crmPort)"], auth: { type: bearer, token: env:SB_TEST_CRM_PAT } }
                     retry: { max_attempts: 100, base_delay: 200ms, max_delay: 2s }
-            \(pollCRM ? "        poll: { every: 500ms, streams: [opportunities] }" : masterData ? "        poll: { every: 500ms, streams: [accounts] }" : "")
+            \(pollCRM ? "        poll: { every: 500ms, streams: [opportunities, contacts] }" : masterData ? "        poll: { every: 500ms, streams: [accounts] }" : "")
                   - id: erp
                     plugin: tryton
                     config: { url: "\(RealSystems.environment["TRYTON_URL"]!)", database: \(RealSystems.environment["TRYTON_DB"]!), user: \(RealSystems.environment["TRYTON_USER"]!) }
