@@ -157,7 +157,8 @@ struct RealSystemsTests {
         try await RealSystems.until("the genuine delivery") {
             try host.sql("SELECT count(*) FROM events WHERE external_id = '\(deal)'") == "1" ? true : nil
         }
-        let before = try host.sql("SELECT count(*) FROM events")
+        // Only the CRM's side: Tryton's streams keep filling the log meanwhile (their first read is a backfill).
+        let before = try host.sql("SELECT count(*) FROM events WHERE source = 'crm'")
         let forged = try await host.deliver(deal: deal, secret: "whsec_not-the-secret")
         let stale = try await host.deliver(deal: deal, secret: secret, signedAt: Int64(Date().timeIntervalSince1970) - 3600)
         let unsigned = try await host.deliver(deal: deal, secret: nil)
@@ -166,7 +167,7 @@ struct RealSystemsTests {
         #expect(unsigned.status == 401)
         #expect(forged.body.contains("signature does not match"))
         #expect(stale.body.contains("stale delivery"))
-        #expect(try host.sql("SELECT count(*) FROM events") == before)
+        #expect(try host.sql("SELECT count(*) FROM events WHERE source = 'crm'") == before)
         let log = try String(contentsOfFile: host.logFile, encoding: .utf8)
         #expect(log.components(separatedBy: "webhook delivery refused").count - 1 == 3)
         #expect(!log.contains(secret))
