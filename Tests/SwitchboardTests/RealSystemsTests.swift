@@ -318,7 +318,7 @@ final class O2CHost: @unchecked Sendable {
         dir = TestEnv.tempDir("sbo2c-\(label)")
         config = dir + "/switchboard.yaml"
         logFile = dir + "/switchboard.log"
-        port = Int.random(in: 20_000...40_000)
+        port = TestEnv.freePort()
         self.pollCRM = pollCRM
         self.masterData = masterData
         try writeConfig(serviceItem: serviceItem)
@@ -395,7 +395,13 @@ final class O2CHost: @unchecked Sendable {
         try p.run()
         process = p
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, (try? TestEnv.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/healthz"]))?.status != 0 { usleep(100_000) }
+        while (try? TestEnv.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/healthz"]))?.status != 0 {
+            guard Date() < deadline, p.isRunning else {
+                let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+                throw TestEnv.FixtureError(message: "switchboard run did not come up on port \(port): \(log.suffix(1500))")
+            }
+            usleep(100_000)
+        }
     }
 
     func stop() {

@@ -105,6 +105,23 @@ enum TestEnv {
         }
     }
 
+    /// A loopback TCP port nobody listens on now: the kernel picks it (bind to port 0), so a
+    /// server started right after does not collide with another one, as a random pick can.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        precondition(bound, "could not bind a loopback port")
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     /// True while a process with this pid exists (and is not a zombie).
     static func alive(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
