@@ -21,7 +21,7 @@ import Testing
         init() throws {
             dir = TestEnv.tempDir("sbadmin")
             config = dir + "/switchboard.yaml"
-            port = Int.random(in: 20_000...40_000)
+            port = TestEnv.freePort()
             func tenant(_ id: String) -> String {
                 """
                   - id: \(id)

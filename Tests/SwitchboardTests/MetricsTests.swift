@@ -5,7 +5,7 @@ import Testing
 @Suite struct MetricsTests {
     @Test func runExportsPrometheusMetrics() throws {
         let dir = TestEnv.tempDir("sbmetrics")
-        let port = Int.random(in: 20_000...40_000)
+        let port = TestEnv.freePort()
         let plugins = dir + "/plugins"
         try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-testkit.so"), toPath: plugins + "/libsbplugin-testkit.so")
