@@ -10,11 +10,19 @@ struct BottleCRMAPI {
 
     func get(_ path: String) throws -> [String: Any] { try send("GET", path, body: nil) }
 
+    /// GET, or nil when the CRM has no such record (404): e.g. a deal deleted since it was announced.
+    func getIfExists(_ path: String) throws -> [String: Any]? { try send("GET", path, body: nil, missingIsNil: true) }
+
     func patch(_ path: String, _ body: [String: Any]) throws -> [String: Any] { try send("PATCH", path, body: body) }
 
     func post(_ path: String, _ body: [String: Any]) throws -> [String: Any] { try send("POST", path, body: body) }
 
     func send(_ method: String, _ path: String, body: [String: Any]?) throws -> [String: Any] {
+        // Without missingIsNil a 404 throws, so there is always a document.
+        try send(method, path, body: body, missingIsNil: false) ?? [:]
+    }
+
+    func send(_ method: String, _ path: String, body: [String: Any]?, missingIsNil: Bool) throws -> [String: Any]? {
         let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) } ?? []
         let response = try host.http(method: method, url: baseURL + path,
                                      headers: [("Accept", "application/json"), ("Content-Type", "application/json")], body: bytes)
@@ -24,6 +32,8 @@ struct BottleCRMAPI {
             return object
         case 401, 403:
             throw PluginError.auth("BottleCRM refused the access token (HTTP \(response.status) on \(method) \(path))")
+        case 404 where missingIsNil:
+            return nil
         case 404:
             throw PluginError.fatal("BottleCRM has no \(path) (HTTP 404)", fieldPath: "external_id")
         case 408, 429, 500...599:

@@ -15,10 +15,7 @@ struct BottleCRMMapper {
 
     /// The deal as a canonical Opportunity; nil when the CRM no longer has it.
     func opportunity(id: String) throws -> Deal? {
-        let detail: [String: Any]
-        do { detail = try api.get("/api/opportunities/\(id)/") } catch let error as PluginError where error.diagnostic.summary.contains("404") {
-            return nil
-        }
+        guard let detail = try api.getIfExists("/api/opportunities/\(id)/") else { return nil }
         guard let deal = detail["opportunity_obj"] as? [String: Any] else {
             throw PluginError.retry("BottleCRM sent a deal without opportunity_obj")
         }

@@ -24,10 +24,7 @@ struct RealSystemsTests {
         let account = try #require(made["account"]?.stringValue)
         try RealSystems.driver("crm-win", deal)
 
-        let opened = try await RealSystems.until("the project for deal \(deal) in Tryton") {
-            let found = try RealSystems.driver("tryton-project", deal)
-            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
-        }
+        let opened = try await RealSystems.opened(deal: deal, "the project for deal \(deal) in Tryton")
         #expect(opened["projects"]?.arrayValue?.count == 1)
         #expect(opened["parties_with_code"]?.intValue == 1)
         #expect(opened["party_codes"]?.arrayValue?.first?.stringValue == "crm/\(account)")
@@ -99,10 +96,7 @@ struct RealSystemsTests {
         #expect(try host.sql("SELECT count(*) FROM exceptions") == "0")
         try RealSystems.resumeTryton()
         resumed = true
-        let opened = try await RealSystems.until("the project once Tryton is back") {
-            let found = try RealSystems.driver("tryton-project", deal)
-            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
-        }
+        let opened = try await RealSystems.opened(deal: deal, "the project once Tryton is back")
         #expect(opened["projects"]?.arrayValue?.count == 1)
         #expect(opened["parties_with_code"]?.intValue == 1)
         try await RealSystems.until("the project reference on the deal") { try RealSystems.driver("crm-fields", deal)["sb_project"]?.stringValue }
@@ -134,10 +128,7 @@ struct RealSystemsTests {
                                                             "--actor", "ops@partner", "--note", "service item mapped to CONSULT-HR"])
         #expect(retried.status == 0, "\(retried.stderr)")
         try host.start(webhook: false)
-        let opened = try await RealSystems.until("the project after the replay") {
-            let found = try RealSystems.driver("tryton-project", deal)
-            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
-        }
+        let opened = try await RealSystems.opened(deal: deal, "the project after the replay")
         #expect(opened["projects"]?.arrayValue?.count == 1)
         #expect(opened["parties_with_code"]?.intValue == 1)
         #expect(try host.sql("SELECT status FROM exceptions WHERE id = \(id)") == "retried")
@@ -185,10 +176,7 @@ struct RealSystemsTests {
         let made = try RealSystems.driver("crm-deal", "Polled", "8000.00")
         let deal = try #require(made["deal"]?.stringValue)
         try RealSystems.driver("crm-win", deal)
-        let opened = try await RealSystems.until("the project for the polled deal") {
-            let found = try RealSystems.driver("tryton-project", deal)
-            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
-        }
+        let opened = try await RealSystems.opened(deal: deal, "the project for the polled deal")
         #expect(opened["projects"]?.arrayValue?.count == 1)
         let account = try #require(made["account"]?.stringValue)
         let contact = try #require(try RealSystems.driver("crm-contact", account, "Polled")["contact"]?.stringValue)
@@ -285,6 +273,14 @@ enum RealSystems {
     static func resumeTryton() throws {
         let result = try TestEnv.run(TestEnv.repoRoot + "/scripts/resume-tryton", [environment["TRYTON_DIR"]!])
         guard result.status == 0 else { throw TestEnv.FixtureError(message: "resume-tryton: \(result.stderr)") }
+    }
+
+    /// Waits until Tryton has the project(s) Switchboard opened for `deal`; returns what tryton-project reports.
+    static func opened(deal: String, _ what: String) async throws -> JSON {
+        try await until(what) {
+            let found = try driver("tryton-project", deal)
+            return found["projects"]?.arrayValue?.isEmpty == false ? found : nil
+        }
     }
 
     /// Polls `check` until it returns a value; fails naming what did not happen.
