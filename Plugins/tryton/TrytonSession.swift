@@ -28,22 +28,6 @@ final class TrytonSession {
         try call("model.\(name).\(method)", arguments, withContext: true, host: host)
     }
 
-    /// Runs a wizard through its states and deletes it.
-    func wizard(_ name: String, states: [(data: [String: Any], state: String)], extraContext: [String: Any], host: HostCall) throws {
-        try ensureLogin(host: host)
-        let context = self.context.merging(extraContext) { $1 }
-        guard let created = try rpc("wizard.\(name).create", [context], host: host) as? [Any], let sid = created.first else {
-            throw PluginError.fatal("Tryton wizard \(name) did not start")
-        }
-        defer { _ = try? rpc("wizard.\(name).delete", [sid, context], host: host) }
-        do {
-            for step in states { _ = try rpc("wizard.\(name).execute", [sid, step.data, step.state, context], host: host) }
-        } catch is SessionExpired {
-            session = nil
-            throw PluginError.retry("the Tryton session expired during wizard \(name)")
-        }
-    }
-
     func call(_ method: String, _ arguments: [Any], withContext: Bool, host: HostCall) throws -> Any {
         try ensureLogin(host: host)
         do {

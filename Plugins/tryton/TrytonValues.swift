@@ -5,18 +5,6 @@ import Foundation
 enum TrytonValue {
     static func decimal(_ text: String) -> [String: Any] { ["__class__": "Decimal", "decimal": text] }
 
-    /// `YYYY-MM-DD` to a Tryton date (nil when malformed).
-    static func date(_ text: String) -> [String: Any]? {
-        let parts = text.prefix(10).split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3 else { return nil }
-        return ["__class__": "date", "year": parts[0], "month": parts[1], "day": parts[2]]
-    }
-
-    static func today() -> [String: Any] {
-        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
-        return ["__class__": "date", "year": c.year!, "month": c.month!, "day": c.day!]
-    }
-
     static func hours(_ hours: Double) -> [String: Any] { ["__class__": "timedelta", "seconds": hours * 3600] }
 
     /// A Tryton Decimal (or number) as a canonical decimal string.
