@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The C ABI: one header, plus a C file that pins the frozen v1 layout at compile time.
@@ -58,6 +59,17 @@ let package = Package(
             name: "SwitchboardStore",
             dependencies: ["SwitchboardCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The PostgreSQL store: the same protocol for several hosts sharing one database (docs/STORE-POSTGRES.md).
+        .target(
+            name: "SwitchboardStorePostgres",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The credential vault: envelope encryption over the store.
         .target(
             name: "SwitchboardVault",
@@ -78,7 +90,8 @@ let package = Package(
         .target(
             name: "SwitchboardRuntime",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox",
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardVault", "SwitchboardEgress",
+                "SwitchboardSandbox",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -146,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "CSQLite",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

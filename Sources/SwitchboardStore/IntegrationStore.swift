@@ -54,3 +54,31 @@ public protocol IntegrationStore: AnyObject, Sendable {
 
     func stats(tenant: String?) throws -> RuntimeStats
 }
+
+/// What several hosts sharing one store need to coordinate (docs/STORE-POSTGRES.md).
+/// The embedded store has exactly one host, so the defaults are all it needs.
+public protocol HostCoordination: AnyObject, Sendable {
+    /// This host's name in leases (`lease_owner`).
+    var hostID: String { get }
+    /// Extends the leases this host holds (the heartbeat); returns how many.
+    func renewLeases(now: Millis, leaseMillis: Millis) throws -> Int
+    /// True while this host is the one that runs polling and cursor-driven syncs.
+    /// Called often (every poll round); a host that loses the election learns it here.
+    func holdsSchedulerLock() -> Bool
+}
+
+extension IntegrationStore {
+    /// The store's coordination, or the single-host default.
+    public var coordination: any HostCoordination { (self as? any HostCoordination) ?? SingleHost.shared }
+}
+
+/// The only host of an embedded store: always the scheduler, leases never contested.
+public final class SingleHost: HostCoordination {
+    public static let shared = SingleHost()
+    public var hostID: String { "local" }
+    public func renewLeases(now: Millis, leaseMillis: Millis) throws -> Int { 0 }
+    public func holdsSchedulerLock() -> Bool { true }
+}
+
+/// Everything a store backend offers: the runtime's queue, the admin API's views, the vault's rows, tokens.
+public typealias FullStore = IntegrationStore & TransactionStore & TokenStore & VaultStore

@@ -111,24 +111,15 @@ extension SQLiteStore {
             for (status, count) in try db.query("SELECT status, COUNT(*) FROM work\(filter) GROUP BY status", args, { ($0.text(0), Int($0.int(1))) }) {
                 byStatus[status] = count
             }
-            var byReason: [String: (count: Int, blocked: [String: String])] = [:]
             let openFilter = tenant == nil ? " WHERE status = 'open'" : " WHERE status = 'open' AND tenant = ?"
-            for (reason, amount, currency) in try db.query("SELECT reason, amount, currency FROM exceptions" + openFilter, args, {
-                ($0.text(0), $0.optionalText(1), $0.optionalText(2))
-            }) {
-                var entry = byReason[reason] ?? (0, [:])
-                entry.count += 1
-                if let amount, let currency { entry.blocked[currency] = DecimalText.add(entry.blocked[currency] ?? "0", amount) }
-                byReason[reason] = entry
+            let open = try db.query("SELECT reason, amount, currency FROM exceptions" + openFilter, args) {
+                (reason: $0.text(0), amount: $0.optionalText(1), currency: $0.optionalText(2))
             }
             let doneFilter = tenant == nil ? " WHERE w.status = 'done'" : " WHERE w.status = 'done' AND w.tenant = ?"
             let latencies = try db.query("""
                 SELECT w.finished_at - e.received_at FROM work w JOIN events e ON e.id = w.event_id\(doneFilter) ORDER BY 1
                 """, args) { $0.int(0) }
-            return RuntimeStats(events: events, pending: byStatus["pending"] ?? 0, running: byStatus["running"] ?? 0,
-                                done: byStatus["done"] ?? 0, parked: byStatus["parked"] ?? 0,
-                                openExceptions: byReason.values.reduce(0) { $0 + $1.count }, exceptionsByReason: byReason,
-                                latenciesMillis: latencies)
+            return StoreShared.stats(events: events, byStatus: byStatus, openExceptions: open, latencies: latencies)
         }
     }
 }

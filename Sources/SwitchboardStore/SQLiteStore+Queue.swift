@@ -17,11 +17,7 @@ extension SQLiteStore {
         }
         for record in batch.rejected {
             // The record itself is kept in the event log (no work), so it can be replayed once fixed.
-            let key = "rejected:\(record.tenant):\(record.source):\(record.type):\(record.externalID):\(Hashing.hex(record.payload))"
-            let event = NewEvent(tenant: record.tenant, source: record.source, type: record.type, entity: record.entity,
-                                 externalID: record.externalID, dedupeKey: key, payload: record.payload,
-                                 amount: record.amount, currency: record.currency, workflows: [])
-            guard let id = try insertEvent(event, now: now, db: db) else {
+            guard let id = try insertEvent(StoreShared.rejectedEvent(record), now: now, db: db) else {
                 outcome.duplicates += 1
                 continue
             }

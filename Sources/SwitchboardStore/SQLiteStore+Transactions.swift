@@ -22,6 +22,25 @@ public struct TransactionSummary: Sendable, Equatable {
 
     /// Received -> finished, ms.
     public var latencyMillis: Int64? { finishedAt.map { $0 - receivedAt } }
+
+    public init(id: Int64, tenant: String, workflow: String, eventType: String, entity: String, externalID: String, status: String, attempts: Int, receivedAt: Millis, finishedAt: Millis? = nil, connection: String? = nil, lastStatus: String? = nil, lastError: String? = nil, amount: String? = nil, currency: String? = nil, steps: [StepTiming]) {
+        self.id = id
+        self.tenant = tenant
+        self.workflow = workflow
+        self.eventType = eventType
+        self.entity = entity
+        self.externalID = externalID
+        self.status = status
+        self.attempts = attempts
+        self.receivedAt = receivedAt
+        self.finishedAt = finishedAt
+        self.connection = connection
+        self.lastStatus = lastStatus
+        self.lastError = lastError
+        self.amount = amount
+        self.currency = currency
+        self.steps = steps
+    }
 }
 
 public struct TransactionFilter: Sendable {

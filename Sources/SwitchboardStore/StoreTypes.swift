@@ -106,6 +106,17 @@ public struct ClaimedWork: Sendable {
     public var firstTriedAt: Millis?
     public var createdAt: Millis
     public var event: StoredEvent
+
+    public init(id: Int64, eventID: Int64, tenant: String, workflow: String, attempts: Int, firstTriedAt: Millis? = nil, createdAt: Millis, event: StoredEvent) {
+        self.id = id
+        self.eventID = eventID
+        self.tenant = tenant
+        self.workflow = workflow
+        self.attempts = attempts
+        self.firstTriedAt = firstTriedAt
+        self.createdAt = createdAt
+        self.event = event
+    }
 }
 
 public struct StoredEvent: Sendable {
@@ -121,6 +132,21 @@ public struct StoredEvent: Sendable {
     public var currency: String?
     public var meta: String?
     public var receivedAt: Millis
+
+    public init(id: Int64, tenant: String, source: String, type: String, entity: String, externalID: String, dedupeKey: String, payload: [UInt8], amount: String? = nil, currency: String? = nil, meta: String? = nil, receivedAt: Millis) {
+        self.id = id
+        self.tenant = tenant
+        self.source = source
+        self.type = type
+        self.entity = entity
+        self.externalID = externalID
+        self.dedupeKey = dedupeKey
+        self.payload = payload
+        self.amount = amount
+        self.currency = currency
+        self.meta = meta
+        self.receivedAt = receivedAt
+    }
 }
 
 /// An idempotent write that reached a target: never redone for the same key.
@@ -233,6 +259,29 @@ public struct ExceptionItem: Sendable, Codable, Equatable {
     public var createdAt: Millis
     public var resolvedBy: String?
     public var resolution: String?
+
+    public init(id: Int64, tenant: String, workID: Int64? = nil, eventID: Int64? = nil, eventType: String, externalID: String, workflow: String? = nil, connection: String? = nil, reason: String, diagnostics: [Diagnostic], attempts: Int, assignee: String? = nil, amount: String? = nil, currency: String? = nil, firstTriedAt: Millis? = nil, lastTriedAt: Millis? = nil, status: String, createdAt: Millis, resolvedBy: String? = nil, resolution: String? = nil) {
+        self.id = id
+        self.tenant = tenant
+        self.workID = workID
+        self.eventID = eventID
+        self.eventType = eventType
+        self.externalID = externalID
+        self.workflow = workflow
+        self.connection = connection
+        self.reason = reason
+        self.diagnostics = diagnostics
+        self.attempts = attempts
+        self.assignee = assignee
+        self.amount = amount
+        self.currency = currency
+        self.firstTriedAt = firstTriedAt
+        self.lastTriedAt = lastTriedAt
+        self.status = status
+        self.createdAt = createdAt
+        self.resolvedBy = resolvedBy
+        self.resolution = resolution
+    }
 }
 
 public struct ExceptionFilter: Sendable {
@@ -264,6 +313,15 @@ public struct AuditEntry: Sendable, Codable, Equatable {
     public var action: String
     public var target: String
     public var detail: String
+
+    public init(seq: Int64, at: Millis, actor: String, action: String, target: String, detail: String) {
+        self.seq = seq
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.detail = detail
+    }
 }
 
 public struct AuditVerification: Sendable, Equatable {

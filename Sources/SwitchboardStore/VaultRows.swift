@@ -42,6 +42,15 @@ public struct VaultEntryInfo: Sendable, Equatable {
     public var keyID: String
     public var createdAt: Millis
     public var updatedAt: Millis
+
+    public init(tenant: String, connection: String, name: String, keyID: String, createdAt: Millis, updatedAt: Millis) {
+        self.tenant = tenant
+        self.connection = connection
+        self.name = name
+        self.keyID = keyID
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// Persistence of the vault: ciphertext only. Sources/SwitchboardVault does the cryptography.

@@ -2,19 +2,20 @@ import CSQLite
 import Foundation
 import SwitchboardCore
 import SwitchboardStore
+import SwitchboardStorePostgres
 import Testing
 
-/// The SQLite store against a real database file.
+/// The store contract (docs/STORE.md) against both backends: a real SQLite file and a real PostgreSQL database.
 @Suite struct StoreTests {
-    func freshStore() throws -> SQLiteStore { try SQLiteStore(path: TestEnv.tempDir("sbstore") + "/store.db") }
 
     func event(_ id: String, key: String? = nil, workflows: [String] = ["wf"]) -> NewEvent {
         NewEvent(tenant: "t", source: "crm", type: "record.Account", entity: "Account", externalID: id, dedupeKey: key ?? "k-\(id)",
                  payload: Array(#"{"external_id":"\#(id)"}"#.utf8), amount: "10.00", currency: "EUR", workflows: workflows)
     }
 
-    @Test func ingestIsAtomicWithItsCursorAndDropsRedeliveries() throws {
-        let store = try freshStore()
+    @Test(arguments: StoreBackend.allCases)
+    func ingestIsAtomicWithItsCursorAndDropsRedeliveries(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
         var batch = IngestBatch(events: [event("1"), event("2"), event("1")])
         batch.cursor = ("t", "crm", "accounts", Array(#"{"next":2}"#.utf8))
         let outcome = try store.ingest(batch, now: 1000)
@@ -30,8 +31,9 @@ import Testing
         #expect(try store.exceptions(ExceptionFilter()).map(\.reason) == ["schema_invalid"])
     }
 
-    @Test func claimLeasesAndExpiredLeasesAreRecovered() throws {
-        let store = try freshStore()
+    @Test(arguments: StoreBackend.allCases)
+    func claimLeasesAndExpiredLeasesAreRecovered(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
         _ = try store.ingest(IngestBatch(events: [event("1"), event("2")]), now: 1000)
         let first = try store.claim(limit: 10, now: 1000, leaseMillis: 500)
         #expect(first.count == 2)
@@ -49,8 +51,9 @@ import Testing
         #expect(retried.map(\.attempts) == [1])
     }
 
-    @Test func exceptionActionsAreAuditedAndTheChainVerifies() throws {
-        let store = try freshStore()
+    @Test(arguments: StoreBackend.allCases)
+    func exceptionActionsAreAuditedAndTheChainVerifies(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
         _ = try store.ingest(IngestBatch(events: [event("1"), event("2")]), now: 1000)
         let items = try store.claim(limit: 10, now: 1000, leaseMillis: 500)
         try store.finish(items.map { WorkOutcome(workID: $0.id, disposition: .exception(reason: "fatal"), connection: "erp",
@@ -79,19 +82,20 @@ import Testing
         #expect(rc == SQLITE_OK, "\(statement) failed: \(rc)")
     }
 
-    func tamper(_ store: SQLiteStore, _ sql: String) { Self.sql(store.path, sql) }
-
-    @Test(arguments: [
+    static let tampering = [
         ("UPDATE audit SET detail = 'nothing to see' WHERE seq = 2", "row 2: content does not match its hash (edited)"),
         ("DELETE FROM audit WHERE seq = 2", "row 2 is missing (deleted)"),
         ("DELETE FROM audit WHERE seq = 3", "rows deleted at the end"),
         ("UPDATE audit SET actor = 'mallory', hash = 'x' WHERE seq = 1", "row 1: content does not match its hash (edited)"),
-    ])
-    func verifyDetectsTampering(sql: String, finding: String) throws {
-        let store = try freshStore()
+    ]
+
+    @Test(arguments: StoreBackend.allCases, tampering)
+    func verifyDetectsTampering(backend: StoreBackend, tampering: (sql: String, finding: String)) throws {
+        let (sql, finding) = tampering
+        let store = try backend.freshStore()
         for i in 1...3 { try store.audit(actor: "ops", action: "test.\(i)", target: "x", detail: "d\(i)", now: Int64(i)) }
         #expect(try store.verifyAudit().ok)
-        tamper(store, sql)
+        try StoreBackend.tamper(store, sql)
         let report = try store.verifyAudit()
         #expect(!report.ok)
         #expect(report.problems.contains { $0.contains(finding) }, "\(report.problems)")
@@ -103,5 +107,114 @@ import Testing
         _ = try SQLiteStore(path: path)  // reopening applies nothing twice
         Self.sql(path, "INSERT INTO schema_migrations VALUES (99, 0)")
         #expect(throws: StoreError.self) { _ = try SQLiteStore(path: path) }
+    }
+}
+
+/// The rest of the protocol, round trip, on both backends: what one backend stores the other must read back the same way.
+@Suite struct StoreContractTests {
+    func event(_ id: String, workflows: [String] = ["wf"], amount: String? = "10.00") -> NewEvent {
+        NewEvent(tenant: "t", source: "crm", type: "opportunity.won", entity: "Opportunity", externalID: id, dedupeKey: "k-\(id)",
+                 payload: Array(#"{"external_id":"\#(id)"}"#.utf8), amount: amount, currency: amount == nil ? nil : "EUR",
+                 workflows: workflows, meta: id == "1" ? "m" : nil)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func everyMethodRoundTrips(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        let seen = XrefKey(tenant: "t", entity: "Account", canonicalID: "acc-1", connection: "crm", externalID: "A1", content: [1, 2])
+        var batch = IngestBatch(events: [event("1"), event("2", workflows: ["wf", "other"], amount: nil)])
+        batch.seen = [seen]
+        #expect(try store.ingest(batch, now: 1000) == IngestOutcome(inserted: 2, duplicates: 0, rejected: 0))
+        #expect(try store.xref(tenant: "t", entity: "Account", connection: "crm", externalID: "A1") == seen)
+
+        let claimed = try store.claim(limit: 10, now: 1000, leaseMillis: 1000)
+        #expect(claimed.map(\.event.externalID) == ["1", "2", "2"])
+        #expect(claimed[0].event.payload == Array(#"{"external_id":"1"}"#.utf8) && claimed[0].event.meta == "m")
+        #expect(claimed[0].event.amount == "10.00" && claimed[1].event.amount == nil && claimed[1].event.currency == nil)
+        let erp = XrefKey(tenant: "t", entity: "Account", canonicalID: "acc-1", connection: "erp", externalID: "C-9", content: nil)
+        let emitted = NewEvent(tenant: "t", source: "erp", type: "project.created", entity: "Project", externalID: "P1",
+                               dedupeKey: "emit-P1", payload: Array("{}".utf8), workflows: ["wf"])
+        try store.finish([
+            WorkOutcome(workID: claimed[0].id, disposition: .done, connection: "erp",
+                        steps: [StepTiming(step: "write", millis: 1.5, status: "OK")],
+                        ledger: [LedgerEntry(key: "idem-1", tenant: "t", connection: "erp", entity: "Account", externalID: "C-9")],
+                        xref: [erp], emitted: [emitted]),
+            WorkOutcome(workID: claimed[1].id, disposition: .parked, connection: "erp", diagnostics: [Diagnostic("401")]),
+            WorkOutcome(workID: claimed[2].id, disposition: .exception(reason: "fatal"), connection: "erp",
+                        diagnostics: [Diagnostic("unknown item", fieldPath: "custom.service_item")]),
+        ], now: 1100)
+        #expect(try store.ledger(keys: ["idem-1"]) == ["idem-1": "C-9"])
+        #expect(try store.xref(tenant: "t", entity: "Account", canonicalID: "acc-1").map(\.connection) == ["crm", "erp"])
+        #expect(try store.xref(tenant: "t", entity: "Account", connection: "crm", externalID: "A1")?.content == [1, 2],
+                "a later upsert without content keeps the stored content")
+
+        // The emitted event is queued; the parked item waits for its connection.
+        #expect(try store.claim(limit: 10, now: 1200, leaseMillis: 1000).map(\.event.type) == ["project.created"])
+        #expect(try store.setConnectionPaused(tenant: "t", connection: "erp", paused: true, reason: "AUTH", now: 1200) == 0)
+        #expect(try store.pausedConnections().map(\.connection) == ["erp"])
+        #expect(try store.setConnectionPaused(tenant: "t", connection: "erp", paused: false, reason: "", now: 1300) == 1)
+        #expect(try store.pausedConnections().isEmpty)
+
+        let done = try #require(try store.transaction(id: claimed[0].id))
+        #expect(done.status == "done" && done.steps.map(\.step) == ["write"] && done.latencyMillis == 100 && done.connection == "erp")
+        var filter = TransactionFilter(tenant: "t")
+        filter.status = "exception"
+        #expect(try store.transactions(filter).map(\.id) == [claimed[2].id])
+
+        let stats = try store.stats(tenant: "t")
+        #expect(stats.events == 3 && stats.done == 1 && stats.openExceptions == 1 && stats.running == 1 && stats.pending == 1)
+        #expect(try store.openExceptionCount(tenant: "t") == 1)
+        let item = try #require(try store.exceptions(ExceptionFilter(tenant: "t")).first)
+        #expect(item.diagnostics.first?.fieldPath == "custom.service_item" && item.workflow == "other")
+        #expect(try store.exception(id: item.id)?.reason == "fatal")
+        #expect(try store.event(id: claimed[2].eventID)?.externalID == "2")
+
+        try store.setStateValue([7], tenant: "t", connection: "crm", key: "k", now: 1)
+        try store.setStateValue([8], tenant: "t", connection: "crm", key: "k", now: 2)
+        #expect(try store.stateValue(tenant: "t", connection: "crm", key: "k") == [8])
+        #expect(try store.stateValue(tenant: "t", connection: "crm", key: "none") == nil)
+
+        try store.createToken(APITokenRow(name: "ops", hash: "h1", prefix: "sb_1", role: "operator", tenant: "t", createdAt: 5), actor: "admin")
+        #expect(throws: StoreError.self) {
+            try store.createToken(APITokenRow(name: "ops", hash: "h2", prefix: "sb_2", role: "viewer", tenant: nil, createdAt: 6), actor: "admin")
+        }
+        #expect(try store.token(hash: "h1")?.tenant == "t")
+        #expect(try store.revokeToken(name: "ops", actor: "admin", now: 7) && !(try store.revokeToken(name: "ops", actor: "admin", now: 8)))
+        #expect(try store.tokens().first?.revokedAt == 7)
+
+        try store.vaultInsertDataKey(VaultDataKeyRow(id: "dk1", tenant: "t", wrapped: [1, 2, 3], masterKeyID: "mk1"), now: 1)
+        try store.vaultPut(VaultSecretRow(tenant: "t", connection: "crm", name: "token", sealed: [9, 9], keyID: "dk1", updatedAt: 0),
+                           actor: "admin", now: 2)
+        #expect(try store.vaultSecret(tenant: "t", connection: "crm", name: "token")?.sealed == [9, 9])
+        try store.vaultRewrap([VaultDataKeyRow(id: "dk1", tenant: "t", wrapped: [4], masterKeyID: "mk2")], actor: "admin", detail: "rotate", now: 3)
+        #expect(try store.vaultDataKeys().map(\.masterKeyID) == ["mk2"])
+        #expect(try store.vaultList(tenant: "t").map(\.name) == ["token"])
+        #expect(try store.vaultDelete(tenant: "t", connection: "crm", name: "token", actor: "admin", now: 4))
+        #expect(try store.auditEntries(limit: 10).map(\.action) == ["token.create", "token.revoke", "vault.set", "vault.rotate", "vault.delete"])
+        #expect(try store.verifyAudit().ok)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aRejectedRecordIsAnExceptionAndItsRedeliveryIsNotAnother(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        let record = RejectedRecord(tenant: "t", source: "crm", type: "opportunity.won", entity: "Opportunity", externalID: "9",
+                                    payload: Array("{}".utf8), reason: "schema_invalid", diagnostics: [Diagnostic("bad", fieldPath: "amount")],
+                                    amount: "5.00", currency: "EUR")
+        #expect(try store.ingest(IngestBatch(rejected: [record]), now: 1).rejected == 1)
+        #expect(try store.ingest(IngestBatch(rejected: [record]), now: 2) == IngestOutcome(inserted: 0, duplicates: 1, rejected: 0))
+        let item = try #require(try store.exceptions(ExceptionFilter()).first)
+        #expect(item.amount == "5.00" && item.workID == nil && item.eventID != nil)
+        #expect(try store.stats(tenant: nil).exceptionsByReason["schema_invalid"]?.blocked == ["EUR": "5.00"])
+        #expect(!(try store.hasUnfinishedWork()))
+    }
+}
+
+extension StoreTests {
+    @Test func postgresMigrationsAreVersionedAndANewerStoreIsRefused() throws {
+        let store = try TestPostgres.freshStore()
+        let settings = store.settings
+        _ = try PostgresStore(settings: settings, hostID: "again")  // reopening applies nothing twice
+        try TestPostgres.sql(store, "INSERT INTO schema_migrations VALUES (99, 0)")
+        #expect(throws: StoreError.self) { _ = try PostgresStore(settings: settings, hostID: "newer") }
     }
 }

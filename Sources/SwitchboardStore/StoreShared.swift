@@ -1,0 +1,69 @@
+import SwitchboardCore
+
+/// Logic both backends share, so the SQLite and PostgreSQL stores cannot drift apart.
+public enum StoreShared {
+    /// The hash of one audit row: length-prefixed fields, so no value can be crafted to shift into another.
+    public static func auditHash(seq: Int64, at: Millis, actor: String, action: String, target: String, detail: String, prev: String) -> String {
+        let fields = [String(seq), String(at), actor, action, target, detail, prev]
+        return Hashing.hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
+    }
+
+    /// The event-log entry a rejected record is kept as (no work), so it can be replayed once fixed.
+    public static func rejectedEvent(_ record: RejectedRecord) -> NewEvent {
+        let key = "rejected:\(record.tenant):\(record.source):\(record.type):\(record.externalID):\(Hashing.hex(record.payload))"
+        return NewEvent(tenant: record.tenant, source: record.source, type: record.type, entity: record.entity,
+                        externalID: record.externalID, dedupeKey: key, payload: record.payload,
+                        amount: record.amount, currency: record.currency, workflows: [])
+    }
+
+    /// One audit row as read back for verification.
+    public struct AuditRow {
+        public var seq: Int64, at: Millis, actor: String, action: String, target: String, detail: String, prevHash: String, hash: String
+        public init(seq: Int64, at: Millis, actor: String, action: String, target: String, detail: String, prevHash: String, hash: String) {
+            (self.seq, self.at, self.actor, self.action, self.target, self.detail, self.prevHash, self.hash) =
+                (seq, at, actor, action, target, detail, prevHash, hash)
+        }
+    }
+
+    /// Walks an audit chain in sequence order; `head` is the recorded last (seq, hash), nil if there is none.
+    public static func verifyAudit(_ rows: some Sequence<AuditRow>, head: (Int64, String)?) -> AuditVerification {
+        var problems: [String] = []
+        var expectedSeq: Int64 = 1
+        var prev = "genesis"
+        var count = 0
+        for row in rows {
+            count += 1
+            if row.seq != expectedSeq { problems.append("row \(expectedSeq)\(row.seq > expectedSeq + 1 ? "-\(row.seq - 1)" : "") is missing (deleted)") }
+            if row.prevHash != prev { problems.append("row \(row.seq): previous-hash link broken (a row before it was deleted or edited)") }
+            let computed = auditHash(seq: row.seq, at: row.at, actor: row.actor, action: row.action, target: row.target,
+                                     detail: row.detail, prev: row.prevHash)
+            if computed != row.hash { problems.append("row \(row.seq): content does not match its hash (edited)") }
+            prev = row.hash
+            expectedSeq = row.seq + 1
+        }
+        if let head {
+            if head.0 != expectedSeq - 1 || head.1 != prev {
+                problems.append("the trail ends at row \(expectedSeq - 1) but was written up to row \(head.0) (rows deleted at the end)")
+            }
+        } else if count > 0 {
+            problems.append("the audit head is missing")
+        }
+        return AuditVerification(rows: count, problems: problems)
+    }
+
+    /// Builds the statistics from the backend's counts.
+    public static func stats(events: Int, byStatus: [String: Int], openExceptions: [(reason: String, amount: String?, currency: String?)],
+                             latencies: [Int64]) -> RuntimeStats {
+        var byReason: [String: (count: Int, blocked: [String: String])] = [:]
+        for (reason, amount, currency) in openExceptions {
+            var entry = byReason[reason] ?? (0, [:])
+            entry.count += 1
+            if let amount, let currency { entry.blocked[currency] = DecimalText.add(entry.blocked[currency] ?? "0", amount) }
+            byReason[reason] = entry
+        }
+        return RuntimeStats(events: events, pending: byStatus["pending"] ?? 0, running: byStatus["running"] ?? 0,
+                            done: byStatus["done"] ?? 0, parked: byStatus["parked"] ?? 0,
+                            openExceptions: byReason.values.reduce(0) { $0 + $1.count }, exceptionsByReason: byReason,
+                            latenciesMillis: latencies)
+    }
+}

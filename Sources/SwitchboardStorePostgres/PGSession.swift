@@ -1,0 +1,125 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import SwitchboardStore
+
+/// A value bound to a statement parameter ($1, $2, ...).
+enum PGValue {
+    case text(String)
+    case int(Int64)
+    case bytes([UInt8])
+    case null
+    case texts([String])
+    case ints([Int64])
+    case byteArrays([[UInt8]])
+
+    static func optional(_ value: String?) -> PGValue { value.map { .text($0) } ?? .null }
+    static func optional(_ value: Int64?) -> PGValue { value.map { .int($0) } ?? .null }
+}
+
+/// One PostgreSQL connection used synchronously: the store protocol is blocking
+/// (its callers are the runtime's threads), so each statement waits for its
+/// future. The futures run on the store's own event loops, never the caller's.
+final class PGSession: @unchecked Sendable {
+    let connection: PostgresConnection
+    private let logger: Logger
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    var isClosed: Bool { connection.isClosed }
+
+    /// Runs a statement and returns its rows.
+    func query(_ sql: String, _ values: [PGValue] = []) throws -> [PostgresRandomAccessRow] {
+        try execute(sql, values).rows.map { $0.makeRandomAccess() }
+    }
+
+    /// Runs a statement and returns how many rows it changed.
+    @discardableResult
+    func run(_ sql: String, _ values: [PGValue] = []) throws -> Int {
+        try execute(sql, values).metadata.rows ?? 0
+    }
+
+    private func execute(_ sql: String, _ values: [PGValue]) throws -> PostgresQueryResult {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .text(let v): bindings.append(v)
+            case .int(let v): bindings.append(v)
+            case .bytes(let v): bindings.append(ByteBuffer(bytes: v))
+            case .null: bindings.appendNull()
+            case .texts(let v): bindings.append(v)
+            case .ints(let v): bindings.append(v)
+            case .byteArrays(let v): bindings.append(v.map { ByteBuffer(bytes: $0) })
+            }
+        }
+        do {
+            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+        } catch {
+            throw PGError(error)
+        }
+    }
+
+    /// Runs `body` in one transaction; a deadlock or serialization failure retries the whole body (up to 5 times).
+    func transaction<T>(_ body: (PGSession) throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            try run("BEGIN")
+            do {
+                let result = try body(self)
+                try run("COMMIT")
+                return result
+            } catch let error as PGError where error.isTransient && attempt < 5 {
+                _ = try? run("ROLLBACK")
+            } catch {
+                if !isClosed { _ = try? run("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+}
+
+/// A PostgreSQL failure as the store reports it: the server's message and SQLSTATE, never the statement's values.
+struct PGError: Error, CustomStringConvertible {
+    let sqlState: String?
+    let message: String
+    let connectionLost: Bool
+
+    init(_ error: any Error) {
+        if let psql = error as? PSQLError {
+            sqlState = psql.serverInfo?[.sqlState]
+            let server = psql.serverInfo?[.message]
+            // PSQLError's description is deliberately generic; its code names the class (connection closed, timeout...).
+            message = server ?? "\(psql.code)"
+            connectionLost = psql.code == .serverClosedConnection || psql.code == .connectionError
+                || psql.code == .clientClosedConnection || psql.code == .uncleanShutdown
+        } else {
+            sqlState = nil
+            message = "\(error)"
+            connectionLost = false
+        }
+    }
+
+    /// Deadlock or serialization failure: the transaction can simply run again.
+    var isTransient: Bool { sqlState == "40P01" || sqlState == "40001" }
+
+    var description: String { "postgres: \(message)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")" }
+}
+
+extension PostgresRandomAccessRow {
+    func int(_ i: Int) throws -> Int64 { try self[i].decode(Int64.self) }
+    func optionalInt(_ i: Int) throws -> Int64? { try self[i].decode(Int64?.self) }
+    func text(_ i: Int) throws -> String { try self[i].decode(String.self) }
+    func optionalText(_ i: Int) throws -> String? { try self[i].decode(String?.self) }
+    func bool(_ i: Int) throws -> Bool { try self[i].decode(Bool.self) }
+    func bytes(_ i: Int) throws -> [UInt8] {
+        guard let buffer = try self[i].decode(ByteBuffer?.self) else { return [] }
+        return Array(buffer.readableBytesView)
+    }
+    func optionalBytes(_ i: Int) throws -> [UInt8]? {
+        try self[i].decode(ByteBuffer?.self).map { Array($0.readableBytesView) }
+    }
+}

@@ -1,0 +1,174 @@
+/// Versioned schema migrations of the PostgreSQL store: applied in order, each
+/// once, recorded in schema_migrations, under an advisory lock so hosts starting
+/// together migrate once. Never edit a released one; add the next.
+///
+/// The tables are the SQLite store's (docs/STORE.md), typed for PostgreSQL, plus
+/// what several hosts need: `lease_owner` and `ordering_key` on work items.
+/// Times stay integer milliseconds so both backends compare the same way.
+enum PostgresMigrations {
+    static let all: [(version: Int, sql: String)] = [
+        (1, """
+        CREATE TABLE events (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant text NOT NULL,
+            source text NOT NULL,
+            type text NOT NULL,
+            entity text NOT NULL,
+            external_id text NOT NULL,
+            dedupe_key text NOT NULL UNIQUE,
+            payload bytea NOT NULL,
+            amount text,
+            currency text,
+            meta text,
+            received_at bigint NOT NULL
+        );
+        CREATE INDEX events_by_record ON events(tenant, entity, external_id);
+        CREATE TABLE work (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id bigint NOT NULL REFERENCES events(id),
+            tenant text NOT NULL,
+            workflow text NOT NULL,
+            -- Items with the same key run one at a time, oldest first (one record's events in order).
+            ordering_key text NOT NULL,
+            status text NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at bigint NOT NULL,
+            lease_until bigint,
+            lease_owner text,
+            -- How often an expired lease of this item was taken over by another claim.
+            lease_recoveries integer NOT NULL DEFAULT 0,
+            first_tried_at bigint,
+            last_tried_at bigint,
+            created_at bigint NOT NULL,
+            finished_at bigint,
+            connection text,
+            last_status text,
+            last_error text,
+            steps text
+        );
+        CREATE INDEX work_claimable ON work(next_attempt_at, id) WHERE status IN ('pending', 'running');
+        CREATE INDEX work_unfinished_key ON work(ordering_key, id) WHERE status IN ('pending', 'running', 'parked');
+        CREATE INDEX work_by_owner ON work(lease_owner) WHERE status = 'running';
+        CREATE INDEX work_by_event ON work(event_id);
+        CREATE INDEX work_by_tenant ON work(tenant, id);
+        CREATE INDEX work_parked ON work(tenant, connection) WHERE status = 'parked';
+        CREATE TABLE exceptions (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant text NOT NULL,
+            work_id bigint,
+            event_id bigint,
+            event_type text NOT NULL,
+            external_id text NOT NULL,
+            workflow text,
+            connection text,
+            reason text NOT NULL,
+            diagnostics text NOT NULL,
+            attempts integer NOT NULL,
+            assignee text,
+            amount text,
+            currency text,
+            first_tried_at bigint,
+            last_tried_at bigint,
+            status text NOT NULL,
+            created_at bigint NOT NULL,
+            resolved_at bigint,
+            resolved_by text,
+            resolution text
+        );
+        CREATE INDEX exceptions_open ON exceptions(status, tenant, reason);
+        CREATE TABLE xref (
+            tenant text NOT NULL,
+            entity text NOT NULL,
+            canonical_id text NOT NULL,
+            connection text NOT NULL,
+            external_id text NOT NULL,
+            content bytea,
+            updated_at bigint NOT NULL,
+            PRIMARY KEY (tenant, entity, connection, external_id)
+        );
+        CREATE INDEX xref_canonical ON xref(tenant, entity, canonical_id);
+        CREATE TABLE cursors (
+            tenant text NOT NULL,
+            connection text NOT NULL,
+            stream text NOT NULL,
+            state bytea NOT NULL,
+            updated_at bigint NOT NULL,
+            PRIMARY KEY (tenant, connection, stream)
+        );
+        CREATE TABLE ledger (
+            idempotency_key text PRIMARY KEY,
+            tenant text NOT NULL,
+            connection text NOT NULL,
+            entity text NOT NULL,
+            external_id text NOT NULL,
+            created_at bigint NOT NULL
+        );
+        CREATE TABLE audit (
+            seq bigint PRIMARY KEY,
+            at bigint NOT NULL,
+            actor text NOT NULL,
+            action text NOT NULL,
+            target text NOT NULL,
+            detail text NOT NULL,
+            prev_hash text NOT NULL,
+            hash text NOT NULL
+        );
+        -- The head row exists from the start: appends lock it (FOR UPDATE), so the chain stays linear across hosts.
+        CREATE TABLE audit_head (
+            id integer PRIMARY KEY CHECK (id = 1),
+            seq bigint NOT NULL,
+            hash text NOT NULL
+        );
+        INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, 'genesis');
+        CREATE TABLE kv (
+            tenant text NOT NULL,
+            connection text NOT NULL,
+            key text NOT NULL,
+            value bytea NOT NULL,
+            updated_at bigint NOT NULL,
+            PRIMARY KEY (tenant, connection, key)
+        );
+        CREATE TABLE connection_state (
+            tenant text NOT NULL,
+            connection text NOT NULL,
+            paused boolean NOT NULL,
+            reason text NOT NULL,
+            updated_at bigint NOT NULL,
+            PRIMARY KEY (tenant, connection)
+        );
+        CREATE TABLE vault_keys (
+            id text PRIMARY KEY,
+            tenant text NOT NULL,
+            wrapped bytea NOT NULL,
+            master_key_id text NOT NULL,
+            created_at bigint NOT NULL,
+            rotated_at bigint
+        );
+        CREATE TABLE vault_secrets (
+            tenant text NOT NULL,
+            connection text NOT NULL,
+            name text NOT NULL,
+            sealed bytea NOT NULL,
+            key_id text NOT NULL REFERENCES vault_keys(id),
+            created_at bigint NOT NULL,
+            updated_at bigint NOT NULL,
+            PRIMARY KEY (tenant, connection, name)
+        );
+        CREATE TABLE api_tokens (
+            name text PRIMARY KEY,
+            hash text NOT NULL UNIQUE,
+            prefix text NOT NULL,
+            role text NOT NULL,
+            tenant text,
+            created_at bigint NOT NULL,
+            revoked_at bigint
+        );
+        -- Token buckets shared by every host (one row per rate-limited connection).
+        CREATE TABLE rate_limits (
+            key text PRIMARY KEY,
+            tokens double precision NOT NULL,
+            refilled_at bigint NOT NULL
+        );
+        """),
+    ]
+}

@@ -1,0 +1,49 @@
+import Foundation
+import PostgresNIO
+import SwitchboardStore
+
+/// Where the PostgreSQL store is: `postgres://USER@HOST:PORT/DATABASE`.
+/// The password never sits in the configuration file: it comes from
+/// `SWITCHBOARD_STORE_PASSWORD_FILE` (a file holding it) or `SWITCHBOARD_STORE_PASSWORD`.
+public struct PostgresSettings: Sendable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var database: String
+    var password: String?
+
+    /// The URL without any password, for messages.
+    public var redactedURL: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+
+    public init(url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard let components = URLComponents(string: url), components.scheme == "postgres" || components.scheme == "postgresql" else {
+            throw StoreError("store URL \"\(url.split(separator: "@").last.map(String.init) ?? "")\" is not postgres://USER@HOST:PORT/DATABASE")
+        }
+        if components.password != nil {
+            throw StoreError("the store URL holds a password: remove it and set SWITCHBOARD_STORE_PASSWORD_FILE (or SWITCHBOARD_STORE_PASSWORD) instead")
+        }
+        guard let user = components.user, !user.isEmpty else { throw StoreError("store URL postgres://...: the user is missing (postgres://USER@HOST:PORT/DATABASE)") }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty else { throw StoreError("store URL postgres://\(user)@...: the database name is missing") }
+        self.user = user
+        self.database = database
+        host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+        port = components.port ?? 5432
+        if let file = environment["SWITCHBOARD_STORE_PASSWORD_FILE"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw StoreError("SWITCHBOARD_STORE_PASSWORD_FILE names \(file), which cannot be read")
+            }
+            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            password = environment["SWITCHBOARD_STORE_PASSWORD"]
+        }
+    }
+
+    var configuration: PostgresConnection.Configuration {
+        // Loopback and private networks here; TLS to a remote server is a deployment setting not yet exposed.
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
+                                                             database: database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+}

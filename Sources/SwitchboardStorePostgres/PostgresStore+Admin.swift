@@ -1,0 +1,152 @@
+import PostgresNIO
+import SwitchboardCore
+import SwitchboardStore
+
+/// Admin API tokens and transaction views (docs/ADMIN-API.md), as in the SQLite store.
+extension PostgresStore: TokenStore, TransactionStore {
+    public func createToken(_ token: APITokenRow, actor: String) throws {
+        try pool.transaction { db in
+            let inserted = try db.run("""
+                INSERT INTO api_tokens (name, hash, prefix, role, tenant, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (name) DO NOTHING
+                """, [.text(token.name), .text(token.hash), .text(token.prefix), .text(token.role), .optional(token.tenant), .int(token.createdAt)])
+            guard inserted == 1 else { throw StoreError("a token named \"\(token.name)\" already exists (revoke it or pick another name)") }
+            try Self.appendAudit(actor: actor, action: "token.create", target: token.name,
+                                 detail: "role \(token.role), scope \(token.tenant ?? "partner")", now: token.createdAt, db: db)
+        }
+    }
+
+    public func token(hash: String) throws -> APITokenRow? {
+        try pool.with { db in
+            try db.query("SELECT name, hash, prefix, role, tenant, created_at, revoked_at FROM api_tokens WHERE hash = $1", [.text(hash)])
+                .first.map(Self.tokenRow)
+        }
+    }
+
+    public func tokens() throws -> [APITokenRow] {
+        try pool.with { db in
+            try db.query("SELECT name, hash, prefix, role, tenant, created_at, revoked_at FROM api_tokens ORDER BY name").map(Self.tokenRow)
+        }
+    }
+
+    public func revokeToken(name: String, actor: String, now: Millis) throws -> Bool {
+        try pool.transaction { db in
+            let changed = try db.run("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL", [.int(now), .text(name)])
+            if changed > 0 { try Self.appendAudit(actor: actor, action: "token.revoke", target: name, detail: "", now: now, db: db) }
+            return changed > 0
+        }
+    }
+
+    private static func tokenRow(_ r: PostgresRandomAccessRow) throws -> APITokenRow {
+        APITokenRow(name: try r.text(0), hash: try r.text(1), prefix: try r.text(2), role: try r.text(3), tenant: try r.optionalText(4),
+                    createdAt: try r.int(5), revokedAt: try r.optionalInt(6))
+    }
+
+    private static let transactionColumns = """
+        w.id, w.tenant, w.workflow, e.type, e.entity, e.external_id, w.status, w.attempts::bigint, e.received_at, w.finished_at,
+        w.connection, w.last_status, w.last_error, e.amount, e.currency, w.steps
+        """
+
+    public func transactions(_ f: TransactionFilter) throws -> [TransactionSummary] {
+        try pool.with { db in
+            try db.query("""
+                SELECT \(Self.transactionColumns) FROM work w JOIN events e ON e.id = w.event_id
+                WHERE w.tenant = $1 AND ($2::text IS NULL OR w.status = $2) AND ($3::text IS NULL OR e.entity = $3)
+                  AND ($4::text IS NULL OR w.workflow = $4) AND ($5::bigint IS NULL OR e.received_at >= $5)
+                  AND ($6::bigint IS NULL OR e.received_at < $6)
+                ORDER BY w.id DESC LIMIT $7
+                """, [.text(f.tenant), .optional(f.status), .optional(f.entity), .optional(f.workflow), .optional(f.since), .optional(f.until),
+                      .int(Int64(f.limit))]).map(Self.summary)
+        }
+    }
+
+    public func transaction(id: Int64) throws -> TransactionSummary? {
+        try pool.with { db in
+            try db.query("SELECT \(Self.transactionColumns) FROM work w JOIN events e ON e.id = w.event_id WHERE w.id = $1", [.int(id)])
+                .first.map(Self.summary)
+        }
+    }
+
+    private static func summary(_ r: PostgresRandomAccessRow) throws -> TransactionSummary {
+        TransactionSummary(id: try r.int(0), tenant: try r.text(1), workflow: try r.text(2), eventType: try r.text(3), entity: try r.text(4),
+                           externalID: try r.text(5), status: try r.text(6), attempts: Int(try r.int(7)), receivedAt: try r.int(8),
+                           finishedAt: try r.optionalInt(9), connection: try r.optionalText(10), lastStatus: try r.optionalText(11),
+                           lastError: try r.optionalText(12).map(Redactor.redact), amount: try r.optionalText(13),
+                           currency: try r.optionalText(14), steps: try r.optionalText(15).map(StepCoding.decode) ?? [])
+    }
+}
+
+/// The vault's rows: ciphertext only (Sources/SwitchboardVault does the cryptography).
+extension PostgresStore: VaultStore {
+    public func vaultDataKeys() throws -> [VaultDataKeyRow] {
+        try pool.with { db in
+            try db.query("SELECT id, tenant, wrapped, master_key_id FROM vault_keys ORDER BY created_at, id").map {
+                VaultDataKeyRow(id: try $0.text(0), tenant: try $0.text(1), wrapped: try $0.bytes(2), masterKeyID: try $0.text(3))
+            }
+        }
+    }
+
+    public func vaultInsertDataKey(_ key: VaultDataKeyRow, now: Millis) throws {
+        try pool.with { db in
+            try db.run("INSERT INTO vault_keys (id, tenant, wrapped, master_key_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+                       [.text(key.id), .text(key.tenant), .bytes(key.wrapped), .text(key.masterKeyID), .int(now)])
+        }
+    }
+
+    public func vaultRewrap(_ keys: [VaultDataKeyRow], actor: String, detail: String, now: Millis) throws {
+        try pool.transaction { db in
+            for key in keys {
+                let changed = try db.run("UPDATE vault_keys SET wrapped = $1, master_key_id = $2, rotated_at = $3 WHERE id = $4",
+                                         [.bytes(key.wrapped), .text(key.masterKeyID), .int(now), .text(key.id)])
+                guard changed == 1 else { throw StoreError("vault data key \(key.id) disappeared during rotation") }
+            }
+            try Self.appendAudit(actor: actor, action: "vault.rotate", target: "vault", detail: detail, now: now, db: db)
+        }
+    }
+
+    public func vaultPut(_ secret: VaultSecretRow, actor: String, now: Millis) throws {
+        try pool.transaction { db in
+            try db.run("""
+                INSERT INTO vault_secrets (tenant, connection, name, sealed, key_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)
+                ON CONFLICT (tenant, connection, name) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id,
+                    updated_at = excluded.updated_at
+                """, [.text(secret.tenant), .text(secret.connection), .text(secret.name), .bytes(secret.sealed), .text(secret.keyID), .int(now)])
+            // The audit line names the secret, never its value.
+            try Self.appendAudit(actor: actor, action: "vault.set", target: "\(secret.tenant)/\(secret.connection)/\(secret.name)",
+                                 detail: "", now: now, db: db)
+        }
+    }
+
+    public func vaultSecret(tenant: String, connection: String, name: String) throws -> VaultSecretRow? {
+        try pool.with { db in
+            try db.query("SELECT sealed, key_id, updated_at FROM vault_secrets WHERE tenant = $1 AND connection = $2 AND name = $3",
+                         [.text(tenant), .text(connection), .text(name)]).first.map {
+                VaultSecretRow(tenant: tenant, connection: connection, name: name, sealed: try $0.bytes(0), keyID: try $0.text(1),
+                               updatedAt: try $0.int(2))
+            }
+        }
+    }
+
+    public func vaultList(tenant: String?) throws -> [VaultEntryInfo] {
+        try pool.with { db in
+            try db.query("""
+                SELECT tenant, connection, name, key_id, created_at, updated_at FROM vault_secrets
+                WHERE $1::text IS NULL OR tenant = $1 ORDER BY tenant, connection, name
+                """, [.optional(tenant)]).map {
+                VaultEntryInfo(tenant: try $0.text(0), connection: try $0.text(1), name: try $0.text(2), keyID: try $0.text(3),
+                               createdAt: try $0.int(4), updatedAt: try $0.int(5))
+            }
+        }
+    }
+
+    public func vaultDelete(tenant: String, connection: String, name: String, actor: String, now: Millis) throws -> Bool {
+        try pool.transaction { db in
+            let removed = try db.run("DELETE FROM vault_secrets WHERE tenant = $1 AND connection = $2 AND name = $3",
+                                     [.text(tenant), .text(connection), .text(name)])
+            if removed > 0 {
+                try Self.appendAudit(actor: actor, action: "vault.delete", target: "\(tenant)/\(connection)/\(name)", detail: "", now: now, db: db)
+            }
+            return removed > 0
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import SwitchboardCore
+import SwitchboardStore
+import PostgresNIO
+
+extension PostgresStore {
+    static let exceptionColumns = """
+        id, tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics, attempts::bigint, assignee,
+        amount, currency, first_tried_at, last_tried_at, status, created_at, resolved_by, resolution
+        """
+
+    static func exceptionRow(_ r: PostgresRandomAccessRow) throws -> ExceptionItem {
+        ExceptionItem(id: try r.int(0), tenant: try r.text(1), workID: try r.optionalInt(2), eventID: try r.optionalInt(3),
+                      eventType: try r.text(4), externalID: try r.text(5), workflow: try r.optionalText(6), connection: try r.optionalText(7),
+                      reason: try r.text(8), diagnostics: DiagnosticCoding.decode(try r.text(9)), attempts: Int(try r.int(10)),
+                      assignee: try r.optionalText(11), amount: try r.optionalText(12), currency: try r.optionalText(13),
+                      firstTriedAt: try r.optionalInt(14), lastTriedAt: try r.optionalInt(15), status: try r.text(16),
+                      createdAt: try r.int(17), resolvedBy: try r.optionalText(18), resolution: try r.optionalText(19))
+    }
+
+    public func exceptions(_ filter: ExceptionFilter) throws -> [ExceptionItem] {
+        var clauses: [String] = []
+        var values: [PGValue] = []
+        func add(_ column: String, _ value: String?) {
+            guard let value else { return }
+            values.append(.text(value))
+            clauses.append("\(column) = $\(values.count)")
+        }
+        add("tenant", filter.tenant)
+        add("reason", filter.reason)
+        add("status", filter.status)
+        add("workflow", filter.workflow)
+        add("connection", filter.connection)
+        add("assignee", filter.assignee)
+        let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        values.append(.int(Int64(filter.limit)))
+        return try pool.with { db in
+            try db.query("SELECT \(Self.exceptionColumns) FROM exceptions \(whereClause) ORDER BY id LIMIT $\(values.count)", values)
+                .map(Self.exceptionRow)
+        }
+    }
+
+    public func exception(id: Int64) throws -> ExceptionItem? {
+        try pool.with { db in try db.query("SELECT \(Self.exceptionColumns) FROM exceptions WHERE id = $1", [.int(id)]).first.map(Self.exceptionRow) }
+    }
+
+    public func openExceptionCount(tenant: String) throws -> Int {
+        try pool.with { db in
+            Int(try db.query("SELECT COUNT(*) FROM exceptions WHERE status = 'open' AND tenant = $1", [.text(tenant)])[0].int(0))
+        }
+    }
+
+    /// Locks an open item (two operators acting on one item at once: the second sees it resolved).
+    static func loadOpen(_ id: Int64, db: PGSession) throws -> ExceptionItem {
+        guard let item = try db.query("SELECT \(exceptionColumns) FROM exceptions WHERE id = $1 FOR UPDATE", [.int(id)]).first.map(exceptionRow) else {
+            throw StoreError("no exception item \(id)")
+        }
+        guard item.status == "open" else { throw StoreError("exception item \(id) is already \(item.status)") }
+        return item
+    }
+
+    public func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem] {
+        try pool.transaction { db in
+            var retried: [ExceptionItem] = []
+            for id in ids {
+                var item = try Self.loadOpen(id, db: db)
+                try db.run("UPDATE exceptions SET status = 'retried', resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4",
+                           [.int(now), .text(actor), .text(reason), .int(id)])
+                if let work = item.workID {
+                    // Back to the queue with a fresh attempt budget; the idempotency ledger keeps finished writes from repeating.
+                    try db.run("""
+                        UPDATE work SET status = 'pending', attempts = 0, next_attempt_at = $1, first_tried_at = NULL, finished_at = NULL,
+                            lease_owner = NULL WHERE id = $2
+                        """, [.int(now), .int(work)])
+                }
+                try Self.appendAudit(actor: actor, action: "exception.retry", target: "exception/\(id)", detail: reason, now: now, db: db)
+                item.status = "retried"
+                item.resolvedBy = actor
+                item.resolution = reason
+                retried.append(item)
+            }
+            return retried
+        }
+    }
+
+    public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
+        try pool.transaction { db in
+            var item = try Self.loadOpen(id, db: db)
+            try db.run("UPDATE exceptions SET status = 'discarded', resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4",
+                       [.int(now), .text(actor), .text(reason), .int(id)])
+            if let work = item.workID { try db.run("UPDATE work SET status = 'discarded' WHERE id = $1", [.int(work)]) }
+            try Self.appendAudit(actor: actor, action: "exception.discard", target: "exception/\(id)", detail: reason, now: now, db: db)
+            item.status = "discarded"
+            item.resolvedBy = actor
+            item.resolution = reason
+            return item
+        }
+    }
+
+    public func assignException(id: Int64, to assignee: String, actor: String, now: Millis) throws -> ExceptionItem {
+        try pool.transaction { db in
+            var item = try Self.loadOpen(id, db: db)
+            try db.run("UPDATE exceptions SET assignee = $1 WHERE id = $2", [.text(assignee), .int(id)])
+            try Self.appendAudit(actor: actor, action: "exception.assign", target: "exception/\(id)", detail: "to \(assignee)", now: now, db: db)
+            item.assignee = assignee
+            return item
+        }
+    }
+
+    public func stats(tenant: String?) throws -> RuntimeStats {
+        try pool.with { db in
+            let args: [PGValue] = [.optional(tenant)]
+            let events = Int(try db.query("SELECT COUNT(*) FROM events WHERE $1::text IS NULL OR tenant = $1", args)[0].int(0))
+            var byStatus: [String: Int] = [:]
+            for row in try db.query("SELECT status, COUNT(*) FROM work WHERE $1::text IS NULL OR tenant = $1 GROUP BY status", args) {
+                byStatus[try row.text(0)] = Int(try row.int(1))
+            }
+            let open = try db.query("""
+                SELECT reason, amount, currency FROM exceptions WHERE status = 'open' AND ($1::text IS NULL OR tenant = $1)
+                """, args).map { (reason: try $0.text(0), amount: try $0.optionalText(1), currency: try $0.optionalText(2)) }
+            let latencies = try db.query("""
+                SELECT w.finished_at - e.received_at FROM work w JOIN events e ON e.id = w.event_id
+                WHERE w.status = 'done' AND ($1::text IS NULL OR w.tenant = $1) ORDER BY 1
+                """, args).map { try $0.int(0) }
+            return StoreShared.stats(events: events, byStatus: byStatus, openExceptions: open, latencies: latencies)
+        }
+    }
+}

@@ -1,0 +1,317 @@
+import SwitchboardCore
+import SwitchboardStore
+
+extension PostgresStore {
+    public func ingest(_ batch: IngestBatch, now: Millis) throws -> IngestOutcome {
+        try pool.transaction { db in
+            var outcome = IngestOutcome()
+            let inserted = try Self.insertEvents(batch.events, now: now, db: db)
+            outcome.inserted = inserted
+            outcome.duplicates = batch.events.count - inserted
+            for record in batch.rejected {
+                let event = StoreShared.rejectedEvent(record)
+                guard let id = try Self.insertEvents([event], now: now, db: db, returningID: true) else {
+                    outcome.duplicates += 1
+                    continue
+                }
+                try db.run("""
+                    INSERT INTO exceptions (tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics,
+                        attempts, amount, currency, first_tried_at, last_tried_at, status, created_at)
+                    VALUES ($1, NULL, $2, $3, $4, NULL, $5, $6, $7, 0, $8, $9, $10, $10, 'open', $10)
+                    """, [.text(record.tenant), .int(id), .text(record.type), .text(record.externalID), .text(record.source),
+                          .text(record.reason), .text(DiagnosticCoding.encode(record.diagnostics)), .optional(record.amount),
+                          .optional(record.currency), .int(now)])
+                outcome.rejected += 1
+            }
+            try Self.upsertXref(batch.seen, now: now, db: db)
+            if let cursor = batch.cursor {
+                try db.run("""
+                    INSERT INTO cursors (tenant, connection, stream, state, updated_at) VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (tenant, connection, stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                    """, [.text(cursor.tenant), .text(cursor.connection), .text(cursor.stream), .bytes(cursor.state), .int(now)])
+            }
+            return outcome
+        }
+    }
+
+    /// Appends events in one statement (redeliveries dropped by dedupe key, also across hosts: the unique
+    /// index makes a concurrent insert of the same key wait, then skip) and queues their work.
+    /// Returns how many were new.
+    static func insertEvents(_ events: [NewEvent], now: Millis, db: PGSession) throws -> Int {
+        guard !events.isEmpty else { return 0 }
+        let rows = try db.query("""
+            INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, meta, received_at)
+            SELECT t, s, ty, en, x, k, p, NULLIF(a, ''), NULLIF(c, ''), NULLIF(m, ''), $11
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[])
+                WITH ORDINALITY AS u(t, s, ty, en, x, k, p, a, c, m, ord)
+            ORDER BY ord
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id, dedupe_key
+            """, [.texts(events.map(\.tenant)), .texts(events.map(\.source)), .texts(events.map(\.type)), .texts(events.map(\.entity)),
+                  .texts(events.map(\.externalID)), .texts(events.map(\.dedupeKey)), .byteArrays(events.map(\.payload)),
+                  .texts(events.map { $0.amount ?? "" }), .texts(events.map { $0.currency ?? "" }), .texts(events.map { $0.meta ?? "" }),
+                  .int(now)])
+        var ids: [String: Int64] = [:]
+        for row in rows { ids[try row.text(1)] = try row.int(0) }
+        var eventIDs: [Int64] = [], tenants: [String] = [], workflows: [String] = [], keys: [String] = []
+        for event in events {
+            // The first occurrence of a key in the batch owns the inserted row.
+            guard let id = ids.removeValue(forKey: event.dedupeKey) else { continue }
+            for workflow in event.workflows {
+                eventIDs.append(id)
+                tenants.append(event.tenant)
+                workflows.append(workflow)
+                keys.append(orderingKey(tenant: event.tenant, workflow: workflow, entity: event.entity, externalID: event.externalID))
+            }
+        }
+        if !eventIDs.isEmpty {
+            try db.run("""
+                INSERT INTO work (event_id, tenant, workflow, ordering_key, status, attempts, next_attempt_at, created_at)
+                SELECT e, t, w, k, 'pending', 0, $5, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(e, t, w, k, ord)
+                ORDER BY ord
+                """, [.ints(eventIDs), .texts(tenants), .texts(workflows), .texts(keys), .int(now)])
+        }
+        return rows.count
+    }
+
+    /// One event, returning its id (nil when its key is already logged).
+    static func insertEvents(_ events: [NewEvent], now: Millis, db: PGSession, returningID: Bool) throws -> Int64? {
+        guard try insertEvents(events, now: now, db: db) == 1, let key = events.first?.dedupeKey else { return nil }
+        return try db.query("SELECT id FROM events WHERE dedupe_key = $1", [.text(key)]).first?.int(0)
+    }
+
+    /// One record's events through one workflow run in order, one at a time.
+    static func orderingKey(tenant: String, workflow: String, entity: String, externalID: String) -> String {
+        "\(tenant)\u{1F}\(workflow)\u{1F}\(entity)\u{1F}\(externalID)"
+    }
+
+    static func upsertXref(_ entries: [XrefKey], now: Millis, db: PGSession) throws {
+        guard !entries.isEmpty else { return }
+        // One statement may not touch a row twice: the last entry for a key wins, as it would applied one by one.
+        var last: [String: XrefKey] = [:]
+        var order: [String] = []
+        for x in entries {
+            let key = "\(x.tenant)\u{1F}\(x.entity)\u{1F}\(x.connection)\u{1F}\(x.externalID)"
+            if last.updateValue(x, forKey: key) == nil { order.append(key) }
+        }
+        let unique = order.map { last[$0]! }
+        try db.run("""
+            INSERT INTO xref (tenant, entity, canonical_id, connection, external_id, content, updated_at)
+            SELECT t, en, cid, c, x, CASE WHEN has = 't' THEN b END, $8
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[]) AS u(t, en, cid, c, x, b, has)
+            ORDER BY t, en, c, x
+            ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
+                canonical_id = excluded.canonical_id,
+                content = COALESCE(excluded.content, xref.content),
+                updated_at = excluded.updated_at
+            """, [.texts(unique.map(\.tenant)), .texts(unique.map(\.entity)), .texts(unique.map(\.canonicalID)),
+                  .texts(unique.map(\.connection)), .texts(unique.map(\.externalID)), .byteArrays(unique.map { $0.content ?? [] }),
+                  .texts(unique.map { $0.content == nil ? "f" : "t" }), .int(now)])
+    }
+
+    public func cursor(tenant: String, connection: String, stream: String) throws -> [UInt8]? {
+        try pool.with { db in
+            try db.query("SELECT state FROM cursors WHERE tenant = $1 AND connection = $2 AND stream = $3",
+                         [.text(tenant), .text(connection), .text(stream)]).first?.bytes(0)
+        }
+    }
+
+    static let claimedColumns = """
+        u.id, u.event_id, u.tenant, u.workflow, u.attempts::bigint, u.first_tried_at, u.created_at,
+        e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
+        """
+
+    public func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork] {
+        try pool.transaction { db in
+            // SKIP LOCKED: a host never waits for rows another host is claiming. An item waits while an older
+            // item with its ordering key is unfinished, so one record's events run in order across hosts.
+            let rows = try db.query("""
+                WITH picked AS (
+                    SELECT w.id FROM work w
+                    WHERE w.status IN ('pending', 'running') AND w.next_attempt_at <= $1
+                      AND (w.status = 'pending' OR w.lease_until <= $1)
+                      AND NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
+                                      AND o.status IN ('pending', 'running', 'parked'))
+                    ORDER BY w.next_attempt_at, w.id
+                    LIMIT $2
+                    FOR UPDATE OF w SKIP LOCKED
+                ), u AS (
+                    UPDATE work SET status = 'running', lease_until = $1 + $3, lease_owner = $4,
+                        lease_recoveries = lease_recoveries + CASE WHEN work.status = 'running' THEN 1 ELSE 0 END,
+                        first_tried_at = COALESCE(first_tried_at, $1), last_tried_at = $1
+                    FROM picked WHERE work.id = picked.id
+                    RETURNING work.*
+                )
+                SELECT \(Self.claimedColumns) FROM u JOIN events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.id
+                """, [.int(now), .int(Int64(limit)), .int(leaseMillis), .text(hostID)])
+            return try rows.map { r in
+                ClaimedWork(id: try r.int(0), eventID: try r.int(1), tenant: try r.text(2), workflow: try r.text(3),
+                            attempts: Int(try r.int(4)), firstTriedAt: try r.optionalInt(5), createdAt: try r.int(6),
+                            event: StoredEvent(id: try r.int(1), tenant: try r.text(2), source: try r.text(7), type: try r.text(8),
+                                               entity: try r.text(9), externalID: try r.text(10), dedupeKey: try r.text(11),
+                                               payload: try r.bytes(12), amount: try r.optionalText(13), currency: try r.optionalText(14),
+                                               meta: try r.optionalText(16), receivedAt: try r.int(15)))
+            }
+        }
+    }
+
+    public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
+        guard !outcomes.isEmpty else { return }
+        try pool.transaction { db in
+            // Only outcomes of items this host still holds apply: a host that lost its lease (paused, partitioned)
+            // must not overwrite the result of the host that took the item over.
+            let owned = Set(try db.query("""
+                SELECT id FROM work WHERE id = ANY($1) AND status = 'running' AND lease_owner = $2 ORDER BY id FOR UPDATE
+                """, [.ints(outcomes.map(\.workID)), .text(hostID)]).map { try $0.int(0) })
+            let applied = outcomes.filter { owned.contains($0.workID) }
+            guard !applied.isEmpty else { return }
+            let ledger = applied.flatMap(\.ledger)
+            if !ledger.isEmpty {
+                try db.run("""
+                    INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at)
+                    SELECT k, t, c, en, x, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(k, t, c, en, x)
+                    ORDER BY k
+                    ON CONFLICT (idempotency_key) DO NOTHING
+                    """, [.texts(ledger.map(\.key)), .texts(ledger.map(\.tenant)), .texts(ledger.map(\.connection)),
+                          .texts(ledger.map(\.entity)), .texts(ledger.map(\.externalID)), .int(now)])
+            }
+            try Self.upsertXref(applied.flatMap(\.xref), now: now, db: db)
+            _ = try Self.insertEvents(applied.flatMap(\.emitted), now: now, db: db)
+            let done = applied.filter { if case .done = $0.disposition { return true } else { return false } }
+            if !done.isEmpty {
+                try db.run("""
+                    UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4, lease_until = NULL, lease_owner = NULL,
+                        steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')
+                    FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, steps, conn) WHERE work.id = u.id
+                    """, [.ints(done.map(\.workID)), .texts(done.map { StepCoding.encode($0.steps) }), .texts(done.map { $0.connection ?? "" }),
+                          .int(now)])
+            }
+            for o in applied { try Self.finishOther(o, now: now, db: db) }
+        }
+    }
+
+    /// Retries, parked items and exceptions: the rarer outcomes, one statement each.
+    static func finishOther(_ o: WorkOutcome, now: Millis, db: PGSession) throws {
+        let steps = StepCoding.encode(o.steps)
+        let error: PGValue = o.diagnostics.isEmpty ? .null : .text(DiagnosticCoding.encode(o.diagnostics))
+        switch o.disposition {
+        case .done:
+            return
+        case .retry(let at, let status):
+            try db.run("""
+                UPDATE work SET status = 'pending', attempts = attempts + 1, next_attempt_at = $1, lease_until = NULL, lease_owner = NULL,
+                    steps = $2, last_status = $3, last_error = $4, connection = $5 WHERE id = $6
+                """, [.int(at), .text(steps), .text(status.description), error, .optional(o.connection), .int(o.workID)])
+        case .parked:
+            try db.run("""
+                UPDATE work SET status = 'parked', attempts = attempts + 1, lease_until = NULL, lease_owner = NULL, steps = $1,
+                    last_status = 'AUTH', last_error = $2, connection = $3 WHERE id = $4
+                """, [.text(steps), error, .optional(o.connection), .int(o.workID)])
+        case .exception(let reason):
+            try db.run("""
+                UPDATE work SET status = 'exception', attempts = attempts + 1, lease_until = NULL, lease_owner = NULL, finished_at = $1,
+                    steps = $2, last_status = $3, last_error = $4, connection = $5 WHERE id = $6
+                """, [.int(now), .text(steps), .text(reason), error, .optional(o.connection), .int(o.workID)])
+            try db.run("""
+                INSERT INTO exceptions (tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics,
+                    attempts, amount, currency, first_tried_at, last_tried_at, status, created_at)
+                SELECT w.tenant, w.id, w.event_id, e.type, e.external_id, w.workflow, $1, $2, $3, w.attempts, e.amount, e.currency,
+                    w.first_tried_at, w.last_tried_at, 'open', $4
+                FROM work w JOIN events e ON e.id = w.event_id WHERE w.id = $5
+                """, [.optional(o.connection), .text(reason), .text(DiagnosticCoding.encode(o.diagnostics)), .int(now), .int(o.workID)])
+        }
+    }
+
+    /// Several hosts share this store: a host cannot tell a dead host's leases from a live one's,
+    /// so leases are recovered when they expire (the heartbeat keeps live ones from expiring).
+    public func releaseLeasesOfDeadHost(now: Millis) throws -> Int { 0 }
+
+    public func hasUnfinishedWork() throws -> Bool {
+        try pool.with { db in
+            try db.query("SELECT EXISTS (SELECT 1 FROM work WHERE status IN ('pending', 'running'))")[0].bool(0)
+        }
+    }
+
+    public func ledger(keys: [String]) throws -> [String: String] {
+        guard !keys.isEmpty else { return [:] }
+        return try pool.with { db in
+            var found: [String: String] = [:]
+            for row in try db.query("SELECT idempotency_key, external_id FROM ledger WHERE idempotency_key = ANY($1)", [.texts(keys)]) {
+                found[try row.text(0)] = try row.text(1)
+            }
+            return found
+        }
+    }
+
+    public func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey? {
+        try pool.with { db in
+            try db.query("""
+                SELECT canonical_id, content FROM xref WHERE tenant = $1 AND entity = $2 AND connection = $3 AND external_id = $4
+                """, [.text(tenant), .text(entity), .text(connection), .text(externalID)]).first.map { r in
+                XrefKey(tenant: tenant, entity: entity, canonicalID: try r.text(0), connection: connection, externalID: externalID,
+                        content: try r.optionalBytes(1))
+            }
+        }
+    }
+
+    public func xref(tenant: String, entity: String, canonicalID: String) throws -> [XrefKey] {
+        try pool.with { db in
+            try db.query("""
+                SELECT connection, external_id, content FROM xref WHERE tenant = $1 AND entity = $2 AND canonical_id = $3 ORDER BY connection
+                """, [.text(tenant), .text(entity), .text(canonicalID)]).map { r in
+                XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: try r.text(0), externalID: try r.text(1),
+                        content: try r.optionalBytes(2))
+            }
+        }
+    }
+
+    public func event(id: Int64) throws -> StoredEvent? {
+        try pool.with { db in
+            try db.query("""
+                SELECT id, tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, received_at, meta
+                FROM events WHERE id = $1
+                """, [.int(id)]).first.map { r in
+                StoredEvent(id: try r.int(0), tenant: try r.text(1), source: try r.text(2), type: try r.text(3), entity: try r.text(4),
+                            externalID: try r.text(5), dedupeKey: try r.text(6), payload: try r.bytes(7), amount: try r.optionalText(8),
+                            currency: try r.optionalText(9), meta: try r.optionalText(11), receivedAt: try r.int(10))
+            }
+        }
+    }
+
+    public func setConnectionPaused(tenant: String, connection: String, paused: Bool, reason: String, now: Millis) throws -> Int {
+        try pool.transaction { db in
+            try db.run("""
+                INSERT INTO connection_state (tenant, connection, paused, reason, updated_at) VALUES ($1, $2, $3 = 1, $4, $5)
+                ON CONFLICT (tenant, connection) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at
+                """, [.text(tenant), .text(connection), .int(paused ? 1 : 0), .text(reason), .int(now)])
+            guard !paused else { return 0 }
+            return try db.run("""
+                UPDATE work SET status = 'pending', next_attempt_at = $1 WHERE status = 'parked' AND tenant = $2 AND connection = $3
+                """, [.int(now), .text(tenant), .text(connection)])
+        }
+    }
+
+    public func pausedConnections() throws -> [(tenant: String, connection: String, reason: String)] {
+        try pool.with { db in
+            try db.query("SELECT tenant, connection, reason FROM connection_state WHERE paused ORDER BY tenant, connection").map {
+                (tenant: try $0.text(0), connection: try $0.text(1), reason: try $0.text(2))
+            }
+        }
+    }
+
+    public func stateValue(tenant: String, connection: String, key: String) throws -> [UInt8]? {
+        try pool.with { db in
+            try db.query("SELECT value FROM kv WHERE tenant = $1 AND connection = $2 AND key = $3",
+                         [.text(tenant), .text(connection), .text(key)]).first?.bytes(0)
+        }
+    }
+
+    public func setStateValue(_ value: [UInt8], tenant: String, connection: String, key: String, now: Millis) throws {
+        try pool.with { db in
+            try db.run("""
+                INSERT INTO kv (tenant, connection, key, value, updated_at) VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (tenant, connection, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                """, [.text(tenant), .text(connection), .text(key), .bytes(value), .int(now)])
+        }
+    }
+}
