@@ -8,11 +8,15 @@
  *       (one "key id" line per distinct record in `path`, every call also
  *       logged in `path`.calls). Without `path` it keeps keys in memory.
  *       "misbehave": "auth" | "fatal" | "retry" | "no-result" | "status77" makes every write fail that way.
+ *       "shared": 1 makes it one system for several host processes: each write
+ *       takes an exclusive flock on `path` and first reads what the others
+ *       appended, so a key is stored once whichever host writes it.
  *   {"role": "mirror"}
  *       a two-way system: records written to it come back on its "records"
  *       stream, as a CRM would show a record the integration just wrote.
  */
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +34,8 @@ struct sb_instance {
     enum role role;
     long records;
     char entity[24], prefix[16], path[512], misbehave[16];
-    int fd, calls_fd;
+    int fd, calls_fd, shared;
+    long loaded_to;   /* bytes of `path` already read into the table */
     /* open-addressing table of idempotency keys -> index into entries */
     long *slots;
     size_t slot_cap;
@@ -116,14 +121,18 @@ static sb_status validate_config(sb_call *call, sb_bytes config) {
     return st;
 }
 
-/* Reloads a sink's ledger file: the sink remembers across host restarts. */
+/* Reads the sink's ledger file from where the last read stopped: the sink remembers
+   across host restarts, and a shared sink sees what other processes appended. */
 static void load_sink(sb_instance *in) {
     FILE *f = fopen(in->path, "r");
     char line[1024];
     if (!f) return;
+    if (fseek(f, in->loaded_to, SEEK_SET) != 0) { fclose(f); return; }
     while (fgets(line, sizeof line, f)) {
         char *space = strchr(line, ' '), *nl = strchr(line, '\n'), *third;
-        if (!space || !nl) continue;   /* a torn last line from a crash: not acknowledged, ignore */
+        if (!nl) break;                /* a torn last line from a crash: not acknowledged, ignore */
+        in->loaded_to = ftell(f);
+        if (!space) continue;
         *space = 0;
         *nl = 0;
         if ((third = strchr(space + 1, ' ')) != NULL) *third = 0;
@@ -146,6 +155,7 @@ static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out
     if (!sbkit_find_string(json, "entity", in->entity, sizeof in->entity)) strcpy(in->entity, "Account");
     if (!sbkit_find_string(json, "prefix", in->prefix, sizeof in->prefix)) strcpy(in->prefix, "R");
     sbkit_find_string(json, "misbehave", in->misbehave, sizeof in->misbehave);
+    in->shared = sbkit_find_long(json, "shared", 0) != 0;
     in->next_id = 1;
     if (sbkit_find_string(json, "path", in->path, sizeof in->path)) {
         char calls[600];
@@ -204,9 +214,10 @@ static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_reque
     return sbkit_emit(host, call, SB_EMIT_STATE, "records", state);
 }
 
+static sb_status store_record(sb_instance *in, sb_call *call, const sb_write_request *req);
+
 static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_request *req) {
-    long at;
-    char id[48], line[1024], entity[24];
+    char line[1024];
     int n;
     if (!strcmp(in->misbehave, "auth")) { sbkit_report(host, call, "401 Unauthorized: token expired", ""); return SB_AUTH; }
     if (!strcmp(in->misbehave, "fatal")) { sbkit_report(host, call, "422 the target rejects this record", "name"); return SB_FATAL; }
@@ -218,6 +229,22 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
         n = snprintf(line, sizeof line, "%.*s\n", (int)req->idempotency_key.len, req->idempotency_key.ptr);
         if (write(in->calls_fd, line, (size_t)n) != n) return SB_RETRY;
     }
+    if (in->shared && in->fd >= 0) {
+        sb_status st;
+        if (flock(in->fd, LOCK_EX) != 0) return SB_RETRY;
+        load_sink(in);
+        st = store_record(in, call, req);
+        flock(in->fd, LOCK_UN);
+        return st;
+    }
+    return store_record(in, call, req);
+}
+
+/* Looks the key up and stores the record if it is new; reports the id either way. */
+static sb_status store_record(sb_instance *in, sb_call *call, const sb_write_request *req) {
+    long at;
+    char id[48], line[1024], entity[24];
+    int n;
     at = lookup(in, req->idempotency_key.ptr, req->idempotency_key.len);
     if (at >= 0) return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, in->entries[at].id, "");
     if (req->external_id.len && req->external_id.len < sizeof id) {
@@ -233,6 +260,7 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
         if (json) { sbkit_find_string(json, "external_id", ext, sizeof ext); free(json); }
         n = snprintf(line, sizeof line, "%.*s %s %s\n", (int)req->idempotency_key.len, req->idempotency_key.ptr, id, ext);
         if (write(in->fd, line, (size_t)n) != n) return SB_RETRY;
+        if (in->shared) in->loaded_to += n;   /* our own line: under the lock, nothing else was appended */
     }
     snprintf(entity, sizeof entity, "%.*s", (int)req->entity.len, req->entity.ptr);
     {

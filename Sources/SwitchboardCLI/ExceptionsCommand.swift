@@ -20,10 +20,10 @@ struct ExceptionsCommand: ParsableCommand {
 
         var who: String { actor ?? ProcessInfo.processInfo.environment["USER"] ?? "cli" }
 
-        func open() throws -> (SwitchboardConfig, SQLiteStore) {
+        func open() throws -> (SwitchboardConfig, any FullStore) {
             do {
                 let loaded = try ConfigLoader.load(file: config)
-                return (loaded, try SQLiteStore.open(url: loaded.store))
+                return (loaded, try Stores.open(url: loaded.store))
             } catch let error as ConfigError {
                 printError("configuration errors:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
                 throw Exit.badConfig

@@ -10,10 +10,10 @@ struct TokensCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokens", abstract: "Create, list and revoke admin API tokens.", subcommands: [Create.self, List.self, Revoke.self])
 
-    static func store(_ config: String) throws -> SQLiteStore {
+    static func store(_ config: String) throws -> any FullStore {
         do {
             let loaded = try ConfigLoader.load(file: config)
-            return try SQLiteStore.open(url: loaded.store)
+            return try Stores.open(url: loaded.store)
         } catch let error as ConfigError {
             printError("configuration errors:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
             throw Exit.badConfig

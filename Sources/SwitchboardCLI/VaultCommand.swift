@@ -12,7 +12,7 @@ struct VaultCommand: ParsableCommand {
         discussion: "The master key comes from SWITCHBOARD_MASTER_KEY or SWITCHBOARD_MASTER_KEY_FILE (a file only its owner can read).",
         subcommands: [Set.self, List.self, Delete.self, Rotate.self, Keygen.self])
 
-    static func open(_ common: ExceptionsCommand.Common) throws -> (SQLiteStore, Vault) {
+    static func open(_ common: ExceptionsCommand.Common) throws -> (any FullStore, Vault) {
         let (_, store) = try common.open()
         do {
             let vault = Vault(store: store, masterKey: try MasterKey.fromEnvironment())

@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardCore
 import SwitchboardSandbox
 import SwitchboardEgress
+import SwitchboardStorePostgres
 import Yams
 
 /// Reads a YAML configuration into a SwitchboardConfig, collecting every
@@ -160,8 +161,16 @@ struct Reader {
         if let node = top["store"], let url = string(node, "store", parent: root) {
             if url.hasPrefix("sqlite:") {
                 store = "sqlite:" + resolve(String(url.dropFirst(7)))
+            } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                // Checked here so a malformed URL (or one holding a password) names its line; the password is read at open.
+                do {
+                    _ = try PostgresSettings(url: url, environment: [:])
+                    store = url
+                } catch {
+                    fail(node, "store: \(error)")
+                }
             } else {
-                fail(node, "store \"\(url)\" is not supported (use sqlite:PATH)")
+                fail(node, "store \"\(url)\" is not supported (use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)")
             }
         }
         // The plugin directory: `plugins:` in the file, else $SWITCHBOARD_PLUGIN_DIR, else ./plugins beside the file.

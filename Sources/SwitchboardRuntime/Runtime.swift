@@ -43,7 +43,7 @@ public final class Runtime: @unchecked Sendable {
     public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        let opened = try store ?? SQLiteStore.open(url: config.store)
+        let opened = try store ?? Stores.open(url: config.store)
         self.store = opened
         vault = try Self.openVault(store: opened)
         router = Router(config: config)
@@ -76,6 +76,21 @@ public final class Runtime: @unchecked Sendable {
         }
         spawn("switchboard.poller") { [self] in pollLoop() }
         spawn("switchboard.worker") { [self] in workLoop() }
+        if !(store.coordination is SingleHost) { spawn("switchboard.heartbeat") { [self] in heartbeatLoop() } }
+    }
+
+    /// A shared store: renews this host's leases every third of a lease, so only a host that stopped
+    /// (died, hung, lost the database) lets its items expire to the others.
+    private func heartbeatLoop() {
+        let coordination = store.coordination
+        while !isStopping {
+            sleepUnlessStopping(nanos: max(config.worker.leaseMillis / 3, 100) * 1_000_000)
+            do {
+                _ = try coordination.renewLeases(now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
+            } catch {
+                logger.error("cannot renew this host's leases", metadata: ["host": "\(coordination.hostID)", "error": "\(error)"])
+            }
+        }
     }
 
     private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
@@ -113,7 +128,21 @@ public final class Runtime: @unchecked Sendable {
         var due: [String: Int64] = [:]
         // Per stream: when it was last polled, and whether that poll found anything.
         var lastPolled: [String: (at: Int64, found: Bool)] = [:]
+        let coordination = store.coordination
+        var scheduling = false
         while !isStopping {
+            // Polling runs on one host at a time: the one holding the scheduler lock (always this one on an embedded store).
+            let holds = coordination.holdsSchedulerLock()
+            if holds != scheduling {
+                scheduling = holds
+                logger.notice(holds ? "this host is now the scheduler: polling starts" : "this host is no longer the scheduler: polling stops",
+                              metadata: ["host": "\(coordination.hostID)"])
+                RuntimeMetrics.scheduler(holds)
+            }
+            guard holds else {
+                sleepUnlessStopping(nanos: 500_000_000)
+                continue
+            }
             var foundWork = false
             var nextWake = Clock.monotonicNanoseconds() + 200_000_000
             let paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })

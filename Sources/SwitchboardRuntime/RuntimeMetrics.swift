@@ -20,6 +20,7 @@ import SwitchboardStore
 /// - `switchboard_sandbox_circuit_open{tenant,connection}`: 1 while its circuit breaker refuses calls
 /// - `switchboard_sandbox_worker_failures{tenant,connection,kind}`: worker failures so far by kind (crash, out_of_memory, hang, exit, protocol)
 /// - `switchboard_sandbox_worker_restarts{tenant,connection}`
+/// - `switchboard_scheduler`: 1 while this host runs polling (holds the scheduler lock; always 1 on the embedded store)
 enum RuntimeMetrics {
     static func eventsIn(_ tenant: String, _ connection: String, _ n: Int) {
         guard n > 0 else { return }
@@ -69,6 +70,11 @@ enum RuntimeMetrics {
 
     static func exceptionDepth(_ tenant: String, _ depth: Int) {
         Gauge(label: "switchboard_exception_queue_depth", dimensions: [("tenant", tenant)]).record(depth)
+    }
+
+    /// 1 while this host holds the scheduler lock (runs polling), else 0.
+    static func scheduler(_ holds: Bool) {
+        Gauge(label: "switchboard_scheduler").record(holds ? 1 : 0)
     }
 }
 

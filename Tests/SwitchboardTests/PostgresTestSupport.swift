@@ -38,7 +38,12 @@ enum TestPostgres {
 
     /// A store on a fresh database (one host).
     static func freshStore(hostID: String = "host-a") throws -> PostgresStore {
-        try PostgresStore(settings: try settings(database: try URL(string: freshDatabase())!.lastPathComponent), hostID: hostID)
+        try store(url: try freshDatabase(), hostID: hostID)
+    }
+
+    /// Another host's view of a database made by `freshDatabase`.
+    static func store(url: String, hostID: String) throws -> PostgresStore {
+        try PostgresStore(settings: try settings(database: URL(string: url)!.lastPathComponent), hostID: hostID)
     }
 
     /// Runs SQL behind the store's back (tampering tests).
