@@ -1,0 +1,130 @@
+import Foundation
+import SwitchboardCore
+import SwitchboardStore
+import SwitchboardStorePostgres
+import Synchronization
+import Testing
+
+/// What only a shared store must guarantee: several hosts on one PostgreSQL database (docs/STORE-POSTGRES.md).
+@Suite struct PostgresStoreTests {
+    func event(_ id: String, record: String? = nil, key: String? = nil) -> NewEvent {
+        NewEvent(tenant: "t", source: "crm", type: "opportunity.won", entity: "Opportunity", externalID: record ?? id,
+                 dedupeKey: key ?? "k-\(id)", payload: Array("{}".utf8), workflows: ["wf"])
+    }
+
+    /// Two hosts (stores on one database) claim concurrently: no item goes to both, every item goes to one.
+    @Test func concurrentClaimsNeverHandOutAnItemTwice() throws {
+        let url = try TestPostgres.freshDatabase("claims")
+        let hosts = try ["a", "b", "c"].map { try TestPostgres.store(url: url, hostID: $0) }
+        _ = try hosts[0].ingest(IngestBatch(events: (1...1500).map { event("\($0)") }), now: 1000)
+        let claimed = Mutex<[Int64: String]>([:])
+        let doubles = Mutex<[Int64]>([])
+        DispatchQueue.concurrentPerform(iterations: hosts.count) { i in
+            let host = hosts[i]
+            while let batch = try? host.claim(limit: 25, now: 1000, leaseMillis: 60_000), !batch.isEmpty {
+                claimed.withLock { seen in
+                    for item in batch where seen.updateValue(host.hostID, forKey: item.id) != nil { doubles.withLock { $0.append(item.id) } }
+                }
+                try? host.finish(batch.map { WorkOutcome(workID: $0.id, disposition: .done) }, now: 1001)
+            }
+        }
+        #expect(doubles.withLock { $0 }.isEmpty)
+        #expect(claimed.withLock { $0.count } == 1500)
+        #expect(Set(claimed.withLock { Array($0.values) }).count > 1, "the hosts shared the work")
+        #expect(try hosts[0].stats(tenant: "t").done == 1500)
+    }
+
+    /// A host that lost its lease (paused past it) cannot overwrite the result of the host that took the item over.
+    @Test func aFinishAfterTheLeaseWasTakenOverIsIgnored() throws {
+        let url = try TestPostgres.freshDatabase("lease")
+        let a = try TestPostgres.store(url: url, hostID: "a"), b = try TestPostgres.store(url: url, hostID: "b")
+        _ = try a.ingest(IngestBatch(events: [event("1")]), now: 1000)
+        let mine = try a.claim(limit: 10, now: 1000, leaseMillis: 100)
+        #expect(mine.count == 1)
+        #expect(try b.claim(limit: 10, now: 1050, leaseMillis: 100).isEmpty)
+        let taken = try b.claim(limit: 10, now: 1200, leaseMillis: 1000)
+        #expect(taken.map(\.id) == mine.map(\.id))
+        #expect(try a.leaseRecoveries() == 1)
+        let late = WorkOutcome(workID: mine[0].id, disposition: .exception(reason: "fatal"),
+                               ledger: [LedgerEntry(key: "late", tenant: "t", connection: "erp", entity: "X", externalID: "1")])
+        try a.finish([late], now: 1300)
+        #expect(try a.ledger(keys: ["late"]).isEmpty && (try a.exceptions(ExceptionFilter()).isEmpty), "the stale outcome changed nothing")
+        #expect(try a.transaction(id: mine[0].id)?.status == "running")
+        try b.finish([WorkOutcome(workID: taken[0].id, disposition: .done)], now: 1400)
+        #expect(try a.transaction(id: mine[0].id)?.status == "done")
+    }
+
+    /// The heartbeat keeps a live host's leases from expiring; only a host that stops renewing loses its items.
+    @Test func renewedLeasesAreNotTakenOver() throws {
+        let url = try TestPostgres.freshDatabase("heartbeat")
+        let a = try TestPostgres.store(url: url, hostID: "a"), b = try TestPostgres.store(url: url, hostID: "b")
+        _ = try a.ingest(IngestBatch(events: [event("1"), event("2")]), now: 1000)
+        #expect(try a.claim(limit: 10, now: 1000, leaseMillis: 1000).count == 2)
+        #expect(try a.renewLeases(now: 1800, leaseMillis: 1000) == 2)
+        #expect(try b.renewLeases(now: 1800, leaseMillis: 1000) == 0, "a host renews only its own leases")
+        #expect(try b.claim(limit: 10, now: 2100, leaseMillis: 1000).isEmpty)
+        #expect(try b.claim(limit: 10, now: 2900, leaseMillis: 1000).count == 2)
+    }
+
+    /// Events of one record run in order: a newer one waits while an older one is unfinished, even one waiting to retry.
+    @Test func oneRecordsEventsRunInOrderOthersRunInParallel() throws {
+        let store = try TestPostgres.freshStore()
+        _ = try store.ingest(IngestBatch(events: [event("1", record: "opp-1"), event("2", record: "opp-1"), event("3", record: "opp-2")]), now: 1000)
+        let first = try store.claim(limit: 10, now: 1000, leaseMillis: 1000)
+        #expect(first.map(\.event.dedupeKey) == ["k-1", "k-3"])
+        try store.finish([WorkOutcome(workID: first[0].id, disposition: .retry(at: 5000, status: .retry)),
+                          WorkOutcome(workID: first[1].id, disposition: .done)], now: 1100)
+        #expect(try store.claim(limit: 10, now: 2000, leaseMillis: 1000).isEmpty, "k-2 waits for the retry of k-1")
+        let retried = try store.claim(limit: 10, now: 5000, leaseMillis: 1000)
+        #expect(retried.map(\.event.dedupeKey) == ["k-1"])
+        try store.finish([WorkOutcome(workID: retried[0].id, disposition: .done)], now: 5100)
+        #expect(try store.claim(limit: 10, now: 5200, leaseMillis: 1000).map(\.event.dedupeKey) == ["k-2"])
+    }
+
+    /// Two hosts receiving the same delivery log it once.
+    @Test func concurrentIngestOfOneDeliveryLogsItOnce() throws {
+        let url = try TestPostgres.freshDatabase("ingest")
+        let hosts = try ["a", "b"].map { try TestPostgres.store(url: url, hostID: $0) }
+        let inserted = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let n = (try? hosts[i].ingest(IngestBatch(events: (1...300).map { event("\($0)") }), now: 1000).inserted) ?? -1000
+            inserted.withLock { $0 += n }
+        }
+        #expect(inserted.withLock { $0 } == 300)
+        #expect(try hosts[0].stats(tenant: "t").pending == 300)
+    }
+
+    /// One scheduler at a time; when its host goes, another takes over.
+    @Test func theSchedulerLockIsHeldByOneHostAndMovesWhenItGoes() throws {
+        let url = try TestPostgres.freshDatabase("scheduler")
+        var a: PostgresStore? = try TestPostgres.store(url: url, hostID: "a")
+        let b = try TestPostgres.store(url: url, hostID: "b")
+        #expect(a!.holdsSchedulerLock())
+        #expect(!b.holdsSchedulerLock())
+        a = nil  // the host stops: its session closes and the lock is free
+        let deadline = Date().addingTimeInterval(5)
+        while !b.holdsSchedulerLock() && Date() < deadline { usleep(100_000) }
+        #expect(b.holdsSchedulerLock())
+        #expect(try b.schedulerHistory() == ["host:a", "host:b"])
+    }
+
+    /// Audit appends from several hosts at once stay one linear chain.
+    @Test func concurrentAuditAppendsKeepTheChainLinear() throws {
+        let url = try TestPostgres.freshDatabase("audit")
+        let hosts = try ["a", "b", "c"].map { try TestPostgres.store(url: url, hostID: $0) }
+        DispatchQueue.concurrentPerform(iterations: 3) { i in
+            for n in 0..<40 { try? hosts[i].audit(actor: hosts[i].hostID, action: "test", target: "\(n)", detail: "", now: Int64(n)) }
+        }
+        let report = try hosts[0].verifyAudit()
+        #expect(report.ok, "\(report.problems)")
+        #expect(report.rows == 120)
+    }
+
+    @Test func aStoreURLWithAPasswordOrWithoutADatabaseIsRefused() {
+        #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb:hunter2@db:5432/sb", environment: [:]) }
+        #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb@db:5432", environment: [:]) }
+        #expect(throws: StoreError.self) { try PostgresSettings(url: "mysql://sb@db/sb", environment: [:]) }
+        let error = #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb:hunter2@db:5432/sb", environment: [:]) }
+        #expect(!(error?.description.contains("hunter2") ?? true), "the password is not repeated in the error")
+    }
+}
