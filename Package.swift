@@ -132,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCLI",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -44,39 +44,12 @@ extension BenchCommand {
             let work = NSTemporaryDirectory() + "sb-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: work) }
-            let yaml = """
-                version: 1
-                store: sqlite:\(work)/bench.db
-                plugins: { dir: \(pluginDir), trusted: [testkit, bench-echo] }   # the issue measures in-process plugins
-                worker: { batch: \(workBatch), idle: 1ms }
-                tenants:
-                  - id: bench
-                    connections:
-                      - id: sink
-                        plugin: testkit
-                        config: { role: sink }
-                    workflows:
-                      - id: three-steps
-                        trigger: { event: record.Account }
-                        steps:
-                          - map:
-                              external_id: $.external_id
-                              updated_at: $.updated_at
-                              name: upper($.name)
-                              email: $.email
-                              industry: $.industry
-                              billing_address: $.billing_address
-                              currency: $.currency
-                          - call: bench-echo
-                          - write: { connection: sink, entity: Account }
-                """
+            let yaml = BenchWorkload.config(store: "sqlite:\(work)/bench.db", pluginDir: pluginDir, workBatch: workBatch)
             try yaml.write(toFile: work + "/bench.yaml", atomically: true, encoding: .utf8)
             var logger = Logger(label: "bench")
             logger.logLevel = .critical
             let runtime = try openRuntime(config: work + "/bench.yaml", logger: logger)
-            let records: [[UInt8]] = (0..<events).map { i in
-                Array(#"{"external_id":"ACC-\#(i)","updated_at":"2026-11-27T10:15:00Z","name":"Northwind Advisory GmbH \#(i)","email":"billing\#(i)@northwind.example","industry":"Professional Services","currency":"EUR","phone":"+49 30 1234567","website":"https://northwind.example","billing_address":{"street":"Hauptstrasse 12","city":"Berlin","postal_code":"10115","region":"Berlin","country":"DE"},"status":"active","custom":{"segment":"mid-market","owner":"j.doe@example.com","notes":"Key account since 2019; renewal due Q3"}}"#.utf8)
-            }
+            let records = BenchWorkload.records(events)
             let started = Date()
             if !split { runtime.start() }
             var offset = 0
@@ -96,6 +69,45 @@ extension BenchCommand {
             guard stats.done == events else { throw ValidationError("only \(stats.done) of \(events) events completed") }
             let latencies = stats.latenciesMillis
             return (Double(events) / elapsed, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
+        }
+    }
+}
+
+/// The benchmark workload: a 3-step workflow (map, call a workflow plugin, write to an idempotent sink) over
+/// realistic ~600-byte Account records, with in-process plugins. `bench runtime` and `bench hosts` share it.
+enum BenchWorkload {
+    static func config(store: String, pluginDir: String, workBatch: Int, lease: String = "30s") -> String {
+        """
+        version: 1
+        store: \(store)
+        plugins: { dir: \(pluginDir), trusted: [testkit, bench-echo] }   # the issues measure in-process plugins
+        worker: { batch: \(workBatch), idle: 1ms, lease: \(lease) }
+        tenants:
+          - id: bench
+            connections:
+              - id: sink
+                plugin: testkit
+                config: { role: sink }
+            workflows:
+              - id: three-steps
+                trigger: { event: record.Account }
+                steps:
+                  - map:
+                      external_id: $.external_id
+                      updated_at: $.updated_at
+                      name: upper($.name)
+                      email: $.email
+                      industry: $.industry
+                      billing_address: $.billing_address
+                      currency: $.currency
+                  - call: bench-echo
+                  - write: { connection: sink, entity: Account }
+        """
+    }
+
+    static func records(_ count: Int, offset: Int = 0) -> [[UInt8]] {
+        (offset..<offset + count).map { i in
+            Array(#"{"external_id":"ACC-\#(i)","updated_at":"2026-11-27T10:15:00Z","name":"Northwind Advisory GmbH \#(i)","email":"billing\#(i)@northwind.example","industry":"Professional Services","currency":"EUR","phone":"+49 30 1234567","website":"https://northwind.example","billing_address":{"street":"Hauptstrasse 12","city":"Berlin","postal_code":"10115","region":"Berlin","country":"DE"},"status":"active","custom":{"segment":"mid-market","owner":"j.doe@example.com","notes":"Key account since 2019; renewal due Q3"}}"#.utf8)
         }
     }
 }

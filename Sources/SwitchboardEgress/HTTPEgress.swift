@@ -15,14 +15,16 @@ public final class HTTPEgress: EgressClient, @unchecked Sendable {
     public let policy: EgressPolicy
     private let resolve: @Sendable (String) throws -> [UInt8]?
     private let client: HTTPClient
-    private let bucket: TokenBucket?
+    private let bucket: (any RateLimiter)?
     private let slots: DispatchSemaphore
     private let lock = Lock()
     private var token: (value: String, expires: Date)?
     private var rotatedRefreshToken: String?
 
-    /// `resolve` turns a secret reference (`vault:NAME`, `env:VAR`) into its value.
-    public init(policy: EgressPolicy, resolve: @escaping @Sendable (String) throws -> [UInt8]?) {
+    /// `resolve` turns a secret reference (`vault:NAME`, `env:VAR`) into its value. `limiter` paces the
+    /// requests when the policy sets a rate (default: a token bucket in this process).
+    public init(policy: EgressPolicy, resolve: @escaping @Sendable (String) throws -> [UInt8]?,
+                limiter: (any RateLimiter)? = nil) {
         self.policy = policy
         self.resolve = resolve
         var configuration = HTTPClient.Configuration()
@@ -32,7 +34,7 @@ public final class HTTPEgress: EgressClient, @unchecked Sendable {
         // the worker thread (the client's own reconnect loop held a worker for the whole connect timeout).
         configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        bucket = policy.ratePerSecond.map { TokenBucket(ratePerSecond: $0, burst: policy.burst) }
+        bucket = policy.ratePerSecond.map { limiter ?? TokenBucket(ratePerSecond: $0, burst: policy.burst) }
         slots = DispatchSemaphore(value: max(policy.concurrency, 1))
     }
 

@@ -1,8 +1,15 @@
 import Foundation
 import SwitchboardCore
 
-/// A token bucket (rate per second, burst) shared by the calls of one connection.
-final class TokenBucket: @unchecked Sendable {
+/// What paces one connection's requests. The default is a token bucket in this
+/// process; several hosts sharing a store use one bucket kept in the store.
+public protocol RateLimiter: Sendable {
+    /// Waits for a token; false if that would take longer than `maxWait` seconds.
+    func take(maxWait: Double) -> Bool
+}
+
+/// A token bucket (rate per second, burst) shared by the calls of one connection in this process.
+final class TokenBucket: RateLimiter, @unchecked Sendable {
     private let rate: Double
     private let capacity: Double
     private var tokens: Double

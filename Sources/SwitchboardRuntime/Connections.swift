@@ -70,7 +70,11 @@ public final class ConnectionRegistry: @unchecked Sendable {
                 let egress = c.egress.map { configured in
                     var policy = configured
                     policy.connectionLabel = "\(tenant.id)/\(c.id)"
-                    return HTTPEgress(policy: policy, resolve: { try secrets.resolve(reference: $0) })
+                    // On a shared store the limit is one bucket for every host.
+                    let limiter = (store as? any SharedRateLimits).flatMap { shared in
+                        policy.ratePerSecond.map { StoreRateLimiter(store: shared, key: "egress/\(tenant.id)/\(c.id)", ratePerSecond: $0, burst: policy.burst) }
+                    }
+                    return HTTPEgress(policy: policy, resolve: { try secrets.resolve(reference: $0) }, limiter: limiter)
                 }
                 let services = InstanceServices(
                     tenant: tenant.id, connection: c.id, logger: logger, secrets: secrets,

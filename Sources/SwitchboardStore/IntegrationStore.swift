@@ -80,5 +80,14 @@ public final class SingleHost: HostCoordination {
     public func holdsSchedulerLock() -> Bool { true }
 }
 
+/// Token buckets kept in the store, so a connection's rate limit holds across every host that calls it.
+public protocol SharedRateLimits: AnyObject, Sendable {
+    /// Takes one token from the bucket `key` (created full), refilled at `ratePerSecond` up to `burst`.
+    /// Returns the seconds to wait before using it (0: at once); the token is reserved either way.
+    func reserveToken(key: String, ratePerSecond: Double, burst: Double, now: Millis) throws -> Double
+    /// Gives back a reserved token the caller decided not to wait for.
+    func returnToken(key: String) throws
+}
+
 /// Everything a store backend offers: the runtime's queue, the admin API's views, the vault's rows, tokens.
 public typealias FullStore = IntegrationStore & TransactionStore & TokenStore & VaultStore

@@ -7,6 +7,7 @@ import SwitchboardStore
 enum PGValue {
     case text(String)
     case int(Int64)
+    case double(Double)
     case bytes([UInt8])
     case null
     case texts([String])
@@ -48,6 +49,7 @@ final class PGSession: @unchecked Sendable {
             switch value {
             case .text(let v): bindings.append(v)
             case .int(let v): bindings.append(v)
+            case .double(let v): bindings.append(v)
             case .bytes(let v): bindings.append(ByteBuffer(bytes: v))
             case .null: bindings.appendNull()
             case .texts(let v): bindings.append(v)

@@ -47,3 +47,36 @@ public struct PostgresSettings: Sendable {
         return configuration
     }
 }
+
+extension PostgresSettings {
+    /// Creates a database owned by this role (needs CREATEDB): benchmarks and tests get one each.
+    public func createDatabase(_ name: String) throws {
+        try withMaintenanceSession { try $0.run("CREATE DATABASE \(try Self.identifier(name))") }
+    }
+
+    /// Drops a database made by `createDatabase` (closing what is still connected to it).
+    public func dropDatabase(_ name: String) throws {
+        try withMaintenanceSession { try $0.run("DROP DATABASE IF EXISTS \(try Self.identifier(name)) WITH (FORCE)") }
+    }
+
+    /// A copy pointing at another database on the same server.
+    public func database(_ name: String) -> PostgresSettings {
+        var copy = self
+        copy.database = name
+        return copy
+    }
+
+    private func withMaintenanceSession(_ body: (PGSession) throws -> Void) throws {
+        let pool = PGPool(settings: self, size: 1, logger: .init(label: "switchboard.store.postgres"))
+        defer { pool.close() }
+        try pool.with(body)
+    }
+
+    /// Database names are identifiers, not values: only a conservative alphabet gets through.
+    private static func identifier(_ name: String) throws -> String {
+        guard !name.isEmpty, name.count < 60, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            throw StoreError("\"\(name)\" is not a usable database name (letters, digits and _ only)")
+        }
+        return name
+    }
+}

@@ -2,6 +2,8 @@ import Foundation
 import SwitchboardCore
 import SwitchboardStore
 import SwitchboardStorePostgres
+import SwitchboardEgress
+import SwitchboardRuntime
 import Synchronization
 import Testing
 
@@ -126,5 +128,34 @@ import Testing
         #expect(throws: StoreError.self) { try PostgresSettings(url: "mysql://sb@db/sb", environment: [:]) }
         let error = #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb:hunter2@db:5432/sb", environment: [:]) }
         #expect(!(error?.description.contains("hunter2") ?? true), "the password is not repeated in the error")
+    }
+}
+
+/// A connection's rate limit holds across hosts: its bucket is a row in the shared store.
+@Suite struct SharedRateLimitTests {
+    @Test func twoHostsCallingOneAPIShareItsRateLimit() throws {
+        let server = try LoopbackServer()
+        let url = try TestPostgres.freshDatabase("ratelimit")
+        let hosts = try ["a", "b"].map { try TestPostgres.store(url: url, hostID: $0) }
+        var policy = EgressPolicy(allow: ["127.0.0.1:\(server.port)"])
+        policy.ratePerSecond = 10
+        policy.burst = 1
+        let egresses = hosts.map { store in
+            HTTPEgress(policy: policy, resolve: { _ in nil },
+                       limiter: StoreRateLimiter(store: store, key: "egress/acme/api", ratePerSecond: 10, burst: 1))
+        }
+        let started = Date()
+        let ok = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            for _ in 0..<5 {
+                let result = egresses[i].send(EgressRequest(method: "GET", url: server.url("/basic"), headers: [], body: [],
+                                                            timeoutMilliseconds: 0, injectAuth: false))
+                if case .response = result { ok.withLock { $0 += 1 } }
+            }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(ok.withLock { $0 } == 10)
+        // 10 requests at 10/s with burst 1 take about 0.9 s in all; two separate buckets would take about 0.4 s.
+        #expect(elapsed >= 0.8, "the hosts did not share the limit: \(elapsed) s")
     }
 }

@@ -28,12 +28,8 @@ enum TestPostgres {
     /// Creates an empty database and returns its store URL.
     static func freshDatabase(_ label: String = "t") throws -> String {
         let name = "sb_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
-        let pool = PGPool(settings: try settings(), size: 1, logger: .init(label: "test"))
-        defer { pool.close() }
-        try pool.with { db in _ = try db.run("CREATE DATABASE \(name)") }
-        var settings = try settings(database: name)
-        settings.database = name
-        return settings.redactedURL
+        try settings().createDatabase(name)
+        return try settings(database: name).redactedURL
     }
 
     /// A store on a fresh database (one host).

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardRuntime
+import SwitchboardStore
+import SwitchboardStorePostgres
+
+extension BenchCommand {
+    /// Events/s with 1, 2, 3... host processes sharing one PostgreSQL store, next to
+    /// one host on the embedded SQLite store measured in the same run (issue 8).
+    /// Each run: a fresh database, the events ingested first, then N `switchboard`
+    /// host processes released together to drain the queue through the 3-step
+    /// workflow; the rate is events over the time from release to the last host done.
+    struct Hosts: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Events/s with 1, 2, 3 hosts on one PostgreSQL store, and one host on SQLite, in one run.")
+
+        @Option(help: "The PostgreSQL server: postgres://USER@HOST:PORT/DB (password from SWITCHBOARD_STORE_PASSWORD[_FILE]); the role needs CREATEDB (a database per run, dropped after).")
+        var store: String
+        @Option(help: "Host counts to measure, comma-separated.") var hosts = "1,2,3"
+        @Option(help: "Events per run.") var events = 30_000
+        @Option(help: "Work items per worker batch.") var workBatch = 500
+        @Option(help: "Runs per host count; medians are reported.") var runs = 3
+        @Option(help: "Plugin directory (default: the directory of this executable).") var plugins: String?
+        @Flag(help: "Skip the SQLite figure.") var noSqlite = false
+
+        func run() throws {
+            let settings = try PostgresSettings(url: store)
+            let counts = hosts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+            guard !counts.isEmpty else { throw ValidationError("--hosts: give host counts such as 1,2,3") }
+            let pluginDir = plugins ?? BenchSupport.besideExecutable("")
+            var lines: [String] = []
+            if !noSqlite {
+                let rates = try (1...max(runs, 1)).map { run -> Double in
+                    let dir = NSTemporaryDirectory() + "sb-bench-hosts-\(getpid())-\(run)"
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    defer { try? FileManager.default.removeItem(atPath: dir) }
+                    let rate = try measure(store: "sqlite:\(dir)/bench.db", hosts: 1, dir: dir, pluginDir: pluginDir)
+                    print(String(format: "  sqlite      1 host  run %d: %8.0f events/s", run, rate))
+                    return rate
+                }
+                lines.append(String(format: "  SQLite (synchronous=FULL)   1 host : median %8.0f events/s", median(rates)))
+            }
+            for count in counts {
+                let rates = try (1...max(runs, 1)).map { run -> Double in
+                    let name = "switchboard_bench_\(getpid())_\(count)_\(run)"
+                    try settings.createDatabase(name)
+                    defer { try? settings.dropDatabase(name) }
+                    let dir = NSTemporaryDirectory() + "sb-bench-hosts-\(getpid())-pg-\(count)-\(run)"
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    defer { try? FileManager.default.removeItem(atPath: dir) }
+                    let rate = try measure(store: settings.database(name).redactedURL, hosts: count, dir: dir, pluginDir: pluginDir)
+                    print(String(format: "  postgresql  %d host%@ run %d: %8.0f events/s", count, count == 1 ? " " : "s", run, rate))
+                    return rate
+                }
+                lines.append(String(format: "  PostgreSQL (fsync on)       %d host%@: median %8.0f events/s", count, count == 1 ? " " : "s", median(rates)))
+            }
+            #if DEBUG
+            print("warning: debug build; run `swift run -c release switchboard bench hosts ...` for real figures")
+            #endif
+            print("hosts bench (\(events) events through the 3-step workflow, \(runs) runs each; target >= 20,000 events/s with 3 hosts on PostgreSQL):")
+            lines.forEach { print($0) }
+        }
+
+        private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+        /// Ingests the events, then releases `hosts` host processes on them together; returns events/s of the drain.
+        func measure(store: String, hosts: Int, dir: String, pluginDir: String) throws -> Double {
+            let config = dir + "/bench.yaml"
+            try BenchWorkload.config(store: store, pluginDir: pluginDir, workBatch: workBatch, lease: "30s")
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            var logger = Logger(label: "bench")
+            logger.logLevel = .critical
+            do {
+                let runtime = try openRuntime(config: config, logger: logger)
+                let records = BenchWorkload.records(events)
+                for start in stride(from: 0, to: records.count, by: 1000) {
+                    let slice = records[start..<min(start + 1000, records.count)]
+                    _ = try runtime.ingest(tenant: "bench", source: "crm", kind: .record, items: slice.map { ("Account", $0) })
+                }
+                runtime.stop()
+            }
+            let workers = try (0..<hosts).map { i in try HostWorker.spawn(config: config, hostID: "bench-\(i + 1)") }
+            for worker in workers { try worker.waitReady() }
+            let started = Date()
+            for worker in workers { worker.go() }
+            var processed = 0
+            for worker in workers { processed += try worker.waitDone() }
+            let elapsed = Date().timeIntervalSince(started)
+            guard processed == events else { throw ValidationError("the hosts processed \(processed) of \(events) events") }
+            return Double(events) / elapsed
+        }
+    }
+
+    /// One host of `bench hosts`: opens the runtime, says "ready", starts on "go", drains the queue, says "done N".
+    struct HostWorker: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "host-worker", shouldDisplay: false)
+        @Option var config: String
+
+        func run() throws {
+            var logger = Logger(label: "bench")
+            logger.logLevel = .critical
+            let runtime = try openRuntime(config: config, logger: logger)
+            FileHandle.standardOutput.write(Data("ready\n".utf8))
+            guard readLine() == "go" else { return }
+            runtime.start()
+            while try runtime.store.hasUnfinishedWork() { usleep(5_000) }
+            runtime.stop()
+            FileHandle.standardOutput.write(Data("done \(runtime.counters.itemsProcessed)\n".utf8))
+        }
+
+        /// The parent's handle on one worker process.
+        struct Handle {
+            let process: Process
+            let input: Pipe
+            let output: FileHandle
+
+            func waitReady() throws {
+                guard readLine() == "ready" else { throw ValidationError("a bench host did not start (see its stderr)") }
+            }
+            func go() { input.fileHandleForWriting.write(Data("go\n".utf8)) }
+            func waitDone() throws -> Int {
+                let line = readLine() ?? ""
+                process.waitUntilExit()
+                guard line.hasPrefix("done "), let n = Int(line.dropFirst(5)) else { throw ValidationError("a bench host failed: \(line)") }
+                return n
+            }
+            private func readLine() -> String? {
+                var bytes: [UInt8] = []
+                while true {
+                    let chunk = output.readData(ofLength: 1)
+                    guard let byte = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+                    if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+                    bytes.append(byte)
+                }
+            }
+        }
+
+        static func spawn(config: String, hostID: String) throws -> Handle {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: BenchSupport.besideExecutable("switchboard"))
+            process.arguments = ["bench", "host-worker", "--config", config]
+            process.environment = ProcessInfo.processInfo.environment.merging(["SWITCHBOARD_HOST_ID": hostID]) { $1 }
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            try process.run()
+            return Handle(process: process, input: input, output: output.fileHandleForReading)
+        }
+    }
+}
