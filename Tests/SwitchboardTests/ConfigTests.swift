@@ -37,6 +37,16 @@ import Testing
         #expect(config.tenants.first?.workflows.first?.steps.count == 2)
     }
 
+    @Test func aPostgresStoreURLIsCheckedAtItsLineAndMayNotHoldAPassword() throws {
+        let shared = Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: postgres://switchboard@db.internal:5432/switchboard\n")
+        #expect(try ConfigLoader.parse(shared, file: "/etc/sb/cfg.yaml").store == "postgres://switchboard@db.internal:5432/switchboard")
+        let leaky = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: postgres://sb:canary-pg-pw@db/sb\n"))
+        #expect(leaky.count == 1 && leaky[0].hasPrefix("cfg.yaml:2:8: store: the store URL holds a password"), "\(leaky)")
+        #expect(!leaky[0].contains("canary-pg-pw"))
+        let unknown = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: mysql://sb@db/sb\n"))
+        #expect(unknown.first?.contains("use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE") == true, "\(unknown)")
+    }
+
     @Test func malformedYAMLNamesTheLine() {
         let found = problems("version: 1\ntenants:\n  - id: acme\n    connections: [\n")
         #expect(found.count == 1)

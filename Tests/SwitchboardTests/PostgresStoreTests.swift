@@ -3,6 +3,7 @@ import SwitchboardCore
 import SwitchboardStore
 import SwitchboardStorePostgres
 import SwitchboardEgress
+import SwitchboardHost
 import SwitchboardRuntime
 import Synchronization
 import Testing
