@@ -251,7 +251,9 @@ static sb_status store_record(sb_instance *in, sb_call *call, const sb_write_req
         memcpy(id, req->external_id.ptr, req->external_id.len);
         id[req->external_id.len] = 0;
     } else {
-        snprintf(id, sizeof id, "X-%ld", in->next_id++);
+        /* A sink kept in memory lives in one host process: its ids carry the pid, as ids from one real system are unique. */
+        if (in->fd >= 0) snprintf(id, sizeof id, "X-%ld", in->next_id++);
+        else snprintf(id, sizeof id, "X-%ld-%ld", (long)getpid(), in->next_id++);
     }
     if (in->fd >= 0) {
         /* One write(2) per record: a kill -9 leaves whole lines (page cache survives the process). */

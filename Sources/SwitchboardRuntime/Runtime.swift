@@ -233,8 +233,9 @@ public final class Runtime: @unchecked Sendable {
         guard !items.isEmpty else { return 0 }
         var outcomes: [WorkOutcome] = []
         outcomes.reserveCapacity(items.count)
+        let ledger = BatchLedger(store: store, prefetch: executor.ledgerKeys(for: items))
         for item in items {
-            let outcome = executor.run(item, now: Clock.nowMillis(), random: &random)
+            let outcome = executor.run(item, now: Clock.nowMillis(), random: &random, ledger: ledger)
             switch outcome.disposition {
             case .exception(let reason):
                 logger.warning("transaction to the exception queue", metadata: [

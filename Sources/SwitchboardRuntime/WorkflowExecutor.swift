@@ -30,10 +30,26 @@ struct WorkflowExecutor {
         var xref: [XrefKey] = []
         var emitted: [NewEvent] = []
         var lastConnection: String?
+        /// The batch's view of the idempotency ledger.
+        var ledgerView: BatchLedger?
     }
 
-    func run(_ item: ClaimedWork, now: Millis, random: inout some RandomNumberGenerator) -> WorkOutcome {
+    /// The idempotency keys the declared write steps of these items will use (plugin-issued writes are looked up as they come).
+    func ledgerKeys(for items: [ClaimedWork]) -> [String] {
+        var keys: [String] = []
+        for item in items {
+            guard let tenant = config.tenant(item.tenant), router.masterGroup(tenant: tenant.id, workflow: item.workflow) == nil,
+                  let workflow = tenant.workflows.first(where: { $0.id == item.workflow }) else { continue }
+            for (index, step) in workflow.steps.enumerated() {
+                if case .write = step { keys.append(BatchLedger.key(tenant: tenant.id, step: "\(workflow.id)|\(index)", event: item.event)) }
+            }
+        }
+        return keys
+    }
+
+    func run(_ item: ClaimedWork, now: Millis, random: inout some RandomNumberGenerator, ledger: BatchLedger? = nil) -> WorkOutcome {
         var progress = Progress()
+        progress.ledgerView = ledger ?? BatchLedger(store: store)
         do {
             guard let tenant = config.tenant(item.tenant) else {
                 throw Failure(status: .config, reason: "unknown_tenant", diagnostics: [Diagnostic("tenant \(item.tenant) is no longer configured")])
@@ -198,7 +214,7 @@ struct WorkflowExecutor {
             throw Failure(status: .fatal, reason: "mapping_invalid", connection: connectionID,
                           diagnostics: problems.map { prefixed($0, "\(entity) for \(connectionID)") })
         }
-        let idempotencyKey = Hashing.hex("\(tenant.id)|\(key)|\(item.event.type)|\(item.event.source)|\(item.event.externalID)")
+        let idempotencyKey = BatchLedger.key(tenant: tenant.id, step: key, event: item.event)
         let origin = (source: record["source"]?.stringValue ?? item.event.source, externalID: record["external_id"]?.stringValue ?? "")
         // Records linked across systems (master data) may carry a canonical id from elsewhere; others derive it from their origin.
         let tracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: origin.source)
@@ -208,7 +224,8 @@ struct WorkflowExecutor {
         // No xref at the origin means this record was never linked (every write of a tracked record records its origin).
         let atTarget = known == nil ? nil
             : (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
-        if let done = (try? store.ledger(keys: [idempotencyKey]))?[idempotencyKey] ?? progress.ledger.first(where: { $0.key == idempotencyKey })?.externalID {
+        let ledgerView = progress.ledgerView ?? BatchLedger(store: store)
+        if let done = ledgerView.externalID(for: idempotencyKey) ?? progress.ledger.first(where: { $0.key == idempotencyKey })?.externalID {
             return done
         }
         let targetTracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID)
@@ -234,6 +251,7 @@ struct WorkflowExecutor {
                           retryAfterMillis: outcome.0.retryAfterMillis)
         }
         progress.ledger.append(LedgerEntry(key: idempotencyKey, tenant: tenant.id, connection: connectionID, entity: entity, externalID: externalID))
+        ledgerView.record(idempotencyKey, externalID: externalID)
         // Content is kept only where echoes can come back (master data).
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
                                      externalID: externalID, content: targetContent))

@@ -123,35 +123,46 @@ extension PostgresStore {
 
     public func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork] {
         try pool.transaction { db in
-            // SKIP LOCKED: a host never waits for rows another host is claiming. An item waits while an older
-            // item with its ordering key is unfinished, so one record's events run in order across hosts.
-            let rows = try db.query("""
-                WITH picked AS (
-                    SELECT w.id FROM work w
-                    WHERE w.status IN ('pending', 'running') AND w.next_attempt_at <= $1
-                      AND (w.status = 'pending' OR w.lease_until <= $1)
-                      AND NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
-                                      AND o.status IN ('pending', 'running', 'parked'))
-                    ORDER BY w.next_attempt_at, w.id
-                    LIMIT $2
-                    FOR UPDATE OF w SKIP LOCKED
-                ), u AS (
-                    UPDATE work SET status = 'running', lease_until = $1 + $3, lease_owner = $4,
-                        lease_recoveries = lease_recoveries + CASE WHEN work.status = 'running' THEN 1 ELSE 0 END,
-                        first_tried_at = COALESCE(first_tried_at, $1), last_tried_at = $1
-                    FROM picked WHERE work.id = picked.id
-                    RETURNING work.*
-                )
-                SELECT \(Self.claimedColumns) FROM u JOIN events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.id
-                """, [.int(now), .int(Int64(limit)), .int(leaseMillis), .text(hostID)])
-            return try rows.map { r in
-                ClaimedWork(id: try r.int(0), eventID: try r.int(1), tenant: try r.text(2), workflow: try r.text(3),
-                            attempts: Int(try r.int(4)), firstTriedAt: try r.optionalInt(5), createdAt: try r.int(6),
-                            event: StoredEvent(id: try r.int(1), tenant: try r.text(2), source: try r.text(7), type: try r.text(8),
-                                               entity: try r.text(9), externalID: try r.text(10), dedupeKey: try r.text(11),
-                                               payload: try r.bytes(12), amount: try r.optionalText(13), currency: try r.optionalText(14),
-                                               meta: try r.optionalText(16), receivedAt: try r.int(15)))
+            // Expired leases first (a dead host's items), then due pending items: two index range scans that never
+            // walk past rows other hosts hold. SKIP LOCKED: a host never waits for rows another host is claiming.
+            // An item waits while an older item with its ordering key is unfinished (one record's events in order).
+            let notBlocked = """
+                NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
+                            AND o.status IN ('pending', 'running', 'parked'))
+                """
+            var claimed = try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: """
+                SELECT w.id FROM work w WHERE w.status = 'running' AND w.lease_until <= $1 AND \(notBlocked)
+                ORDER BY w.lease_until LIMIT $2 FOR UPDATE OF w SKIP LOCKED
+                """, limit: limit)
+            if claimed.count < limit {
+                claimed += try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: """
+                    SELECT w.id FROM work w WHERE w.status = 'pending' AND w.next_attempt_at <= $1 AND \(notBlocked)
+                    ORDER BY w.next_attempt_at, w.id LIMIT $2 FOR UPDATE OF w SKIP LOCKED
+                    """, limit: limit - claimed.count)
             }
+            return claimed
+        }
+    }
+
+    /// Leases the rows `pick` selects ($1 now, $2 limit) to `host` and returns them with their events.
+    private static func lease(_ db: PGSession, now: Millis, leaseMillis: Millis, host: String, pick: String, limit: Int) throws -> [ClaimedWork] {
+        let rows = try db.query("""
+            WITH picked AS (\(pick)), u AS (
+                UPDATE work SET status = 'running', lease_until = $1 + $3, lease_owner = $4,
+                    lease_recoveries = lease_recoveries + CASE WHEN work.status = 'running' THEN 1 ELSE 0 END,
+                    first_tried_at = COALESCE(first_tried_at, $1), last_tried_at = $1
+                FROM picked WHERE work.id = picked.id
+                RETURNING work.*
+            )
+            SELECT \(claimedColumns) FROM u JOIN events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.id
+            """, [.int(now), .int(Int64(limit)), .int(leaseMillis), .text(host)])
+        return try rows.map { r in
+            ClaimedWork(id: try r.int(0), eventID: try r.int(1), tenant: try r.text(2), workflow: try r.text(3),
+                        attempts: Int(try r.int(4)), firstTriedAt: try r.optionalInt(5), createdAt: try r.int(6),
+                        event: StoredEvent(id: try r.int(1), tenant: try r.text(2), source: try r.text(7), type: try r.text(8),
+                                           entity: try r.text(9), externalID: try r.text(10), dedupeKey: try r.text(11),
+                                           payload: try r.bytes(12), amount: try r.optionalText(13), currency: try r.optionalText(14),
+                                           meta: try r.optionalText(16), receivedAt: try r.int(15)))
         }
     }
 
