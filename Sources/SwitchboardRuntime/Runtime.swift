@@ -20,6 +20,7 @@ public final class Runtime: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchGroup()
     private let committer = DispatchQueue(label: "switchboard.committer")
+    private let claimer = DispatchQueue(label: "switchboard.claimer")
     private let commitSlots = DispatchSemaphore(value: 2)
     /// Counters for progress displays.
     public let counters = Counters()
@@ -212,24 +213,54 @@ public final class Runtime: @unchecked Sendable {
     private func workLoop() {
         var random = SystemRandomNumberGenerator()
         let executor = WorkflowExecutor(config: config, registry: registry, router: router, store: store, recentWrites: recentWrites)
+        var next: PendingClaim?
         while !isStopping {
-            let processed = workOnce(executor: executor, random: &random)
-            if processed == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
+            let items = next?.wait() ?? claimBatch()
+            // A full batch starts the next claim before it runs: the store's claim and the plugins' work overlap.
+            next = items.count == config.worker.batch ? PendingClaim(on: claimer) { [self] in claimBatch() } : nil
+            if run(items, executor: executor, random: &random) == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
         }
+        // A batch claimed ahead is in flight too: run it (plugins are cancelled by now, so its items end as retries) and commit.
+        if let next { run(next.wait(), executor: executor, random: &random) }
         committer.sync {}  // the last outcomes are committed before the worker reports stopped
+    }
+
+    /// A claim running on the claimer queue while the worker runs the previous batch.
+    final class PendingClaim: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var items: [ClaimedWork] = []
+
+        init(on queue: DispatchQueue, _ claim: @escaping @Sendable () -> [ClaimedWork]) {
+            queue.async { [self] in
+                items = claim()
+                done.signal()
+            }
+        }
+
+        func wait() -> [ClaimedWork] {
+            done.wait()
+            return items
+        }
+    }
+
+    private func claimBatch() -> [ClaimedWork] {
+        do {
+            return try store.claim(limit: config.worker.batch, now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
+        } catch {
+            logger.error("cannot claim work", metadata: ["error": "\(error)"])
+            return []
+        }
     }
 
     /// Claims one batch, runs it and commits the outcomes. Returns how many items it ran.
     @discardableResult
     func workOnce(executor: WorkflowExecutor, random: inout some RandomNumberGenerator) -> Int {
-        let now = Clock.nowMillis()
-        let items: [ClaimedWork]
-        do {
-            items = try store.claim(limit: config.worker.batch, now: now, leaseMillis: config.worker.leaseMillis)
-        } catch {
-            logger.error("cannot claim work", metadata: ["error": "\(error)"])
-            return 0
-        }
+        run(claimBatch(), executor: executor, random: &random)
+    }
+
+    /// Runs claimed items and commits their outcomes (asynchronously, at most two batches in flight).
+    @discardableResult
+    private func run(_ items: [ClaimedWork], executor: WorkflowExecutor, random: inout some RandomNumberGenerator) -> Int {
         guard !items.isEmpty else { return 0 }
         var outcomes: [WorkOutcome] = []
         outcomes.reserveCapacity(items.count)

@@ -28,7 +28,10 @@ final class PGPool: @unchecked Sendable {
     func connect() throws -> PGSession {
         do {
             let connection = try PostgresConnection.connect(on: group.next(), configuration: settings.configuration, id: 1, logger: logger).wait()
-            return PGSession(connection: connection, logger: logger)
+            let session = PGSession(connection: connection, logger: logger)
+            // Short statements only: JIT compilation cost up to a quarter second on plans whose estimates ran high.
+            try session.run("SET jit = off")
+            return session
         } catch {
             throw StoreError("cannot connect to the PostgreSQL store at \(settings.redactedURL): \(PGError(error).message)")
         }

@@ -126,6 +126,14 @@ extension PostgresStore {
             // Expired leases first (a dead host's items), then due pending items: two index range scans that never
             // walk past rows other hosts hold. SKIP LOCKED: a host never waits for rows another host is claiming.
             // An item waits while an older item with its ordering key is unfinished (one record's events in order).
+            // The plan must walk the index in claim order and stop at the limit, and update by primary key. With
+            // statistics from an empty or young table the planner would rather fetch every pending row and sort
+            // them, or scan the table: a cost that grows with the backlog, paid on every claim. This transaction
+            // rules those plans out.
+            _ = try db.query("""
+                SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true),
+                       set_config('enable_seqscan', 'off', true)
+                """)
             let notBlocked = """
                 NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
                             AND o.status IN ('pending', 'running', 'parked'))
@@ -146,16 +154,20 @@ extension PostgresStore {
 
     /// Leases the rows `pick` selects ($1 now, $2 limit) to `host` and returns them with their events.
     private static func lease(_ db: PGSession, now: Millis, leaseMillis: Millis, host: String, pick: String, limit: Int) throws -> [ClaimedWork] {
+        // Two statements: the ids first, then the update by primary key with the ids as a parameter. In one
+        // statement the planner cannot see how many rows the pick yields and chose to scan the table.
+        let ids = try db.query(pick, [.int(now), .int(Int64(limit))]).map { try $0.int(0) }
+        guard !ids.isEmpty else { return [] }
         let rows = try db.query("""
-            WITH picked AS (\(pick)), u AS (
+            WITH u AS (
                 UPDATE work SET status = 'running', lease_until = $1 + $3, lease_owner = $4,
                     lease_recoveries = lease_recoveries + CASE WHEN work.status = 'running' THEN 1 ELSE 0 END,
                     first_tried_at = COALESCE(first_tried_at, $1), last_tried_at = $1
-                FROM picked WHERE work.id = picked.id
+                WHERE work.id = ANY($2)
                 RETURNING work.*
             )
             SELECT \(claimedColumns) FROM u JOIN events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.id
-            """, [.int(now), .int(Int64(limit)), .int(leaseMillis), .text(host)])
+            """, [.int(now), .ints(ids), .int(leaseMillis), .text(host)])
         return try rows.map { r in
             ClaimedWork(id: try r.int(0), eventID: try r.int(1), tenant: try r.text(2), workflow: try r.text(3),
                         attempts: Int(try r.int(4)), firstTriedAt: try r.optionalInt(5), createdAt: try r.int(6),
