@@ -58,7 +58,7 @@ extension SQLiteStore {
         try writer.write { db in
             var retried: [ExceptionItem] = []
             for id in ids {
-                var item = try Self.loadOpen(id, db: db)
+                let item = try Self.loadOpen(id, db: db)
                 try db.run("UPDATE exceptions SET status = 'retried', resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
                            .int(now), .text(actor), .text(reason), .int(id))
                 if let work = item.workID {
@@ -69,10 +69,7 @@ extension SQLiteStore {
                         """, .int(now), .int(work))
                 }
                 try Self.appendAudit(actor: actor, action: "exception.retry", target: "exception/\(id)", detail: reason, now: now, db: db)
-                item.status = "retried"
-                item.resolvedBy = actor
-                item.resolution = reason
-                retried.append(item)
+                retried.append(item.resolved("retried", by: actor, reason: reason))
             }
             return retried
         }
@@ -80,15 +77,12 @@ extension SQLiteStore {
 
     public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
         try writer.write { db in
-            var item = try Self.loadOpen(id, db: db)
+            let item = try Self.loadOpen(id, db: db)
             try db.run("UPDATE exceptions SET status = 'discarded', resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
                        .int(now), .text(actor), .text(reason), .int(id))
             if let work = item.workID { try db.run("UPDATE work SET status = 'discarded' WHERE id = ?", .int(work)) }
             try Self.appendAudit(actor: actor, action: "exception.discard", target: "exception/\(id)", detail: reason, now: now, db: db)
-            item.status = "discarded"
-            item.resolvedBy = actor
-            item.resolution = reason
-            return item
+            return item.resolved("discarded", by: actor, reason: reason)
         }
     }
 

@@ -284,6 +284,17 @@ public struct ExceptionItem: Sendable, Codable, Equatable {
     }
 }
 
+extension ExceptionItem {
+    /// The item after an operator resolved it (retried or discarded), as both backends report it.
+    public func resolved(_ status: String, by actor: String, reason: String) -> ExceptionItem {
+        var item = self
+        item.status = status
+        item.resolvedBy = actor
+        item.resolution = reason
+        return item
+    }
+}
+
 public struct ExceptionFilter: Sendable {
     public var tenant: String?
     public var reason: String?

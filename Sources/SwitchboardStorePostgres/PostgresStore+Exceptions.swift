@@ -62,7 +62,7 @@ extension PostgresStore {
         try pool.transaction { db in
             var retried: [ExceptionItem] = []
             for id in ids {
-                var item = try Self.loadOpen(id, db: db)
+                let item = try Self.loadOpen(id, db: db)
                 try db.run("UPDATE exceptions SET status = 'retried', resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4",
                            [.int(now), .text(actor), .text(reason), .int(id)])
                 if let work = item.workID {
@@ -73,10 +73,7 @@ extension PostgresStore {
                         """, [.int(now), .int(work)])
                 }
                 try Self.appendAudit(actor: actor, action: "exception.retry", target: "exception/\(id)", detail: reason, now: now, db: db)
-                item.status = "retried"
-                item.resolvedBy = actor
-                item.resolution = reason
-                retried.append(item)
+                retried.append(item.resolved("retried", by: actor, reason: reason))
             }
             return retried
         }
@@ -84,15 +81,12 @@ extension PostgresStore {
 
     public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
         try pool.transaction { db in
-            var item = try Self.loadOpen(id, db: db)
+            let item = try Self.loadOpen(id, db: db)
             try db.run("UPDATE exceptions SET status = 'discarded', resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4",
                        [.int(now), .text(actor), .text(reason), .int(id)])
             if let work = item.workID { try db.run("UPDATE work SET status = 'discarded' WHERE id = $1", [.int(work)]) }
             try Self.appendAudit(actor: actor, action: "exception.discard", target: "exception/\(id)", detail: reason, now: now, db: db)
-            item.status = "discarded"
-            item.resolvedBy = actor
-            item.resolution = reason
-            return item
+            return item.resolved("discarded", by: actor, reason: reason)
         }
     }
 
