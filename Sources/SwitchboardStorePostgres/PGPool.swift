@@ -41,7 +41,18 @@ final class PGPool: @unchecked Sendable {
     func with<T>(_ body: (PGSession) throws -> T) throws -> T {
         slots.wait()
         defer { slots.signal() }
-        let session = try lock.withLock { idle.popLast() } ?? {
+        // A session whose server went away (restart, failover) is dropped before use: a statement sent on a
+        // closed connection may never be answered (the statement deadline covers the race that remains).
+        var reusable: PGSession?
+        while let candidate = lock.withLock({ idle.popLast() }) {
+            if !candidate.isClosed {
+                reusable = candidate
+                break
+            }
+            lock.withLock { all.removeAll { $0 === candidate } }
+            try? candidate.connection.close().wait()
+        }
+        let session = try reusable ?? {
             let fresh = try connect()
             lock.withLock { all.append(fresh) }
             return fresh

@@ -30,7 +30,7 @@ final class PGSession: @unchecked Sendable {
         self.logger = logger
     }
 
-    var isClosed: Bool { connection.isClosed }
+    var isClosed: Bool { broken || connection.isClosed }
 
     /// Runs a statement and returns its rows.
     func query(_ sql: String, _ values: [PGValue] = []) throws -> [PostgresRandomAccessRow] {
@@ -57,12 +57,33 @@ final class PGSession: @unchecked Sendable {
             case .byteArrays(let v): bindings.append(v.map { ByteBuffer(bytes: $0) })
             }
         }
+        // A deadline on every statement: a connection can hang without closing (a half-open socket after the
+        // server crashed, a partition), and a blocked store call would stall the worker or the poller for good.
+        let query = connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        let result = query.eventLoop.makePromise(of: PostgresQueryResult.self)
+        query.cascade(to: result)
+        let deadline = query.eventLoop.scheduleTask(in: .milliseconds(Self.statementTimeoutMillis)) {
+            result.fail(PGError.timedOut(after: Self.statementTimeoutMillis))
+        }
+        defer { deadline.cancel() }
         do {
-            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+            return try result.futureResult.wait()
+        } catch let error as PGError {
+            // The connection's state is unknown after a timeout: close it, so the pool opens a new one.
+            broken = true
+            let closing: EventLoopFuture<Void> = connection.close()
+            _ = closing
+            throw error
         } catch {
             throw PGError(error)
         }
     }
+
+    /// How long one statement may take before its connection is given up.
+    static let statementTimeoutMillis: Int64 = 30_000
+
+    /// True once the session timed out: the pool drops it instead of reusing it.
+    private(set) var broken = false
 
     /// Runs `body` in one transaction; a deadlock or serialization failure retries the whole body (up to 5 times).
     func transaction<T>(_ body: (PGSession) throws -> T) throws -> T {
@@ -89,6 +110,16 @@ struct PGError: Error, CustomStringConvertible {
     let sqlState: String?
     let message: String
     let connectionLost: Bool
+
+    static func timedOut(after millis: Int64) -> PGError {
+        PGError(sqlState: nil, message: "no answer from the database within \(millis / 1000) s (the connection was closed)", connectionLost: true)
+    }
+
+    private init(sqlState: String?, message: String, connectionLost: Bool) {
+        self.sqlState = sqlState
+        self.message = message
+        self.connectionLost = connectionLost
+    }
 
     init(_ error: any Error) {
         if let psql = error as? PSQLError {

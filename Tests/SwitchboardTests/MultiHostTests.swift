@@ -7,7 +7,8 @@ import Testing
 /// Several `switchboard run` hosts sharing one PostgreSQL store (issue 8): kill -9
 /// one of them mid-batch, again and again, and check that every record reached
 /// the idempotent sink exactly once, that other hosts took over the dead host's
-/// leases, and that the scheduler (polling) moved to a surviving host.
+/// leases, and that the scheduler (polling) moved to a surviving host. And the
+/// database itself crashing and restarting under running hosts.
 @Suite(.serialized) struct MultiHostTests {
     static let records = 3_000
     static let kills = Int(ProcessInfo.processInfo.environment["SWITCHBOARD_MULTIHOST_KILLS"] ?? "") ?? 6
@@ -21,60 +22,99 @@ import Testing
         }
     }
 
-    @Test func threeHostsKillNineOneAtATimeLosesAndDoublesNothing() throws {
+    /// One workload (a generated source, the 3-step workflow, a sink shared by every host) and the hosts running it.
+    final class Workload {
         let dir = TestEnv.tempDir("sbmultihost")
-        let sink = dir + "/sink.log"
-        let config = dir + "/switchboard.yaml"
-        let url = try TestPostgres.freshDatabase("multihost")
-        try """
-            version: 1
-            store: \(url)
-            plugins: \(TestEnv.productsDir)
-            worker: { batch: 16, idle: 5ms, lease: 1500ms }
-            tenants:
-              - id: acme
-                connections:
-                  - id: gen
-                    plugin: testkit
-                    config: { role: source, records: \(Self.records) }
-                    poll: { every: 20ms, streams: [records], batch: 50 }
-                  - id: sink
-                    plugin: testkit
-                    config: { role: sink, path: \(sink), shared: 1 }
-                workflows:
-                  - id: copy
-                    trigger: { event: record.Account, source: gen }
-                    steps:
-                      - map: { external_id: $.external_id, updated_at: $.updated_at, name: upper($.name) }
-                      - call: bench-echo
-                      - write: { connection: sink, entity: Account }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        var sink: String { dir + "/sink.log" }
+        var config: String { dir + "/switchboard.yaml" }
+        let environment: [String: String]
+        private var launched = 0
 
-        var launched = 0
+        init(storeURL: String, records: Int, environment: [String: String]) throws {
+            self.environment = environment
+            try """
+                version: 1
+                store: \(storeURL)
+                plugins: \(TestEnv.productsDir)
+                worker: { batch: 16, idle: 5ms, lease: 1500ms }
+                tenants:
+                  - id: acme
+                    connections:
+                      - id: gen
+                        plugin: testkit
+                        config: { role: source, records: \(records) }
+                        poll: { every: 20ms, streams: [records], batch: 50 }
+                      - id: sink
+                        plugin: testkit
+                        config: { role: sink, path: \(sink), shared: 1 }
+                    workflows:
+                      - id: copy
+                        trigger: { event: record.Account, source: gen }
+                        steps:
+                          - map: { external_id: $.external_id, updated_at: $.updated_at, name: upper($.name) }
+                          - call: bench-echo
+                          - write: { connection: sink, entity: Account }
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+
         func launch() throws -> Host {
             launched += 1
             let id = "host-\(launched)"
             let p = Process()
             p.executableURL = URL(fileURLWithPath: TestEnv.switchboard)
             p.arguments = ["run", "--config", config]
-            p.environment = ProcessInfo.processInfo.environment.merging(TestPostgres.hostEnvironment) { $1 }
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
                 .merging(["SWITCHBOARD_HOST_ID": id, "SWITCHBOARD_LOG_LEVEL": "critical", "SWIFT_BACKTRACE": "enable=no"]) { $1 }
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
             return Host(id: id, process: p)
         }
+
         func sinkLines() -> [String] {
             ((try? String(contentsOfFile: sink, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
         }
 
+        /// Waits until the sink holds `count` lines and the store has nothing left to do.
+        func waitUntilDone(_ count: Int, store: PostgresStore, seconds: Double) {
+            let deadline = Date().addingTimeInterval(seconds)
+            while sinkLines().count < count && Date() < deadline { usleep(100_000) }
+            while (try? store.hasUnfinishedWork()) ?? true, Date() < deadline { usleep(100_000) }
+        }
+
+        /// SIGTERM to every host; each must stop cleanly.
+        func stop(_ hosts: [Host], sourceLocation: SourceLocation = #_sourceLocation) {
+            for host in hosts { kill(host.process.processIdentifier, SIGTERM) }
+            for host in hosts { host.process.waitUntilExit() }
+            for host in hosts {
+                #expect(host.process.terminationStatus == 0, "\(host.id) should stop cleanly on SIGTERM", sourceLocation: sourceLocation)
+            }
+        }
+
+        /// Every record in the sink exactly once (one line per idempotency key, every external id present).
+        func expectExactlyOnce(_ records: Int, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            let written = sinkLines()
+            let externalIDs = written.compactMap { line -> String? in
+                let parts = line.split(separator: " ")
+                return parts.count == 3 ? String(parts[2]) : nil
+            }
+            #expect(written.count == records, "sink has \(written.count) lines for \(records) records (\(context))", sourceLocation: sourceLocation)
+            #expect(Set(externalIDs) == Set((1...records).map { "R-\($0)" }), "a record is missing", sourceLocation: sourceLocation)
+            #expect(Set(written.map { $0.split(separator: " ")[0] }).count == written.count, "an idempotency key was written twice",
+                    sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func threeHostsKillNineOneAtATimeLosesAndDoublesNothing() throws {
+        let url = try TestPostgres.freshDatabase("multihost")
+        let workload = try Workload(storeURL: url, records: Self.records, environment: TestPostgres.hostEnvironment)
         let store = try TestPostgres.store(url: url, hostID: "observer")
-        var hosts = try (0..<3).map { _ in try launch() }
+        var hosts = try (0..<3).map { _ in try workload.launch() }
         defer { for host in hosts where host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) } }
 
         // Kills are meant to land mid-batch: wait until work flows (hosts start slowly on a busy machine).
         let flowing = Date().addingTimeInterval(60)
-        while sinkLines().isEmpty && Date() < flowing { usleep(50_000) }
+        while workload.sinkLines().isEmpty && Date() < flowing { usleep(50_000) }
         var killed: [String] = []
         var midFlow = 0
         var generator = SystemRandomNumberGenerator()
@@ -84,32 +124,20 @@ import Testing
             let scheduler = try store.schedulerHistory().last
             let victim = round % 2 == 0 ? (hosts.firstIndex { "host:\($0.id)" == scheduler } ?? 0) : Int.random(in: 0..<3, using: &generator)
             let host = hosts[victim]
-            let progress = sinkLines().count
+            let progress = workload.sinkLines().count
             kill(host.process.processIdentifier, SIGKILL)
             host.process.waitUntilExit()
             if progress > 0 && progress < Self.records { midFlow += 1 }
             killed.append("\(host.id) at \(progress)")
-            hosts[victim] = try launch()
+            hosts[victim] = try workload.launch()
         }
 
         // The survivors and the restarted hosts finish the work.
-        let deadline = Date().addingTimeInterval(180)
-        while sinkLines().count < Self.records && Date() < deadline { usleep(100_000) }
-        while (try? store.hasUnfinishedWork()) ?? true, Date() < deadline { usleep(100_000) }
-        for host in hosts { kill(host.process.processIdentifier, SIGTERM) }
-        for host in hosts { host.process.waitUntilExit() }
-        for host in hosts { #expect(host.process.terminationStatus == 0, "\(host.id) should stop cleanly on SIGTERM") }
-
-        let written = sinkLines()
-        let externalIDs = written.compactMap { line -> String? in
-            let parts = line.split(separator: " ")
-            return parts.count == 3 ? String(parts[2]) : nil
-        }
-        #expect(written.count == Self.records, "sink has \(written.count) lines for \(Self.records) records (kills: \(killed))")
-        #expect(Set(externalIDs) == Set((1...Self.records).map { "R-\($0)" }), "a record is missing")
-        #expect(Set(written.map { $0.split(separator: " ")[0] }).count == written.count, "an idempotency key was written twice")
-
+        workload.waitUntilDone(Self.records, store: store, seconds: 180)
+        workload.stop(hosts)
+        workload.expectExactlyOnce(Self.records, "kills: \(killed)")
         #expect(midFlow >= Self.kills / 2, "most kills should land while records flow: \(killed)")
+
         let stats = try store.stats(tenant: "acme")
         #expect(stats.done == Self.records && stats.pending == 0 && stats.running == 0 && stats.openExceptions == 0)
         let recoveries = try store.leaseRecoveries()
@@ -118,12 +146,57 @@ import Testing
         #expect(Set(schedulers).count >= 2, "the scheduler should have moved when its host was killed: \(schedulers)")
         #expect(try store.verifyAudit().ok)
         // The operator's commands work on the shared store too (password from the environment, never the file).
-        let verify = try TestEnv.run(TestEnv.switchboard, ["audit", "verify", "--config", config], environment: TestPostgres.hostEnvironment)
+        let verify = try TestEnv.run(TestEnv.switchboard, ["audit", "verify", "--config", workload.config], environment: TestPostgres.hostEnvironment)
         #expect(verify.status == 0 && verify.stdout.contains("audit trail intact"), "\(verify.stdout)\(verify.stderr)")
-        let log = try TestEnv.run(TestEnv.switchboard, ["audit", "log", "--config", config], environment: TestPostgres.hostEnvironment)
+        let log = try TestEnv.run(TestEnv.switchboard, ["audit", "log", "--config", workload.config], environment: TestPostgres.hostEnvironment)
         #expect(log.stdout.contains("scheduler.acquired"), "\(log.stdout)")
-        let calls = ((try? String(contentsOfFile: sink + ".calls", encoding: .utf8)) ?? "").split(separator: "\n").count
+        let calls = ((try? String(contentsOfFile: workload.sink + ".calls", encoding: .utf8)) ?? "").split(separator: "\n").count
         print("multi-host kill test: 3 hosts, \(Self.kills) kill -9 (\(killed.joined(separator: ", "))), \(recoveries) lease(s) recovered, "
               + "scheduler held by \(schedulers.joined(separator: " -> ")), \(calls - Self.records) redelivered write(s) absorbed")
+    }
+
+    /// Fault injection: the database crashes (immediate shutdown, sessions cut) and comes back 2 s later
+    /// under two running hosts. They reconnect, the scheduler is elected again, and nothing is lost or doubled.
+    @Test func hostsRideThroughADatabaseCrashAndRestart() throws {
+        // A cluster of its own: the shared test cluster serves other suites meanwhile.
+        let clusterDir = TestEnv.tempDir("sbpgcrash")
+        chmod(clusterDir, 0o755)
+        let started = try TestEnv.run(TestEnv.repoRoot + "/scripts/start-postgres", [clusterDir + "/pg"])
+        defer { _ = try? TestEnv.run(TestEnv.repoRoot + "/scripts/stop-postgres", [clusterDir + "/pg"]) }
+        try #require(started.status == 0, "\(started.stderr)")
+        var printed: [String: String] = [:]
+        for line in started.stdout.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { printed[parts[0]] = parts[1] }
+        }
+        let url = try #require(printed["SWITCHBOARD_TEST_POSTGRES_URL"]), passwordFile = try #require(printed["SWITCHBOARD_TEST_POSTGRES_PASSWORD_FILE"])
+        let environment = ["SWITCHBOARD_STORE_PASSWORD_FILE": passwordFile]
+        let settings = try PostgresSettings(url: url, environment: environment)
+        try settings.createDatabase("crash")
+        let storeURL = settings.database("crash").redactedURL
+
+        let workload = try Workload(storeURL: storeURL, records: Self.records, environment: environment)
+        let store = try PostgresStore(settings: settings.database("crash"), hostID: "observer")
+        let hosts = try (0..<2).map { _ in try workload.launch() }
+        defer { for host in hosts where host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) } }
+
+        let flowing = Date().addingTimeInterval(60)
+        while workload.sinkLines().count < 300 && Date() < flowing { usleep(50_000) }
+        let before = workload.sinkLines().count
+        let restart = try TestEnv.run(TestEnv.repoRoot + "/scripts/restart-postgres", [clusterDir + "/pg", "2"])
+        try #require(restart.status == 0, "\(restart.stderr)")
+
+        workload.waitUntilDone(Self.records, store: store, seconds: 180)
+        let survived = hosts.allSatisfy { $0.process.isRunning }
+        #expect(survived, "a host died with the database")
+        workload.stop(hosts)
+        workload.expectExactlyOnce(Self.records, "database restarted at \(before) records")
+        let stats = try store.stats(tenant: "acme")
+        #expect(stats.done == Self.records && stats.pending == 0 && stats.running == 0 && stats.openExceptions == 0)
+        #expect(before < Self.records, "the restart should land while records flow")
+        let schedulers = try store.schedulerHistory()
+        #expect(schedulers.count >= 2, "the scheduler lock lives in a session: after the restart a host must win it again: \(schedulers)")
+        print("database crash test: PostgreSQL crashed at \(before) of \(Self.records) records and was back after 2 s; "
+              + "scheduler held by \(schedulers.joined(separator: " -> "))")
     }
 }
