@@ -252,12 +252,6 @@ public final class Runtime: @unchecked Sendable {
         }
     }
 
-    /// Claims one batch, runs it and commits the outcomes. Returns how many items it ran.
-    @discardableResult
-    func workOnce(executor: WorkflowExecutor, random: inout some RandomNumberGenerator) -> Int {
-        run(claimBatch(), executor: executor, random: &random)
-    }
-
     /// Runs claimed items and commits their outcomes (asynchronously, at most two batches in flight).
     @discardableResult
     private func run(_ items: [ClaimedWork], executor: WorkflowExecutor, random: inout some RandomNumberGenerator) -> Int {
