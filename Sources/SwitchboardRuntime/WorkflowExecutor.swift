@@ -30,8 +30,8 @@ struct WorkflowExecutor {
         var xref: [XrefKey] = []
         var emitted: [NewEvent] = []
         var lastConnection: String?
-        /// The batch's view of the idempotency ledger.
-        var ledgerView: BatchLedger?
+        /// The batch's view of the idempotency ledger (it also holds this item's own writes).
+        let ledgerView: BatchLedger
     }
 
     /// The idempotency keys the declared write steps of these items will use (plugin-issued writes are looked up as they come).
@@ -48,8 +48,7 @@ struct WorkflowExecutor {
     }
 
     func run(_ item: ClaimedWork, now: Millis, random: inout some RandomNumberGenerator, ledger: BatchLedger? = nil) -> WorkOutcome {
-        var progress = Progress()
-        progress.ledgerView = ledger ?? BatchLedger(store: store)
+        var progress = Progress(ledgerView: ledger ?? BatchLedger(store: store))
         do {
             guard let tenant = config.tenant(item.tenant) else {
                 throw Failure(status: .config, reason: "unknown_tenant", diagnostics: [Diagnostic("tenant \(item.tenant) is no longer configured")])
@@ -224,8 +223,8 @@ struct WorkflowExecutor {
         // No xref at the origin means this record was never linked (every write of a tracked record records its origin).
         let atTarget = known == nil ? nil
             : (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
-        let ledgerView = progress.ledgerView ?? BatchLedger(store: store)
-        if let done = ledgerView.externalID(for: idempotencyKey) ?? progress.ledger.first(where: { $0.key == idempotencyKey })?.externalID {
+        let ledgerView = progress.ledgerView
+        if let done = ledgerView.externalID(for: idempotencyKey) {
             return done
         }
         let targetTracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID)

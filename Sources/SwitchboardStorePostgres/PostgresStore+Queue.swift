@@ -5,12 +5,12 @@ extension PostgresStore {
     public func ingest(_ batch: IngestBatch, now: Millis) throws -> IngestOutcome {
         try pool.transaction { db in
             var outcome = IngestOutcome()
-            let inserted = try Self.insertEvents(batch.events, now: now, db: db)
+            let inserted = try Self.insertEvents(batch.events, now: now, db: db).count
             outcome.inserted = inserted
             outcome.duplicates = batch.events.count - inserted
             for record in batch.rejected {
                 let event = StoreShared.rejectedEvent(record)
-                guard let id = try Self.insertEvents([event], now: now, db: db, returningID: true) else {
+                guard let id = try Self.insertEvents([event], now: now, db: db)[event.dedupeKey] else {
                     outcome.duplicates += 1
                     continue
                 }
@@ -36,9 +36,10 @@ extension PostgresStore {
 
     /// Appends events in one statement (redeliveries dropped by dedupe key, also across hosts: the unique
     /// index makes a concurrent insert of the same key wait, then skip) and queues their work.
-    /// Returns how many were new.
-    static func insertEvents(_ events: [NewEvent], now: Millis, db: PGSession) throws -> Int {
-        guard !events.isEmpty else { return 0 }
+    /// Returns the ids of the new ones by dedupe key.
+    @discardableResult
+    static func insertEvents(_ events: [NewEvent], now: Millis, db: PGSession) throws -> [String: Int64] {
+        guard !events.isEmpty else { return [:] }
         let rows = try db.query("""
             INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, meta, received_at)
             SELECT t, s, ty, en, x, k, p, NULLIF(a, ''), NULLIF(c, ''), NULLIF(m, ''), $11
@@ -53,6 +54,7 @@ extension PostgresStore {
                   .int(now)])
         var ids: [String: Int64] = [:]
         for row in rows { ids[try row.text(1)] = try row.int(0) }
+        let inserted = ids
         var eventIDs: [Int64] = [], tenants: [String] = [], workflows: [String] = [], keys: [String] = []
         for event in events {
             // The first occurrence of a key in the batch owns the inserted row.
@@ -71,13 +73,7 @@ extension PostgresStore {
                 ORDER BY ord
                 """, [.ints(eventIDs), .texts(tenants), .texts(workflows), .texts(keys), .int(now)])
         }
-        return rows.count
-    }
-
-    /// One event, returning its id (nil when its key is already logged).
-    static func insertEvents(_ events: [NewEvent], now: Millis, db: PGSession, returningID: Bool) throws -> Int64? {
-        guard try insertEvents(events, now: now, db: db) == 1, let key = events.first?.dedupeKey else { return nil }
-        return try db.query("SELECT id FROM events WHERE dedupe_key = $1", [.text(key)]).first?.int(0)
+        return inserted
     }
 
     /// One record's events through one workflow run in order, one at a time.
@@ -199,7 +195,7 @@ extension PostgresStore {
                           .texts(ledger.map(\.entity)), .texts(ledger.map(\.externalID)), .int(now)])
             }
             try Self.upsertXref(applied.flatMap(\.xref), now: now, db: db)
-            _ = try Self.insertEvents(applied.flatMap(\.emitted), now: now, db: db)
+            try Self.insertEvents(applied.flatMap(\.emitted), now: now, db: db)
             let done = applied.filter { if case .done = $0.disposition { return true } else { return false } }
             if !done.isEmpty {
                 try db.run("""
