@@ -99,6 +99,15 @@ enum BenchSupport {
     }
 
     /// A file in the same directory as the running executable.
+    /// Bytes this process has caused to be written to storage so far (`write_bytes` of /proc/self/io; 0 where unavailable).
+    static func bytesWritten() -> Int64 {
+        guard let io = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return 0 }
+        for line in io.split(separator: "\n") where line.hasPrefix("write_bytes:") {
+            return Int64(line.dropFirst("write_bytes:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        return 0
+    }
+
     static func besideExecutable(_ name: String) -> String {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path

@@ -26,21 +26,24 @@ extension BenchCommand {
             var rates: [Double] = []
             var p50s: [Int64] = []
             var p99s: [Int64] = []
+            var bytes: [Double] = []
             for run in 1...max(runs, 1) {
-                let (rate, p50, p99) = try once(pluginDir: pluginDir)
-                print(String(format: "  run %d: %8.0f events/s   p50 %4lld ms   p99 %4lld ms", run, rate, p50, p99))
+                let (rate, p50, p99, written) = try once(pluginDir: pluginDir)
+                print(String(format: "  run %d: %8.0f events/s   p50 %4lld ms   p99 %4lld ms   %6.0f bytes written/event", run, rate, p50, p99, written))
                 rates.append(rate)
                 p50s.append(p50)
                 p99s.append(p99)
+                bytes.append(written)
             }
             #if DEBUG
             print("warning: debug build; run `swift run -c release switchboard bench runtime` for real figures")
             #endif
-            print(String(format: "runtime bench (%d events, %d runs, SQLite synchronous=FULL): median %.0f events/s, p50 %lld ms, p99 %lld ms (target >= 50,000 events/s)",
-                         events, runs, rates.sorted()[rates.count / 2], p50s.sorted()[p50s.count / 2], p99s.sorted()[p99s.count / 2]))
+            print(String(format: "runtime bench (%d events, %d runs, SQLite synchronous=FULL): median %.0f events/s, p50 %lld ms, p99 %lld ms, %.0f bytes written/event (target >= 50,000 events/s)",
+                         events, runs, rates.sorted()[rates.count / 2], p50s.sorted()[p50s.count / 2], p99s.sorted()[p99s.count / 2],
+                         bytes.sorted()[bytes.count / 2]))
         }
 
-        func once(pluginDir: String) throws -> (Double, Int64, Int64) {
+        func once(pluginDir: String) throws -> (Double, Int64, Int64, Double) {
             let work = NSTemporaryDirectory() + "sb-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: work) }
@@ -51,6 +54,7 @@ extension BenchCommand {
             let runtime = try openRuntime(config: work + "/bench.yaml", logger: logger)
             let records = BenchWorkload.records(events)
             let started = Date()
+            let bytesBefore = BenchSupport.bytesWritten()
             if !split { runtime.start() }
             var offset = 0
             while offset < records.count {
@@ -63,12 +67,13 @@ extension BenchCommand {
             if split { runtime.start() }
             while try runtime.store.hasUnfinishedWork() { usleep(20_000) }
             let elapsed = Date().timeIntervalSince(started)
+            let written = Double(BenchSupport.bytesWritten() - bytesBefore) / Double(events)
             if split { print(String(format: "    workflow: %.0f events/s", Double(events) / Date().timeIntervalSince(workStarted))) }
             runtime.stop()
             let stats = try runtime.store.stats(tenant: "bench")
             guard stats.done == events else { throw ValidationError("only \(stats.done) of \(events) events completed") }
             let latencies = stats.latenciesMillis
-            return (Double(events) / elapsed, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
+            return (Double(events) / elapsed, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)], written)
         }
     }
 }

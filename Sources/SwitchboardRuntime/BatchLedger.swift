@@ -35,8 +35,15 @@ final class BatchLedger {
         known[key] = externalID
     }
 
-    /// The idempotency key of one write: the business event, not its delivery, plus the step that writes.
+    /// The ledger key of one write: the business event, not its delivery, plus the step that writes.
+    /// Kept readable (not hashed): keys of one workflow step and source sort together, so a batch's
+    /// ledger rows land on a few adjacent index pages instead of one random page each (a hashed key
+    /// made every commit rewrite most of the ledger index; see docs/STORE.md).
     static func key(tenant: String, step: String, event: StoredEvent) -> String {
-        Hashing.hex("\(tenant)|\(step)|\(event.type)|\(event.source)|\(event.externalID)")
+        "\(tenant)|\(step)|\(event.type)|\(event.source)|\(event.externalID)"
     }
+
+    /// The idempotency key a target sees for a write: fixed-length and opaque (it travels in HTTP
+    /// headers), and the same value earlier releases sent for the same write.
+    static func idempotencyKey(ledgerKey: String) -> String { StoreShared.hashedLedgerKey(ledgerKey) }
 }

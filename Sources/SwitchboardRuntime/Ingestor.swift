@@ -83,8 +83,10 @@ struct Ingestor: Sendable {
         return changed
     }
 
-    /// A stable canonical id for a record first seen at `source`.
+    /// A stable canonical id for a record first seen at `source` (ids are scoped by tenant and entity).
+    /// Readable, and ids of one source sort together: xref's canonical-id index takes a batch's rows on a
+    /// few adjacent pages. (Ids made before were `entity_` + a hash; they stay valid where xref holds them.)
     static func canonicalID(_ tenant: String, _ entity: String, _ source: String, _ externalID: String) -> String {
-        entity.lowercased() + "_" + Hashing.hex("\(tenant)|\(entity)|\(source)|\(externalID)").prefix(20)
+        "\(entity.lowercased()):\(source):\(externalID)"
     }
 }

@@ -213,7 +213,7 @@ struct WorkflowExecutor {
             throw Failure(status: .fatal, reason: "mapping_invalid", connection: connectionID,
                           diagnostics: problems.map { prefixed($0, "\(entity) for \(connectionID)") })
         }
-        let idempotencyKey = BatchLedger.key(tenant: tenant.id, step: key, event: item.event)
+        let ledgerKey = BatchLedger.key(tenant: tenant.id, step: key, event: item.event)
         let origin = (source: record["source"]?.stringValue ?? item.event.source, externalID: record["external_id"]?.stringValue ?? "")
         // Records linked across systems (master data) may carry a canonical id from elsewhere; others derive it from their origin.
         let tracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: origin.source)
@@ -224,7 +224,7 @@ struct WorkflowExecutor {
         let atTarget = known == nil ? nil
             : (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
         let ledgerView = progress.ledgerView
-        if let done = ledgerView.externalID(for: idempotencyKey) {
+        if let done = ledgerView.externalID(for: ledgerKey) {
             return done
         }
         let targetTracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID)
@@ -235,8 +235,9 @@ struct WorkflowExecutor {
             return Ingestor.content(of: merged).bytes
         }
         let targetContent = targetTracked ? contentAfterWrite() : nil
-        let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey, externalID: atTarget?.externalID ?? "",
-                                                record: record.bytes, deadline: deadline(), labels: labels(item)) { externalID in
+        let outcome = connection.instance.write(entity: entity, idempotencyKey: BatchLedger.idempotencyKey(ledgerKey: ledgerKey),
+                                                externalID: atTarget?.externalID ?? "", record: record.bytes, deadline: deadline(),
+                                                labels: labels(item)) { externalID in
             // Registered while the plugin call still holds the instance: no read of it can see the record first.
             if let targetContent {
                 recentWrites?.record(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
@@ -249,8 +250,8 @@ struct WorkflowExecutor {
                           diagnostics: outcome.0.diagnostics.map { prefixed($0, "\(connectionID) (\(connection.plugin.descriptor.id))") },
                           retryAfterMillis: outcome.0.retryAfterMillis)
         }
-        progress.ledger.append(LedgerEntry(key: idempotencyKey, tenant: tenant.id, connection: connectionID, entity: entity, externalID: externalID))
-        ledgerView.record(idempotencyKey, externalID: externalID)
+        progress.ledger.append(LedgerEntry(key: ledgerKey, tenant: tenant.id, connection: connectionID, entity: entity, externalID: externalID))
+        ledgerView.record(ledgerKey, externalID: externalID)
         // Content is kept only where echoes can come back (master data).
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
                                      externalID: externalID, content: targetContent))

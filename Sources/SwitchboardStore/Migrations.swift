@@ -153,5 +153,43 @@ enum Migrations {
             revoked_at INTEGER
         );
         """),
+        // Fewer and clustered index writes per event (the WAL rewrites every page a commit touches):
+        // the queue's indexes hold only the items they serve, so finished work leaves them;
+        // ledger and xref are stored in their key's order (no rowid table beside a key index).
+        // Ledger keys were SHA-256 hex until now: `store_meta` says so, and lookups also try that form.
+        (4, """
+        DROP INDEX work_due;
+        DROP INDEX work_lease;
+        CREATE INDEX work_pending ON work(next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX work_running ON work(lease_until) WHERE status = 'running';
+        CREATE INDEX work_parked ON work(tenant, connection) WHERE status = 'parked';
+        CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO store_meta (key, value) SELECT 'ledger_hashed_keys', '1' WHERE EXISTS (SELECT 1 FROM ledger);
+        CREATE TABLE ledger_v4 (
+            idempotency_key TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO ledger_v4 SELECT idempotency_key, tenant, connection, entity, external_id, created_at FROM ledger;
+        DROP TABLE ledger;
+        ALTER TABLE ledger_v4 RENAME TO ledger;
+        CREATE TABLE xref_v4 (
+            tenant TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            canonical_id TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            content BLOB,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, entity, connection, external_id)
+        ) WITHOUT ROWID;
+        INSERT INTO xref_v4 SELECT tenant, entity, canonical_id, connection, external_id, content, updated_at FROM xref;
+        DROP TABLE xref;
+        ALTER TABLE xref_v4 RENAME TO xref;
+        CREATE INDEX xref_canonical ON xref(tenant, entity, canonical_id);
+        """),
     ]
 }

@@ -20,7 +20,7 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 final class SQLiteConnection: @unchecked Sendable {
     let handle: OpaquePointer
     let path: String
-    private var cache: [String: Statement] = [:]
+    private var cache: [SQLText: Statement] = [:]
 
     init(path: String, readOnly: Bool = false) throws {
         var db: OpaquePointer?
@@ -53,7 +53,8 @@ final class SQLiteConnection: @unchecked Sendable {
 
     /// A cached prepared statement, reset and ready to bind.
     func prepare(_ sql: String) throws -> Statement {
-        if let cached = cache[sql] {
+        let key = SQLText(sql)
+        if let cached = cache[key] {
             cached.reset()
             return cached
         }
@@ -62,7 +63,7 @@ final class SQLiteConnection: @unchecked Sendable {
             throw StoreError(String(cString: sqlite3_errmsg(handle)), sql: sql)
         }
         let statement = Statement(stmt, connection: self, sql: sql)
-        cache[sql] = statement
+        cache[key] = statement
         return statement
     }
 
@@ -90,6 +91,25 @@ final class SQLiteConnection: @unchecked Sendable {
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
     func errorMessage() -> String { String(cString: sqlite3_errmsg(handle)) }
+}
+
+/// A statement cache key. Hashing all of a few hundred bytes of SQL text on every call cost more
+/// than some of the statements themselves; the length and both ends tell statements apart, and
+/// equality still compares the whole text.
+struct SQLText: Hashable {
+    let text: String
+    init(_ text: String) { self.text = text }
+
+    func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { bytes in
+            hasher.combine(bytes.count)
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes.prefix(24))))
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes.suffix(48))))
+        }
+    }
+
+    static func == (a: SQLText, b: SQLText) -> Bool { a.text == b.text }
 }
 
 /// A value to bind.

@@ -111,12 +111,15 @@ extension SQLiteStore {
     }
 
     public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
+        // Encoded on the caller's thread: the single writer thread is the store's bottleneck.
+        let encoded = outcomes.map { (outcome: $0, steps: StepCoding.encode($0.steps),
+                                      error: $0.diagnostics.isEmpty ? nil : DiagnosticCoding.encode($0.diagnostics)) }
         try writer.write { db in
-            for outcome in outcomes { try Self.finish(outcome, now: now, db: db) }
+            for e in encoded { try Self.finish(e.outcome, steps: e.steps, error: e.error, now: now, db: db) }
         }
     }
 
-    static func finish(_ o: WorkOutcome, now: Millis, db: SQLiteConnection) throws {
+    static func finish(_ o: WorkOutcome, steps: String, error: String?, now: Millis, db: SQLiteConnection) throws {
         for entry in o.ledger {
             try db.run("""
                 INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -129,8 +132,6 @@ extension SQLiteStore {
                 for workflow in event.workflows { try insertWork(eventID: id, tenant: event.tenant, workflow: workflow, now: now, db: db) }
             }
         }
-        let steps = StepCoding.encode(o.steps)
-        let error = o.diagnostics.isEmpty ? nil : DiagnosticCoding.encode(o.diagnostics)
         switch o.disposition {
         case .done:
             try db.run("""
@@ -158,7 +159,7 @@ extension SQLiteStore {
                 SELECT w.tenant, w.id, w.event_id, e.type, e.external_id, w.workflow, ?, ?, ?, w.attempts, e.amount, e.currency,
                     w.first_tried_at, w.last_tried_at, 'open', ?
                 FROM work w JOIN events e ON e.id = w.event_id WHERE w.id = ?
-                """, .optional(o.connection), .text(reason), .text(DiagnosticCoding.encode(o.diagnostics)), .int(now), .int(o.workID))
+                """, .optional(o.connection), .text(reason), .text(error ?? "[]"), .int(now), .int(o.workID))
         }
     }
 
@@ -179,13 +180,15 @@ extension SQLiteStore {
     public func ledger(keys: [String]) throws -> [String: String] {
         guard !keys.isEmpty else { return [:] }
         return try read { db in
-            var found: [String: String] = [:]
-            for key in keys {
-                if let id = try db.query("SELECT external_id FROM ledger WHERE idempotency_key = ?", [.text(key)], { $0.text(0) }).first {
-                    found[key] = id
+            try StoreShared.resolveLedger(keys: keys, hashedRowsExist: ledgerHasHashedKeys) { keys in
+                var found: [String: String] = [:]
+                for key in keys {
+                    if let id = try db.query("SELECT external_id FROM ledger WHERE idempotency_key = ?", [.text(key)], { $0.text(0) }).first {
+                        found[key] = id
+                    }
                 }
+                return found
             }
-            return found
         }
     }
 

@@ -11,6 +11,8 @@ public final class SQLiteStore: IntegrationStore, @unchecked Sendable {
     /// Read connections, one per concurrent reader (WAL: readers never block each other or the writer).
     private var idleReaders: [SQLiteConnection] = []
     private let readLock = Lock()
+    /// The ledger holds rows under hashed keys (written before schema v4).
+    let ledgerHasHashedKeys: Bool
 
     /// Opens (creating and migrating as needed) the store at `path`.
     /// `durable: false` turns fsync off (tests of logic only; never in production).
@@ -24,6 +26,7 @@ public final class SQLiteStore: IntegrationStore, @unchecked Sendable {
         try writeConnection.exec("PRAGMA mmap_size=1073741824")
         try writeConnection.exec("PRAGMA cache_size=-65536")
         try Self.migrate(writeConnection)
+        ledgerHasHashedKeys = try !writeConnection.query("SELECT 1 FROM store_meta WHERE key = 'ledger_hashed_keys'") { $0.int(0) }.isEmpty
         writer = GroupCommit(connection: writeConnection)
     }
 

@@ -8,6 +8,25 @@ public enum StoreShared {
         return Hashing.hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
     }
 
+    /// The older form of a ledger key: its SHA-256 hex. Stores migrated from before readable ledger keys
+    /// (SQLite schema v4, PostgreSQL v2) hold rows under it; it is also the idempotency key targets see.
+    public static func hashedLedgerKey(_ key: String) -> String { Hashing.hex(key) }
+
+    /// Resolves ledger keys to the external ids written under them. Where the store still holds rows
+    /// under hashed keys, keys not found are looked up once more in that form.
+    public static func resolveLedger(keys: [String], hashedRowsExist: Bool,
+                                     lookup: ([String]) throws -> [String: String]) rethrows -> [String: String] {
+        var found = try lookup(keys)
+        guard hashedRowsExist else { return found }
+        var byHash: [String: String] = [:]
+        for key in keys where found[key] == nil { byHash[hashedLedgerKey(key)] = key }
+        guard !byHash.isEmpty else { return found }
+        for (hash, externalID) in try lookup(Array(byHash.keys)) {
+            if let key = byHash[hash] { found[key] = externalID }
+        }
+        return found
+    }
+
     /// The event-log entry a rejected record is kept as (no work), so it can be replayed once fixed.
     public static func rejectedEvent(_ record: RejectedRecord) -> NewEvent {
         let key = "rejected:\(record.tenant):\(record.source):\(record.type):\(record.externalID):\(Hashing.hex(record.payload))"

@@ -170,5 +170,11 @@ enum PostgresMigrations {
             refilled_at bigint NOT NULL
         );
         """),
+        // Ledger keys are readable from here on (`tenant|step|type|source|external id`, clustered in the index);
+        // rows written before hold the key's SHA-256 hex, and lookups also try that form while any exist.
+        (2, """
+        CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL);
+        INSERT INTO store_meta (key, value) SELECT 'ledger_hashed_keys', '1' WHERE EXISTS (SELECT 1 FROM ledger)
+        """),
     ]
 }

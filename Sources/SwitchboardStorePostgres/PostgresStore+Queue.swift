@@ -254,11 +254,13 @@ extension PostgresStore {
     public func ledger(keys: [String]) throws -> [String: String] {
         guard !keys.isEmpty else { return [:] }
         return try pool.with { db in
-            var found: [String: String] = [:]
-            for row in try db.query("SELECT idempotency_key, external_id FROM ledger WHERE idempotency_key = ANY($1)", [.texts(keys)]) {
-                found[try row.text(0)] = try row.text(1)
+            try StoreShared.resolveLedger(keys: keys, hashedRowsExist: ledgerHasHashedKeys) { keys in
+                var found: [String: String] = [:]
+                for row in try db.query("SELECT idempotency_key, external_id FROM ledger WHERE idempotency_key = ANY($1)", [.texts(keys)]) {
+                    found[try row.text(0)] = try row.text(1)
+                }
+                return found
             }
-            return found
         }
     }
 

@@ -13,6 +13,8 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
     public let hostID: String
     let pool: PGPool
     let scheduler: SchedulerLock
+    /// The ledger holds rows under hashed keys (written before schema v2); set once, while opening.
+    private(set) var ledgerHasHashedKeys = false
 
     /// Advisory lock keys (one namespace per purpose).
     static let migrationLockKey: Int64 = 0x5357_4244_0001
@@ -27,6 +29,9 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
         scheduler = SchedulerLock(pool: pool, key: Self.schedulerLockKey, hostID: hostID)
         do {
             try migrate()
+            ledgerHasHashedKeys = try pool.with { db in
+                try !db.query("SELECT 1::bigint FROM store_meta WHERE key = 'ledger_hashed_keys'").isEmpty
+            }
         } catch {
             pool.close()
             throw error
