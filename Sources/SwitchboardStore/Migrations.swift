@@ -155,9 +155,12 @@ enum Migrations {
         """),
         // Fewer and clustered index writes per event (the WAL rewrites every page a commit touches):
         // the queue's indexes hold only the items they serve, so finished work leaves them;
-        // ledger and xref are stored in their key's order (no rowid table beside a key index).
+        // two indexes no query used are gone; ledger and xref are stored in their key's order
+        // (no rowid table beside a key index).
         // Ledger keys were SHA-256 hex until now: `store_meta` says so, and lookups also try that form.
         (4, """
+        DROP INDEX events_by_record;
+        DROP INDEX work_by_event;
         DROP INDEX work_due;
         DROP INDEX work_lease;
         CREATE INDEX work_pending ON work(next_attempt_at) WHERE status = 'pending';

@@ -55,7 +55,8 @@ final class SQLiteConnection: @unchecked Sendable {
     func prepare(_ sql: String) throws -> Statement {
         let key = SQLText(sql)
         if let cached = cache[key] {
-            cached.reset()
+            // Every use resets its statement when done (see run and query); one still mid-flight is reset here.
+            if sqlite3_stmt_busy(cached.stmt) != 0 { cached.reset() }
             return cached
         }
         var stmt: OpaquePointer?
@@ -149,7 +150,16 @@ final class Statement {
         let rc: Int32
         switch value {
         case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
-        case .text(let s): rc = sqlite3_bind_text(stmt, index, s, -1, transient)
+        case .text(let s):
+            // The UTF-8 bytes in place where the string has them contiguous (native strings do): no C-string copy.
+            var text = s
+            rc = text.withUTF8 { bytes in
+                // An empty string is text, not NULL: bind it from a literal rather than a missing base address.
+                guard let base = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_text(stmt, index, "", 0, transient) }
+                return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                    sqlite3_bind_text(stmt, index, $0, Int32(bytes.count), transient)
+                }
+            }
         case .blob(let b): rc = b.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), transient) }
         case .null: rc = sqlite3_bind_null(stmt, index)
         }

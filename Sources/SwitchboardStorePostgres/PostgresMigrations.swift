@@ -172,7 +172,9 @@ enum PostgresMigrations {
         """),
         // Ledger keys are readable from here on (`tenant|step|type|source|external id`, clustered in the index);
         // rows written before hold the key's SHA-256 hex, and lookups also try that form while any exist.
+        // events_by_record: no query used it, and every event paid for it.
         (2, """
+        DROP INDEX events_by_record;
         CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL);
         INSERT INTO store_meta (key, value) SELECT 'ledger_hashed_keys', '1' WHERE EXISTS (SELECT 1 FROM ledger)
         """),

@@ -48,6 +48,7 @@ import Testing
         let store = try TestPostgres.freshStore()
         // Back to what the release with schema v1 left: no store_meta, a write in the ledger under its hashed key.
         try TestPostgres.sql(store, "DROP TABLE store_meta")
+        try TestPostgres.sql(store, "CREATE INDEX events_by_record ON events(tenant, entity, external_id)")
         try TestPostgres.sql(store, "DELETE FROM schema_migrations WHERE version = 2")
         try TestPostgres.sql(store, "INSERT INTO ledger VALUES ('\(Self.hashedKey)', 't', 'erp', 'Account', 'C-1', 0)")
         let upgraded = try PostgresStore(settings: store.settings, hostID: "upgraded")
