@@ -173,8 +173,17 @@ enum PostgresMigrations {
         // Ledger keys are readable from here on (`tenant|step|type|source|external id`, clustered in the index);
         // rows written before hold the key's SHA-256 hex, and lookups also try that form while any exist.
         // events_by_record: no query used it, and every event paid for it.
+        // Keys compare byte by byte (COLLATE "C"): they are identifiers, not text people sort, and a locale's
+        // collation costs a strcoll per index comparison and changes with the C library (which corrupts indexes).
         (2, """
         DROP INDEX events_by_record;
+        ALTER TABLE events ALTER COLUMN dedupe_key TYPE text COLLATE "C";
+        ALTER TABLE work ALTER COLUMN ordering_key TYPE text COLLATE "C", ALTER COLUMN tenant TYPE text COLLATE "C",
+            ALTER COLUMN connection TYPE text COLLATE "C";
+        ALTER TABLE xref ALTER COLUMN tenant TYPE text COLLATE "C", ALTER COLUMN entity TYPE text COLLATE "C",
+            ALTER COLUMN canonical_id TYPE text COLLATE "C", ALTER COLUMN connection TYPE text COLLATE "C",
+            ALTER COLUMN external_id TYPE text COLLATE "C";
+        ALTER TABLE ledger ALTER COLUMN idempotency_key TYPE text COLLATE "C";
         CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL);
         INSERT INTO store_meta (key, value) SELECT 'ledger_hashed_keys', '1' WHERE EXISTS (SELECT 1 FROM ledger)
         """),
