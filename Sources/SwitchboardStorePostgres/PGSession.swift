@@ -85,6 +85,19 @@ final class PGSession: @unchecked Sendable {
     /// True once the session timed out: the pool drops it instead of reusing it.
     private(set) var broken = false
 
+    /// For the rest of the current transaction, rules out plans that read a whole table to serve a batch of keys:
+    /// sequential and bitmap scans, hash and merge joins (`sorts`: sorting too). The queue's statements look rows
+    /// up by key in batches; statistics of a young or fast-growing table (every new installation's) let the planner
+    /// prefer a full scan, a cost that grows with the table and is paid on every batch. Found in `bench hosts`:
+    /// each ledger lookup scanned the whole ledger.
+    func pinIndexPlans(sorts: Bool = false) throws {
+        _ = try query("""
+            SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+                   set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+                   set_config('enable_sort', \(sorts ? "'off'" : "current_setting('enable_sort')"), true)
+            """)
+    }
+
     /// Runs `body` in one transaction; a deadlock or serialization failure retries the whole body (up to 5 times).
     func transaction<T>(_ body: (PGSession) throws -> T) throws -> T {
         var attempt = 0

@@ -126,10 +126,7 @@ extension PostgresStore {
             // statistics from an empty or young table the planner would rather fetch every pending row and sort
             // them, or scan the table: a cost that grows with the backlog, paid on every claim. This transaction
             // rules those plans out.
-            _ = try db.query("""
-                SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true),
-                       set_config('enable_seqscan', 'off', true)
-                """)
+            try db.pinIndexPlans(sorts: true)
             let notBlocked = """
                 NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
                             AND o.status IN ('pending', 'running', 'parked'))
@@ -177,6 +174,7 @@ extension PostgresStore {
     public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
         guard !outcomes.isEmpty else { return }
         try pool.transaction { db in
+            try db.pinIndexPlans()
             // Only outcomes of items this host still holds apply: a host that lost its lease (paused, partitioned)
             // must not overwrite the result of the host that took the item over.
             let owned = Set(try db.query("""
@@ -253,14 +251,18 @@ extension PostgresStore {
 
     public func ledger(keys: [String]) throws -> [String: String] {
         guard !keys.isEmpty else { return [:] }
-        return try pool.with { db in
-            try StoreShared.resolveLedger(keys: keys, hashedRowsExist: ledgerHasHashedKeys) { keys in
-                var found: [String: String] = [:]
-                for row in try db.query("SELECT idempotency_key, external_id FROM ledger WHERE idempotency_key = ANY($1)", [.texts(keys)]) {
-                    found[try row.text(0)] = try row.text(1)
-                }
-                return found
+        return try pool.transaction { db in try Self.ledger(keys: keys, hashedRowsExist: ledgerHasHashedKeys, db: db) }
+    }
+
+    /// The ledger lookup, inside the caller's transaction (whose plans it pins to the key index).
+    static func ledger(keys: [String], hashedRowsExist: Bool, db: PGSession) throws -> [String: String] {
+        try db.pinIndexPlans()
+        return try StoreShared.resolveLedger(keys: keys, hashedRowsExist: hashedRowsExist) { keys in
+            var found: [String: String] = [:]
+            for row in try db.query("SELECT idempotency_key, external_id FROM ledger WHERE idempotency_key = ANY($1)", [.texts(keys)]) {
+                found[try row.text(0)] = try row.text(1)
             }
+            return found
         }
     }
 
