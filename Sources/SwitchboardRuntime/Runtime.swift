@@ -22,6 +22,8 @@ public final class Runtime: @unchecked Sendable {
     private let committer = DispatchQueue(label: "switchboard.committer")
     private let claimer = DispatchQueue(label: "switchboard.claimer")
     private let commitSlots = DispatchSemaphore(value: 2)
+    /// Items claimed and not yet committed: the heartbeat renews these leases, and only these.
+    private let inFlight = Mutex<Set<Int64>>([])
     /// Counters for progress displays.
     public let counters = Counters()
 
@@ -87,7 +89,8 @@ public final class Runtime: @unchecked Sendable {
         while !isStopping {
             sleepUnlessStopping(nanos: max(config.worker.leaseMillis / 3, 100) * 1_000_000)
             do {
-                _ = try coordination.renewLeases(now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
+                let ids = inFlight.withLock { Array($0) }
+                _ = try coordination.renewLeases(ids: ids, now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
             } catch {
                 logger.error("cannot renew this host's leases", metadata: ["host": "\(coordination.hostID)", "error": "\(error)"])
             }
@@ -245,7 +248,9 @@ public final class Runtime: @unchecked Sendable {
 
     private func claimBatch() -> [ClaimedWork] {
         do {
-            return try store.claim(limit: config.worker.batch, now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
+            let items = try store.claim(limit: config.worker.batch, now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
+            inFlight.withLock { $0.formUnion(items.map(\.id)) }
+            return items
         } catch {
             logger.error("cannot claim work", metadata: ["error": "\(error)"])
             return []
@@ -287,7 +292,11 @@ public final class Runtime: @unchecked Sendable {
         commitSlots.wait()
         let finished = outcomes
         committer.async { [self] in
-            defer { commitSlots.signal() }
+            defer {
+                // Committed, or lost with the connection: either way no longer this host's to renew.
+                inFlight.withLock { $0.subtract(finished.map(\.workID)) }
+                commitSlots.signal()
+            }
             do {
                 try store.finish(finished, now: Clock.nowMillis())
                 recentWrites.committed(finished.flatMap(\.xref))

@@ -60,8 +60,11 @@ public protocol IntegrationStore: AnyObject, Sendable {
 public protocol HostCoordination: AnyObject, Sendable {
     /// This host's name in leases (`lease_owner`).
     var hostID: String { get }
-    /// Extends the leases this host holds (the heartbeat); returns how many.
-    func renewLeases(now: Millis, leaseMillis: Millis) throws -> Int
+    /// Extends the leases of the items this host is still working on (the heartbeat); returns how many.
+    /// Only those: an item whose claim or outcome was lost on the way (the database restarted mid-commit)
+    /// must be let go, so its lease runs out and a claim takes it over; renewing every lease this host
+    /// owns would keep such an item leased, and unworked, for as long as the host lives.
+    func renewLeases(ids: [Int64], now: Millis, leaseMillis: Millis) throws -> Int
     /// True while this host is the one that runs polling and cursor-driven syncs.
     /// Called often (every poll round); a host that loses the election learns it here.
     func holdsSchedulerLock() -> Bool
@@ -76,7 +79,7 @@ extension IntegrationStore {
 public final class SingleHost: HostCoordination {
     public static let shared = SingleHost()
     public var hostID: String { "local" }
-    public func renewLeases(now: Millis, leaseMillis: Millis) throws -> Int { 0 }
+    public func renewLeases(ids: [Int64], now: Millis, leaseMillis: Millis) throws -> Int { 0 }
     public func holdsSchedulerLock() -> Bool { true }
 }
 

@@ -94,10 +94,11 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
 }
 
 extension PostgresStore: HostCoordination {
-    public func renewLeases(now: Millis, leaseMillis: Millis) throws -> Int {
-        try pool.with { db in
-            try db.run("UPDATE work SET lease_until = $1 WHERE status = 'running' AND lease_owner = $2",
-                       [.int(now + leaseMillis), .text(hostID)])
+    public func renewLeases(ids: [Int64], now: Millis, leaseMillis: Millis) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try pool.with { db in
+            try db.run("UPDATE work SET lease_until = $1 WHERE id = ANY($3) AND status = 'running' AND lease_owner = $2",
+                       [.int(now + leaseMillis), .text(hostID), .ints(ids)])
         }
     }
 
