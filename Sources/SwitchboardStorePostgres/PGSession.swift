@@ -138,8 +138,9 @@ struct PGError: Error, CustomStringConvertible {
         if let psql = error as? PSQLError {
             sqlState = psql.serverInfo?[.sqlState]
             let server = psql.serverInfo?[.message]
-            // PSQLError's description is deliberately generic; its code names the class (connection closed, timeout...).
-            message = server ?? "\(psql.code)"
+            // PSQLError's description is deliberately generic; its code names the class (connection closed, timeout...),
+            // the underlying error what happened (refused, TLS handshake failed and why). Neither holds bound values.
+            message = server ?? (psql.underlying.map { "\(psql.code): \($0)" } ?? "\(psql.code)")
             connectionLost = psql.code == .serverClosedConnection || psql.code == .connectionError
                 || psql.code == .clientClosedConnection || psql.code == .uncleanShutdown
         } else {

@@ -1,8 +1,9 @@
 import Foundation
+import NIOSSL
 import PostgresNIO
 import SwitchboardStore
 
-/// Where the PostgreSQL store is: `postgres://USER@HOST:PORT/DATABASE`.
+/// Where the PostgreSQL store is: `postgres://USER@HOST:PORT/DATABASE[?sslmode=MODE[&sslrootcert=FILE]]`.
 /// The password never sits in the configuration file: it comes from
 /// `SWITCHBOARD_STORE_PASSWORD_FILE` (a file holding it) or `SWITCHBOARD_STORE_PASSWORD`.
 public struct PostgresSettings: Sendable {
@@ -11,9 +12,19 @@ public struct PostgresSettings: Sendable {
     public var user: String
     public var database: String
     var password: String?
+    /// TLS to the server, as libpq names it: `disable` (the default), `require` (encrypted, the server's
+    /// certificate not checked) or `verify-full` (its chain checked against `sslrootcert`, else the system's
+    /// trust roots, and its name against the URL's host).
+    public private(set) var sslMode = "disable"
+    public private(set) var sslRootCert: String?
+    private var tlsContext: NIOSSLContext?
 
     /// The URL without any password, for messages.
-    public var redactedURL: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+    public var redactedURL: String {
+        var url = "postgres://\(user)@\(host):\(port)/\(database)"
+        if sslMode != "disable" { url += "?sslmode=\(sslMode)" + (sslRootCert.map { "&sslrootcert=\($0)" } ?? "") }
+        return url
+    }
 
     public init(url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard let components = URLComponents(string: url), components.scheme == "postgres" || components.scheme == "postgresql" else {
@@ -29,6 +40,7 @@ public struct PostgresSettings: Sendable {
         self.database = database
         host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
         port = components.port ?? 5432
+        try configureTLS(components.queryItems ?? [])
         if let file = environment["SWITCHBOARD_STORE_PASSWORD_FILE"] {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw StoreError("SWITCHBOARD_STORE_PASSWORD_FILE names \(file), which cannot be read")
@@ -39,10 +51,46 @@ public struct PostgresSettings: Sendable {
         }
     }
 
+    /// Reads `sslmode` and `sslrootcert`; the trust roots are loaded here, so a wrong file is a configuration error.
+    private mutating func configureTLS(_ query: [URLQueryItem]) throws {
+        for item in query where !["sslmode", "sslrootcert"].contains(item.name) {
+            throw StoreError("store URL \(redactedURL): unknown parameter \"\(item.name)\" (sslmode, sslrootcert)")
+        }
+        sslMode = query.last { $0.name == "sslmode" }?.value ?? "disable"
+        sslRootCert = query.last { $0.name == "sslrootcert" }?.value
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case "disable":
+            guard sslRootCert == nil else { throw StoreError("store URL \(redactedURL): sslrootcert needs sslmode=verify-full") }
+            return
+        case "require":
+            guard sslRootCert == nil else { throw StoreError("store URL \(redactedURL): sslrootcert needs sslmode=verify-full") }
+            tls.certificateVerification = .none
+        case "verify-full":
+            tls.certificateVerification = .fullVerification
+            if let file = sslRootCert {
+                let roots: [NIOSSLCertificate]
+                do {
+                    roots = try NIOSSLCertificate.fromPEMFile(file)
+                } catch {
+                    throw StoreError("store URL \(redactedURL): sslrootcert \(file) is not a readable PEM file of certificates")
+                }
+                guard !roots.isEmpty else { throw StoreError("store URL \(redactedURL): sslrootcert \(file) holds no certificate") }
+                tls.trustRoots = .certificates(roots)
+            }
+        default:
+            throw StoreError("store URL \(redactedURL): sslmode \"\(sslMode)\" is not one of disable, require, verify-full")
+        }
+        do {
+            tlsContext = try NIOSSLContext(configuration: tls)
+        } catch {
+            throw StoreError("store URL \(redactedURL): cannot set up TLS: \(error)")
+        }
+    }
+
     var configuration: PostgresConnection.Configuration {
-        // Loopback and private networks here; TLS to a remote server is a deployment setting not yet exposed.
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
-                                                             database: database, tls: .disable)
+                                                             database: database, tls: tlsContext.map { .require($0) } ?? .disable)
         configuration.options.connectTimeout = .seconds(10)
         return configuration
     }

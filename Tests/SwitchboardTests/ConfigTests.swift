@@ -45,6 +45,8 @@ import Testing
         #expect(!leaky[0].contains("canary-pg-pw"))
         let unknown = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: mysql://sb@db/sb\n"))
         #expect(unknown.first?.contains("use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE") == true, "\(unknown)")
+        let tls = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: postgres://sb@db/sb?sslmode=verify\n"))
+        #expect(tls.count == 1 && tls[0].hasPrefix("cfg.yaml:2:8: store: ") && tls[0].contains("sslmode \"verify\" is not one of"), "\(tls)")
     }
 
     @Test func malformedYAMLNamesTheLine() {

@@ -1,0 +1,64 @@
+import Foundation
+import SwitchboardStore
+@testable import SwitchboardStorePostgres
+import Testing
+
+/// TLS to the database (docs/STORE-POSTGRES.md): scripts/start-postgres serves TLS with a certificate for
+/// localhost and 127.0.0.1 from a CA of the cluster's own, and plain connections beside it.
+@Suite struct PostgresTLSTests {
+    /// The test cluster's URL with another host and query string.
+    func url(host: String, query: String?) throws -> String {
+        let base = try #require(TestPostgres.url)
+        var components = try #require(URLComponents(string: base))
+        components.host = host
+        components.query = query
+        return try #require(components.string)
+    }
+
+    /// Whether the server sees this connection as encrypted.
+    func encrypted(_ url: String) throws -> Bool {
+        let settings = try PostgresSettings(url: url, environment: TestPostgres.hostEnvironment)
+        let pool = PGPool(settings: settings, size: 1, logger: .init(label: "test"))
+        defer { pool.close() }
+        return try pool.with { try $0.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")[0].bool(0) }
+    }
+
+    var caFile: String? { ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_POSTGRES_CA_FILE"] }
+
+    @Test func eachSSLModeConnectsAsItSays() throws {
+        let ca = try #require(caFile, "scripts/start-postgres prints SWITCHBOARD_TEST_POSTGRES_CA_FILE")
+        #expect(try encrypted(url(host: "localhost", query: "sslmode=verify-full&sslrootcert=\(ca)")), "checked by name")
+        #expect(try encrypted(url(host: "127.0.0.1", query: "sslmode=verify-full&sslrootcert=\(ca)")), "checked by address")
+        #expect(try encrypted(url(host: "127.0.0.1", query: "sslmode=require")))
+        #expect(try !encrypted(url(host: "127.0.0.1", query: nil)), "disable is the default")
+        // A store on a TLS URL works like any other.
+        let database = "sb_tls_\(UUID().uuidString.prefix(8).lowercased())"
+        try TestPostgres.settings().createDatabase(database)
+        let store = try PostgresStore(settings: PostgresSettings(url: url(host: "localhost", query: "sslmode=verify-full&sslrootcert=\(ca)"),
+                                                                 environment: TestPostgres.hostEnvironment).database(database))
+        try store.audit(actor: "ops", action: "tls.check", target: "store", detail: "", now: 1)
+        #expect(try store.verifyAudit().ok)
+        #expect(store.settings.redactedURL.hasSuffix("?sslmode=verify-full&sslrootcert=\(ca)"))
+    }
+
+    @Test func aServerTheTrustRootsDoNotVouchForIsRefused() throws {
+        // The system's trust roots, which do not hold the cluster's CA.
+        let refused = #expect(throws: StoreError.self) { try encrypted(url(host: "localhost", query: "sslmode=verify-full")) }
+        let message = refused?.message ?? ""
+        #expect(message.contains("cannot connect to the PostgreSQL store at postgres://switchboard@localhost"), "\(message)")
+        #expect(message.contains("CERTIFICATE_VERIFY_FAILED"), "the error says why: \(message)")
+    }
+
+    @Test func badTLSSettingsAreConfigurationErrorsThatNameTheProblem() throws {
+        let cases: [(String, String)] = [
+            ("sslmode=prefer", "sslmode \"prefer\" is not one of disable, require, verify-full"),
+            ("sslmode=verify-full&sslrootcert=/nonexistent/ca.crt", "sslrootcert /nonexistent/ca.crt is not a readable PEM file"),
+            ("sslmode=require&sslrootcert=/etc/hostname", "sslrootcert needs sslmode=verify-full"),
+            ("sslmod=require", "unknown parameter \"sslmod\""),
+        ]
+        for (query, message) in cases {
+            let error = #expect(throws: StoreError.self) { try PostgresSettings(url: try url(host: "db.example", query: query), environment: [:]) }
+            #expect(error?.message.contains(message) == true, "\(query): \(error?.message ?? "no error")")
+        }
+    }
+}
