@@ -8,7 +8,7 @@ public enum CanonicalModel {
     public static let envelope: [Field] = [
         Field("tenant", .string, required: true, "Tenant (client firm) the record belongs to"),
         Field("source", .string, required: true, "Connection the record came from"),
-        Field("external_id", .string, required: true, "The record's id in the source system"),
+        Field("external_id", .identifier, required: true, "The record's id in the source system"),
         Field("updated_at", .dateTime, required: true, "When the source last changed the record"),
         Field("custom", .anyObject, "Custom fields, passed through unvalidated"),
     ]

@@ -21,6 +21,7 @@ public enum CanonicalSamples {
         switch type {
         case .string: .string("Sample \(name)")
         case .reference: .string("ref-1")
+        case .identifier: .string("\(name)-1")
         case .integer: .number("1")
         case .number: .number("1.5")
         case .boolean: .bool(true)

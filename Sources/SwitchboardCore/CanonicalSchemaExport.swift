@@ -62,6 +62,7 @@ public enum CanonicalSchemaExport {
         case .date: return .object([("type", .string("string")), ("format", .string("date"))])
         case .dateTime: return .object([("type", .string("string")), ("format", .string("date-time"))])
         case .email: return .object([("type", .string("string")), ("format", .string("email"))])
+        case .identifier: return .object([("type", .string("string")), ("maxLength", .number("\(FieldType.identifierMaxLength)"))])
         case .reference(let entity):
             return .object([("type", .string("string")), ("description", .string("external id of a \(entity)"))])
         case .enumeration(let values): return .object([("enum", .array(values.map { .string($0) }))])

@@ -2,6 +2,9 @@
 /// here in Swift; the JSON Schemas partners validate against
 /// (PluginSDK/schemas/v1) are generated from it and a test keeps them in sync.
 public indirect enum FieldType: Sendable {
+    /// The longest id `identifier` accepts, in characters (Unicode scalars, as JSON Schema's maxLength counts).
+    public static let identifierMaxLength = 512
+
     case string
     case integer
     case number
@@ -19,6 +22,10 @@ public indirect enum FieldType: Sendable {
     /// ISO 8601 / RFC 3339 date-time with offset, e.g. `2026-11-27T10:15:00Z`.
     case dateTime
     case email
+    /// A record's id in a system: a string of at most `FieldType.identifierMaxLength` characters. Ids become
+    /// index keys (event dedupe, ledger, xref); PostgreSQL refuses an index entry over ~2.7 KB, and one such
+    /// record would fail its whole ingest batch, so an overlong id is a field error of that record instead.
+    case identifier
     /// The external id of another record of the named entity at the same source.
     case reference(String)
     case enumeration([String])

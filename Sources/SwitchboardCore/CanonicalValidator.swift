@@ -68,6 +68,7 @@ public enum CanonicalValidator {
     @inline(__always)
     static func isScalarValid(_ value: JSON, _ type: FieldType) -> Bool {
         switch (type, value) {
+        case (.identifier, .string(let s)): return s.utf8.count <= FieldType.identifierMaxLength
         case (.string, .string), (.reference, .string), (.boolean, .bool), (.number, .number), (.anyObject, .object): return true
         case (.currency, .string(let s)): return isCurrency(s)
         case (.dateTime, .string(let s)): return isDateTime(s)
@@ -83,6 +84,12 @@ public enum CanonicalValidator {
         switch type {
         case .string, .reference:
             if value.stringValue == nil { fail("expected a string, got \(value.typeName)") }
+        case .identifier:
+            guard let id = value.stringValue else { return fail("expected a string, got \(value.typeName)") }
+            let length = id.unicodeScalars.count
+            if length > FieldType.identifierMaxLength {
+                fail("is \(length) characters long; ids are at most \(FieldType.identifierMaxLength)")
+            }
         case .integer:
             if case .number(let n) = value, Int(n) != nil { return }
             fail("expected an integer, got \(value.typeName)")

@@ -60,6 +60,21 @@ import Testing
                           "lines[1].quantity", "lines[1].unit_price"])
     }
 
+    /// Ids become index keys in the store; one too long for PostgreSQL's index would fail its whole ingest batch.
+    @Test func anOverlongExternalIDIsAFieldErrorOfItsRecord() throws {
+        func account(_ id: String) -> JSON {
+            .object([("tenant", .string("t")), ("source", .string("crm")), ("external_id", .string(id)),
+                     ("updated_at", .string("2026-11-27T10:00:00Z")), ("name", .string("Northwind"))])
+        }
+        let limit = FieldType.identifierMaxLength
+        #expect(CanonicalValidator.validate(record: account(String(repeating: "a", count: limit)), entity: "Account").isEmpty)
+        #expect(CanonicalValidator.validate(record: account(String(repeating: "é", count: limit)), entity: "Account").isEmpty,
+                "the limit counts characters, not bytes")
+        let problems = CanonicalValidator.validate(record: account(String(repeating: "a", count: limit + 1)), entity: "Account")
+        #expect(problems.map(\.fieldPath) == ["external_id"])
+        #expect(problems.first?.summary == "is \(limit + 1) characters long; ids are at most \(limit)")
+    }
+
     @Test func moneyIsADecimalStringNeverAFloat() throws {
         let bad = try record(#"{"tenant":"t","source":"s","external_id":"P","updated_at":"2026-01-01T00:00:00Z","invoice":"I","amount":{"amount":1e3,"currency":"EUR"},"received_on":"2026-02-30"}"#)
         let problems = CanonicalValidator.validate(record: bad, entity: "Payment")
