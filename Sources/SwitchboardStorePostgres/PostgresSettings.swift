@@ -58,28 +58,24 @@ public struct PostgresSettings: Sendable {
         }
         sslMode = query.last { $0.name == "sslmode" }?.value ?? "disable"
         sslRootCert = query.last { $0.name == "sslrootcert" }?.value
-        var tls = TLSConfiguration.makeClientConfiguration()
-        switch sslMode {
-        case "disable":
-            guard sslRootCert == nil else { throw StoreError("store URL \(redactedURL): sslrootcert needs sslmode=verify-full") }
-            return
-        case "require":
-            guard sslRootCert == nil else { throw StoreError("store URL \(redactedURL): sslrootcert needs sslmode=verify-full") }
-            tls.certificateVerification = .none
-        case "verify-full":
-            tls.certificateVerification = .fullVerification
-            if let file = sslRootCert {
-                let roots: [NIOSSLCertificate]
-                do {
-                    roots = try NIOSSLCertificate.fromPEMFile(file)
-                } catch {
-                    throw StoreError("store URL \(redactedURL): sslrootcert \(file) is not a readable PEM file of certificates")
-                }
-                guard !roots.isEmpty else { throw StoreError("store URL \(redactedURL): sslrootcert \(file) holds no certificate") }
-                tls.trustRoots = .certificates(roots)
-            }
-        default:
+        guard ["disable", "require", "verify-full"].contains(sslMode) else {
             throw StoreError("store URL \(redactedURL): sslmode \"\(sslMode)\" is not one of disable, require, verify-full")
+        }
+        guard sslRootCert == nil || sslMode == "verify-full" else {
+            throw StoreError("store URL \(redactedURL): sslrootcert needs sslmode=verify-full")
+        }
+        guard sslMode != "disable" else { return }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = sslMode == "require" ? .none : .fullVerification
+        if let file = sslRootCert {
+            let roots: [NIOSSLCertificate]
+            do {
+                roots = try NIOSSLCertificate.fromPEMFile(file)
+            } catch {
+                throw StoreError("store URL \(redactedURL): sslrootcert \(file) is not a readable PEM file of certificates")
+            }
+            guard !roots.isEmpty else { throw StoreError("store URL \(redactedURL): sslrootcert \(file) holds no certificate") }
+            tls.trustRoots = .certificates(roots)
         }
         do {
             tlsContext = try NIOSSLContext(configuration: tls)
