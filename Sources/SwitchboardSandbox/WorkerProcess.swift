@@ -24,19 +24,22 @@ final class WorkerProcess: @unchecked Sendable {
         var description: String
     }
 
-    /// Starts `executable __worker ...` with the socket on fd 3 and stdout+stderr into a pipe.
+    /// Starts `executable __worker ...` with the socket on fd 3 and stdout+stderr into an output socket.
     static func spawn(executable: String, limits: SandboxLimits) throws(SpawnError) -> WorkerProcess {
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw SpawnError(description: "socketpair: \(String(cString: strerror(errno)))")
         }
         var out: [Int32] = [0, 0]
-        guard pipe(&out) == 0 else {
+        // A socket rather than pipe(): it is close-on-exec from birth (Glibc's Swift overlay has no
+        // pipe2). Set afterwards, a process spawned by another thread in between would inherit the
+        // write end and hold back this output's EOF, and with it the worker's crash line.
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &out) == 0 else {
             close(pair[0]); close(pair[1])
-            throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))")
+            throw SpawnError(description: "output socketpair: \(String(cString: strerror(errno)))")
         }
-        _ = fcntl(out[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(out[1], F_SETFD, FD_CLOEXEC)
+        _ = shutdown(out[0], Int32(SHUT_WR))
+        _ = shutdown(out[1], Int32(SHUT_RD))
         let arguments = [executable, SandboxWorker.mode, "--parent", "\(getpid())",
                          "--memory-mb", "\(limits.memoryMB)", "--cpu-seconds", "\(limits.cpuSeconds)",
                          "--open-files", "\(limits.openFiles)"]
@@ -77,13 +80,15 @@ final class WorkerProcess: @unchecked Sendable {
             usleep(2000)
         }
         reaped.withLock { $0 = status }
-        output.waitForEOF(timeoutMillis: 500)
+        // The output reaches EOF as soon as the drain thread has read everything the worker
+        // printed; the bound only matters on a starved machine.
+        output.waitForEOF(timeoutMillis: 3_000)
         return status
     }
 }
 
 /// The last few KiB a worker printed (stdout and stderr), drained by a thread
-/// so a chatty plugin never blocks on a full pipe.
+/// so a chatty plugin never blocks on a full buffer.
 final class OutputTail: @unchecked Sendable {
     private let state = Mutex<(tail: [UInt8], total: Int, done: Bool)>(([], 0, false))
     private let limit = 8 * 1024

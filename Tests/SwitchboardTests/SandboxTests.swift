@@ -127,6 +127,9 @@ import Testing
         let noisy = try open(try TestEnv.zoo("zoo-stdout", ["ZOO_STDOUT"]))
         defer { noisy.close() }
         for _ in 0..<3 { #expect(read(noisy).records == 5) }
+        // The output pipe is drained by its own thread; give it time on a loaded machine.
+        let drainDeadline = Clock.monotonicNanoseconds() + 5_000_000_000
+        while noisy.printedBytes == 0 && Clock.monotonicNanoseconds() < drainDeadline { usleep(5_000) }
         #expect(noisy.printedBytes > 0)
 
         let oversize = try open(try TestEnv.zoo("zoo-oversize", ["ZOO_OVERSIZE"]))
@@ -254,7 +257,7 @@ import Testing
             #expect((health[kind]?.failures.values.reduce(0, +) ?? 0) >= 2, "\(kind) failed repeatedly: \(String(describing: health[kind]))")
         }
         #expect(health["segv"]?.failures[.crash] ?? 0 >= 2)
-        #expect(health["oom"]?.failures[.outOfMemory] ?? 0 >= 1)
+        #expect(health["oom"]?.failures[.outOfMemory] ?? 0 >= 1, "\(String(describing: health["oom"]))")
         #expect(health["hang"]?.failures[.hang] ?? 0 >= 1)
         #expect(health["exit0"]?.failures[.exit] ?? 0 >= 2)
         // Plugin-level errors are not worker deaths: those records went to the exception queue instead.
