@@ -1,8 +1,10 @@
 """A loopback HTTP server for the egress tests: an OAuth2 token endpoint, protected
 APIs (bearer, basic, API key), 429 with Retry-After, a slow and an oversized
-response. Prints its port on the first line, then serves until killed."""
+response. Prints its port on the first line, then serves until killed or until its
+stdin closes (the test process that started it is gone)."""
 import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -86,4 +88,13 @@ if len(sys.argv) == 4 and sys.argv[1] == "--tls":  # --tls CERT KEY: HTTPS with 
     context.load_cert_chain(sys.argv[2], sys.argv[3])
     server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
+
+
+def exit_with_parent():
+    # A test process that ends without running its deinitializers (or is killed) leaves no server behind.
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+threading.Thread(target=exit_with_parent, daemon=True).start()
 server.serve_forever()

@@ -12,12 +12,15 @@ import Testing
 final class LoopbackServer: @unchecked Sendable {
     let process = Process()
     let port: Int
+    /// The server exits when this pipe closes, so it never outlives the test process.
+    private let lifeline = Pipe()
 
     init(tls: (cert: String, key: String)? = nil) throws {
         let out = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", TestEnv.repoRoot + "/Tests/Fixtures/egress_server.py"] + (tls.map { ["--tls", $0.cert, $0.key] } ?? [])
         process.standardOutput = out
+        process.standardInput = lifeline
         process.standardError = FileHandle.nullDevice
         try process.run()
         var line = Data()
@@ -27,13 +30,14 @@ final class LoopbackServer: @unchecked Sendable {
             line.append(chunk)
         }
         guard let text = String(data: line, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             throw TestEnv.FixtureError(message: "the loopback server did not start")
         }
         self.port = port
     }
 
-    deinit { process.terminate() }
+    // SIGKILL: the test process ignores SIGTERM (service-lifecycle's handlers) and its children inherit that.
+    deinit { kill(process.processIdentifier, SIGKILL) }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
 }
