@@ -4,7 +4,8 @@ import SwitchboardStore
 import Testing
 
 /// TLS to the database (docs/STORE-POSTGRES.md): scripts/start-postgres serves TLS with a certificate for
-/// localhost and 127.0.0.1 from a CA of the cluster's own, and plain connections beside it.
+/// localhost and 127.0.0.1 from a CA of the cluster's own, and plain connections beside it. It also
+/// listens on 127.0.0.2, which the certificate does not name.
 @Suite struct PostgresTLSTests {
     /// The test cluster's URL with another host and query string.
     func url(host: String, query: String?) throws -> String {
@@ -47,6 +48,17 @@ import Testing
         let message = refused?.message ?? ""
         #expect(message.contains("cannot connect to the PostgreSQL store at postgres://switchboard@localhost"), "\(message)")
         #expect(message.contains("CERTIFICATE_VERIFY_FAILED"), "the error says why: \(message)")
+    }
+
+    @Test func aCertificateForAnotherNameIsRefused() throws {
+        let ca = try #require(caFile, "scripts/start-postgres prints SWITCHBOARD_TEST_POSTGRES_CA_FILE")
+        // The cluster also listens on 127.0.0.2, which its certificate (localhost, 127.0.0.1) does not name:
+        // reachable and encrypted, yet refused where the name is checked.
+        #expect(try encrypted(url(host: "127.0.0.2", query: "sslmode=require")), "the address is served")
+        let refused = #expect(throws: StoreError.self) { try encrypted(url(host: "127.0.0.2", query: "sslmode=verify-full&sslrootcert=\(ca)")) }
+        let message = refused?.message ?? ""
+        #expect(message.contains("postgres://switchboard@127.0.0.2"), "\(message)")
+        #expect(message.lowercased().contains("hostname") || message.contains("127.0.0.2 does not match"), "the error says why: \(message)")
     }
 
     @Test func badTLSSettingsAreConfigurationErrorsThatNameTheProblem() throws {
