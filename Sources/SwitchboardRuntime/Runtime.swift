@@ -180,6 +180,7 @@ public final class Runtime: @unchecked Sendable {
             counters.lastPollFoundWork.store(lastPolled.values.contains { $0.found }, ordering: .releasing)
             updateExceptionDepth()
             counters.lastPollRoundStarted.store(lastPolled.values.map(\.at).min() ?? Clock.monotonicNanoseconds(), ordering: .releasing)
+            RuntimeMetrics.pollRoundFinished()
             let wait = nextWake - Clock.monotonicNanoseconds()
             if wait > 0 && !foundWork { sleepUnlessStopping(nanos: wait) }
         }

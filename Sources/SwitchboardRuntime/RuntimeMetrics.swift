@@ -21,6 +21,9 @@ import SwitchboardStore
 /// - `switchboard_sandbox_worker_failures{tenant,connection,kind}`: worker failures so far by kind (crash, out_of_memory, hang, exit, protocol)
 /// - `switchboard_sandbox_worker_restarts{tenant,connection}`
 /// - `switchboard_scheduler`: 1 while this host runs polling (holds the scheduler lock; always 1 on the embedded store)
+/// - `switchboard_poll_round_timestamp_seconds`: Unix time this host's scheduler last finished a round of polls.
+///   A scheduler that is alive but stuck keeps its lock and stops moving this: alert on
+///   `time() - switchboard_poll_round_timestamp_seconds` where `switchboard_scheduler == 1`.
 enum RuntimeMetrics {
     static func eventsIn(_ tenant: String, _ connection: String, _ n: Int) {
         guard n > 0 else { return }
@@ -70,6 +73,11 @@ enum RuntimeMetrics {
 
     static func exceptionDepth(_ tenant: String, _ depth: Int) {
         Gauge(label: "switchboard_exception_queue_depth", dimensions: [("tenant", tenant)]).record(depth)
+    }
+
+    /// This host's scheduler finished a round of polls now.
+    static func pollRoundFinished() {
+        Gauge(label: "switchboard_poll_round_timestamp_seconds").record(Double(Clock.nowMillis()) / 1000)
     }
 
     /// 1 while this host holds the scheduler lock (runs polling), else 0.

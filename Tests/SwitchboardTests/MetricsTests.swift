@@ -55,5 +55,10 @@ import Testing
         #expect(text.contains(#"switchboard_connection_degraded{tenant="acme",connection="crashy"} 1"#))
         #expect(text.contains(#"switchboard_connection_degraded{tenant="acme",connection="gen"} 0"#))
         #expect(text.contains(#"switchboard_sandbox_worker_failures{tenant="acme",connection="crashy",kind="crash"}"#))
+        // The scheduler's last finished poll round is recent (what an alert on a stuck scheduler watches).
+        #expect(text.contains("switchboard_scheduler 1"))
+        let lastRound = text.split(separator: "\n").first { $0.hasPrefix("switchboard_poll_round_timestamp_seconds ") }
+            .flatMap { Double($0.split(separator: " ")[1]) }
+        #expect(lastRound.map { abs(Date().timeIntervalSince1970 - $0) < 10 } == true, "\(String(describing: lastRound))")
     }
 }
