@@ -27,13 +27,16 @@ extension BenchCommand {
             var p50s: [Int64] = []
             var p99s: [Int64] = []
             var bytes: [Double] = []
+            var cpus: [CPUPerEvent] = []
             for run in 1...max(runs, 1) {
-                let (rate, p50, p99, written) = try once(pluginDir: pluginDir)
-                print(String(format: "  run %d: %8.0f events/s   p50 %4lld ms   p99 %4lld ms   %6.0f bytes written/event", run, rate, p50, p99, written))
+                let (rate, p50, p99, written, cpu) = try once(pluginDir: pluginDir)
+                print(String(format: "  run %d: %8.0f events/s   p50 %4lld ms   p99 %4lld ms   %6.0f bytes written/event   CPU/event: %@",
+                             run, rate, p50, p99, written, cpu.description))
                 rates.append(rate)
                 p50s.append(p50)
                 p99s.append(p99)
                 bytes.append(written)
+                cpus.append(cpu)
             }
             #if DEBUG
             print("warning: debug build; run `swift run -c release switchboard bench runtime` for real figures")
@@ -41,9 +44,33 @@ extension BenchCommand {
             print(String(format: "runtime bench (%d events, %d runs, SQLite synchronous=FULL): median %.0f events/s, p50 %lld ms, p99 %lld ms, %.0f bytes written/event (target >= 50,000 events/s)",
                          events, runs, rates.sorted()[rates.count / 2], p50s.sorted()[p50s.count / 2], p99s.sorted()[p99s.count / 2],
                          bytes.sorted()[bytes.count / 2]))
+            let cpu = cpus.sorted { $0.total < $1.total }[cpus.count / 2]
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            print("CPU per event (median run): \(cpu) -- at this cost \(cores) cores give at most \(Int(Double(cores) * 1e6 / max(cpu.total, 1))) events/s")
         }
 
-        func once(pluginDir: String) throws -> (Double, Int64, Int64, Double) {
+        /// Where the CPU went, in microseconds per event: the process, and its threads by name.
+        struct CPUPerEvent: CustomStringConvertible {
+            var total: Double
+            var writer: Double
+            var worker: Double
+            var ingest: Double
+
+            init(events: Int, process: Double, ingest: Double, before: [String: Double], after: [String: Double]) {
+                func delta(_ name: String) -> Double { ((after[name] ?? 0) - (before[name] ?? 0)) * 1e6 / Double(events) }
+                total = process * 1e6 / Double(events)
+                writer = delta("sb-store.writer")
+                worker = delta("sb-worker")
+                self.ingest = ingest * 1e6 / Double(events)
+            }
+
+            var description: String {
+                String(format: "%.0f us (store writer %.0f, worker %.0f, ingest %.0f, other threads %.0f)",
+                       total, writer, worker, ingest, max(0, total - writer - worker - ingest))
+            }
+        }
+
+        func once(pluginDir: String) throws -> (Double, Int64, Int64, Double, CPUPerEvent) {
             let work = NSTemporaryDirectory() + "sb-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: work) }
@@ -55,25 +82,32 @@ extension BenchCommand {
             let records = BenchWorkload.records(events)
             let started = Date()
             let bytesBefore = BenchSupport.bytesWritten()
+            let cpuBefore = BenchSupport.processCPUSeconds()
+            let threadsBefore = BenchSupport.cpuSecondsByThreadName()
             if !split { runtime.start() }
             var offset = 0
+            // This thread's CPU: ingest converts records here (the store writer's share is counted as the writer's).
+            let ingestCPUBefore = BenchSupport.threadCPUSeconds()
             while offset < records.count {
                 let slice = records[offset..<min(offset + ingestBatch, records.count)]
                 _ = try runtime.ingest(tenant: "bench", source: "crm", kind: .record, items: slice.map { ("Account", $0) })
                 offset += slice.count
             }
+            let ingestCPU = BenchSupport.threadCPUSeconds() - ingestCPUBefore
             if split { print(String(format: "    ingest: %.0f events/s", Double(events) / Date().timeIntervalSince(started))) }
             let workStarted = Date()
             if split { runtime.start() }
             while try runtime.store.hasUnfinishedWork() { usleep(20_000) }
             let elapsed = Date().timeIntervalSince(started)
             let written = Double(BenchSupport.bytesWritten() - bytesBefore) / Double(events)
+            let cpu = CPUPerEvent(events: events, process: BenchSupport.processCPUSeconds() - cpuBefore, ingest: ingestCPU,
+                                  before: threadsBefore, after: BenchSupport.cpuSecondsByThreadName())
             if split { print(String(format: "    workflow: %.0f events/s", Double(events) / Date().timeIntervalSince(workStarted))) }
             runtime.stop()
             let stats = try runtime.store.stats(tenant: "bench")
             guard stats.done == events else { throw ValidationError("only \(stats.done) of \(events) events completed") }
             let latencies = stats.latenciesMillis
-            return (Double(events) / elapsed, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)], written)
+            return (Double(events) / elapsed, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)], written, cpu)
         }
     }
 }

@@ -100,6 +100,7 @@ public final class Runtime: @unchecked Sendable {
     private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
         finished.enter()
         let thread = Thread { [finished] in
+            ThreadName.setCurrent(name)
             body()
             finished.leave()
         }

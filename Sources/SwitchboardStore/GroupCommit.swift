@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardCore
 
 /// The single writer of an SQLite store. Callers on any thread hand it a
 /// unit of work and block until it is durable; the writer runs every unit
@@ -22,7 +23,10 @@ final class GroupCommit: @unchecked Sendable {
         self.connection = connection
         self.maxBatch = maxBatch
         // The thread holds the writer until stop() lets its loop end.
-        let thread = Thread { self.loop() }
+        let thread = Thread {
+            ThreadName.setCurrent("switchboard.store.writer")
+            self.loop()
+        }
         thread.name = "switchboard.store.writer"
         thread.start()
     }
