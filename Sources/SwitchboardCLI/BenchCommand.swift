@@ -116,6 +116,30 @@ enum BenchSupport {
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
+    /// CPU seconds used so far by the processes of this machine called `name` (e.g. a database server's
+    /// backends and background processes), read from /proc/PID/stat: each one's own, plus that of its
+    /// children that ended (a backend whose connection closed is counted in the postmaster that reaped it).
+    static func cpuSecondsOfProcesses(named name: String) -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where pid.allSatisfy(\.isNumber) {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+                  stat[stat.index(after: open)..<close] == name else { continue }
+            total += cpuTicks(afterName: stat[stat.index(after: close)...], endedChildren: true) / ticks
+        }
+        return total
+    }
+
+    /// utime + stime (fields 14 and 15 of a stat(5) line), and with `endedChildren` cutime + cstime (16 and 17),
+    /// from the part of the line after the process name.
+    private static func cpuTicks(afterName rest: Substring, endedChildren: Bool = false) -> Double {
+        let fields = rest.split(separator: " ")
+        guard fields.count > 14, let user = Double(fields[11]), let system = Double(fields[12]),
+              let childUser = Double(fields[13]), let childSystem = Double(fields[14]) else { return 0 }
+        return user + system + (endedChildren ? childUser + childSystem : 0)
+    }
+
     /// CPU seconds the calling thread has used.
     static func threadCPUSeconds() -> Double {
         var ts = timespec()
@@ -130,11 +154,7 @@ enum BenchSupport {
         for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
             guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
                   let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-            let name = String(stat[stat.index(after: open)..<close])
-            // After the name: state is field 3 of stat(5), utime and stime are fields 14 and 15.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            byName[name, default: 0] += (user + system) / ticks
+            byName[String(stat[stat.index(after: open)..<close]), default: 0] += cpuTicks(afterName: stat[stat.index(after: close)...]) / ticks
         }
         return byName
     }

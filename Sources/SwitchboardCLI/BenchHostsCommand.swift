@@ -32,29 +32,36 @@ extension BenchCommand {
             let pluginDir = plugins ?? BenchSupport.besideExecutable("")
             var lines: [String] = []
             if !noSqlite {
-                let rates = try (1...max(runs, 1)).map { run -> Double in
+                let results = try (1...max(runs, 1)).map { run -> Drain in
                     let dir = NSTemporaryDirectory() + "sb-bench-hosts-\(getpid())-\(run)"
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    let rate = try measure(store: "sqlite:\(dir)/bench.db", hosts: 1, dir: dir, pluginDir: pluginDir)
-                    print(String(format: "  sqlite      1 host  run %d: %8.0f events/s", run, rate))
-                    return rate
+                    let result = try measure(store: "sqlite:\(dir)/bench.db", hosts: 1, dir: dir, pluginDir: pluginDir)
+                    print(String(format: "  sqlite      1 host  run %d: %8.0f events/s   CPU/event: host %.0f us", run, result.rate,
+                                 result.hostCPUMicros))
+                    return result
                 }
-                lines.append(String(format: "  SQLite (synchronous=FULL)   1 host : median %8.0f events/s", median(rates)))
+                lines.append(String(format: "  SQLite (synchronous=FULL)   1 host : median %8.0f events/s   CPU/event: host %.0f us",
+                                    median(results.map(\.rate)), median(results.map(\.hostCPUMicros))))
             }
             for count in counts {
-                let rates = try (1...max(runs, 1)).map { run -> Double in
+                let results = try (1...max(runs, 1)).map { run -> Drain in
                     let name = "switchboard_bench_\(getpid())_\(count)_\(run)"
                     try settings.createDatabase(name)
                     defer { try? settings.dropDatabase(name) }
                     let dir = NSTemporaryDirectory() + "sb-bench-hosts-\(getpid())-pg-\(count)-\(run)"
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    let rate = try measure(store: settings.database(name).redactedURL, hosts: count, dir: dir, pluginDir: pluginDir)
-                    print(String(format: "  postgresql  %d host%@ run %d: %8.0f events/s", count, count == 1 ? " " : "s", run, rate))
-                    return rate
+                    let result = try measure(store: settings.database(name).redactedURL, hosts: count, dir: dir, pluginDir: pluginDir)
+                    print(String(format: "  postgresql  %d host%@ run %d: %8.0f events/s   CPU/event: hosts %.0f us, PostgreSQL %@",
+                                 count, count == 1 ? " " : "s", run, result.rate, result.hostCPUMicros,
+                                 result.databaseCPUMicros.map { String(format: "%.0f us", $0) } ?? "? (not on this machine)"))
+                    return result
                 }
-                lines.append(String(format: "  PostgreSQL (fsync on)       %d host%@: median %8.0f events/s", count, count == 1 ? " " : "s", median(rates)))
+                let database = results.compactMap(\.databaseCPUMicros)
+                lines.append(String(format: "  PostgreSQL (fsync on)       %d host%@: median %8.0f events/s   CPU/event: hosts %.0f us, PostgreSQL %@",
+                                    count, count == 1 ? " " : "s", median(results.map(\.rate)), median(results.map(\.hostCPUMicros)),
+                                    database.isEmpty ? "?" : String(format: "%.0f us", median(database))))
             }
             #if DEBUG
             print("warning: debug build; run `swift run -c release switchboard bench hosts ...` for real figures")
@@ -65,8 +72,16 @@ extension BenchCommand {
 
         private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
-        /// Ingests the events, then releases `hosts` host processes on them together; returns events/s of the drain.
-        func measure(store: String, hosts: Int, dir: String, pluginDir: String) throws -> Double {
+        /// What one drain measured: its rate, and the CPU it cost per event in the host processes and in the
+        /// database server (all `postgres` processes of this machine, when the server runs here).
+        struct Drain {
+            var rate: Double
+            var hostCPUMicros: Double
+            var databaseCPUMicros: Double?
+        }
+
+        /// Ingests the events, then releases `hosts` host processes on them together and measures the drain.
+        func measure(store: String, hosts: Int, dir: String, pluginDir: String) throws -> Drain {
             let config = dir + "/bench.yaml"
             try BenchWorkload.config(store: store, pluginDir: pluginDir, workBatch: workBatch, lease: "30s")
                 .write(toFile: config, atomically: true, encoding: .utf8)
@@ -83,13 +98,22 @@ extension BenchCommand {
             }
             let workers = try (0..<hosts).map { i in try HostWorker.spawn(config: config, hostID: "bench-\(i + 1)") }
             for worker in workers { try worker.waitReady() }
+            let local = store.hasPrefix("postgres") && ["127.0.0.1", "localhost", "::1"].contains(URLComponents(string: store)?.host ?? "")
+            let databaseBefore = local ? BenchSupport.cpuSecondsOfProcesses(named: "postgres") : nil
             let started = Date()
             for worker in workers { worker.go() }
             var processed = 0
-            for worker in workers { processed += try worker.waitDone() }
+            var hostCPU = 0.0
+            for worker in workers {
+                let done = try worker.waitDone()
+                processed += done.processed
+                hostCPU += done.cpuSeconds
+            }
             let elapsed = Date().timeIntervalSince(started)
+            let databaseCPU = databaseBefore.map { BenchSupport.cpuSecondsOfProcesses(named: "postgres") - $0 }
             guard processed == events else { throw ValidationError("the hosts processed \(processed) of \(events) events") }
-            return Double(events) / elapsed
+            return Drain(rate: Double(events) / elapsed, hostCPUMicros: hostCPU * 1e6 / Double(events),
+                         databaseCPUMicros: databaseCPU.map { $0 * 1e6 / Double(events) })
         }
     }
 
@@ -104,10 +128,12 @@ extension BenchCommand {
             let runtime = try openRuntime(config: config, logger: logger)
             FileHandle.standardOutput.write(Data("ready\n".utf8))
             guard readLine() == "go" else { return }
+            let cpuBefore = BenchSupport.processCPUSeconds()
             runtime.start()
             while try runtime.store.hasUnfinishedWork() { usleep(5_000) }
             runtime.stop()
-            FileHandle.standardOutput.write(Data("done \(runtime.counters.itemsProcessed)\n".utf8))
+            let cpu = BenchSupport.processCPUSeconds() - cpuBefore
+            FileHandle.standardOutput.write(Data("done \(runtime.counters.itemsProcessed) \(cpu)\n".utf8))
         }
 
         /// The parent's handle on one worker process.
@@ -120,11 +146,15 @@ extension BenchCommand {
                 guard readLine() == "ready" else { throw ValidationError("a bench host did not start (see its stderr)") }
             }
             func go() { input.fileHandleForWriting.write(Data("go\n".utf8)) }
-            func waitDone() throws -> Int {
+            /// The items this host processed and the CPU seconds it spent on them.
+            func waitDone() throws -> (processed: Int, cpuSeconds: Double) {
                 let line = readLine() ?? ""
                 process.waitUntilExit()
-                guard line.hasPrefix("done "), let n = Int(line.dropFirst(5)) else { throw ValidationError("a bench host failed: \(line)") }
-                return n
+                let fields = line.split(separator: " ")
+                guard fields.count == 3, fields[0] == "done", let n = Int(fields[1]), let cpu = Double(fields[2]) else {
+                    throw ValidationError("a bench host failed: \(line)")
+                }
+                return (n, cpu)
             }
             private func readLine() -> String? {
                 var bytes: [UInt8] = []
