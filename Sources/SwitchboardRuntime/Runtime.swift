@@ -135,6 +135,8 @@ public final class Runtime: @unchecked Sendable {
         var lastPolled: [String: (at: Int64, found: Bool)] = [:]
         let coordination = store.coordination
         var scheduling = false
+        // Exported from the start: a host that never wins the lock shows 0, not nothing.
+        RuntimeMetrics.scheduler(false)
         while !isStopping {
             // Polling runs on one host at a time: the one holding the scheduler lock (always this one on an embedded store).
             let holds = coordination.holdsSchedulerLock()
