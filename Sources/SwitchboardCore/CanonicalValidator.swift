@@ -68,6 +68,7 @@ public enum CanonicalValidator {
     @inline(__always)
     static func isScalarValid(_ value: JSON, _ type: FieldType) -> Bool {
         switch (type, value) {
+        // Bytes bound characters from above and are counted at once: a long multi-byte id goes to the full check.
         case (.identifier, .string(let s)): return s.utf8.count <= FieldType.identifierMaxLength
         case (.string, .string), (.reference, .string), (.boolean, .bool), (.number, .number), (.anyObject, .object): return true
         case (.currency, .string(let s)): return isCurrency(s)

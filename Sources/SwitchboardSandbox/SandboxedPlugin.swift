@@ -182,7 +182,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     }
 
     /// Bytes the worker printed to stdout/stderr so far (plugins should log through the host instead).
-    /// A drain thread counts them as it reads the pipe, so the figure may trail the worker's writes briefly.
+    /// A drain thread counts them as it reads the output, so the figure may trail the worker's writes briefly.
     public var printedBytes: Int {
         serial.lock()
         defer { serial.unlock() }

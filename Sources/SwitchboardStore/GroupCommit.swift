@@ -23,11 +23,12 @@ final class GroupCommit: @unchecked Sendable {
         self.connection = connection
         self.maxBatch = maxBatch
         // The thread holds the writer until stop() lets its loop end.
+        let name = "switchboard.store.writer"
         let thread = Thread {
-            ThreadName.setCurrent("switchboard.store.writer")
+            ThreadName.setCurrent(name)
             self.loop()
         }
-        thread.name = "switchboard.store.writer"
+        thread.name = name
         thread.start()
     }
 

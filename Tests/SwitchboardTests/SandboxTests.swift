@@ -127,7 +127,7 @@ import Testing
         let noisy = try open(try TestEnv.zoo("zoo-stdout", ["ZOO_STDOUT"]))
         defer { noisy.close() }
         for _ in 0..<3 { #expect(read(noisy).records == 5) }
-        // The output pipe is drained by its own thread; give it time on a loaded machine.
+        // The worker's output is drained by its own thread; give it time on a loaded machine.
         let drainDeadline = Clock.monotonicNanoseconds() + 5_000_000_000
         while noisy.printedBytes == 0 && Clock.monotonicNanoseconds() < drainDeadline { usleep(5_000) }
         #expect(noisy.printedBytes > 0)
