@@ -12,9 +12,10 @@ public struct PostgresSettings: Sendable {
     public var user: String
     public var database: String
     var password: String?
-    /// TLS to the server, as libpq names it: `disable` (the default), `require` (encrypted, the server's
-    /// certificate not checked) or `verify-full` (its chain checked against `sslrootcert`, else the system's
-    /// trust roots, and its name against the URL's host).
+    /// TLS to the server, as libpq names it: `disable` (the default), `prefer` (encrypted when the server
+    /// offers TLS, else plain; the certificate not checked), `require` (encrypted, the certificate not
+    /// checked), `verify-ca` (its chain checked against `sslrootcert`, else the system's trust roots) or
+    /// `verify-full` (the chain, and its name against the URL's host). libpq's `allow` is not offered.
     public private(set) var sslMode = "disable"
     public private(set) var sslRootCert: String?
     private var tlsContext: NIOSSLContext?
@@ -58,15 +59,16 @@ public struct PostgresSettings: Sendable {
         }
         sslMode = query.last { $0.name == "sslmode" }?.value ?? "disable"
         sslRootCert = query.last { $0.name == "sslrootcert" }?.value
-        guard ["disable", "require", "verify-full"].contains(sslMode) else {
-            throw StoreError("store URL \(redactedURL): sslmode \"\(sslMode)\" is not one of disable, require, verify-full")
+        let verifying = ["verify-ca": CertificateVerification.noHostnameVerification, "verify-full": .fullVerification]
+        guard ["disable", "prefer", "require"].contains(sslMode) || verifying[sslMode] != nil else {
+            throw StoreError("store URL \(redactedURL): sslmode \"\(sslMode)\" is not one of disable, prefer, require, verify-ca, verify-full")
         }
-        guard sslRootCert == nil || sslMode == "verify-full" else {
-            throw StoreError("store URL \(redactedURL): sslrootcert needs sslmode=verify-full")
+        guard sslRootCert == nil || verifying[sslMode] != nil else {
+            throw StoreError("store URL \(redactedURL): sslrootcert needs sslmode=verify-ca or verify-full")
         }
         guard sslMode != "disable" else { return }
         var tls = TLSConfiguration.makeClientConfiguration()
-        tls.certificateVerification = sslMode == "require" ? .none : .fullVerification
+        tls.certificateVerification = verifying[sslMode] ?? .none
         if let file = sslRootCert {
             let roots: [NIOSSLCertificate]
             do {
@@ -86,7 +88,8 @@ public struct PostgresSettings: Sendable {
 
     var configuration: PostgresConnection.Configuration {
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
-                                                             database: database, tls: tlsContext.map { .require($0) } ?? .disable)
+                                                             database: database,
+                                                             tls: tlsContext.map { sslMode == "prefer" ? .prefer($0) : .require($0) } ?? .disable)
         configuration.options.connectTimeout = .seconds(10)
         return configuration
     }

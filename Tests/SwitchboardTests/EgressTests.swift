@@ -8,17 +8,22 @@ import SwitchboardStore
 import SwitchboardVault
 import Testing
 
-/// A real HTTP server on loopback (Tests/Fixtures/egress_server.py), started by the tests.
+/// A real server on loopback, started by the tests: by default the HTTP server of Tests/Fixtures/egress_server.py.
 final class LoopbackServer: @unchecked Sendable {
     let process = Process()
     let port: Int
     /// The server exits when this pipe closes, so it never outlives the test process.
     private let lifeline = Pipe()
 
-    init(tls: (cert: String, key: String)? = nil) throws {
+    convenience init(tls: (cert: String, key: String)? = nil) throws {
+        try self.init(script: "egress_server.py", arguments: tls.map { ["--tls", $0.cert, $0.key] } ?? [])
+    }
+
+    /// Runs a fixture script of Tests/Fixtures that prints its port on its first line and exits when its stdin closes.
+    init(script: String, arguments: [String]) throws {
         let out = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", TestEnv.repoRoot + "/Tests/Fixtures/egress_server.py"] + (tls.map { ["--tls", $0.cert, $0.key] } ?? [])
+        process.arguments = ["python3", TestEnv.repoRoot + "/Tests/Fixtures/" + script] + arguments
         process.standardOutput = out
         process.standardInput = lifeline
         process.standardError = FileHandle.nullDevice

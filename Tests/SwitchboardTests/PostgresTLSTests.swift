@@ -31,6 +31,8 @@ import Testing
         #expect(try encrypted(url(host: "localhost", query: "sslmode=verify-full&sslrootcert=\(ca)")), "checked by name")
         #expect(try encrypted(url(host: "127.0.0.1", query: "sslmode=verify-full&sslrootcert=\(ca)")), "checked by address")
         #expect(try encrypted(url(host: "127.0.0.1", query: "sslmode=require")))
+        #expect(try encrypted(url(host: "127.0.0.1", query: "sslmode=prefer")), "prefer takes the TLS the server offers")
+        #expect(try encrypted(url(host: "127.0.0.1", query: "sslmode=verify-ca&sslrootcert=\(ca)")))
         #expect(try !encrypted(url(host: "127.0.0.1", query: nil)), "disable is the default")
         // A store on a TLS URL works like any other.
         let database = "sb_tls_\(UUID().uuidString.prefix(8).lowercased())"
@@ -59,13 +61,34 @@ import Testing
         let message = refused?.message ?? ""
         #expect(message.contains("postgres://switchboard@127.0.0.2"), "\(message)")
         #expect(message.lowercased().contains("hostname") || message.contains("127.0.0.2 does not match"), "the error says why: \(message)")
+        // verify-ca checks the chain only: the same address is accepted, and a chain from elsewhere is not.
+        #expect(try encrypted(url(host: "127.0.0.2", query: "sslmode=verify-ca&sslrootcert=\(ca)")), "verify-ca ignores the name")
+        let untrusted = #expect(throws: StoreError.self) { try encrypted(url(host: "127.0.0.2", query: "sslmode=verify-ca")) }
+        #expect(untrusted?.message.contains("CERTIFICATE_VERIFY_FAILED") == true, "\(untrusted?.message ?? "")")
+    }
+
+    /// prefer falls back to a plain connection where the server offers no TLS (a listener of our own that refuses it).
+    @Test func preferFallsBackToPlainWhenTheServerOffersNoTLS() throws {
+        let base = try #require(TestPostgres.url)
+        var components = try #require(URLComponents(string: base))
+        let upstream = try #require(components.port)
+        let plain = try LoopbackServer(script: "pg_plain_proxy.py", arguments: [String(upstream)])
+        components.port = plain.port
+        components.query = "sslmode=prefer"
+        let prefer = try #require(components.string)
+        #expect(try !encrypted(prefer), "prefer connects in plain text to a server without TLS")
+        components.query = "sslmode=require"
+        let require = try #require(components.string)
+        #expect(throws: StoreError.self, "require does not") { try encrypted(require) }
     }
 
     @Test func badTLSSettingsAreConfigurationErrorsThatNameTheProblem() throws {
         let cases: [(String, String)] = [
-            ("sslmode=prefer", "sslmode \"prefer\" is not one of disable, require, verify-full"),
+            ("sslmode=allow", "sslmode \"allow\" is not one of disable, prefer, require, verify-ca, verify-full"),
             ("sslmode=verify-full&sslrootcert=/nonexistent/ca.crt", "sslrootcert /nonexistent/ca.crt is not a readable PEM file"),
-            ("sslmode=require&sslrootcert=/etc/hostname", "sslrootcert needs sslmode=verify-full"),
+            ("sslmode=verify-ca&sslrootcert=/etc/hostname", "sslrootcert /etc/hostname"),
+            ("sslmode=require&sslrootcert=/etc/hostname", "sslrootcert needs sslmode=verify-ca or verify-full"),
+            ("sslmode=prefer&sslrootcert=/etc/hostname", "sslrootcert needs sslmode=verify-ca or verify-full"),
             ("sslmod=require", "unknown parameter \"sslmod\""),
         ]
         for (query, message) in cases {
