@@ -20,6 +20,8 @@ extension BenchCommand {
         @Option(help: "Runs; medians are reported.") var runs = 3
         @Option(help: "Plugin directory (default: the directory of this executable).") var plugins: String?
         @Flag(help: "Ingest everything first, then start the worker: prints each phase's rate separately.") var split = false
+        @Flag(help: "Also print the store writer's CPU per event by operation (its clock readings cost about 2 us per event).")
+        var writerProfile = false
 
         func run() throws {
             let pluginDir = plugins ?? BenchSupport.besideExecutable("")
@@ -84,6 +86,7 @@ extension BenchCommand {
             let bytesBefore = BenchSupport.bytesWritten()
             let cpuBefore = BenchSupport.processCPUSeconds()
             let threadsBefore = BenchSupport.cpuSecondsByThreadName()
+            if writerProfile { WriterProfile.start() }
             if !split { runtime.start() }
             var offset = 0
             // This thread's CPU: ingest converts records here (the store writer's share is counted as the writer's).
@@ -103,6 +106,12 @@ extension BenchCommand {
             let cpu = CPUPerEvent(events: events, process: BenchSupport.processCPUSeconds() - cpuBefore, ingest: ingestCPU,
                                   before: threadsBefore, after: BenchSupport.cpuSecondsByThreadName())
             if split { print(String(format: "    workflow: %.0f events/s", Double(events) / Date().timeIntervalSince(workStarted))) }
+            if writerProfile {
+                let spent = WriterProfile.stop()
+                print("    store writer, CPU us/event by operation: " + WriterProfile.Operation.allCases.map {
+                    String(format: "%@ %.1f", $0.rawValue, Double(spent[$0] ?? 0) / 1000 / Double(events))
+                }.joined(separator: ", "))
+            }
             runtime.stop()
             let stats = try runtime.store.stats(tenant: "bench")
             guard stats.done == events else { throw ValidationError("only \(stats.done) of \(events) events completed") }

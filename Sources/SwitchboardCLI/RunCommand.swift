@@ -42,7 +42,9 @@ struct RunCommand: AsyncParsableCommand {
             }]
         } ?? []
         try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, alongside: server, logger: logger)
-        logger.info("switchboard stopped", metadata: ["processed": "\(runtime.counters.itemsProcessed)"])
+        // Claimed and never committed: 0 after a clean drain (such items run again at the next start).
+        logger.info("switchboard stopped", metadata: ["processed": "\(runtime.counters.itemsProcessed)",
+                                                     "uncommitted": "\(runtime.uncommittedItems)"])
     }
 }
 

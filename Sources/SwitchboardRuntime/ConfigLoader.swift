@@ -278,6 +278,9 @@ struct Reader {
         }
         guard let id = identifier(c["id"], "connection id", parent: node),
               let plugin = identifier(c["plugin"], "plugin", parent: node) else { return nil }
+        if id == CanonicalID.reservedSource {
+            fail(c["id"]!, "connection id \"\(id)\" is reserved: events emitted by workflows have the source \"\(id):WORKFLOW\"")
+        }
         var secrets: [String: String] = [:]
         var secretLocations: [String: SourceLocation] = [:]
         if let s = c["secrets"], case .mapping(let m) = s {

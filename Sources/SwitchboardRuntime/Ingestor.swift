@@ -83,10 +83,8 @@ struct Ingestor: Sendable {
         return changed
     }
 
-    /// A stable canonical id for a record first seen at `source` (ids are scoped by tenant and entity).
-    /// Readable, and ids of one source sort together: xref's canonical-id index takes a batch's rows on a
-    /// few adjacent pages. (Ids made before were `entity_` + a hash; they stay valid where xref holds them.)
+    /// The canonical id of a record first seen at `source` (see `CanonicalID`).
     static func canonicalID(_ tenant: String, _ entity: String, _ source: String, _ externalID: String) -> String {
-        "\(entity.lowercased()):\(source):\(externalID)"
+        CanonicalID.make(entity: entity, source: source, externalID: externalID)
     }
 }

@@ -119,6 +119,9 @@ public final class Runtime: @unchecked Sendable {
 
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
+    /// Items claimed by this host whose outcome is not committed yet (after `stop()`: those it left behind).
+    public var uncommittedItems: Int { inFlight.withLock { $0.count } }
+
     /// True when nothing is left to do: a poll round that started after the last
     /// committed work found nothing new (writes can surface as reads), and no work is pending or running.
     public func isIdle() -> Bool {

@@ -256,7 +256,8 @@ struct WorkflowExecutor {
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
                                      externalID: externalID, content: targetContent))
         // The origin's side of the link, so the xref shows the record's ids in both systems (not only where we wrote it).
-        if known == nil && origin.source != connectionID && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
+        // Stored for linked records only: an untracked record's canonical id names its origin, and the store reads it from there.
+        if tracked && known == nil && origin.source != connectionID && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
             progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: origin.source,
                                          externalID: origin.externalID, content: nil))
         }

@@ -96,7 +96,7 @@ final class GroupCommit: @unchecked Sendable {
             }
         }
         do {
-            try connection.exec("COMMIT")
+            try WriterProfile.measure(.commit) { try connection.exec("COMMIT") }
         } catch {
             try? connection.exec("ROLLBACK")
             for job in batch where job.error == nil { job.error = error }

@@ -13,6 +13,8 @@ public protocol IntegrationStore: AnyObject, Sendable {
     /// Leases up to `limit` due work items (pending and due, or running with an expired lease).
     func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork]
     /// Records what became of claimed items, with their ledger, xref and emitted events, in one transaction.
+    /// An embedded store ends the leases even when it does not commit, so those items are due again at once;
+    /// a shared store leaves them to lease expiry (the lost commit may be the database's failure, not this host's).
     func finish(_ outcomes: [WorkOutcome], now: Millis) throws
     /// True while any work is not finished (pending, including future retries, or running).
     func hasUnfinishedWork() throws -> Bool
@@ -22,9 +24,9 @@ public protocol IntegrationStore: AnyObject, Sendable {
 
     /// External ids already written for these idempotency keys.
     func ledger(keys: [String]) throws -> [String: String]
-    /// The xref entry of a record at a connection.
+    /// The xref entry of a record at a connection: stored, or the origin side its canonical id names (`DerivedOrigin`).
     func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey?
-    /// Every connection's id for one canonical record.
+    /// Every connection's id for one canonical record, the origin side included.
     func xref(tenant: String, entity: String, canonicalID: String) throws -> [XrefKey]
 
     /// Pauses or resumes a connection; resuming returns its parked items to the queue.

@@ -105,6 +105,10 @@ extension SQLiteStore {
             for (status, count) in try db.query("SELECT status, COUNT(*) FROM work\(filter) GROUP BY status", args, { ($0.text(0), Int($0.int(1))) }) {
                 byStatus[status] = count
             }
+            // Leased items are `pending` in the file; the leases say which of them are running.
+            let running = leases.running(tenant: tenant).count
+            byStatus["running", default: 0] += running
+            byStatus["pending", default: 0] -= running
             let openFilter = tenant == nil ? " WHERE status = 'open'" : " WHERE status = 'open' AND tenant = ?"
             let open = try db.query("SELECT reason, amount, currency FROM exceptions" + openFilter, args) {
                 (reason: $0.text(0), amount: $0.optionalText(1), currency: $0.optionalText(2))

@@ -1,8 +1,9 @@
 import SwitchboardCore
+import Synchronization
 
 extension SQLiteStore {
     public func ingest(_ batch: IngestBatch, now: Millis) throws -> IngestOutcome {
-        try writer.write { db in try Self.ingest(batch, now: now, db: db) }
+        try writer.write { db in try WriterProfile.measure(.ingest) { try Self.ingest(batch, now: now, db: db) } }
     }
 
     static func ingest(_ batch: IngestBatch, now: Millis, db: SQLiteConnection) throws -> IngestOutcome {
@@ -77,82 +78,95 @@ extension SQLiteStore {
     }
 
     public func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork] {
-        try writer.write { db in
-            // Two index range scans (expired leases first, then due items) instead of one OR that scans the table.
-            let select = """
-                SELECT w.id, w.event_id, w.tenant, w.workflow, w.attempts, w.first_tried_at, w.created_at,
-                       e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
-                FROM work w JOIN events e ON e.id = w.event_id
-                """
-            func row(_ r: Statement) -> ClaimedWork {
-                ClaimedWork(id: r.int(0), eventID: r.int(1), tenant: r.text(2), workflow: r.text(3), attempts: Int(r.int(4)),
-                            firstTriedAt: r.optionalInt(5), createdAt: r.int(6),
-                            event: StoredEvent(id: r.int(1), tenant: r.text(2), source: r.text(7), type: r.text(8), entity: r.text(9),
-                                               externalID: r.text(10), dedupeKey: r.text(11), payload: r.blob(12),
-                                               amount: r.optionalText(13), currency: r.optionalText(14), meta: r.optionalText(16),
-                                               receivedAt: r.int(15)))
-            }
-            var rows = try db.query(select + " WHERE w.status = 'running' AND w.lease_until <= ? ORDER BY w.lease_until LIMIT ?",
-                                    [.int(now), .int(Int64(limit))], row)
-            if rows.count < limit {
-                rows += try db.query(select + " WHERE w.status = 'pending' AND w.next_attempt_at <= ? ORDER BY w.next_attempt_at, w.id LIMIT ?",
-                                     [.int(now), .int(Int64(limit - rows.count))], row)
-            }
-            // One statement leases the whole batch.
-            if !rows.isEmpty {
-                let ids = rows.map { String($0.id) }.joined(separator: ",")
-                try db.exec("""
-                    UPDATE work SET status = 'running', lease_until = \(now + leaseMillis), first_tried_at = COALESCE(first_tried_at, \(now)),
-                        last_tried_at = \(now) WHERE id IN (\(ids))
-                    """)
-            }
-            return rows
+        let taken = Mutex<[Int64]>([])
+        do {
+            return try writer.write { db in try WriterProfile.measure(.claim) {
+                // Due items from the pending index (ids only: skipping the leased ones costs no payload reads), then their rows.
+                let due = try db.query("""
+                    SELECT id, tenant FROM work WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+                    """, [.int(now), .int(Int64(limit + self.leases.activeCount(now: now)))]) { (id: $0.int(0), tenant: $0.text(1)) }
+                let ids = self.leases.take(due, limit: limit, now: now, leaseMillis: leaseMillis)
+                taken.withLock { $0 = ids }
+                guard !ids.isEmpty else { return [] }
+                let rows = try db.query("""
+                    SELECT w.id, w.event_id, w.tenant, w.workflow, w.attempts, w.first_tried_at, w.created_at,
+                           e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
+                    FROM work w JOIN events e ON e.id = w.event_id WHERE w.id IN (\(ids.map(String.init).joined(separator: ",")))
+                    """) { r in
+                    ClaimedWork(id: r.int(0), eventID: r.int(1), tenant: r.text(2), workflow: r.text(3), attempts: Int(r.int(4)),
+                                firstTriedAt: r.optionalInt(5), createdAt: r.int(6),
+                                event: StoredEvent(id: r.int(1), tenant: r.text(2), source: r.text(7), type: r.text(8), entity: r.text(9),
+                                                   externalID: r.text(10), dedupeKey: r.text(11), payload: r.blob(12),
+                                                   amount: r.optionalText(13), currency: r.optionalText(14), meta: r.optionalText(16),
+                                                   receivedAt: r.int(15)))
+                }
+                let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+                return rows.sorted { position[$0.id]! < position[$1.id]! }
+            } }
+        } catch {
+            leases.release(taken.withLock { $0 })
+            throw error
         }
     }
 
     public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
+        let ids = outcomes.map(\.workID)
+        let claimedAt = leases.claimedAt(ids)
+        // Committed or not, these leases end: a finish that did not commit leaves its items pending, to run again.
+        defer { leases.release(ids) }
         // Encoded on the caller's thread: the single writer thread is the store's bottleneck.
-        let encoded = outcomes.map { (outcome: $0, steps: StepCoding.encode($0.steps),
+        let encoded = outcomes.map { (outcome: $0, triedAt: claimedAt[$0.workID] ?? now, steps: StepCoding.encode($0.steps),
                                       error: $0.diagnostics.isEmpty ? nil : DiagnosticCoding.encode($0.diagnostics)) }
         try writer.write { db in
-            for e in encoded { try Self.finish(e.outcome, steps: e.steps, error: e.error, now: now, db: db) }
+            for e in encoded { try Self.finish(e.outcome, triedAt: e.triedAt, steps: e.steps, error: e.error, now: now, db: db) }
         }
     }
 
-    static func finish(_ o: WorkOutcome, steps: String, error: String?, now: Millis, db: SQLiteConnection) throws {
-        for entry in o.ledger {
-            try db.run("""
-                INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (idempotency_key) DO NOTHING
-                """, .text(entry.key), .text(entry.tenant), .text(entry.connection), .text(entry.entity), .text(entry.externalID), .int(now))
-        }
-        for x in o.xref { try upsertXref(x, now: now, db: db) }
-        for event in o.emitted {
-            if let id = try insertEvent(event, now: now, db: db) {
-                for workflow in event.workflows { try insertWork(eventID: id, tenant: event.tenant, workflow: workflow, now: now, db: db) }
+    /// Records one outcome; `triedAt` is when its attempt was claimed (the lease was in memory until now).
+    static func finish(_ o: WorkOutcome, triedAt: Millis, steps: String, error: String?, now: Millis, db: SQLiteConnection) throws {
+        try WriterProfile.measure(.ledger) {
+            for entry in o.ledger {
+                try db.run("""
+                    INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (idempotency_key) DO NOTHING
+                    """, .text(entry.key), .text(entry.tenant), .text(entry.connection), .text(entry.entity), .text(entry.externalID),
+                         .int(now))
             }
         }
+        try WriterProfile.measure(.xref) { for x in o.xref { try upsertXref(x, now: now, db: db) } }
+        try WriterProfile.measure(.emitted) {
+            for event in o.emitted {
+                if let id = try insertEvent(event, now: now, db: db) {
+                    for workflow in event.workflows { try insertWork(eventID: id, tenant: event.tenant, workflow: workflow, now: now, db: db) }
+                }
+            }
+        }
+        try WriterProfile.measure(.work) { try finishWork(o, triedAt: triedAt, steps: steps, error: error, now: now, db: db) }
+    }
+
+    /// The work row's new state, and its exception item when it has one.
+    static func finishWork(_ o: WorkOutcome, triedAt: Millis, steps: String, error: String?, now: Millis, db: SQLiteConnection) throws {
+        // The attempt's time is bound first (?1), so every statement's text stays fixed and stays prepared.
+        let attempt = "attempts = attempts + 1, lease_until = NULL, first_tried_at = COALESCE(first_tried_at, ?1), last_tried_at = ?1"
         switch o.disposition {
         case .done:
             try db.run("""
-                UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = ?, lease_until = NULL, steps = ?,
-                    last_status = 'OK', connection = ? WHERE id = ?
-                """, .int(now), .text(steps), .optional(o.connection), .int(o.workID))
+                UPDATE work SET status = 'done', \(attempt), finished_at = ?, steps = ?, last_status = 'OK', connection = ? WHERE id = ?
+                """, .int(triedAt), .int(now), .text(steps), .optional(o.connection), .int(o.workID))
         case .retry(let at, let status):
             try db.run("""
-                UPDATE work SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, steps = ?,
-                    last_status = ?, last_error = ?, connection = ? WHERE id = ?
-                """, .int(at), .text(steps), .text(status.description), .optional(error), .optional(o.connection), .int(o.workID))
+                UPDATE work SET status = 'pending', \(attempt), next_attempt_at = ?, steps = ?, last_status = ?, last_error = ?, connection = ?
+                WHERE id = ?
+                """, .int(triedAt), .int(at), .text(steps), .text(status.description), .optional(error), .optional(o.connection), .int(o.workID))
         case .parked:
             try db.run("""
-                UPDATE work SET status = 'parked', attempts = attempts + 1, lease_until = NULL, steps = ?, last_status = 'AUTH',
-                    last_error = ?, connection = ? WHERE id = ?
-                """, .text(steps), .optional(error), .optional(o.connection), .int(o.workID))
+                UPDATE work SET status = 'parked', \(attempt), steps = ?, last_status = 'AUTH', last_error = ?, connection = ? WHERE id = ?
+                """, .int(triedAt), .text(steps), .optional(error), .optional(o.connection), .int(o.workID))
         case .exception(let reason):
             try db.run("""
-                UPDATE work SET status = 'exception', attempts = attempts + 1, lease_until = NULL, finished_at = ?, steps = ?,
-                    last_status = ?, last_error = ?, connection = ? WHERE id = ?
-                """, .int(now), .text(steps), .text(reason), .optional(error), .optional(o.connection), .int(o.workID))
+                UPDATE work SET status = 'exception', \(attempt), finished_at = ?, steps = ?, last_status = ?, last_error = ?, connection = ?
+                WHERE id = ?
+                """, .int(triedAt), .int(now), .text(steps), .text(reason), .optional(error), .optional(o.connection), .int(o.workID))
             try db.run("""
                 INSERT INTO exceptions (tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics,
                     attempts, amount, currency, first_tried_at, last_tried_at, status, created_at)
@@ -194,26 +208,34 @@ extension SQLiteStore {
 
     public func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey? {
         try read { db in
-            try db.query("""
+            let stored = try db.query("""
                 SELECT canonical_id, content FROM xref WHERE tenant = ? AND entity = ? AND connection = ? AND external_id = ?
                 """, [.text(tenant), .text(entity), .text(connection), .text(externalID)]) { r in
                 XrefKey(tenant: tenant, entity: entity, canonicalID: r.text(0), connection: connection, externalID: externalID,
                         content: r.isNull(1) ? nil : r.blob(1))
             }.first
+            return try stored ?? DerivedOrigin.lookup(tenant: tenant, entity: entity, connection: connection, externalID: externalID) {
+                try !Self.storedXref(tenant: tenant, entity: entity, canonicalID: $0, db: db).isEmpty
+            }
         }
     }
 
     public func xref(tenant: String, entity: String, canonicalID: String) throws -> [XrefKey] {
         try read { db in
-            try db.query("""
-                SELECT connection, external_id, content FROM xref INDEXED BY xref_canonical
-                WHERE tenant = ? AND entity = ? AND canonical_id = ?
-                """, [.text(tenant), .text(entity), .text(canonicalID)]) { r in
-                XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: r.text(0), externalID: r.text(1),
-                        content: r.isNull(2) ? nil : r.blob(2))
-            }.sorted { $0.connection < $1.connection }
-            // (Sorted here: an ORDER BY lets the planner pick the primary key and scan every row of the entity.)
+            DerivedOrigin.adding(to: try Self.storedXref(tenant: tenant, entity: entity, canonicalID: canonicalID, db: db),
+                                 tenant: tenant, entity: entity, canonicalID: canonicalID)
         }
+    }
+
+    static func storedXref(tenant: String, entity: String, canonicalID: String, db: SQLiteConnection) throws -> [XrefKey] {
+        try db.query("""
+            SELECT connection, external_id, content FROM xref INDEXED BY xref_canonical
+            WHERE tenant = ? AND entity = ? AND canonical_id = ?
+            """, [.text(tenant), .text(entity), .text(canonicalID)]) { r in
+            XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: r.text(0), externalID: r.text(1),
+                    content: r.isNull(2) ? nil : r.blob(2))
+        }.sorted { $0.connection < $1.connection }
+        // (Sorted here: an ORDER BY lets the planner pick the primary key and scan every row of the entity.)
     }
 
     public func event(id: Int64) throws -> StoredEvent? {

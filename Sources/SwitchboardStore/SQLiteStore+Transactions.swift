@@ -69,7 +69,12 @@ extension SQLiteStore: TransactionStore {
         """
 
     public func transactions(_ f: TransactionFilter) throws -> [TransactionSummary] {
-        try read { db in
+        // Leased items are `pending` in the file: "running" is searched among those, and "pending" leaves them out.
+        let running = leases.running(tenant: f.tenant)
+        var f = f
+        let wanted = f.status
+        if wanted == "running" { f.status = "pending" }
+        let found = try read { db in
             try db.query("""
                 SELECT \(Self.columns) FROM work w JOIN events e ON e.id = w.event_id
                 WHERE w.tenant = ? AND (? IS NULL OR w.status = ?) AND (? IS NULL OR e.entity = ?) AND (? IS NULL OR w.workflow = ?)
@@ -79,12 +84,21 @@ extension SQLiteStore: TransactionStore {
                       .optional(f.workflow), .optional(f.workflow), Self.optionalInt(f.since), Self.optionalInt(f.since),
                       Self.optionalInt(f.until), Self.optionalInt(f.until), .int(Int64(f.limit))]) { Self.summary($0) }
         }
+        return found.map { withLeases($0, running: running) }.filter { wanted == nil || $0.status == wanted }
     }
 
     public func transaction(id: Int64) throws -> TransactionSummary? {
-        try read { db in
+        let found = try read { db in
             try db.query("SELECT \(Self.columns) FROM work w JOIN events e ON e.id = w.event_id WHERE w.id = ?", [.int(id)]) { Self.summary($0) }.first
         }
+        return found.map { withLeases($0, running: leases.running(tenant: $0.tenant)) }
+    }
+
+    private func withLeases(_ t: TransactionSummary, running: Set<Int64>) -> TransactionSummary {
+        guard t.status == "pending", running.contains(t.id) else { return t }
+        var leased = t
+        leased.status = "running"
+        return leased
     }
 
     private static func optionalInt(_ v: Millis?) -> SQLValue { v.map { .int($0) } ?? .null }

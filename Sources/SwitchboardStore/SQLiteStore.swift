@@ -13,6 +13,8 @@ public final class SQLiteStore: IntegrationStore, @unchecked Sendable {
     private let readLock = Lock()
     /// The ledger holds rows under hashed keys (written before schema v4).
     let ledgerHasHashedKeys: Bool
+    /// The leases of this process's claims (an embedded store has one host, so they need no row writes).
+    let leases = InProcessLeases()
 
     /// Opens (creating and migrating as needed) the store at `path`.
     /// `durable: false` turns fsync off (tests of logic only; never in production).

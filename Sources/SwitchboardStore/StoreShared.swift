@@ -86,3 +86,26 @@ public enum StoreShared {
                             latenciesMillis: latencies)
     }
 }
+
+/// The origin's side of an xref link, where it is not stored: a transactional record's canonical id names the
+/// connection and id it came from (`CanonicalID.origin`), so the executor stores only the side it wrote and both
+/// stores add the origin back here. Content is tracked only for master data, whose origin rows are stored.
+public enum DerivedOrigin {
+    /// `keys` (the stored sides of `canonicalID`) with its origin's side, when the id names one that is not stored.
+    public static func adding(to keys: [XrefKey], tenant: String, entity: String, canonicalID: String) -> [XrefKey] {
+        guard !keys.isEmpty, let origin = CanonicalID.origin(of: canonicalID, entity: entity),
+              !keys.contains(where: { $0.connection == origin.connection }) else { return keys }
+        let derived = XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: origin.connection,
+                              externalID: origin.externalID, content: nil)
+        return (keys + [derived]).sorted { $0.connection < $1.connection }
+    }
+
+    /// The origin's side for a lookup by connection and id that found no stored row: there is one when a record
+    /// of that origin was written somewhere (`linked` says whether the canonical id has stored rows).
+    public static func lookup(tenant: String, entity: String, connection: String, externalID: String,
+                       linked: (String) throws -> Bool) rethrows -> XrefKey? {
+        let canonicalID = CanonicalID.make(entity: entity, source: connection, externalID: externalID)
+        guard CanonicalID.origin(of: canonicalID, entity: entity) != nil, try linked(canonicalID) else { return nil }
+        return XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: connection, externalID: externalID, content: nil)
+    }
+}

@@ -268,23 +268,31 @@ extension PostgresStore {
 
     public func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey? {
         try pool.with { db in
-            try db.query("""
+            let stored = try db.query("""
                 SELECT canonical_id, content FROM xref WHERE tenant = $1 AND entity = $2 AND connection = $3 AND external_id = $4
                 """, [.text(tenant), .text(entity), .text(connection), .text(externalID)]).first.map { r in
                 XrefKey(tenant: tenant, entity: entity, canonicalID: try r.text(0), connection: connection, externalID: externalID,
                         content: try r.optionalBytes(1))
+            }
+            return try stored ?? DerivedOrigin.lookup(tenant: tenant, entity: entity, connection: connection, externalID: externalID) {
+                try !Self.storedXref(tenant: tenant, entity: entity, canonicalID: $0, db: db).isEmpty
             }
         }
     }
 
     public func xref(tenant: String, entity: String, canonicalID: String) throws -> [XrefKey] {
         try pool.with { db in
-            try db.query("""
-                SELECT connection, external_id, content FROM xref WHERE tenant = $1 AND entity = $2 AND canonical_id = $3 ORDER BY connection
-                """, [.text(tenant), .text(entity), .text(canonicalID)]).map { r in
-                XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: try r.text(0), externalID: try r.text(1),
-                        content: try r.optionalBytes(2))
-            }
+            DerivedOrigin.adding(to: try Self.storedXref(tenant: tenant, entity: entity, canonicalID: canonicalID, db: db),
+                                 tenant: tenant, entity: entity, canonicalID: canonicalID)
+        }
+    }
+
+    static func storedXref(tenant: String, entity: String, canonicalID: String, db: PGSession) throws -> [XrefKey] {
+        try db.query("""
+            SELECT connection, external_id, content FROM xref WHERE tenant = $1 AND entity = $2 AND canonical_id = $3 ORDER BY connection
+            """, [.text(tenant), .text(entity), .text(canonicalID)]).map { r in
+            XrefKey(tenant: tenant, entity: entity, canonicalID: canonicalID, connection: try r.text(0), externalID: try r.text(1),
+                    content: try r.optionalBytes(2))
         }
     }
 

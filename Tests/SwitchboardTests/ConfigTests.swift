@@ -59,6 +59,8 @@ import Testing
     @Test(arguments: [
         ("    connections:\n      - id: crm\n        plugin: testkit\n        colour: blue\n", "cfg.yaml:7:9: unknown key \"colour\" in a connection"),
         ("    connections:\n      - id: crm\n        plugin: Test Kit\n", "cfg.yaml:6:17: plugin \"Test Kit\" must match"),
+        ("    connections:\n      - id: workflow\n        plugin: testkit\n",
+         "cfg.yaml:5:13: connection id \"workflow\" is reserved: events emitted by workflows have the source \"workflow:WORKFLOW\""),
         ("    connections:\n      - id: crm\n        plugin: testkit\n        retry: { base_delay: soon }\n",
          "cfg.yaml:7:30: retry.base_delay \"soon\" is not a duration"),
         ("    connections:\n      - id: crm\n        plugin: testkit\n        secrets: { token: vault-token }\n",

@@ -51,6 +51,53 @@ import Testing
         #expect(retried.map(\.attempts) == [1])
     }
 
+    /// A transactional record's link stores only the side that was written: its canonical id names the origin.
+    @Test(arguments: StoreBackend.allCases)
+    func theOriginOfALinkIsReadFromItsCanonicalID(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        let written = XrefKey(tenant: "t", entity: "Invoice", canonicalID: CanonicalID.make(entity: "Invoice", source: "crm", externalID: "D:7"),
+                              connection: "erp", externalID: "INV-1", content: nil)
+        let fromWorkflow = XrefKey(tenant: "t", entity: "Invoice", canonicalID: "invoice:workflow:o2c:9", connection: "erp",
+                                   externalID: "INV-2", content: nil)
+        _ = try store.ingest(IngestBatch(events: [event("1")]), now: 1000)
+        let item = try #require(try store.claim(limit: 1, now: 1000, leaseMillis: 500).first)
+        try store.finish([WorkOutcome(workID: item.id, disposition: .done, xref: [written, fromWorkflow])], now: 1100)
+
+        let links = try store.xref(tenant: "t", entity: "Invoice", canonicalID: written.canonicalID)
+        #expect(links.map { "\($0.connection)=\($0.externalID)" } == ["crm=D:7", "erp=INV-1"], "an external id may hold a colon")
+        let origin = try #require(try store.xref(tenant: "t", entity: "Invoice", connection: "crm", externalID: "D:7"))
+        #expect(origin.canonicalID == written.canonicalID && origin.content == nil)
+        #expect(try store.xref(tenant: "t", entity: "Invoice", connection: "crm", externalID: "D:8") == nil, "no write, no link")
+        #expect(try store.xref(tenant: "t", entity: "Account", connection: "crm", externalID: "D:7") == nil, "links are per entity")
+        #expect(try store.xref(tenant: "u", entity: "Invoice", connection: "crm", externalID: "D:7") == nil, "links are per tenant")
+        // A record a workflow emitted has no connection of origin: only the written side is shown.
+        #expect(try store.xref(tenant: "t", entity: "Invoice", canonicalID: fromWorkflow.canonicalID).map(\.connection) == ["erp"])
+        #expect(try store.xref(tenant: "t", entity: "Invoice", connection: "workflow", externalID: "o2c:9") == nil)
+    }
+
+    /// A claimed item shows as running (SQLite holds its lease in memory, PostgreSQL in the row) until its outcome commits.
+    @Test(arguments: StoreBackend.allCases)
+    func aClaimedItemShowsAsRunningUntilItFinishes(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        _ = try store.ingest(IngestBatch(events: [event("1"), event("2")]), now: Clock.nowMillis())
+        let item = try #require(try store.claim(limit: 1, now: Clock.nowMillis(), leaseMillis: 60_000).first)
+        #expect(try store.transaction(id: item.id)?.status == "running")
+        var running = TransactionFilter(tenant: "t")
+        running.status = "running"
+        #expect(try store.transactions(running).map(\.id) == [item.id])
+        var pending = TransactionFilter(tenant: "t")
+        pending.status = "pending"
+        #expect(try store.transactions(pending).map(\.id).contains(item.id) == false)
+        var stats = try store.stats(tenant: "t")
+        #expect(stats.running == 1 && stats.pending == 1)
+        try store.finish([WorkOutcome(workID: item.id, disposition: .retry(at: Clock.nowMillis(), status: .retry))], now: Clock.nowMillis())
+        stats = try store.stats(tenant: "t")
+        #expect(stats.running == 0 && stats.pending == 2)
+        let again = try store.claim(limit: 10, now: Clock.nowMillis(), leaseMillis: 60_000)
+        #expect(Set(again.map(\.id)).contains(item.id), "a finished lease does not hold its item back")
+        #expect(again.first { $0.id == item.id }?.attempts == 1)
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func exceptionActionsAreAuditedAndTheChainVerifies(backend: StoreBackend) throws {
         let store = try backend.freshStore()
