@@ -51,6 +51,12 @@ public struct WorkerSettings: Sendable {
     /// Idle wait between empty polls of the queue.
     public var idleMillis: Int64 = 50
     public var deadlineMillis: Int64 = 30_000
+    /// On a shared store: how long the scheduler may go without a sign of life from its poller before another
+    /// host ends its lock session and takes over. Nil: twice the deadline, at least a minute.
+    public var schedulerStallMillis: Int64?
+
+    /// A poll call may take up to the deadline between two signs of life, so the bound is above it.
+    public var effectiveSchedulerStallMillis: Int64 { schedulerStallMillis ?? max(60_000, 2 * deadlineMillis) }
 }
 
 public struct TenantConfig: Sendable {

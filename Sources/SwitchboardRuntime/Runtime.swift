@@ -138,11 +138,12 @@ public final class Runtime: @unchecked Sendable {
         var lastPolled: [String: (at: Int64, found: Bool)] = [:]
         let coordination = store.coordination
         var scheduling = false
+        let stall = config.worker.effectiveSchedulerStallMillis
         // Exported from the start: a host that never wins the lock shows 0, not nothing.
         RuntimeMetrics.scheduler(false)
         while !isStopping {
             // Polling runs on one host at a time: the one holding the scheduler lock (always this one on an embedded store).
-            let holds = coordination.holdsSchedulerLock()
+            let holds = coordination.holdsSchedulerLock(takeOverAfterMillis: stall)
             if holds != scheduling {
                 scheduling = holds
                 logger.notice(holds ? "this host is now the scheduler: polling starts" : "this host is no longer the scheduler: polling stops",
@@ -156,7 +157,7 @@ public final class Runtime: @unchecked Sendable {
             var foundWork = false
             var nextWake = Clock.monotonicNanoseconds() + 200_000_000
             let paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })
-            for connection in registry.all {
+            round: for connection in registry.all {
                 guard let poll = connection.config.poll, !paused.contains("\(connection.tenant)/\(connection.id)") else { continue }
                 for stream in poll.streams {
                     let key = "\(connection.tenant)/\(connection.id)/\(stream)"
@@ -166,6 +167,8 @@ public final class Runtime: @unchecked Sendable {
                         continue
                     }
                     if isStopping { return }
+                    // Before each poll: the scheduler's sign of life, and a host that lost the role stops mid-round.
+                    guard coordination.holdsSchedulerLock(takeOverAfterMillis: stall) else { break round }
                     let result = poller.poll(connection, stream: stream, batch: poll.batch, deadlineMillis: config.worker.deadlineMillis)
                     counters.polledRecords.add(result.outcome.inserted + result.outcome.rejected, ordering: .relaxed)
                     RuntimeMetrics.eventsIn(connection.tenant, connection.id, result.outcome.inserted)

@@ -68,8 +68,10 @@ public protocol HostCoordination: AnyObject, Sendable {
     /// owns would keep such an item leased, and unworked, for as long as the host lives.
     func renewLeases(ids: [Int64], now: Millis, leaseMillis: Millis) throws -> Int
     /// True while this host is the one that runs polling and cursor-driven syncs.
-    /// Called often (every poll round); a host that loses the election learns it here.
-    func holdsSchedulerLock() -> Bool
+    /// Called often (before every poll): each call is the scheduler's sign of life, and a host that lost
+    /// the election learns it here. A host that is not the scheduler takes the role from one that has
+    /// shown no sign of life for `takeOverAfterMillis` (alive but stuck); nil never does.
+    func holdsSchedulerLock(takeOverAfterMillis: Millis?) -> Bool
 }
 
 extension IntegrationStore {
@@ -82,7 +84,7 @@ public final class SingleHost: HostCoordination {
     public static let shared = SingleHost()
     public var hostID: String { "local" }
     public func renewLeases(ids: [Int64], now: Millis, leaseMillis: Millis) throws -> Int { 0 }
-    public func holdsSchedulerLock() -> Bool { true }
+    public func holdsSchedulerLock(takeOverAfterMillis: Millis?) -> Bool { true }
 }
 
 /// Token buckets kept in the store, so a connection's rate limit holds across every host that calls it.

@@ -41,6 +41,10 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
         scheduler.onAcquire = { [weak self] in
             try? self?.audit(actor: "host:\(host)", action: "scheduler.acquired", target: "scheduler", detail: "", now: Clock.nowMillis())
         }
+        scheduler.onTakeOver = { [weak self] holder, silent in
+            try? self?.audit(actor: "host:\(host)", action: "scheduler.taken_over", target: "scheduler",
+                             detail: "ended the session of \(holder): no sign of life from its poller for \(silent / 1000) s", now: Clock.nowMillis())
+        }
     }
 
     deinit {
@@ -102,5 +106,5 @@ extension PostgresStore: HostCoordination {
         }
     }
 
-    public func holdsSchedulerLock() -> Bool { scheduler.holds() }
+    public func holdsSchedulerLock(takeOverAfterMillis: Millis?) -> Bool { scheduler.holds(takeOverAfterMillis: takeOverAfterMillis) }
 }

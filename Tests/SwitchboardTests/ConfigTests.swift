@@ -80,6 +80,18 @@ import Testing
         #expect(found.contains { $0.contains(expected) }, "got: \(found)")
     }
 
+    @Test func theSchedulerStallBoundIsAboveThePollDeadline() throws {
+        func with(_ worker: String) -> String { Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\n" + worker) }
+        let found = problems(with("worker: { deadline: 10s, scheduler_stall: 5s }\n"))
+        #expect(found.contains { $0.hasPrefix("cfg.yaml:2:") && $0.contains("worker.scheduler_stall must be longer than worker.deadline") },
+                "\(found)")
+        #expect(try ConfigLoader.parse(with("worker: { deadline: 45s }\n"), file: "cfg.yaml").worker.effectiveSchedulerStallMillis == 90_000,
+                "twice the deadline")
+        #expect(try ConfigLoader.parse(with("worker: { deadline: 1s, scheduler_stall: 3s }\n"), file: "cfg.yaml")
+            .worker.effectiveSchedulerStallMillis == 3_000)
+        #expect(try ConfigLoader.parse(Self.valid, file: "cfg.yaml").worker.effectiveSchedulerStallMillis == 60_000, "at least a minute")
+    }
+
     @Test func duplicateIdsAreReported() {
         let found = problems("""
             tenants:

@@ -30,20 +30,23 @@ import Testing
         let environment: [String: String]
         private var launched = 0
 
-        init(storeURL: String, records: Int, environment: [String: String]) throws {
+        /// `worker` adds settings to the worker's (`deadline: 1s, scheduler_stall: 3s`).
+        /// `poll` replaces the source's poll settings.
+        init(storeURL: String, records: Int, environment: [String: String], worker: String? = nil,
+             poll: String = "every: 20ms, streams: [records], batch: 50") throws {
             self.environment = environment
             try """
                 version: 1
                 store: \(storeURL)
                 plugins: \(TestEnv.productsDir)
-                worker: { batch: 16, idle: 5ms, lease: 1500ms }
+                worker: { batch: 16, idle: 5ms, lease: 1500ms\(worker.map { ", " + $0 } ?? "") }
                 tenants:
                   - id: acme
                     connections:
                       - id: gen
                         plugin: testkit
                         config: { role: source, records: \(records) }
-                        poll: { every: 20ms, streams: [records], batch: 50 }
+                        poll: { \(poll) }
                       - id: sink
                         plugin: testkit
                         config: { role: sink, path: \(sink), shared: 1 }
@@ -153,6 +156,49 @@ import Testing
         let calls = ((try? String(contentsOfFile: workload.sink + ".calls", encoding: .utf8)) ?? "").split(separator: "\n").count
         print("multi-host kill test: 3 hosts, \(Self.kills) kill -9 (\(killed.joined(separator: ", "))), \(recoveries) lease(s) recovered, "
               + "scheduler held by \(schedulers.joined(separator: " -> ")), \(calls - Self.records) redelivered write(s) absorbed")
+    }
+
+    /// The scheduler's process is alive but stuck (SIGSTOP): another host ends its lock session after the stall bound
+    /// and polling goes on there; the stuck host, woken up, does not take the role back. Nothing is lost or doubled.
+    @Test func aStuckSchedulerIsTakenOverAndPollingGoesOn() throws {
+        let records = 1_500
+        let url = try TestPostgres.freshDatabase("stuck")
+        let workload = try Workload(storeURL: url, records: records, environment: TestPostgres.hostEnvironment,
+                                    worker: "deadline: 1s, scheduler_stall: 3s", poll: "every: 100ms, streams: [records], batch: 20")
+        let store = try TestPostgres.store(url: url, hostID: "observer")
+        let hosts = try (0..<2).map { _ in try workload.launch() }
+        defer { for host in hosts where host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) } }
+
+        let flowing = Date().addingTimeInterval(60)
+        while (workload.sinkLines().count < 100 || (try? store.schedulerHistory().isEmpty) ?? true) && Date() < flowing { usleep(50_000) }
+        let scheduler = try #require(try store.schedulerHistory().last, "no host became the scheduler")
+        let stuck = try #require(hosts.first { "host:\($0.id)" == scheduler })
+        let before = workload.sinkLines().count
+        kill(stuck.process.processIdentifier, SIGSTOP)
+        // The source is read slowly (20 records per 100 ms), so most records are polled after the stop: by the successor.
+        let polledBeforeStop = try store.stats(tenant: "acme").events
+        let stoppedAt = Date()
+        let deadline = stoppedAt.addingTimeInterval(30)
+        while (try store.schedulerHistory().last) == scheduler && Date() < deadline { usleep(100_000) }
+        let tookOver = Date().timeIntervalSince(stoppedAt)
+        let successor = try store.schedulerHistory().last ?? ""
+        #expect(successor != scheduler, "nobody took over from the stuck scheduler in \(tookOver) s")
+        // Its last sign of life may be up to 0.5 s before the stop (the session is touched at most every 0.5 s).
+        #expect(tookOver >= 2.5, "taken over after \(tookOver) s, before the 3 s stall bound")
+        let takeover = try store.auditEntries(limit: 200).first { $0.action == "scheduler.taken_over" }
+        #expect(takeover?.detail.contains("switchboard-scheduler:\(stuck.id)") == true, "\(String(describing: takeover))")
+
+        // Woken up, the stuck host finds its session ended and stays a worker.
+        kill(stuck.process.processIdentifier, SIGCONT)
+        workload.waitUntilDone(records, store: store, seconds: 120)
+        let history = try store.schedulerHistory()
+        #expect(history.last == successor, "the woken host took the scheduler back: \(history)")
+        #expect(stuck.process.isRunning, "the woken host died")
+        workload.stop(hosts)
+        workload.expectExactlyOnce(records, "scheduler stopped at \(before) records")
+        #expect(polledBeforeStop < records, "every record was polled before the stop: the test shows nothing about polling going on")
+        print(String(format: "stuck scheduler test: %@ stopped (SIGSTOP) with %d of %d records polled; %@ took over after %.1f s (stall bound 3 s)",
+                     stuck.id, polledBeforeStop, records, successor, tookOver))
     }
 
     /// Fault injection: the database crashes (immediate shutdown, sessions cut) and comes back 2 s later

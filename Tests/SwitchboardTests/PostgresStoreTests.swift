@@ -116,13 +116,47 @@ import Testing
         let url = try TestPostgres.freshDatabase("scheduler")
         var a: PostgresStore? = try TestPostgres.store(url: url, hostID: "a")
         let b = try TestPostgres.store(url: url, hostID: "b")
-        #expect(a!.holdsSchedulerLock())
-        #expect(!b.holdsSchedulerLock())
+        #expect(a!.holdsSchedulerLock(takeOverAfterMillis: nil))
+        #expect(!b.holdsSchedulerLock(takeOverAfterMillis: nil))
         a = nil  // the host stops: its session closes and the lock is free
         let deadline = Date().addingTimeInterval(5)
-        while !b.holdsSchedulerLock() && Date() < deadline { usleep(100_000) }
-        #expect(b.holdsSchedulerLock())
+        while !b.holdsSchedulerLock(takeOverAfterMillis: nil) && Date() < deadline { usleep(100_000) }
+        #expect(b.holdsSchedulerLock(takeOverAfterMillis: nil))
         #expect(try b.schedulerHistory() == ["host:a", "host:b"])
+    }
+
+    /// A scheduler that is alive but silent (its poller stuck) loses the role to a host that waited out the stall bound;
+    /// one that keeps showing signs of life keeps it.
+    @Test func aStuckSchedulerIsTakenOverAndAHealthyOneIsNot() throws {
+        let url = try TestPostgres.freshDatabase("stuck")
+        let a = try TestPostgres.store(url: url, hostID: "a")
+        let b = try TestPostgres.store(url: url, hostID: "b")
+        #expect(a.holdsSchedulerLock(takeOverAfterMillis: 3000))
+        // Healthy: a shows a sign of life every 200 ms (its session is touched at most every 500 ms); b tries for 4 s.
+        let healthy = Date().addingTimeInterval(4)
+        while Date() < healthy {
+            #expect(a.holdsSchedulerLock(takeOverAfterMillis: 3000))
+            #expect(!b.holdsSchedulerLock(takeOverAfterMillis: 3000), "a healthy scheduler was taken over")
+            usleep(200_000)
+        }
+        // Stuck: a falls silent; after 3 s b ends a's session and wins the lock.
+        let silentSince = Date()
+        let deadline = silentSince.addingTimeInterval(15)
+        while !b.holdsSchedulerLock(takeOverAfterMillis: 3000) && Date() < deadline { usleep(100_000) }
+        let tookOver = Date().timeIntervalSince(silentSince)
+        #expect(b.holdsSchedulerLock(takeOverAfterMillis: 3000), "b did not take over from a silent scheduler")
+        // a's last sign of life may be up to 0.5 s before the loop ended (its session is touched at most every 0.5 s).
+        #expect(tookOver >= 2.5 && tookOver < 10, "took over after \(tookOver) s (bound 3 s, tried every 0.5 s)")
+        // a wakes up: its session is gone, it learns it is no longer the scheduler and does not win the lock back.
+        usleep(600_000)
+        #expect(!a.holdsSchedulerLock(takeOverAfterMillis: 3000))
+        usleep(600_000)
+        #expect(!a.holdsSchedulerLock(takeOverAfterMillis: 3000))
+        #expect(b.holdsSchedulerLock(takeOverAfterMillis: 3000))
+        #expect(try b.schedulerHistory() == ["host:a", "host:b"])
+        let takeover = try #require(try b.auditEntries(limit: 50).first { $0.action == "scheduler.taken_over" })
+        #expect(takeover.actor == "host:b" && takeover.detail.contains("switchboard-scheduler:a"), "\(takeover)")
+        #expect(try b.verifyAudit().ok)
     }
 
     /// Audit appends from several hosts at once stay one linear chain.
