@@ -81,7 +81,8 @@ extension SQLiteStore {
         let taken = Mutex<[Int64]>([])
         do {
             return try writer.write { db in try WriterProfile.measure(.claim) {
-                // Due items from the pending index (ids only: skipping the leased ones costs no payload reads), then their rows.
+                // Due items from the pending index (ids only: skipping the leased ones costs no payload reads), then their rows
+                // (the ids bound as one JSON array: the statement's text stays fixed, so it is prepared once and cached once).
                 let due = try db.query("""
                     SELECT id, tenant FROM work WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
                     """, [.int(now), .int(Int64(limit + self.leases.activeCount(now: now)))]) { (id: $0.int(0), tenant: $0.text(1)) }
@@ -91,8 +92,8 @@ extension SQLiteStore {
                 let rows = try db.query("""
                     SELECT w.id, w.event_id, w.tenant, w.workflow, w.attempts, w.first_tried_at, w.created_at,
                            e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
-                    FROM work w JOIN events e ON e.id = w.event_id WHERE w.id IN (\(ids.map(String.init).joined(separator: ",")))
-                    """) { r in
+                    FROM work w JOIN events e ON e.id = w.event_id WHERE w.id IN (SELECT value FROM json_each(?))
+                    """, [.text("[" + ids.map(String.init).joined(separator: ",") + "]")]) { r in
                     ClaimedWork(id: r.int(0), eventID: r.int(1), tenant: r.text(2), workflow: r.text(3), attempts: Int(r.int(4)),
                                 firstTriedAt: r.optionalInt(5), createdAt: r.int(6),
                                 event: StoredEvent(id: r.int(1), tenant: r.text(2), source: r.text(7), type: r.text(8), entity: r.text(9),
