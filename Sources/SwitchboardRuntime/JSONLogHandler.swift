@@ -37,9 +37,5 @@ public struct JSONLogHandler: LogHandler {
         write(JSON.object(members).text + "\n")
     }
 
-    static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
-    }
+    static func timestamp() -> String { Clock.iso8601(unixMillis: Clock.nowMillis(), fractionalSeconds: true) }
 }

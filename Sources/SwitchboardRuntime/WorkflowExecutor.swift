@@ -207,7 +207,7 @@ struct WorkflowExecutor {
         var record = document.setting("tenant", .string(tenant.id))
         if record["source"] == nil { record = record.setting("source", .string(item.event.source)) }
         if record["external_id"] == nil { record = record.setting("external_id", .string(item.event.externalID)) }
-        if record["updated_at"] == nil { record = record.setting("updated_at", .string(ISO8601.now())) }
+        if record["updated_at"] == nil { record = record.setting("updated_at", .string(Clock.iso8601(unixMillis: Clock.nowMillis()))) }
         let problems = CanonicalValidator.validate(record: record, entity: entity, partial: partial)
         guard problems.isEmpty else {
             throw Failure(status: .fatal, reason: "mapping_invalid", connection: connectionID,
@@ -297,13 +297,5 @@ struct WorkflowExecutor {
         var copy = d
         copy.summary = "\(prefix): \(d.summary)"
         return copy
-    }
-}
-
-enum ISO8601 {
-    static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date())
     }
 }

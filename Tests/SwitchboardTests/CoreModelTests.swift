@@ -136,3 +136,16 @@ import Testing
         }
     }
 }
+
+/// The hand-built ISO-8601 writer says what Foundation's formatter says, to the millisecond.
+@Suite struct ClockTests {
+    @Test(arguments: [Int64(0), 951_782_400_000, 1_795_600_500_123, 4_102_444_799_999, -1, -86_400_001, 1_000, 999])
+    func iso8601MatchesFoundation(millis: Int64) {
+        let plain = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+        #expect(Clock.iso8601(unixMillis: millis) == plain.string(from: date))
+        #expect(Clock.iso8601(unixMillis: millis, fractionalSeconds: true) == fractional.string(from: date))
+    }
+}
