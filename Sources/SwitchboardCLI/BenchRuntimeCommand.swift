@@ -24,6 +24,8 @@ extension BenchCommand {
         var writerProfile = false
 
         func run() throws {
+            // The metrics backend `switchboard run` has: recording them is part of each event's cost.
+            MetricsEndpoint.bootstrap()
             let pluginDir = plugins ?? BenchSupport.besideExecutable("")
             var rates: [Double] = []
             var p50s: [Int64] = []

@@ -22,8 +22,8 @@ import SwitchboardStore
 /// - `switchboard_sandbox_worker_restarts{tenant,connection}`
 /// - `switchboard_scheduler`: 1 while this host runs polling (holds the scheduler lock; always 1 on the embedded store)
 /// - `switchboard_poll_round_timestamp_seconds`: Unix time this host's scheduler last finished a round of polls.
-///   A scheduler that is alive but stuck keeps its lock and stops moving this: alert on
-///   `time() - switchboard_poll_round_timestamp_seconds` where `switchboard_scheduler == 1`.
+///   A scheduler that is alive but stuck stops moving this (on a shared store another host takes the role after
+///   `worker.scheduler_stall`): alert on `time() - switchboard_poll_round_timestamp_seconds` where `switchboard_scheduler == 1`.
 enum RuntimeMetrics {
     static func eventsIn(_ tenant: String, _ connection: String, _ n: Int) {
         guard n > 0 else { return }
