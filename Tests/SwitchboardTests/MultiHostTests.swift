@@ -1,7 +1,7 @@
 import Foundation
 import SwitchboardCore
 import SwitchboardStore
-import SwitchboardStorePostgres
+@testable import SwitchboardStorePostgres
 import Testing
 
 /// Several `switchboard run` hosts sharing one PostgreSQL store (issue 8): kill -9
@@ -199,6 +199,49 @@ import Testing
         #expect(polledBeforeStop < records, "every record was polled before the stop: the test shows nothing about polling going on")
         print(String(format: "stuck scheduler test: %@ stopped (SIGSTOP) with %d of %d records polled; %@ took over after %.1f s (stall bound 3 s)",
                      stuck.id, polledBeforeStop, records, successor, tookOver))
+    }
+
+    /// The scheduler's machine vanishes from the network (every packet of its lock session dropped, the process alive):
+    /// PostgreSQL's keepalives on that session (idle 5 s, then 3 probes 2 s apart) end it, and another host takes over.
+    @Test func aVanishedSchedulerLosesTheLockWhenKeepalivesGiveUp() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/sbin/iptables"), "scripts/install-deps installs iptables")
+        let records = 800
+        let url = try TestPostgres.freshDatabase("vanish")
+        // A stall bound far above the keepalives' ~11 s: what moves the lock here is the dead session, not the take-over.
+        let workload = try Workload(storeURL: url, records: records, environment: TestPostgres.hostEnvironment,
+                                    worker: "scheduler_stall: 120s", poll: "every: 100ms, streams: [records], batch: 10")
+        let store = try TestPostgres.store(url: url, hostID: "observer")
+        let hosts = try (0..<2).map { _ in try workload.launch() }
+        defer { for host in hosts where host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) } }
+
+        let flowing = Date().addingTimeInterval(60)
+        while (workload.sinkLines().count < 50 || (try? store.schedulerHistory().isEmpty) ?? true) && Date() < flowing { usleep(50_000) }
+        let scheduler = try #require(try store.schedulerHistory().last, "no host became the scheduler")
+        let port = try #require(try store.pool.with { db in
+            try db.query("SELECT client_port FROM pg_stat_activity WHERE application_name = $1",
+                         [.text("switchboard-scheduler:\(scheduler.dropFirst("host:".count))")]).first.map { try $0.int(0) }
+        }, "the scheduler's lock session is not in pg_stat_activity")
+        // Loopback packets pass INPUT once each way: dropping both ports there silences this one connection only.
+        let rules = [["--sport", String(port)], ["--dport", String(port)]].map { ["INPUT", "-i", "lo", "-p", "tcp"] + $0 + ["-j", "DROP"] }
+        for rule in rules { try #require(try TestEnv.run("/usr/sbin/iptables", ["-I"] + rule).status == 0, "iptables -I failed") }
+        defer { for rule in rules { _ = try? TestEnv.run("/usr/sbin/iptables", ["-D"] + rule) } }
+        let vanishedAt = Date()
+        let deadline = vanishedAt.addingTimeInterval(45)
+        while (try store.schedulerHistory().last) == scheduler && Date() < deadline { usleep(100_000) }
+        let tookOver = Date().timeIntervalSince(vanishedAt)
+        let successor = try store.schedulerHistory().last ?? ""
+        #expect(successor != scheduler, "the lock did not move in \(tookOver) s after the scheduler vanished")
+        #expect(tookOver > 4 && tookOver < 25, "moved after \(tookOver) s; keepalives allow ~11 s")
+        let takenOver = try store.auditEntries(limit: 200).contains { $0.action == "scheduler.taken_over" }
+        #expect(!takenOver, "the stall bound (120 s) should not have been what moved the lock")
+
+        for rule in rules { _ = try? TestEnv.run("/usr/sbin/iptables", ["-D"] + rule) }
+        workload.waitUntilDone(records, store: store, seconds: 120)
+        #expect(try store.schedulerHistory().last == successor, "the vanished host took the scheduler back")
+        workload.stop(hosts)
+        workload.expectExactlyOnce(records, "scheduler vanished")
+        print(String(format: "vanished scheduler test: %@'s lock session silenced (port %lld); %@ took over after %.1f s (keepalives: 5 s + 3 x 2 s)",
+                     String(scheduler.dropFirst("host:".count)), port, successor, tookOver))
     }
 
     /// Fault injection: the database crashes (immediate shutdown, sessions cut) and comes back 2 s later
