@@ -85,6 +85,20 @@ import Testing
             while (try? store.hasUnfinishedWork()) ?? true, Date() < deadline { usleep(100_000) }
         }
 
+        /// Waits until `lines` records reached the sink and a host became the scheduler; returns its actor (`host:ID`).
+        func schedulerOnceFlowing(lines: Int, store: PostgresStore) throws -> String {
+            let flowing = Date().addingTimeInterval(60)
+            while (sinkLines().count < lines || (try? store.schedulerHistory().isEmpty) ?? true) && Date() < flowing { usleep(50_000) }
+            return try #require(try store.schedulerHistory().last, "no host became the scheduler")
+        }
+
+        /// Waits (up to `seconds`) for another host than `scheduler` to win the lock; returns it and the seconds since `since`.
+        func successor(of scheduler: String, store: PostgresStore, since: Date, seconds: Double) throws -> (host: String, after: Double) {
+            let deadline = since.addingTimeInterval(seconds)
+            while (try store.schedulerHistory().last) == scheduler && Date() < deadline { usleep(100_000) }
+            return (try store.schedulerHistory().last ?? "", Date().timeIntervalSince(since))
+        }
+
         /// SIGTERM to every host; each must stop cleanly.
         func stop(_ hosts: [Host], sourceLocation: SourceLocation = #_sourceLocation) {
             for host in hosts { kill(host.process.processIdentifier, SIGTERM) }
@@ -158,30 +172,29 @@ import Testing
               + "scheduler held by \(schedulers.joined(separator: " -> ")), \(calls - Self.records) redelivered write(s) absorbed")
     }
 
+    /// A fresh database, a workload with these worker and poll settings, an observer's store, and two hosts running it.
+    func twoHosts(database: String, records: Int, worker: String, poll: String) throws -> (Workload, PostgresStore, [Host]) {
+        let url = try TestPostgres.freshDatabase(database)
+        let workload = try Workload(storeURL: url, records: records, environment: TestPostgres.hostEnvironment, worker: worker, poll: poll)
+        let store = try TestPostgres.store(url: url, hostID: "observer")
+        return (workload, store, try (0..<2).map { _ in try workload.launch() })
+    }
+
     /// The scheduler's process is alive but stuck (SIGSTOP): another host ends its lock session after the stall bound
     /// and polling goes on there; the stuck host, woken up, does not take the role back. Nothing is lost or doubled.
     @Test func aStuckSchedulerIsTakenOverAndPollingGoesOn() throws {
         let records = 1_500
-        let url = try TestPostgres.freshDatabase("stuck")
-        let workload = try Workload(storeURL: url, records: records, environment: TestPostgres.hostEnvironment,
-                                    worker: "deadline: 1s, scheduler_stall: 3s", poll: "every: 100ms, streams: [records], batch: 20")
-        let store = try TestPostgres.store(url: url, hostID: "observer")
-        let hosts = try (0..<2).map { _ in try workload.launch() }
+        let (workload, store, hosts) = try twoHosts(database: "stuck", records: records, worker: "deadline: 1s, scheduler_stall: 3s",
+                                                    poll: "every: 100ms, streams: [records], batch: 20")
         defer { for host in hosts where host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) } }
 
-        let flowing = Date().addingTimeInterval(60)
-        while (workload.sinkLines().count < 100 || (try? store.schedulerHistory().isEmpty) ?? true) && Date() < flowing { usleep(50_000) }
-        let scheduler = try #require(try store.schedulerHistory().last, "no host became the scheduler")
+        let scheduler = try workload.schedulerOnceFlowing(lines: 100, store: store)
         let stuck = try #require(hosts.first { "host:\($0.id)" == scheduler })
         let before = workload.sinkLines().count
         kill(stuck.process.processIdentifier, SIGSTOP)
         // The source is read slowly (20 records per 100 ms), so most records are polled after the stop: by the successor.
         let polledBeforeStop = try store.stats(tenant: "acme").events
-        let stoppedAt = Date()
-        let deadline = stoppedAt.addingTimeInterval(30)
-        while (try store.schedulerHistory().last) == scheduler && Date() < deadline { usleep(100_000) }
-        let tookOver = Date().timeIntervalSince(stoppedAt)
-        let successor = try store.schedulerHistory().last ?? ""
+        let (successor, tookOver) = try workload.successor(of: scheduler, store: store, since: Date(), seconds: 30)
         #expect(successor != scheduler, "nobody took over from the stuck scheduler in \(tookOver) s")
         // Its last sign of life may be up to 0.5 s before the stop (the session is touched at most every 0.5 s).
         #expect(tookOver >= 2.5, "taken over after \(tookOver) s, before the 3 s stall bound")
@@ -206,17 +219,12 @@ import Testing
     @Test func aVanishedSchedulerLosesTheLockWhenKeepalivesGiveUp() throws {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/sbin/iptables"), "scripts/install-deps installs iptables")
         let records = 800
-        let url = try TestPostgres.freshDatabase("vanish")
         // A stall bound far above the keepalives' ~11 s: what moves the lock here is the dead session, not the take-over.
-        let workload = try Workload(storeURL: url, records: records, environment: TestPostgres.hostEnvironment,
-                                    worker: "scheduler_stall: 120s", poll: "every: 100ms, streams: [records], batch: 10")
-        let store = try TestPostgres.store(url: url, hostID: "observer")
-        let hosts = try (0..<2).map { _ in try workload.launch() }
+        let (workload, store, hosts) = try twoHosts(database: "vanish", records: records, worker: "scheduler_stall: 120s",
+                                                    poll: "every: 100ms, streams: [records], batch: 10")
         defer { for host in hosts where host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) } }
 
-        let flowing = Date().addingTimeInterval(60)
-        while (workload.sinkLines().count < 50 || (try? store.schedulerHistory().isEmpty) ?? true) && Date() < flowing { usleep(50_000) }
-        let scheduler = try #require(try store.schedulerHistory().last, "no host became the scheduler")
+        let scheduler = try workload.schedulerOnceFlowing(lines: 50, store: store)
         let port = try #require(try store.pool.with { db in
             try db.query("SELECT client_port FROM pg_stat_activity WHERE application_name = $1",
                          [.text("switchboard-scheduler:\(scheduler.dropFirst("host:".count))")]).first.map { try $0.int(0) }
@@ -225,11 +233,7 @@ import Testing
         let rules = [["--sport", String(port)], ["--dport", String(port)]].map { ["INPUT", "-i", "lo", "-p", "tcp"] + $0 + ["-j", "DROP"] }
         for rule in rules { try #require(try TestEnv.run("/usr/sbin/iptables", ["-I"] + rule).status == 0, "iptables -I failed") }
         defer { for rule in rules { _ = try? TestEnv.run("/usr/sbin/iptables", ["-D"] + rule) } }
-        let vanishedAt = Date()
-        let deadline = vanishedAt.addingTimeInterval(45)
-        while (try store.schedulerHistory().last) == scheduler && Date() < deadline { usleep(100_000) }
-        let tookOver = Date().timeIntervalSince(vanishedAt)
-        let successor = try store.schedulerHistory().last ?? ""
+        let (successor, tookOver) = try workload.successor(of: scheduler, store: store, since: Date(), seconds: 45)
         #expect(successor != scheduler, "the lock did not move in \(tookOver) s after the scheduler vanished")
         #expect(tookOver > 4 && tookOver < 25, "moved after \(tookOver) s; keepalives allow ~11 s")
         let takenOver = try store.auditEntries(limit: 200).contains { $0.action == "scheduler.taken_over" }
