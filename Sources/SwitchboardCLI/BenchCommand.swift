@@ -141,11 +141,7 @@ enum BenchSupport {
     }
 
     /// CPU seconds the calling thread has used.
-    static func threadCPUSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func threadCPUSeconds() -> Double { Double(Clock.threadCPUNanoseconds()) / 1e9 }
 
     /// CPU seconds of the live threads, summed by thread name (/proc/self/task/TID/stat; empty where unavailable).
     static func cpuSecondsByThreadName() -> [String: Double] {

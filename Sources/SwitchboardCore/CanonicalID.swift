@@ -24,4 +24,10 @@ public enum CanonicalID {
 
     /// The source prefix of events that workflows emit (`workflow:ID`); no connection may take it as its id.
     public static let reservedSource = "workflow"
+
+    /// The source of what workflow `id` emits, and the name its plugin's state is kept under.
+    public static func workflowSource(_ id: String) -> String { "\(reservedSource):\(id)" }
+
+    /// Whether a source is a workflow's rather than a connection's.
+    public static func isWorkflowSource(_ source: String) -> Bool { source.hasPrefix(reservedSource + ":") }
 }

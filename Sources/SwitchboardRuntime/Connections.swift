@@ -107,8 +107,8 @@ public final class ConnectionRegistry: @unchecked Sendable {
                             problems.append(.init(location: location, message: "call: plugin \(pluginID) is a connector, not a workflow plugin"))
                             continue
                         }
-                        let services = InstanceServices(tenant: tenant.id, connection: "workflow:\(workflow.id)", logger: logger,
-                                                        state: StoreBackedState(store: store, tenant: tenant.id, connection: "workflow:\(workflow.id)"))
+                        let services = InstanceServices(tenant: tenant.id, connection: CanonicalID.workflowSource(workflow.id), logger: logger,
+                                                        state: StoreBackedState(store: store, tenant: tenant.id, connection: CanonicalID.workflowSource(workflow.id)))
                         do {
                             let isolation: Isolation = config.trustedPlugins.contains(pluginID) ? .inprocess : .sandbox
                             stepPlugins["\(tenant.id)/\(workflow.id)/\(index)"] = try Self.open(library, isolation: isolation, config: pluginConfig.bytes,

@@ -55,7 +55,7 @@ struct Ingestor: Sendable {
             let changed = Self.changedFields(content, since: previous)
             if known != nil && changed.isEmpty { return .echo }
             meta = JSON.object([("changed", .array(changed.map { .string($0) }))]).text
-            seen = XrefKey(tenant: tenant, entity: entity, canonicalID: known?.canonicalID ?? Self.canonicalID(tenant, entity, source, externalID),
+            seen = XrefKey(tenant: tenant, entity: entity, canonicalID: known?.canonicalID ?? CanonicalID.make(entity: entity, source: source, externalID: externalID),
                            connection: source, externalID: externalID, content: content.bytes)
         }
         let impact = CanonicalValidator.impact(of: record, entity: entity)
@@ -81,10 +81,5 @@ struct Ingestor: Sendable {
         var changed = members.filter { previous[$0.0] != $0.1 }.map(\.0)
         for (key, _) in previous.objectValue ?? [] where content[key] == nil { changed.append(key) }
         return changed
-    }
-
-    /// The canonical id of a record first seen at `source` (see `CanonicalID`).
-    static func canonicalID(_ tenant: String, _ entity: String, _ source: String, _ externalID: String) -> String {
-        CanonicalID.make(entity: entity, source: source, externalID: externalID)
     }
 }

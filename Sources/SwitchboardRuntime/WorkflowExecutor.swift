@@ -178,7 +178,7 @@ struct WorkflowExecutor {
                     throw Failure(status: .fatal, reason: "invalid_command",
                                   diagnostics: [Diagnostic("emit needs event and record", fieldPath: path + ".emit")])
                 }
-                let source = body["source"]?.stringValue ?? "workflow:\(workflow.id)"
+                let source = body["source"]?.stringValue ?? CanonicalID.workflowSource(workflow.id)
                 let ingestor = Ingestor(store: store, router: router)
                 switch ingestor.convert(tenant: tenant.id, source: source, kind: .event, key: type, data: record.bytes) {
                 case .event(let event, _): progress.emitted.append(event)
@@ -219,7 +219,7 @@ struct WorkflowExecutor {
         let tracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: origin.source)
             || router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID)
         let known = tracked ? try? store.xref(tenant: tenant.id, entity: entity, connection: origin.source, externalID: origin.externalID) : nil
-        let canonicalID = known?.canonicalID ?? Ingestor.canonicalID(tenant.id, entity, origin.source, origin.externalID)
+        let canonicalID = known?.canonicalID ?? CanonicalID.make(entity: entity, source: origin.source, externalID: origin.externalID)
         // No xref at the origin means this record was never linked (every write of a tracked record records its origin).
         let atTarget = known == nil ? nil
             : (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
@@ -257,7 +257,7 @@ struct WorkflowExecutor {
                                      externalID: externalID, content: targetContent))
         // The origin's side of the link, so the xref shows the record's ids in both systems (not only where we wrote it).
         // Stored for linked records only: an untracked record's canonical id names its origin, and the store reads it from there.
-        if tracked && known == nil && origin.source != connectionID && !origin.externalID.isEmpty && !origin.source.hasPrefix("workflow:") {
+        if tracked && known == nil && origin.source != connectionID && !origin.externalID.isEmpty && !CanonicalID.isWorkflowSource(origin.source) {
             progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: origin.source,
                                          externalID: origin.externalID, content: nil))
         }

@@ -1,4 +1,4 @@
-import Foundation
+import SwitchboardCore
 import Synchronization
 
 /// CPU time the SQLite store's writer thread spends on each kind of operation,
@@ -27,17 +27,11 @@ public enum WriterProfile {
 
     static func measure<T>(_ operation: Operation, _ body: () throws -> T) rethrows -> T {
         guard enabled.load(ordering: .relaxed) else { return try body() }
-        let started = threadCPUNanos()
+        let started = Clock.threadCPUNanoseconds()
         defer {
-            let spent = threadCPUNanos() - started
+            let spent = Clock.threadCPUNanoseconds() - started
             totals.withLock { $0[operation, default: 0] += spent }
         }
         return try body()
-    }
-
-    private static func threadCPUNanos() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }
