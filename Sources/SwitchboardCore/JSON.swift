@@ -75,13 +75,25 @@ public enum JSON: Sendable, Equatable {
 
     /// Returns a copy with `value` set at `key` (replacing an existing member).
     public func setting(_ key: String, _ value: JSON) -> JSON {
-        guard case .object(var members) = self else { return .object([(key, value)]) }
+        var copy = self
+        copy.set(key, value)
+        return copy
+    }
+
+    /// Sets `value` at `key` (replacing an existing member); a value that is not an object becomes one.
+    /// Changes the members in place when this value holds the only reference to them.
+    public mutating func set(_ key: String, _ value: JSON) {
+        guard case .object(var members) = self else {
+            self = .object([(key, value)])
+            return
+        }
+        self = .null  // drop this value's reference, so `members` is unique and is not copied to change
         if let index = members.firstIndex(where: { $0.0 == key }) {
             members[index].1 = value
         } else {
             members.append((key, value))
         }
-        return .object(members)
+        self = .object(members)
     }
 
     /// Looks up a dotted path with indices: `account.name`, `lines[0].amount`.

@@ -2,7 +2,7 @@ extension JSON {
     /// Compact UTF-8 serialisation (members in their stored order).
     public var bytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
+        out.reserveCapacity(1024)  // most records fit: no regrowth while writing
         write(into: &out)
         return out
     }

@@ -8,7 +8,7 @@ import SwitchboardStore
 /// later items (two events of one record in one batch write once).
 final class BatchLedger {
     private let store: any IntegrationStore
-    private var known: [String: String]
+    private var known: [String: LedgerWrite]
     private var prefetched: Set<String>
 
     init(store: any IntegrationStore, prefetch keys: [String] = []) {
@@ -23,20 +23,21 @@ final class BatchLedger {
         }
     }
 
-    /// The external id already written under `key`, if any.
-    func externalID(for key: String) -> String? {
-        if let id = known[key] { return id }
+    /// What was already written under `key`, if anything.
+    func written(_ key: String) -> LedgerWrite? {
+        if let write = known[key] { return write }
         if prefetched.contains(key) { return nil }
         return (try? store.ledger(keys: [key]))?[key]
     }
 
     /// A write this batch made (committed with the batch's outcomes).
-    func record(_ key: String, externalID: String) {
-        known[key] = externalID
+    func record(_ key: String, _ write: LedgerWrite) {
+        known[key] = write
     }
 
     /// The ledger key of one write: the business event, not its delivery, plus the step that writes.
-    /// Kept readable (not hashed): keys of one workflow step and source sort together, so a batch's
+    /// For a record change it names the record, whichever version: its row holds the record's id at
+    /// the target, which later versions update. Kept readable (not hashed): keys of one workflow step and source sort together, so a batch's
     /// ledger rows land on a few adjacent index pages instead of one random page each (a hashed key
     /// made every commit rewrite most of the ledger index; see docs/STORE.md).
     static func key(tenant: String, step: String, event: StoredEvent) -> String {
@@ -44,6 +45,10 @@ final class BatchLedger {
     }
 
     /// The idempotency key a target sees for a write: fixed-length and opaque (it travels in HTTP
-    /// headers), and the same value earlier releases sent for the same write.
-    static func idempotencyKey(ledgerKey: String) -> String { StoreShared.hashedLedgerKey(ledgerKey) }
+    /// headers), and the same value earlier releases sent for the same write. An update of a record
+    /// written before adds the version it writes: each version is one write for the target, and the
+    /// write that creates the record keeps the one key a redelivery repeats.
+    static func idempotencyKey(ledgerKey: String, updatingTo version: Substring? = nil) -> String {
+        StoreShared.hashedLedgerKey(version.map { ledgerKey + "|" + $0 } ?? ledgerKey)
+    }
 }

@@ -37,7 +37,7 @@ public struct ExceptionService: Sendable {
                 report.stillFailing.append((id, [Diagnostic("the rejected record is no longer stored")]))
                 continue
             }
-            let kind: EmitKind = event.type.hasPrefix("record.") ? .record : .event
+            let kind: EmitKind = Ingestor.isRecordChange(event.type) ? .record : .event
             let key = kind == .record ? event.entity : event.type
             switch ingestor.convert(tenant: event.tenant, source: event.source, kind: kind, key: key, data: event.payload) {
             case .event(let newEvent, let seen):

@@ -17,10 +17,27 @@ struct Ingestor: Sendable {
         case echo
     }
 
+    /// The event type of a change of a record of `entity`: `record.ENTITY`.
+    static func recordType(_ entity: String) -> String { "record.\(entity)" }
+
+    /// True for a record change (`record.ENTITY`), as opposed to a business event (`opportunity.won`).
+    static func isRecordChange(_ type: String) -> Bool { type.hasPrefix("record.") }
+
+    /// An event's dedupe key: whose, from where, what and which, plus a fingerprint of its content
+    /// (32 hex digits; for master data, of its business content), so a redelivery is recognised by it.
+    static func dedupeKey(tenant: String, source: String, type: String, externalID: String, fingerprint: [UInt8]) -> String {
+        "\(tenant)|\(source)|\(type)|\(externalID)|\(Hashing.hex(fingerprint).prefix(32))"
+    }
+
+    /// The content fingerprint a dedupe key made by `dedupeKey` ends with: which version of a record an event carries.
+    static func version(ofDedupeKey key: String) -> Substring {
+        key[key.index(after: key.lastIndex(of: "|") ?? key.startIndex)...]
+    }
+
     /// Converts one emitted item. `kind` is `.record` (key = entity) or `.event` (key = event type).
     func convert(tenant: String, source: String, kind: EmitKind, key: String, data: [UInt8]) -> Result {
         let isEvent = kind == .event
-        let type = isEvent ? key : "record.\(key)"
+        let type = isEvent ? key : Self.recordType(key)
         let entity = isEvent ? (CanonicalModel.event(key)?.entity ?? key) : key
         func reject(_ reason: String, _ problems: [Diagnostic], externalID: String = "", record: JSON? = nil) -> Result {
             let impact = record.flatMap { CanonicalValidator.impact(of: $0, entity: entity) }
@@ -28,14 +45,15 @@ struct Ingestor: Sendable {
                                             payload: data, reason: reason, diagnostics: problems, amount: impact?.amount,
                                             currency: impact?.currency))
         }
-        let parsed: JSON
+        var record: JSON
         do {
-            parsed = try JSON.parse(data)
+            record = try JSON.parse(data)
         } catch {
             return reject("invalid_json", [Diagnostic("\(source) sent a \(type) that is not JSON: \(error)")])
         }
         // The host, not the plugin, says whose record it is.
-        let record = parsed.setting("tenant", .string(tenant)).setting("source", .string(source))
+        record.set("tenant", .string(tenant))
+        record.set("source", .string(source))
         let externalID = record["external_id"]?.stringValue ?? ""
         let problems = isEvent ? CanonicalValidator.validate(event: record, type: key)
             : CanonicalValidator.validate(record: record, entity: entity)
@@ -61,7 +79,7 @@ struct Ingestor: Sendable {
         let impact = CanonicalValidator.impact(of: record, entity: entity)
         let payload = record.bytes
         let event = NewEvent(tenant: tenant, source: source, type: type, entity: entity, externalID: externalID,
-                             dedupeKey: "\(tenant)|\(source)|\(type)|\(externalID)|\(Hashing.hex(fingerprint).prefix(32))",
+                             dedupeKey: Self.dedupeKey(tenant: tenant, source: source, type: type, externalID: externalID, fingerprint: fingerprint),
                              payload: payload, amount: impact?.amount, currency: impact?.currency,
                              workflows: router.workflows(tenant: tenant, type: type, source: source), meta: meta)
         return .event(event, seen: seen)

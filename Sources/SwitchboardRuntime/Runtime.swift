@@ -274,6 +274,8 @@ public final class Runtime: @unchecked Sendable {
         var outcomes: [WorkOutcome] = []
         outcomes.reserveCapacity(items.count)
         let ledger = BatchLedger(store: store, prefetch: executor.ledgerKeys(for: items))
+        var metrics = RuntimeMetrics.Batch()
+        defer { metrics.flush() }
         for item in items {
             let outcome = executor.run(item, now: Clock.nowMillis(), random: &random, ledger: ledger)
             switch outcome.disposition {
@@ -294,7 +296,7 @@ public final class Runtime: @unchecked Sendable {
                                                    now: Clock.nowMillis())
                 logger.error("connection paused: credentials rejected", metadata: ["tenant": "\(item.tenant)", "connection": "\(connection)"])
             }
-            RuntimeMetrics.outcome(item, outcome)
+            metrics.record(item, outcome)
             outcomes.append(outcome)
         }
         // Commit on the committer queue while the next batch runs (at most two batches in flight):

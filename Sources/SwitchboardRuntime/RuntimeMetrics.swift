@@ -35,28 +35,53 @@ enum RuntimeMetrics {
         Counter(label: "switchboard_records_rejected_total", dimensions: [("tenant", tenant), ("connection", connection)]).increment(by: n)
     }
 
-    static func outcome(_ item: ClaimedWork, _ outcome: WorkOutcome) {
-        let name: String
-        switch outcome.disposition {
-        case .done: name = "done"
-        case .retry: name = "retry"
-        case .exception: name = "exception"
-        case .parked: name = "parked"
+    /// One batch's outcomes. Metric handles are made once per batch and label set: making one (the factory
+    /// checks its name and looks it up in the registry under a lock) cost more than the rest of an item's metrics.
+    struct Batch {
+        private struct Key: Hashable { var a: String, b: String, c: String }
+        private var transactions: [Key: Int] = [:]
+        private var retries: [Key: Int] = [:]
+        private var latency: [Key: Recorder] = [:]
+        private var steps: [Key: Recorder] = [:]
+
+        mutating func record(_ item: ClaimedWork, _ outcome: WorkOutcome) {
+            let name: String
+            switch outcome.disposition {
+            case .done: name = "done"
+            case .retry: name = "retry"
+            case .exception: name = "exception"
+            case .parked: name = "parked"
+            }
+            transactions[Key(a: item.tenant, b: item.workflow, c: name), default: 0] += 1
+            if case .retry = outcome.disposition {
+                retries[Key(a: item.tenant, b: item.workflow, c: outcome.connection ?? "-"), default: 0] += 1
+            }
+            if case .done = outcome.disposition {
+                let key = Key(a: item.tenant, b: item.workflow, c: "")
+                let recorder = latency[key] ?? Recorder(label: "switchboard_transaction_seconds",
+                                                         dimensions: [("tenant", item.tenant), ("workflow", item.workflow)], aggregate: true)
+                latency[key] = recorder
+                recorder.record(Double(Clock.nowMillis() - item.event.receivedAt) / 1000)
+            }
+            for step in outcome.steps {
+                let key = Key(a: item.workflow, b: step.step, c: "")
+                let recorder = steps[key] ?? Recorder(label: "switchboard_step_seconds",
+                                                       dimensions: [("workflow", item.workflow), ("step", step.step)], aggregate: true)
+                steps[key] = recorder
+                recorder.record(step.millis / 1000)
+            }
         }
-        Counter(label: "switchboard_transactions_total", dimensions: [("tenant", item.tenant), ("workflow", item.workflow), ("outcome", name)])
-            .increment()
-        if case .retry = outcome.disposition {
-            Counter(label: "switchboard_retries_total",
-                    dimensions: [("tenant", item.tenant), ("workflow", item.workflow), ("connection", outcome.connection ?? "-")]).increment()
-        }
-        if case .done = outcome.disposition {
-            let seconds = Double(Clock.nowMillis() - item.event.receivedAt) / 1000
-            Recorder(label: "switchboard_transaction_seconds", dimensions: [("tenant", item.tenant), ("workflow", item.workflow)],
-                     aggregate: true).record(seconds)
-        }
-        for step in outcome.steps {
-            Recorder(label: "switchboard_step_seconds", dimensions: [("workflow", item.workflow), ("step", step.step)], aggregate: true)
-                .record(step.millis / 1000)
+
+        /// Adds the batch's counts to the counters.
+        func flush() {
+            for (key, n) in transactions {
+                Counter(label: "switchboard_transactions_total", dimensions: [("tenant", key.a), ("workflow", key.b), ("outcome", key.c)])
+                    .increment(by: n)
+            }
+            for (key, n) in retries {
+                Counter(label: "switchboard_retries_total", dimensions: [("tenant", key.a), ("workflow", key.b), ("connection", key.c)])
+                    .increment(by: n)
+            }
         }
     }
 

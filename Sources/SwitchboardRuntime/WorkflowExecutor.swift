@@ -204,10 +204,11 @@ struct WorkflowExecutor {
                           diagnostics: [Diagnostic("connection \(connectionID) is not open")])
         }
         // Stamp the envelope the mapping may not set: whose record, from where, which one, when.
-        var record = document.setting("tenant", .string(tenant.id))
-        if record["source"] == nil { record = record.setting("source", .string(item.event.source)) }
-        if record["external_id"] == nil { record = record.setting("external_id", .string(item.event.externalID)) }
-        if record["updated_at"] == nil { record = record.setting("updated_at", .string(Clock.iso8601(unixMillis: Clock.nowMillis()))) }
+        var record = document
+        record.set("tenant", .string(tenant.id))
+        if record["source"] == nil { record.set("source", .string(item.event.source)) }
+        if record["external_id"] == nil { record.set("external_id", .string(item.event.externalID)) }
+        if record["updated_at"] == nil { record.set("updated_at", .string(Clock.iso8601(unixMillis: Clock.nowMillis()))) }
         let problems = CanonicalValidator.validate(record: record, entity: entity, partial: partial)
         guard problems.isEmpty else {
             throw Failure(status: .fatal, reason: "mapping_invalid", connection: connectionID,
@@ -224,9 +225,17 @@ struct WorkflowExecutor {
         let atTarget = known == nil ? nil
             : (try? store.xref(tenant: tenant.id, entity: entity, canonicalID: canonicalID))?.first { $0.connection == connectionID }
         let ledgerView = progress.ledgerView
-        if let done = ledgerView.externalID(for: ledgerKey) {
-            return done
-        }
+        let written = ledgerView.written(ledgerKey)
+        // A business event is written once. A record changed at its source is written once per version: one written
+        // before is updated (its events run one at a time, in order, so the ledger holds the earlier write), unless
+        // this event or a newer one was written already (a redelivery; an older version run late by a host that lost
+        // its lease). Rows from before the ledger kept events (no event id) count as older.
+        let recordChange = !tracked && Ingestor.isRecordChange(item.event.type)
+        if let written, !recordChange || (written.eventID ?? 0) >= item.event.id { return written.externalID }
+        let update = written != nil
+        let targetID = atTarget?.externalID ?? written?.externalID
+        let idempotencyKey = BatchLedger.idempotencyKey(ledgerKey: ledgerKey,
+                                                        updatingTo: update ? Ingestor.version(ofDedupeKey: item.event.dedupeKey) : nil)
         let targetTracked = router.tracksContent(tenant: tenant.id, entity: entity, connection: connectionID)
         // What the target holds after this write, as far as we know: its last known content with our fields on top.
         func contentAfterWrite() -> [UInt8] {
@@ -235,8 +244,8 @@ struct WorkflowExecutor {
             return Ingestor.content(of: merged).bytes
         }
         let targetContent = targetTracked ? contentAfterWrite() : nil
-        let outcome = connection.instance.write(entity: entity, idempotencyKey: BatchLedger.idempotencyKey(ledgerKey: ledgerKey),
-                                                externalID: atTarget?.externalID ?? "", record: record.bytes, deadline: deadline(),
+        let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey,
+                                                externalID: targetID ?? "", record: record.bytes, deadline: deadline(),
                                                 labels: labels(item)) { externalID in
             // Registered while the plugin call still holds the instance: no read of it can see the record first.
             if let targetContent {
@@ -250,8 +259,11 @@ struct WorkflowExecutor {
                           diagnostics: outcome.0.diagnostics.map { prefixed($0, "\(connectionID) (\(connection.plugin.descriptor.id))") },
                           retryAfterMillis: outcome.0.retryAfterMillis)
         }
-        progress.ledger.append(LedgerEntry(key: ledgerKey, tenant: tenant.id, connection: connectionID, entity: entity, externalID: externalID))
-        ledgerView.record(ledgerKey, externalID: externalID)
+        // A record's row keeps its first external id and takes this event (the newest written).
+        let eventID = recordChange ? item.event.id : nil
+        progress.ledger.append(LedgerEntry(key: ledgerKey, tenant: tenant.id, connection: connectionID, entity: entity,
+                                           externalID: written?.externalID ?? externalID, eventID: eventID))
+        ledgerView.record(ledgerKey, LedgerWrite(externalID: written?.externalID ?? externalID, eventID: eventID))
         // Content is kept only where echoes can come back (master data).
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
                                      externalID: externalID, content: targetContent))

@@ -22,8 +22,8 @@ public protocol IntegrationStore: AnyObject, Sendable {
     /// (instead of after their lease). Returns how many. A shared store leaves this to lease expiry.
     func releaseLeasesOfDeadHost(now: Millis) throws -> Int
 
-    /// External ids already written for these idempotency keys.
-    func ledger(keys: [String]) throws -> [String: String]
+    /// What was already written under these ledger keys.
+    func ledger(keys: [String]) throws -> [String: LedgerWrite]
     /// The xref entry of a record at a connection: stored, or the origin side its canonical id names (`DerivedOrigin`).
     func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey?
     /// Every connection's id for one canonical record, the origin side included.

@@ -194,5 +194,10 @@ enum Migrations {
         ALTER TABLE xref_v4 RENAME TO xref;
         CREATE INDEX xref_canonical ON xref(tenant, entity, canonical_id);
         """),
+        // A record's ledger row keeps the newest event written (later versions update the record; an older one
+        // is not written over it). Rows written before hold NULL.
+        (5, """
+        ALTER TABLE ledger ADD COLUMN event_id INTEGER;
+        """),
     ]
 }

@@ -81,19 +81,30 @@ extension SQLiteStore {
         let taken = Mutex<[Int64]>([])
         do {
             return try writer.write { db in try WriterProfile.measure(.claim) {
-                // Due items from the pending index (ids only: skipping the leased ones costs no payload reads), then their rows
-                // (the ids bound as one JSON array: the statement's text stays fixed, so it is prepared once and cached once).
+                if !self.leases.knowsWaiting {
+                    // Once per process (from the partial indexes of unfinished items, not the history): the items that ran and wait (to retry, or parked) hold their record's later items back.
+                    self.leases.loadWaiting(try db.query("""
+                        SELECT w.id, w.tenant, w.workflow, e.entity, e.external_id FROM work w INDEXED BY work_pending
+                        JOIN events e ON e.id = w.event_id WHERE w.status = 'pending' AND w.attempts > 0
+                        UNION ALL
+                        SELECT w.id, w.tenant, w.workflow, e.entity, e.external_id FROM work w INDEXED BY work_parked
+                        JOIN events e ON e.id = w.event_id WHERE w.status = 'parked'
+                        """) { (id: $0.int(0), key: StoreShared.orderingKey(tenant: $0.text(1), workflow: $0.text(2), entity: $0.text(3),
+                                                                              externalID: $0.text(4))) })
+                }
+                // Due items from the pending index (ids only: skipping the leased ones costs no payload reads), then the rows
+                // of the first `limit` not leased (the ids bound as one JSON array: the statement's text stays fixed, so it is
+                // prepared once), then the ones their ordering lets run now are leased.
                 let due = try db.query("""
-                    SELECT id, tenant FROM work WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
-                    """, [.int(now), .int(Int64(limit + self.leases.activeCount(now: now)))]) { (id: $0.int(0), tenant: $0.text(1)) }
-                let ids = self.leases.take(due, limit: limit, now: now, leaseMillis: leaseMillis)
-                taken.withLock { $0 = ids }
-                guard !ids.isEmpty else { return [] }
+                    SELECT id FROM work WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+                    """, [.int(now), .int(Int64(limit + self.leases.activeCount(now: now)))]) { $0.int(0) }
+                let candidates = self.leases.notRunning(due, limit: limit, now: now)
+                guard !candidates.isEmpty else { return [] }
                 let rows = try db.query("""
                     SELECT w.id, w.event_id, w.tenant, w.workflow, w.attempts, w.first_tried_at, w.created_at,
                            e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
                     FROM work w JOIN events e ON e.id = w.event_id WHERE w.id IN (SELECT value FROM json_each(?))
-                    """, [.text("[" + ids.map(String.init).joined(separator: ",") + "]")]) { r in
+                    """, [.text("[" + candidates.map(String.init).joined(separator: ",") + "]")]) { r in
                     ClaimedWork(id: r.int(0), eventID: r.int(1), tenant: r.text(2), workflow: r.text(3), attempts: Int(r.int(4)),
                                 firstTriedAt: r.optionalInt(5), createdAt: r.int(6),
                                 event: StoredEvent(id: r.int(1), tenant: r.text(2), source: r.text(7), type: r.text(8), entity: r.text(9),
@@ -101,8 +112,14 @@ extension SQLiteStore {
                                                    amount: r.optionalText(13), currency: r.optionalText(14), meta: r.optionalText(16),
                                                    receivedAt: r.int(15)))
                 }
-                let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
-                return rows.sorted { position[$0.id]! < position[$1.id]! }
+                let position = Dictionary(uniqueKeysWithValues: candidates.enumerated().map { ($1, $0) })
+                let ordered = rows.sorted { position[$0.id]! < position[$1.id]! }
+                let ids = Set(self.leases.take(ordered.map {
+                    InProcessLeases.Candidate(id: $0.id, tenant: $0.tenant, key: StoreShared.orderingKey(
+                        tenant: $0.tenant, workflow: $0.workflow, entity: $0.event.entity, externalID: $0.event.externalID))
+                }, limit: limit, now: now, leaseMillis: leaseMillis))
+                taken.withLock { $0 = Array(ids) }
+                return ordered.filter { ids.contains($0.id) }
             } }
         } catch {
             leases.release(taken.withLock { $0 })
@@ -121,6 +138,12 @@ extension SQLiteStore {
         try writer.write { db in
             for e in encoded { try Self.finish(e.outcome, triedAt: e.triedAt, steps: e.steps, error: e.error, now: now, db: db) }
         }
+        leases.finished(outcomes.map { outcome in
+            switch outcome.disposition {
+            case .retry, .parked: (outcome.workID, waits: true)
+            case .done, .exception: (outcome.workID, waits: false)
+            }
+        })
     }
 
     /// Records one outcome; `triedAt` is when its attempt was claimed (the lease was in memory until now).
@@ -128,10 +151,11 @@ extension SQLiteStore {
         try WriterProfile.measure(.ledger) {
             for entry in o.ledger {
                 try db.run("""
-                    INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (idempotency_key) DO NOTHING
+                    INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
+                    WHERE excluded.event_id > coalesce(ledger.event_id, 0)
                     """, .text(entry.key), .text(entry.tenant), .text(entry.connection), .text(entry.entity), .text(entry.externalID),
-                         .int(now))
+                         .int(now), .optional(entry.eventID))
             }
         }
         try WriterProfile.measure(.xref) { for x in o.xref { try upsertXref(x, now: now, db: db) } }
@@ -192,15 +216,16 @@ extension SQLiteStore {
         }
     }
 
-    public func ledger(keys: [String]) throws -> [String: String] {
+    public func ledger(keys: [String]) throws -> [String: LedgerWrite] {
         guard !keys.isEmpty else { return [:] }
         return try read { db in
             try StoreShared.resolveLedger(keys: keys, hashedRowsExist: ledgerHasHashedKeys) { keys in
-                var found: [String: String] = [:]
-                for key in keys {
-                    if let id = try db.query("SELECT external_id FROM ledger WHERE idempotency_key = ?", [.text(key)], { $0.text(0) }).first {
-                        found[key] = id
-                    }
+                // One statement for the whole batch (the keys bound as one JSON array, so its text is fixed and stays prepared).
+                var found: [String: LedgerWrite] = [:]
+                for (key, write) in try db.query("""
+                    SELECT idempotency_key, external_id, event_id FROM ledger WHERE idempotency_key IN (SELECT value FROM json_each(?))
+                    """, [.text(JSON.array(keys.map { .string($0) }).text)], { ($0.text(0), LedgerWrite(externalID: $0.text(1), eventID: $0.optionalInt(2))) }) {
+                    found[key] = write
                 }
                 return found
             }

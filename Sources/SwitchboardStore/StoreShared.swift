@@ -12,10 +12,15 @@ public enum StoreShared {
     /// (SQLite schema v4, PostgreSQL v2) hold rows under it; it is also the idempotency key targets see.
     public static func hashedLedgerKey(_ key: String) -> String { Hashing.hex(key) }
 
+    /// One record's events through one workflow run in order, one at a time: the key both stores' claims order by.
+    public static func orderingKey(tenant: String, workflow: String, entity: String, externalID: String) -> String {
+        "\(tenant)\u{1F}\(workflow)\u{1F}\(entity)\u{1F}\(externalID)"
+    }
+
     /// Resolves ledger keys to the external ids written under them. Where the store still holds rows
     /// under hashed keys, keys not found are looked up once more in that form.
     public static func resolveLedger(keys: [String], hashedRowsExist: Bool,
-                                     lookup: ([String]) throws -> [String: String]) rethrows -> [String: String] {
+                                     lookup: ([String]) throws -> [String: LedgerWrite]) rethrows -> [String: LedgerWrite] {
         var found = try lookup(keys)
         guard hashedRowsExist else { return found }
         var byHash: [String: String] = [:]

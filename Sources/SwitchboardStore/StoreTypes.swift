@@ -156,13 +156,29 @@ public struct LedgerEntry: Sendable {
     public var connection: String
     public var entity: String
     public var externalID: String
+    /// The event whose write this is. A record's row (one per record and write step) keeps the newest
+    /// event written: a row that exists already takes a newer one and keeps its external id.
+    public var eventID: Int64?
 
-    public init(key: String, tenant: String, connection: String, entity: String, externalID: String) {
+    public init(key: String, tenant: String, connection: String, entity: String, externalID: String, eventID: Int64? = nil) {
         self.key = key
         self.tenant = tenant
         self.connection = connection
         self.entity = entity
         self.externalID = externalID
+        self.eventID = eventID
+    }
+}
+
+/// What the ledger holds under one key: the id written at the target and the newest event written
+/// (nil for rows written before schema v5 on SQLite, v3 on PostgreSQL).
+public struct LedgerWrite: Sendable, Equatable {
+    public var externalID: String
+    public var eventID: Int64?
+
+    public init(externalID: String, eventID: Int64? = nil) {
+        self.externalID = externalID
+        self.eventID = eventID
     }
 }
 

@@ -187,5 +187,10 @@ enum PostgresMigrations {
         CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL);
         INSERT INTO store_meta (key, value) SELECT 'ledger_hashed_keys', '1' WHERE EXISTS (SELECT 1 FROM ledger)
         """),
+        // A record's ledger row keeps the newest event written (later versions update the record; an older one,
+        // run late by a host that lost its lease, is not written over it). Rows written before hold NULL.
+        (3, """
+        ALTER TABLE ledger ADD COLUMN event_id bigint
+        """),
     ]
 }

@@ -63,7 +63,7 @@ extension PostgresStore {
                 eventIDs.append(id)
                 tenants.append(event.tenant)
                 workflows.append(workflow)
-                keys.append(orderingKey(tenant: event.tenant, workflow: workflow, entity: event.entity, externalID: event.externalID))
+                keys.append(StoreShared.orderingKey(tenant: event.tenant, workflow: workflow, entity: event.entity, externalID: event.externalID))
             }
         }
         if !eventIDs.isEmpty {
@@ -74,11 +74,6 @@ extension PostgresStore {
                 """, [.ints(eventIDs), .texts(tenants), .texts(workflows), .texts(keys), .int(now)])
         }
         return inserted
-    }
-
-    /// One record's events through one workflow run in order, one at a time.
-    static func orderingKey(tenant: String, workflow: String, entity: String, externalID: String) -> String {
-        "\(tenant)\u{1F}\(workflow)\u{1F}\(entity)\u{1F}\(externalID)"
     }
 
     static func upsertXref(_ entries: [XrefKey], now: Millis, db: PGSession) throws {
@@ -185,12 +180,15 @@ extension PostgresStore {
             let ledger = applied.flatMap(\.ledger)
             if !ledger.isEmpty {
                 try db.run("""
-                    INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at)
-                    SELECT k, t, c, en, x, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(k, t, c, en, x)
+                    INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id)
+                    SELECT k, t, c, en, x, $6, nullif(e, 0)
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::bigint[]) AS u(k, t, c, en, x, e)
                     ORDER BY k
-                    ON CONFLICT (idempotency_key) DO NOTHING
+                    ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
+                    WHERE excluded.event_id > coalesce(ledger.event_id, 0)
                     """, [.texts(ledger.map(\.key)), .texts(ledger.map(\.tenant)), .texts(ledger.map(\.connection)),
-                          .texts(ledger.map(\.entity)), .texts(ledger.map(\.externalID)), .int(now)])
+                          .texts(ledger.map(\.entity)), .texts(ledger.map(\.externalID)), .int(now),
+                          .ints(ledger.map { $0.eventID ?? 0 })])  // 0: no event (event ids start at 1)
             }
             try Self.upsertXref(applied.flatMap(\.xref), now: now, db: db)
             try Self.insertEvents(applied.flatMap(\.emitted), now: now, db: db)
@@ -249,18 +247,19 @@ extension PostgresStore {
         }
     }
 
-    public func ledger(keys: [String]) throws -> [String: String] {
+    public func ledger(keys: [String]) throws -> [String: LedgerWrite] {
         guard !keys.isEmpty else { return [:] }
         return try pool.transaction { db in try Self.ledger(keys: keys, hashedRowsExist: ledgerHasHashedKeys, db: db) }
     }
 
     /// The ledger lookup, inside the caller's transaction (whose plans it pins to the key index).
-    static func ledger(keys: [String], hashedRowsExist: Bool, db: PGSession) throws -> [String: String] {
+    static func ledger(keys: [String], hashedRowsExist: Bool, db: PGSession) throws -> [String: LedgerWrite] {
         try db.pinIndexPlans()
         return try StoreShared.resolveLedger(keys: keys, hashedRowsExist: hashedRowsExist) { keys in
-            var found: [String: String] = [:]
-            for row in try db.query("SELECT idempotency_key, external_id FROM ledger WHERE idempotency_key = ANY($1)", [.texts(keys)]) {
-                found[try row.text(0)] = try row.text(1)
+            var found: [String: LedgerWrite] = [:]
+            for row in try db.query("SELECT idempotency_key, external_id, event_id FROM ledger WHERE idempotency_key = ANY($1)",
+                                    [.texts(keys)]) {
+                found[try row.text(0)] = LedgerWrite(externalID: try row.text(1), eventID: try row.optionalInt(2))
             }
             return found
         }

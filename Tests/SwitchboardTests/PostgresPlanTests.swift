@@ -22,7 +22,7 @@ import Testing
             let found = try PostgresStore.ledger(keys: keys, hashedRowsExist: false, db: db)
             return (found, try seqScans() - before)
         }
-        #expect(found.count == 1000 && found["t|wf|7"] == "C-7")
+        #expect(found.count == 1000 && found["t|wf|7"]?.externalID == "C-7")
         #expect(scans == 0, "the lookup read the whole ledger")
     }
 }

@@ -83,21 +83,6 @@ import Testing
         #expect(try b.claim(limit: 10, now: 2100, leaseMillis: 1000).map(\.id) == [lost])
     }
 
-    /// Events of one record run in order: a newer one waits while an older one is unfinished, even one waiting to retry.
-    @Test func oneRecordsEventsRunInOrderOthersRunInParallel() throws {
-        let store = try TestPostgres.freshStore()
-        _ = try store.ingest(IngestBatch(events: [event("1", record: "opp-1"), event("2", record: "opp-1"), event("3", record: "opp-2")]), now: 1000)
-        let first = try store.claim(limit: 10, now: 1000, leaseMillis: 1000)
-        #expect(first.map(\.event.dedupeKey) == ["k-1", "k-3"])
-        try store.finish([WorkOutcome(workID: first[0].id, disposition: .retry(at: 5000, status: .retry)),
-                          WorkOutcome(workID: first[1].id, disposition: .done)], now: 1100)
-        #expect(try store.claim(limit: 10, now: 2000, leaseMillis: 1000).isEmpty, "k-2 waits for the retry of k-1")
-        let retried = try store.claim(limit: 10, now: 5000, leaseMillis: 1000)
-        #expect(retried.map(\.event.dedupeKey) == ["k-1"])
-        try store.finish([WorkOutcome(workID: retried[0].id, disposition: .done)], now: 5100)
-        #expect(try store.claim(limit: 10, now: 5200, leaseMillis: 1000).map(\.event.dedupeKey) == ["k-2"])
-    }
-
     /// Two hosts receiving the same delivery log it once.
     @Test func concurrentIngestOfOneDeliveryLogsItOnce() throws {
         let url = try TestPostgres.freshDatabase("ingest")

@@ -77,6 +77,53 @@ import Testing
         #expect(try sinkRecords(sinkPath).count == 300)
     }
 
+    /// A record that changes at its source is a new fact: a workflow triggered by record changes writes every
+    /// version, and each version updates the record it first created at the target (not a second one).
+    /// (A redelivered version repeats its write under the same idempotency key, which the target's contract absorbs;
+    /// CrashTests redelivers record changes after kill -9 and checks the sink holds each once.)
+    @Test func eachVersionOfAChangedRecordUpdatesTheSameTargetRecord() throws {
+        let sinkPath = TestEnv.tempDir("sbsink") + "/sink.log"
+        let s = try setup("""
+            connections:
+              - { id: crm, plugin: testkit, config: { role: sink } }
+              - { id: sink, plugin: testkit, config: { role: sink, path: \(sinkPath) } }
+            workflows:
+              - id: copy
+                trigger: { event: record.Account, source: crm }
+                steps:
+                  - map: { external_id: $.external_id, updated_at: $.updated_at, name: $.name }
+                  - write: { connection: sink, entity: Account }
+            """)
+        func version(_ name: String, of id: String = "A-1") -> (String, [UInt8]) {
+            ("Account", Array(#"{"external_id":"\#(id)","updated_at":"2026-11-27T10:00:00Z","name":"\#(name)"}"#.utf8))
+        }
+        /// Sink lines: idempotency key, the id at the sink, the record's external id.
+        func lines() throws -> [[Substring]] {
+            ((try? String(contentsOfFile: sinkPath, encoding: .utf8)) ?? "").split(separator: "\n").map { $0.split(separator: " ") }
+        }
+        let rt = try runtime(s)
+        #expect(try rt.ingest(tenant: "acme", source: "crm", kind: .record, items: [version("Northwind")]).inserted == 1)
+        try rt.drain()
+        let first = try lines()
+        try #require(first.count == 1)
+        // The name changed at the source: a new version, written as an update of the sink's record.
+        let rt2 = try runtime(s)
+        #expect(try rt2.ingest(tenant: "acme", source: "crm", kind: .record, items: [version("Northwind Advisory")]).inserted == 1)
+        try rt2.drain()
+        let second = try lines()
+        try #require(second.count == 2, "the second version reached the sink")
+        #expect(second[1][0] != second[0][0], "each version has its own idempotency key")
+        #expect(second[1][1] == second[0][1], "the second version updated the record the first created")
+        #expect(try rt2.store.stats(tenant: "acme").done == 2)
+        // Two versions in one delivery: the second waits for the first to commit (one record's events run in order), then updates it.
+        let rt3 = try runtime(s)
+        #expect(try rt3.ingest(tenant: "acme", source: "crm", kind: .record, items: [version("Contoso", of: "B-1"), version("Contoso Ltd", of: "B-1")]).inserted == 2)
+        try rt3.drain()
+        let third = try lines().filter { $0[2] == "B-1" }
+        try #require(third.count == 2)
+        #expect(third[1][1] == third[0][1], "both versions of B-1 are one record at the sink")
+    }
+
     @Test func eachKindOfFailureEndsWhereItShould() throws {
         let s = try setup("""
             connections:

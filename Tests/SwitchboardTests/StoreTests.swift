@@ -45,10 +45,75 @@ import Testing
                                       ledger: [LedgerEntry(key: "idem-1", tenant: "t", connection: "erp", entity: "Account", externalID: "C-1")]),
                           WorkOutcome(workID: recovered[1].id, disposition: .retry(at: 5000, status: .retry),
                                       diagnostics: [Diagnostic("busy")])], now: 1700)
-        #expect(try store.ledger(keys: ["idem-1", "idem-2"]) == ["idem-1": "C-1"])
+        #expect(try store.ledger(keys: ["idem-1", "idem-2"]).mapValues(\.externalID) == ["idem-1": "C-1"])
         #expect(try store.claim(limit: 10, now: 4999, leaseMillis: 500).isEmpty, "not due yet")
         let retried = try store.claim(limit: 10, now: 5000, leaseMillis: 500)
         #expect(retried.map(\.attempts) == [1])
+    }
+
+    /// A record's ledger row keeps its first external id and the newest event written: a later version moves the
+    /// event on, an older one (run late by a host that lost its lease) does not move it back; a business event's
+    /// row (no event) stays as first written.
+    @Test(arguments: StoreBackend.allCases)
+    func aRecordsLedgerRowKeepsTheNewestEventWritten(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        _ = try store.ingest(IngestBatch(events: (1...4).map { event("\($0)") }), now: 1000)
+        let items = try store.claim(limit: 10, now: 1000, leaseMillis: 5000)
+        try #require(items.count == 4)
+        func write(_ item: ClaimedWork, _ key: String, _ id: String, event: Int64?) throws {
+            try store.finish([WorkOutcome(workID: item.id, disposition: .done,
+                                          ledger: [LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "Account", externalID: id,
+                                                               eventID: event)])], now: 1100)
+        }
+        try write(items[0], "record", "C-1", event: 20)
+        #expect(try store.ledger(keys: ["record"]) == ["record": LedgerWrite(externalID: "C-1", eventID: 20)])
+        try write(items[1], "record", "C-other", event: 30)
+        #expect(try store.ledger(keys: ["record"]) == ["record": LedgerWrite(externalID: "C-1", eventID: 30)], "a newer version moves it on")
+        try write(items[2], "record", "C-other", event: 25)
+        #expect(try store.ledger(keys: ["record"]) == ["record": LedgerWrite(externalID: "C-1", eventID: 30)], "an older one does not")
+        try write(items[3], "event", "P-1", event: nil)
+        #expect(try store.ledger(keys: ["event", "record"])["event"] == LedgerWrite(externalID: "P-1", eventID: nil))
+    }
+
+    /// Events of one record through one workflow run in order, one at a time: a newer one waits while an older one is
+    /// unfinished (in flight, waiting to retry, parked), also once the store is opened again; other records go on.
+    @Test(arguments: StoreBackend.allCases)
+    func oneRecordsEventsRunInOrderOthersRunInParallel(backend: StoreBackend) throws {
+        var store = try backend.freshStore()
+        func keys(_ items: [ClaimedWork]) -> [String] { items.map(\.event.dedupeKey) }
+        _ = try store.ingest(IngestBatch(events: [event("opp-1", key: "k-1"), event("opp-1", key: "k-2"), event("opp-2", key: "k-3"),
+                                                  event("opp-3", key: "k-4"), event("opp-3", key: "k-5")]), now: 1000)
+        let first = try store.claim(limit: 10, now: 1000, leaseMillis: 1000)
+        #expect(keys(first) == ["k-1", "k-3", "k-4"])
+        try store.finish([WorkOutcome(workID: first[0].id, disposition: .retry(at: 5000, status: .retry)),
+                          WorkOutcome(workID: first[1].id, disposition: .done),
+                          WorkOutcome(workID: first[2].id, disposition: .parked, connection: "erp")], now: 1100)
+        #expect(try store.claim(limit: 10, now: 2000, leaseMillis: 1000).isEmpty, "k-2 waits for k-1's retry, k-5 for parked k-4")
+        if let sqlite = store as? SQLiteStore {
+            // A new process on the file knows what waits from the file.
+            store = try SQLiteStore(path: sqlite.path)
+            #expect(try store.claim(limit: 10, now: 2000, leaseMillis: 1000).isEmpty, "after opening the file again too")
+        }
+        let retried = try store.claim(limit: 10, now: 5000, leaseMillis: 1000)
+        #expect(keys(retried) == ["k-1"])
+        try store.finish([WorkOutcome(workID: retried[0].id, disposition: .done)], now: 5100)
+        let next = try store.claim(limit: 10, now: 5200, leaseMillis: 1000)
+        #expect(keys(next) == ["k-2"], "k-2 runs once k-1 is done")
+        try store.finish(next.map { WorkOutcome(workID: $0.id, disposition: .done) }, now: 5300)
+        // One at a time: the record's next event waits while one is in flight.
+        _ = try store.ingest(IngestBatch(events: [event("opp-2", key: "k-6"), event("opp-2", key: "k-7")]), now: 6000)
+        let inFlight = try store.claim(limit: 10, now: 6000, leaseMillis: 1000)
+        #expect(keys(inFlight) == ["k-6"])
+        try store.finish([WorkOutcome(workID: inFlight[0].id, disposition: .done)], now: 6100)
+        let after = try store.claim(limit: 10, now: 6200, leaseMillis: 1000)
+        #expect(keys(after) == ["k-7"])
+        try store.finish(after.map { WorkOutcome(workID: $0.id, disposition: .done) }, now: 6300)
+        // The parked item runs again once its connection is resumed, before the event after it.
+        #expect(try store.setConnectionPaused(tenant: "t", connection: "erp", paused: false, reason: "new token", now: 7000) == 1)
+        let resumed = try store.claim(limit: 10, now: 7000, leaseMillis: 1000)
+        #expect(keys(resumed) == ["k-4"])
+        try store.finish([WorkOutcome(workID: resumed[0].id, disposition: .done)], now: 7100)
+        #expect(keys(try store.claim(limit: 10, now: 7200, leaseMillis: 1000)) == ["k-5"])
     }
 
     /// A transactional record's link stores only the side that was written: its canonical id names the origin.
@@ -190,7 +255,7 @@ import Testing
             WorkOutcome(workID: claimed[2].id, disposition: .exception(reason: "fatal"), connection: "erp",
                         diagnostics: [Diagnostic("unknown item", fieldPath: "custom.service_item")]),
         ], now: 1100)
-        #expect(try store.ledger(keys: ["idem-1"]) == ["idem-1": "C-9"])
+        #expect(try store.ledger(keys: ["idem-1"]).mapValues(\.externalID) == ["idem-1": "C-9"])
         #expect(try store.xref(tenant: "t", entity: "Account", canonicalID: "acc-1").map(\.connection) == ["crm", "erp"])
         #expect(try store.xref(tenant: "t", entity: "Account", connection: "crm", externalID: "A1")?.content == [1, 2],
                 "a later upsert without content keeps the stored content")

@@ -31,7 +31,7 @@ import Testing
         StoreTests.sql(path, script)
 
         let store = try SQLiteStore(path: path)
-        #expect(try store.ledger(keys: [Self.key, "t|wf|2|record.Account|crm|A2"]) == [Self.key: "C-1"],
+        #expect(try store.ledger(keys: [Self.key, "t|wf|2|record.Account|crm|A2"]).mapValues(\.externalID) == [Self.key: "C-1"],
                 "a write recorded under the hashed key is found by its readable key")
         let ids = try store.xref(tenant: "t", entity: "Account", canonicalID: "account_0123456789abcdef0123")
         #expect(ids.map(\.externalID) == ["A1", "C-1"] && ids[1].content == [1])
@@ -40,7 +40,7 @@ import Testing
         try store.finish([WorkOutcome(workID: 1, disposition: .done,
                                       ledger: [LedgerEntry(key: "t|wf|2|record.Account|crm|A2", tenant: "t", connection: "erp",
                                                            entity: "Account", externalID: "C-2")])], now: 2)
-        #expect(try store.ledger(keys: ["t|wf|2|record.Account|crm|A2"]) == ["t|wf|2|record.Account|crm|A2": "C-2"])
+        #expect(try store.ledger(keys: ["t|wf|2|record.Account|crm|A2"]).mapValues(\.externalID) == ["t|wf|2|record.Account|crm|A2": "C-2"])
         #expect(try store.stats(tenant: "t").done == 1)
     }
 
@@ -52,6 +52,6 @@ import Testing
         try TestPostgres.sql(store, "DELETE FROM schema_migrations WHERE version = 2")
         try TestPostgres.sql(store, "INSERT INTO ledger VALUES ('\(Self.hashedKey)', 't', 'erp', 'Account', 'C-1', 0)")
         let upgraded = try PostgresStore(settings: store.settings, hostID: "upgraded")
-        #expect(try upgraded.ledger(keys: [Self.key, "t|wf|2|record.Account|crm|A2"]) == [Self.key: "C-1"])
+        #expect(try upgraded.ledger(keys: [Self.key, "t|wf|2|record.Account|crm|A2"]).mapValues(\.externalID) == [Self.key: "C-1"])
     }
 }
