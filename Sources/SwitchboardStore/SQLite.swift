@@ -22,6 +22,13 @@ final class SQLiteConnection: @unchecked Sendable {
     let path: String
     private var cache: [SQLText: Statement] = [:]
 
+    /// The store's statements have fixed text (values are bound), so a few dozen are cached for good. More than
+    /// this means text is being built from values somewhere: the cache starts over rather than grow without end.
+    static let maxCachedStatements = 256
+
+    /// How many prepared statements are cached.
+    var cachedStatements: Int { cache.count }
+
     init(path: String, readOnly: Bool = false) throws {
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
@@ -64,6 +71,8 @@ final class SQLiteConnection: @unchecked Sendable {
             throw StoreError(String(cString: sqlite3_errmsg(handle)), sql: sql)
         }
         let statement = Statement(stmt, connection: self, sql: sql)
+        // A statement in use is kept alive by its caller; dropped ones finalize when released.
+        if cache.count >= Self.maxCachedStatements { cache.removeAll(keepingCapacity: true) }
         cache[key] = statement
         return statement
     }
