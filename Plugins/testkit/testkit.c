@@ -1,8 +1,9 @@
 /*
  * testkit: connectors for crash, echo and benchmark tests, chosen by config.
  *
- *   {"role": "source", "records": N, "entity": "Account", "prefix": "R"}
- *       stream "records": N records R-1..R-N with a {"next": i} cursor.
+ *   {"role": "source", "records": N, "entity": "Account", "prefix": "R", "versions": V}
+ *       stream "records": N records R-1..R-N with a {"next": i} cursor; with V > 1 the
+ *       stream then shows each record changed, V - 1 more times (name "Record n v2", ...).
  *   {"role": "sink", "path": "/dir/sink.log"}
  *       an idempotent sink like a real external system: it survives restarts
  *       (one "key id" line per distinct record in `path`, every call also
@@ -32,7 +33,7 @@ typedef struct entry { char *key; char *id; char *record; char entity[24]; } ent
 
 struct sb_instance {
     enum role role;
-    long records;
+    long records, versions;
     char entity[24], prefix[16], path[512], misbehave[16];
     int fd, calls_fd, shared;
     long loaded_to;   /* bytes of `path` already read into the table */
@@ -103,16 +104,16 @@ static int remember(sb_instance *in, const char *k, size_t n, const char *id, co
 static sb_status spec(sb_call *call) {
     return sbkit_emit(host, call, SB_EMIT_SPEC, "",
         "{\"type\":\"object\",\"required\":[\"role\"],\"properties\":{\"role\":{\"enum\":[\"source\",\"sink\",\"mirror\"]},"
-        "\"records\":{\"type\":\"integer\"},\"entity\":{\"type\":\"string\"},\"prefix\":{\"type\":\"string\"},"
+        "\"records\":{\"type\":\"integer\"},\"versions\":{\"type\":\"integer\"},\"entity\":{\"type\":\"string\"},\"prefix\":{\"type\":\"string\"},"
         "\"path\":{\"type\":\"string\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"retry\",\"no-result\",\"status77\"]}}}");
 }
 
 static sb_status validate_config(sb_call *call, sb_bytes config) {
     char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_status st = SB_OK;
-    static const char *const names[] = {"role", "records", "entity", "prefix", "path", "misbehave", NULL};
+    static const char *const names[] = {"role", "records", "entity", "prefix", "path", "misbehave", "versions", NULL};
     if (!json) return SB_RETRY;
-    if (!sbkit_check_config(host, call, json, names, "snssss")) { free(json); return SB_CONFIG; }
+    if (!sbkit_check_config(host, call, json, names, "snssssn")) { free(json); return SB_CONFIG; }
     if (!sbkit_find_string(json, "role", role, sizeof role) || (strcmp(role, "source") && strcmp(role, "sink") && strcmp(role, "mirror"))) {
         sbkit_report(host, call, "must be source, sink or mirror", "role");
         st = SB_CONFIG;
@@ -152,6 +153,8 @@ static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out
     sbkit_find_string(json, "role", role, sizeof role);
     in->role = !strcmp(role, "source") ? SOURCE : !strcmp(role, "sink") ? SINK : MIRROR;
     in->records = sbkit_find_long(json, "records", 100);
+    in->versions = sbkit_find_long(json, "versions", 1);
+    if (in->versions < 1) in->versions = 1;
     if (!sbkit_find_string(json, "entity", in->entity, sizeof in->entity)) strcpy(in->entity, "Account");
     if (!sbkit_find_string(json, "prefix", in->prefix, sizeof in->prefix)) strcpy(in->prefix, "R");
     sbkit_find_string(json, "misbehave", in->misbehave, sizeof in->misbehave);
@@ -199,9 +202,14 @@ static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_reque
     char rec[600], state[48];
     sb_status st = SB_OK;
     if (in->role == SOURCE) {
-        for (; i < in->records && limit-- > 0 && st == SB_OK; i++) {
-            int n = snprintf(rec, sizeof rec, "{\"external_id\":\"%s-%ld\",\"updated_at\":\"2026-11-27T10:00:00Z\",\"name\":\"Record %ld\"}",
-                             in->prefix, i + 1, i + 1);
+        for (; i < in->records * in->versions && limit-- > 0 && st == SB_OK; i++) {
+            long record = i % in->records + 1, version = i / in->records + 1;
+            char name[48];
+            int n;
+            if (version == 1) snprintf(name, sizeof name, "Record %ld", record);
+            else snprintf(name, sizeof name, "Record %ld v%ld", record, version);
+            n = snprintf(rec, sizeof rec, "{\"external_id\":\"%s-%ld\",\"updated_at\":\"2026-11-27T10:00:00Z\",\"name\":\"%s\"}",
+                         in->prefix, record, name);
             st = sbkit_emit_n(host, call, SB_EMIT_RECORD, in->entity, rec, (size_t)n);
         }
     } else {
