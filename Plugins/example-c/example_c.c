@@ -183,7 +183,8 @@ static char *dup_str(sb_str s) {
     return out;
 }
 
-/* Upserts into memory; the same idempotency key returns the same id. */
+/* Upserts into memory; the same idempotency key returns the same id, and a known
+   external id is an update of that record (a later version of it), not a new one. */
 static sb_status write_record(sb_instance *inst, sb_call *call, const sb_write_request *req) {
     size_t i;
     char id[32];
@@ -204,7 +205,12 @@ static sb_status write_record(sb_instance *inst, sb_call *call, const sb_write_r
         inst->writes = grown;
         inst->write_cap = cap;
     }
-    snprintf(id, sizeof id, "ext-%ld", inst->next_id++);
+    if (req->external_id.len && req->external_id.len < sizeof id) {
+        memcpy(id, req->external_id.ptr, req->external_id.len);
+        id[req->external_id.len] = '\0';
+    } else {
+        snprintf(id, sizeof id, "ext-%ld", inst->next_id++);
+    }
     inst->writes[inst->write_count].key = dup_str(req->idempotency_key);
     inst->writes[inst->write_count].external_id = dup_str(str_of(id));
     if (!inst->writes[inst->write_count].key || !inst->writes[inst->write_count].external_id) {

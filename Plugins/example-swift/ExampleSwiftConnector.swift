@@ -99,8 +99,14 @@ final class ExampleSwiftConnector: ConnectorPlugin {
             throw PluginError.fatal("a write needs an idempotency key", fieldPath: "idempotency_key")
         }
         if let known = ledger[request.idempotencyKey] { return known }
-        nextID += 1
-        let id = "c-\(nextID)"
+        // A known external id is an update of that record (a later version of it), not a new one.
+        let id: String
+        if request.externalID.isEmpty {
+            nextID += 1
+            id = "c-\(nextID)"
+        } else {
+            id = request.externalID
+        }
         ledger[request.idempotencyKey] = id
         return id
     }

@@ -102,7 +102,7 @@ final class ConformanceSession {
         checkLoad()
         guard let plugin else {
             for name in ["spec.json_schema", "validate_config.accepts_good", "validate_config.rejects_bad", "open", "check_connection.classifies",
-                         "discover.catalog", "read.records_valid", "read.resumes_from_state", "write.idempotent", "errors.classified",
+                         "discover.catalog", "read.records_valid", "read.resumes_from_state", "write.idempotent", "write.updates", "errors.classified",
                          "fuzz.boundary", "output.quiet"] {
                 skip(name, "the plugin did not load")
             }
@@ -119,9 +119,13 @@ final class ConformanceSession {
                 skip("read.records_valid", "the plugin does not declare read")
                 skip("read.resumes_from_state", "the plugin does not declare read")
             }
-            plugin.info.has(.write) ? checkWrite(plugin) : skip("write.idempotent", "the plugin does not declare write")
+            if plugin.info.has(.write) { checkWrite(plugin) } else {
+                skip("write.idempotent", "the plugin does not declare write")
+                skip("write.updates", "the plugin does not declare write")
+            }
         } else {
-            for name in ["check_connection.classifies", "discover.catalog", "read.records_valid", "read.resumes_from_state", "write.idempotent"] {
+            for name in ["check_connection.classifies", "discover.catalog", "read.records_valid", "read.resumes_from_state", "write.idempotent",
+                         "write.updates"] {
                 skip(name, "the instance did not open")
             }
         }
@@ -392,6 +396,30 @@ final class ConformanceSession {
             }
             return Finding(status: .passed, summary: "the same idempotency key twice yields one record (\(id1))",
                            details: ["a different key: \(other.0.status) \(other.1 ?? "")"])
+        }
+        // The host sends a later version of a record it wrote before with that record's id and a key of its own.
+        check("write.updates") {
+            let entity = writes.first ?? streams.first?.entity ?? "Account"
+            let externalID = "conformance-\(options.seed)-updated"
+            guard let record = CanonicalSamples.record(entity: entity, externalID: externalID)?.bytes else {
+                return Finding(status: .skipped, summary: "no sample for \(entity)")
+            }
+            let key = "conformance-\(options.seed)-key-update"
+            let created = plugin.write(entity: entity, idempotencyKey: key + "-1", externalID: "", record: record, deadline: deadline,
+                                       labels: [:], onResult: nil)
+            _ = note("write", created.0)
+            guard created.0.isOK, let id = created.1 else { return Finding(status: .failed, summary: "writing a valid \(entity) failed: \(created.0.summary)") }
+            let updated = plugin.write(entity: entity, idempotencyKey: key + "-2", externalID: id, record: record, deadline: deadline,
+                                       labels: [:], onResult: nil)
+            _ = note("write", updated.0)
+            guard updated.0.isOK, let again = updated.1 else {
+                return Finding(status: .failed, summary: "updating \(entity) \(id) (its external_id given) failed: \(updated.0.summary)")
+            }
+            if again != id {
+                return Finding(status: .failed, summary: "an update of \(id) (its external_id given, a new key) created \(again)",
+                               details: ["a record changed at its source would be a second record at the target: write to the record external_id names"])
+            }
+            return Finding(status: .passed, summary: "a write with the external_id of \(id) updates it")
         }
     }
 

@@ -12,6 +12,7 @@
  *   ZOO_CRASH_MARKER      write crashes only when the record contains "crash-me"
  *   Conformance faults:
  *   ZOO_NON_IDEMPOTENT    write creates a new record for a repeated idempotency key
+ *   ZOO_IGNORES_EXTERNAL_ID  write creates a new record when given the id of one it holds (an update)
  *   ZOO_REEMIT            read ignores its cursor and re-emits old records
  *   ZOO_AUTH_FATAL        check_connection reports a 401 as FATAL instead of AUTH
  *   Escape attempts:
@@ -263,6 +264,12 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
         in->ids = v;
         in->cap = cap;
     }
+#ifndef ZOO_IGNORES_EXTERNAL_ID
+    if (req->external_id.len && req->external_id.len < sizeof id) {   /* an update of a record it holds */
+        memcpy(id, req->external_id.ptr, req->external_id.len);
+        id[req->external_id.len] = 0;
+    } else
+#endif
     snprintf(id, sizeof id, "Z-%ld", ++in->next_id);
     in->keys[in->count] = sbkit_cstr((const uint8_t *)req->idempotency_key.ptr, req->idempotency_key.len);
     in->ids[in->count] = sbkit_cstr((const uint8_t *)id, strlen(id));

@@ -53,7 +53,7 @@ import FoundationXML
         #expect(run.status == 0, "\(run.report)")
         #expect(run.report.contains("the plugin conforms"))
         #expect(run.report.contains("10000 mutated inputs"), "the default run fuzzes 10,000 inputs")
-        #expect(run.results.count == 13)
+        #expect(run.results.count == 14)
         #expect(run.results.values.allSatisfy { $0 == "passed" }, "\(run.results)")
     }
 
@@ -69,6 +69,7 @@ import FoundationXML
         ("oversize", ["ZOO_OVERSIZE"], "read.records_valid", "exceeds the 16 MiB limit"),
         ("abi", ["ZOO_MAJOR=99"], "load.manifest_abi", "ABI major 99"),
         ("nonidem", ["ZOO_NON_IDEMPOTENT"], "write.idempotent", "created two records"),
+        ("noupdate", ["ZOO_IGNORES_EXTERNAL_ID"], "write.updates", "(its external_id given, a new key) created"),
         ("reemit", ["ZOO_REEMIT"], "read.resumes_from_state", "re-emitted"),
         ("authfatal", ["ZOO_AUTH_FATAL"], "check_connection.classifies", "HTTP 401: FATAL, expected AUTH"),
     ])
