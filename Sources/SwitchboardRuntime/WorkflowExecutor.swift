@@ -230,7 +230,7 @@ struct WorkflowExecutor {
         // before is updated (its events run one at a time, in order, so the ledger holds the earlier write), unless
         // this event or a newer one was written already (a redelivery; an older version run late by a host that lost
         // its lease). Rows from before the ledger kept events (no event id) count as older.
-        let recordChange = !tracked && Ingestor.isRecordChange(item.event.type)
+        let recordChange = Ingestor.isRecordChange(item.event.type)
         if let written, !recordChange || (written.eventID ?? 0) >= item.event.id { return written.externalID }
         let update = written != nil
         let targetID = atTarget?.externalID ?? written?.externalID

@@ -124,6 +124,41 @@ import Testing
         #expect(third[1][1] == third[0][1], "both versions of B-1 are one record at the sink")
     }
 
+    /// The same for a master-data entity copied by a workflow to a system outside its group (a data warehouse, say):
+    /// the group's sync and the copy both follow every change.
+    @Test func aMasterDataRecordCopiedByAWorkflowIsUpdatedToo() throws {
+        let sinkPath = TestEnv.tempDir("sbsink") + "/sink.log"
+        let s = try setup("""
+            connections:
+              - { id: crm, plugin: testkit, config: { role: sink } }
+              - { id: erp, plugin: testkit, config: { role: sink } }
+              - { id: warehouse, plugin: testkit, config: { role: sink, path: \(sinkPath) } }
+            master_data:
+              - entity: Account
+                connections: [crm, erp]
+                system_of_record: { owner: crm }
+            workflows:
+              - id: copy
+                trigger: { event: record.Account, source: crm }
+                steps:
+                  - write: { connection: warehouse, entity: Account }
+            """)
+        func version(_ name: String) -> (String, [UInt8]) {
+            ("Account", Array(#"{"external_id":"A-1","updated_at":"2026-11-27T10:00:00Z","name":"\#(name)"}"#.utf8))
+        }
+        for name in ["Northwind", "Northwind Advisory"] {
+            let rt = try runtime(s)
+            #expect(try rt.ingest(tenant: "acme", source: "crm", kind: .record, items: [version(name)]).inserted == 1)
+            try rt.drain()
+        }
+        let lines = ((try? String(contentsOfFile: sinkPath, encoding: .utf8)) ?? "").split(separator: "\n").map { $0.split(separator: " ") }
+        try #require(lines.count == 2, "both versions reached the warehouse: \(lines)")
+        #expect(lines[1][1] == lines[0][1], "as one record")
+        let store = try SQLiteStore.open(url: try ConfigLoader.load(file: s.configPath).store)
+        #expect(try store.stats(tenant: "acme").done == 4, "two versions, each through the sync and the copy")
+        #expect(try store.exceptions(ExceptionFilter()).isEmpty)
+    }
+
     @Test func eachKindOfFailureEndsWhereItShould() throws {
         let s = try setup("""
             connections:
