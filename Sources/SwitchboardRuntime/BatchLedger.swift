@@ -37,9 +37,9 @@ final class BatchLedger {
 
     /// The ledger key of one write: the business event, not its delivery, plus the step that writes.
     /// For a record change it names the record, whichever version: its row holds the record's id at
-    /// the target, which later versions update. Kept readable (not hashed): keys of one workflow step and source sort together, so a batch's
-    /// ledger rows land on a few adjacent index pages instead of one random page each (a hashed key
-    /// made every commit rewrite most of the ledger index; see docs/STORE.md).
+    /// the target, which later versions update. Kept readable (not hashed): keys of one workflow step
+    /// and source sort together, so a batch's ledger rows land on a few adjacent index pages instead of
+    /// one random page each (a hashed key made every commit rewrite most of the ledger index; see docs/STORE.md).
     static func key(tenant: String, step: String, event: StoredEvent) -> String {
         "\(tenant)|\(step)|\(event.type)|\(event.source)|\(event.externalID)"
     }

@@ -415,7 +415,7 @@ struct Reader {
             if w["trigger"] == nil { fail(node, "workflow \(id) needs a trigger") }
             return nil
         }
-        if CanonicalModel.event(event) == nil && !(event.hasPrefix("record.") && CanonicalModel.entity(String(event.dropFirst(7))) != nil) {
+        if CanonicalModel.event(event) == nil && !(Ingestor.recordEntity(event).map { CanonicalModel.entity($0) != nil } ?? false) {
             fail(t["event"]!, "unknown trigger event \"\(event)\" (business events: \(CanonicalModel.events.map(\.name).joined(separator: ", ")); or record.<Entity>)")
         }
         let source = t["source"].flatMap { $0.string }

@@ -18,10 +18,15 @@ struct Ingestor: Sendable {
     }
 
     /// The event type of a change of a record of `entity`: `record.ENTITY`.
-    static func recordType(_ entity: String) -> String { "record.\(entity)" }
+    static func recordType(_ entity: String) -> String { recordPrefix + entity }
 
     /// True for a record change (`record.ENTITY`), as opposed to a business event (`opportunity.won`).
-    static func isRecordChange(_ type: String) -> Bool { type.hasPrefix("record.") }
+    static func isRecordChange(_ type: String) -> Bool { type.hasPrefix(recordPrefix) }
+
+    /// The entity of a record change's type (`record.Account` -> `Account`); nil for a business event.
+    static func recordEntity(_ type: String) -> String? { isRecordChange(type) ? String(type.dropFirst(recordPrefix.count)) : nil }
+
+    private static let recordPrefix = "record."
 
     /// An event's dedupe key: whose, from where, what and which, plus a fingerprint of its content
     /// (32 hex digits; for master data, of its business content), so a redelivery is recognised by it.

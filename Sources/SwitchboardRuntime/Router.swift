@@ -17,8 +17,7 @@ struct Router: Sendable {
 
     func workflows(tenant: String, type: String, source: String) -> [String] {
         var out = (routes["\(tenant)|\(type)"] ?? []).filter { $0.source == nil || $0.source == source }.map(\.workflow)
-        if Ingestor.isRecordChange(type) {
-            let entity = String(type.dropFirst(7))
+        if let entity = Ingestor.recordEntity(type) {
             for group in masterGroups[tenant] ?? [] where group.entity == entity && group.connections.contains(source) {
                 out.append(group.workflowID)
             }

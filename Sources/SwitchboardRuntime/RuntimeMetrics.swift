@@ -38,6 +38,7 @@ enum RuntimeMetrics {
     /// One batch's outcomes. Metric handles are made once per batch and label set: making one (the factory
     /// checks its name and looks it up in the registry under a lock) cost more than the rest of an item's metrics.
     struct Batch {
+        /// A metric's label values, in its label order (`c` empty where it has two).
         private struct Key: Hashable { var a: String, b: String, c: String }
         private var transactions: [Key: Int] = [:]
         private var retries: [Key: Int] = [:]

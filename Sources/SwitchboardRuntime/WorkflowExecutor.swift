@@ -260,10 +260,10 @@ struct WorkflowExecutor {
                           retryAfterMillis: outcome.0.retryAfterMillis)
         }
         // A record's row keeps its first external id and takes this event (the newest written).
-        let eventID = recordChange ? item.event.id : nil
+        let row = LedgerWrite(externalID: written?.externalID ?? externalID, eventID: recordChange ? item.event.id : nil)
         progress.ledger.append(LedgerEntry(key: ledgerKey, tenant: tenant.id, connection: connectionID, entity: entity,
-                                           externalID: written?.externalID ?? externalID, eventID: eventID))
-        ledgerView.record(ledgerKey, LedgerWrite(externalID: written?.externalID ?? externalID, eventID: eventID))
+                                           externalID: row.externalID, eventID: row.eventID))
+        ledgerView.record(ledgerKey, row)
         // Content is kept only where echoes can come back (master data).
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
                                      externalID: externalID, content: targetContent))

@@ -82,7 +82,8 @@ extension SQLiteStore {
         do {
             return try writer.write { db in try WriterProfile.measure(.claim) {
                 if !self.leases.knowsWaiting {
-                    // Once per process (from the partial indexes of unfinished items, not the history): the items that ran and wait (to retry, or parked) hold their record's later items back.
+                    // Once per process, from the partial indexes of unfinished items (not the history): the items that
+                    // ran and wait (to retry, or parked) hold their record's later items back.
                     self.leases.loadWaiting(try db.query("""
                         SELECT w.id, w.tenant, w.workflow, e.entity, e.external_id FROM work w INDEXED BY work_pending
                         JOIN events e ON e.id = w.event_id WHERE w.status = 'pending' AND w.attempts > 0

@@ -42,10 +42,7 @@ import Testing
                       - write: { connection: sink, entity: Account }
             """.write(toFile: config, atomically: true, encoding: .utf8)
 
-        func lines() -> [String] {
-            ((try? String(contentsOfFile: sink, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false)
-                .filter { !$0.isEmpty }.map(String.init)
-        }
+        func lines() -> [String] { SinkLog.lines(sink) }
         func launch() throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: TestEnv.switchboard)
@@ -78,18 +75,7 @@ import Testing
         last.waitUntilExit()
         #expect(last.terminationStatus == 0, "the final run should drain and exit 0")
 
-        let written = lines()
-        // Every line whole (no torn write): idempotency key, id at the sink, the record's external id.
-        let fields = written.map { $0.split(separator: " ").map(String.init) }.filter { $0.count == 3 }
-        #expect(fields.count == written.count, "torn sink lines: \(written.filter { $0.split(separator: " ").count != 3 })")
-        // Every version of every record once (a version lost, or skipped because it ran after a newer one, is missing),
-        // and each record one record at the sink: the second version updated what the first created.
-        #expect(written.count == Self.writes, "sink has \(written.count) lines for \(Self.records) records x \(Self.versions) versions")
-        #expect(Set(fields.map { $0[0] }).count == Self.writes, "an idempotency key was written twice")
-        let byRecord = Dictionary(grouping: fields, by: { $0[2] })
-        #expect(Set(byRecord.keys) == Set((1...Self.records).map { "R-\($0)" }))
-        let wrong = byRecord.filter { $0.value.count != Self.versions || Set($0.value.map { $0[1] }).count != 1 }
-        #expect(wrong.isEmpty, "records not written once per version as one sink record: \(wrong.prefix(3))")
+        SinkLog.expectEveryVersionOnce(lines(), records: Self.records, versions: Self.versions, "kills: \(progress)")
         #expect(midFlowKills >= Self.kills / 2, "most kills should land mid-flow (progress: \(progress))")
 
         // The store agrees: everything done, nothing stuck or filed as an exception.

@@ -77,9 +77,7 @@ import Testing
             return Host(id: id, process: p)
         }
 
-        func sinkLines() -> [String] {
-            ((try? String(contentsOfFile: sink, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-        }
+        func sinkLines() -> [String] { SinkLog.lines(sink) }
 
         /// Waits until the sink holds `count` lines and the store has nothing left to do.
         func waitUntilDone(_ count: Int, store: PostgresStore, seconds: Double) {
@@ -111,19 +109,9 @@ import Testing
             }
         }
 
-        /// Every version of every record in the sink exactly once (one line per idempotency key, every external id
-        /// present), each record one record there (its later versions updated what the first created).
+        /// Every version of every record in the sink exactly once, each record one record there.
         func expectExactlyOnce(_ records: Int, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            let written = sinkLines()
-            let fields = written.map { $0.split(separator: " ").map(String.init) }.filter { $0.count == 3 }
-            #expect(written.count == records * versions,
-                    "sink has \(written.count) lines for \(records) records x \(versions) versions (\(context))", sourceLocation: sourceLocation)
-            let byRecord = Dictionary(grouping: fields, by: { $0[2] })
-            #expect(Set(byRecord.keys) == Set((1...records).map { "R-\($0)" }), "a record is missing", sourceLocation: sourceLocation)
-            let wrong = byRecord.filter { $0.value.count != versions || Set($0.value.map { $0[1] }).count != 1 }
-            #expect(wrong.isEmpty, "records not written once per version as one sink record: \(wrong.prefix(3))", sourceLocation: sourceLocation)
-            #expect(Set(written.map { $0.split(separator: " ")[0] }).count == written.count, "an idempotency key was written twice",
-                    sourceLocation: sourceLocation)
+            SinkLog.expectEveryVersionOnce(sinkLines(), records: records, versions: versions, context, sourceLocation: sourceLocation)
         }
     }
 

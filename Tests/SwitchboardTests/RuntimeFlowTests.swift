@@ -35,8 +35,15 @@ import Testing
 
     /// Lines of the testkit sink file: [external id of the written record].
     func sinkRecords(_ path: String) throws -> [String] {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").map { String($0.split(separator: " ").last ?? "") }
+        SinkLog.lines(path).map { String($0.split(separator: " ").last ?? "") }
+    }
+
+    /// Lines of the testkit sink file, split: idempotency key, the id at the sink, the record's external id.
+    func sinkFields(_ path: String) -> [[Substring]] { SinkLog.lines(path).map { $0.split(separator: " ") } }
+
+    /// One version of Account `id` as its source shows it: only the name changes between versions.
+    func account(_ name: String, id: String = "A-1") -> (String, [UInt8]) {
+        ("Account", Array(#"{"external_id":"\#(id)","updated_at":"2026-11-27T10:00:00Z","name":"\#(name)"}"#.utf8))
     }
 
     @Test func everyRecordReachesTheSinkOnceAndReplaysChangeNothing() throws {
@@ -94,32 +101,26 @@ import Testing
                   - map: { external_id: $.external_id, updated_at: $.updated_at, name: $.name }
                   - write: { connection: sink, entity: Account }
             """)
-        func version(_ name: String, of id: String = "A-1") -> (String, [UInt8]) {
-            ("Account", Array(#"{"external_id":"\#(id)","updated_at":"2026-11-27T10:00:00Z","name":"\#(name)"}"#.utf8))
-        }
-        /// Sink lines: idempotency key, the id at the sink, the record's external id.
-        func lines() throws -> [[Substring]] {
-            ((try? String(contentsOfFile: sinkPath, encoding: .utf8)) ?? "").split(separator: "\n").map { $0.split(separator: " ") }
-        }
+        func lines() -> [[Substring]] { sinkFields(sinkPath) }
         let rt = try runtime(s)
-        #expect(try rt.ingest(tenant: "acme", source: "crm", kind: .record, items: [version("Northwind")]).inserted == 1)
+        #expect(try rt.ingest(tenant: "acme", source: "crm", kind: .record, items: [account("Northwind")]).inserted == 1)
         try rt.drain()
-        let first = try lines()
+        let first = lines()
         try #require(first.count == 1)
         // The name changed at the source: a new version, written as an update of the sink's record.
         let rt2 = try runtime(s)
-        #expect(try rt2.ingest(tenant: "acme", source: "crm", kind: .record, items: [version("Northwind Advisory")]).inserted == 1)
+        #expect(try rt2.ingest(tenant: "acme", source: "crm", kind: .record, items: [account("Northwind Advisory")]).inserted == 1)
         try rt2.drain()
-        let second = try lines()
+        let second = lines()
         try #require(second.count == 2, "the second version reached the sink")
         #expect(second[1][0] != second[0][0], "each version has its own idempotency key")
         #expect(second[1][1] == second[0][1], "the second version updated the record the first created")
         #expect(try rt2.store.stats(tenant: "acme").done == 2)
         // Two versions in one delivery: the second waits for the first to commit (one record's events run in order), then updates it.
         let rt3 = try runtime(s)
-        #expect(try rt3.ingest(tenant: "acme", source: "crm", kind: .record, items: [version("Contoso", of: "B-1"), version("Contoso Ltd", of: "B-1")]).inserted == 2)
+        #expect(try rt3.ingest(tenant: "acme", source: "crm", kind: .record, items: [account("Contoso", id: "B-1"), account("Contoso Ltd", id: "B-1")]).inserted == 2)
         try rt3.drain()
-        let third = try lines().filter { $0[2] == "B-1" }
+        let third = lines().filter { $0[2] == "B-1" }
         try #require(third.count == 2)
         #expect(third[1][1] == third[0][1], "both versions of B-1 are one record at the sink")
     }
@@ -143,15 +144,12 @@ import Testing
                 steps:
                   - write: { connection: warehouse, entity: Account }
             """)
-        func version(_ name: String) -> (String, [UInt8]) {
-            ("Account", Array(#"{"external_id":"A-1","updated_at":"2026-11-27T10:00:00Z","name":"\#(name)"}"#.utf8))
-        }
         for name in ["Northwind", "Northwind Advisory"] {
             let rt = try runtime(s)
-            #expect(try rt.ingest(tenant: "acme", source: "crm", kind: .record, items: [version(name)]).inserted == 1)
+            #expect(try rt.ingest(tenant: "acme", source: "crm", kind: .record, items: [account(name)]).inserted == 1)
             try rt.drain()
         }
-        let lines = ((try? String(contentsOfFile: sinkPath, encoding: .utf8)) ?? "").split(separator: "\n").map { $0.split(separator: " ") }
+        let lines = sinkFields(sinkPath)
         try #require(lines.count == 2, "both versions reached the warehouse: \(lines)")
         #expect(lines[1][1] == lines[0][1], "as one record")
         let store = try SQLiteStore.open(url: try ConfigLoader.load(file: s.configPath).store)

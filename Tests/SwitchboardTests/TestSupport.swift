@@ -130,3 +130,27 @@ enum TestEnv {
 
     struct FixtureError: Error { var message: String }
 }
+
+/// The file of testkit's sink (`path:`): one `idempotency-key sink-id external-id` line per write it stored.
+enum SinkLog {
+    static func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Every version of every record R-1...R-`records` stored exactly once, in whole lines, each record one record at
+    /// the sink (its later versions updated what the first created). A version lost, or skipped because it ran after
+    /// a newer one, shows as a missing line.
+    static func expectEveryVersionOnce(_ written: [String], records: Int, versions: Int, _ context: String,
+                                       sourceLocation: SourceLocation = #_sourceLocation) {
+        let fields = written.map { $0.split(separator: " ").map(String.init) }.filter { $0.count == 3 }
+        #expect(fields.count == written.count, "torn sink lines: \(written.filter { $0.split(separator: " ").count != 3 })",
+                sourceLocation: sourceLocation)
+        #expect(written.count == records * versions,
+                "sink has \(written.count) lines for \(records) records x \(versions) versions (\(context))", sourceLocation: sourceLocation)
+        #expect(Set(fields.map { $0[0] }).count == fields.count, "an idempotency key was written twice", sourceLocation: sourceLocation)
+        let byRecord = Dictionary(grouping: fields, by: { $0[2] })
+        #expect(Set(byRecord.keys) == Set((1...records).map { "R-\($0)" }), "a record is missing", sourceLocation: sourceLocation)
+        let wrong = byRecord.filter { $0.value.count != versions || Set($0.value.map { $0[1] }).count != 1 }
+        #expect(wrong.isEmpty, "records not written once per version as one sink record: \(wrong.prefix(3))", sourceLocation: sourceLocation)
+    }
+}
