@@ -130,7 +130,8 @@ extension BenchCommand {
             guard readLine() == "go" else { return }
             let cpuBefore = BenchSupport.processCPUSeconds()
             runtime.start()
-            while try runtime.store.hasUnfinishedWork() { usleep(5_000) }
+            // Every 20 ms, as `bench runtime`: each host asks, and the database's CPU for the answers counts as the run's.
+            while try runtime.store.hasUnfinishedWork() { usleep(20_000) }
             runtime.stop()
             let cpu = BenchSupport.processCPUSeconds() - cpuBefore
             FileHandle.standardOutput.write(Data("done \(runtime.counters.itemsProcessed) \(cpu)\n".utf8))

@@ -15,6 +15,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 /// SQLITE_TRANSIENT: SQLite copies bound buffers before the bind returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+/// Process-wide SQLite settings, applied once before the first connection opens.
+private let sqliteConfigured: Bool = {
+    _ = sb_sqlite_disable_memory_statistics()
+    return true
+}()
+
 /// A thin wrapper over one SQLite connection: prepared statements cached by
 /// SQL text, used from one thread at a time (callers serialise).
 final class SQLiteConnection: @unchecked Sendable {
@@ -30,6 +36,7 @@ final class SQLiteConnection: @unchecked Sendable {
     var cachedStatements: Int { cache.count }
 
     init(path: String, readOnly: Bool = false) throws {
+        _ = sqliteConfigured
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)

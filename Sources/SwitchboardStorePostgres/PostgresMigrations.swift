@@ -192,5 +192,12 @@ enum PostgresMigrations {
         (3, """
         ALTER TABLE ledger ADD COLUMN event_id bigint
         """),
+        // work.event_id is not a foreign key any more: PostgreSQL checked it with a query and a row lock on the
+        // event per work row inserted (a trigger per row, and a write to the event's tuple). Work rows are only
+        // ever inserted with their event, in the same transaction, and events are never deleted while work
+        // refers to them, so the constraint guarded nothing the store does not already guarantee.
+        (4, """
+        ALTER TABLE work DROP CONSTRAINT IF EXISTS work_event_id_fkey
+        """),
     ]
 }

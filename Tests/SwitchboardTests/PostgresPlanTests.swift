@@ -25,4 +25,31 @@ import Testing
         #expect(found.count == 1000 && found["t|wf|7"]?.externalID == "C-7")
         #expect(scans == 0, "the lookup read the whole ledger")
     }
+
+    @Test func askingWhetherWorkIsLeftReadsTheQueueIndexesNotTheHistory() throws {
+        let store = try TestPostgres.freshStore()
+        try TestPostgres.sql(store, """
+            INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, received_at)
+            VALUES ('t', 'crm', 'record.Account', 'Account', 'A1', 'k-1', '\\x7b7d', 0)
+            """)
+        // A long history of finished items, and the backlog being worked on at its end: where a sequential scan finds
+        // it last. With these statistics the planner expects to meet a pending row soon and prices a scan lower.
+        try TestPostgres.sql(store, """
+            INSERT INTO work (event_id, tenant, workflow, ordering_key, status, attempts, next_attempt_at, created_at)
+            SELECT (SELECT id FROM events), 't', 'wf', 'k-' || g, CASE WHEN g > 19000 THEN 'pending' ELSE 'done' END, 1, 0, 0
+            FROM generate_series(1, 20000) g
+            """)
+        try TestPostgres.sql(store, "ANALYZE work")
+        let (unfinished, scans) = try store.pool.transaction { db in
+            func seqScans() throws -> Int64 {
+                try db.query("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'work'")[0].int(0)
+            }
+            let before = try seqScans()
+            let unfinished = try PostgresStore.hasUnfinishedWork(db: db)
+            return (unfinished, try seqScans() - before)
+        }
+        #expect(unfinished)
+        #expect(scans == 0, "the question read the whole work table")
+        #expect(try store.hasUnfinishedWork())
+    }
 }

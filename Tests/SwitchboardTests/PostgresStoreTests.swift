@@ -37,24 +37,32 @@ import Testing
         #expect(try hosts[0].stats(tenant: "t").done == 1500)
     }
 
-    /// A host that lost its lease (paused past it) cannot overwrite the result of the host that took the item over.
+    /// A host that lost its lease (paused past it) cannot overwrite the result of the host that took the item over,
+    /// whatever its outcome says, and records none of its writes.
     @Test func aFinishAfterTheLeaseWasTakenOverIsIgnored() throws {
         let url = try TestPostgres.freshDatabase("lease")
         let a = try TestPostgres.store(url: url, hostID: "a"), b = try TestPostgres.store(url: url, hostID: "b")
-        _ = try a.ingest(IngestBatch(events: [event("1")]), now: 1000)
+        _ = try a.ingest(IngestBatch(events: [event("1"), event("2"), event("3")]), now: 1000)
         let mine = try a.claim(limit: 10, now: 1000, leaseMillis: 100)
-        #expect(mine.count == 1)
+        #expect(mine.count == 3)
         #expect(try b.claim(limit: 10, now: 1050, leaseMillis: 100).isEmpty)
         let taken = try b.claim(limit: 10, now: 1200, leaseMillis: 1000)
         #expect(taken.map(\.id) == mine.map(\.id))
-        #expect(try a.leaseRecoveries() == 1)
-        let late = WorkOutcome(workID: mine[0].id, disposition: .exception(reason: "fatal"),
-                               ledger: [LedgerEntry(key: "late", tenant: "t", connection: "erp", entity: "X", externalID: "1")])
-        try a.finish([late], now: 1300)
-        #expect(try a.ledger(keys: ["late"]).isEmpty && (try a.exceptions(ExceptionFilter()).isEmpty), "the stale outcome changed nothing")
-        #expect(try a.transaction(id: mine[0].id)?.status == "running")
-        try b.finish([WorkOutcome(workID: taken[0].id, disposition: .done)], now: 1400)
+        #expect(try a.leaseRecoveries() == 3)
+        func wrote(_ key: String) -> [LedgerEntry] { [LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "X", externalID: key)] }
+        let late = [WorkOutcome(workID: mine[0].id, disposition: .done, ledger: wrote("late-done")),
+                     WorkOutcome(workID: mine[1].id, disposition: .retry(at: 1300, status: .retry), ledger: wrote("late-retry")),
+                     WorkOutcome(workID: mine[2].id, disposition: .exception(reason: "fatal"), ledger: wrote("late-exception"))]
+        try a.finish(late, now: 1300)
+        #expect(try a.ledger(keys: ["late-done", "late-retry", "late-exception"]).isEmpty && (try a.exceptions(ExceptionFilter()).isEmpty),
+                "the stale outcomes changed nothing")
+        for item in mine { #expect(try a.transaction(id: item.id)?.status == "running") }
+        try b.finish([WorkOutcome(workID: taken[0].id, disposition: .done, ledger: wrote("b-done")),
+                      WorkOutcome(workID: taken[1].id, disposition: .exception(reason: "fatal"))], now: 1400)
         #expect(try a.transaction(id: mine[0].id)?.status == "done")
+        #expect(try a.exceptions(ExceptionFilter()).map(\.workID) == [taken[1].id])
+        #expect(try a.ledger(keys: ["b-done"]).count == 1)
+        #expect(try a.transaction(id: mine[2].id)?.status == "running", "still b's, untouched by a's stale exception")
     }
 
     /// The heartbeat keeps a live host's leases from expiring; only a host that stops renewing loses its items.
