@@ -34,7 +34,8 @@ extension JSON {
         }
     }
 
-    static func writeString(_ s: String, into out: inout [UInt8]) {
+    /// Appends `s` as a JSON string literal (quoted, escaped): for encoders that write known shapes directly.
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
         // Fast path: most strings need no escaping and are copied in one go.
         var string = s

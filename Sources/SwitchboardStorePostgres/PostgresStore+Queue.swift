@@ -215,13 +215,14 @@ extension PostgresStore {
     /// Retries, parked items and exceptions: the rarer outcomes, one statement each. True when the item was
     /// still `host`'s to finish (and is now finished); `.done` is finished in one batch by the caller.
     static func finishOther(_ o: WorkOutcome, now: Millis, host: String, db: PGSession) throws -> Bool {
+        if case .done = o.disposition { return false }
         let steps = StepCoding.encode(o.steps)
         let error: PGValue = o.diagnostics.isEmpty ? .null : .text(DiagnosticCoding.encode(o.diagnostics))
         // Still leased to `host` (its parameter number given); see `finish`.
         func owned(_ host: Int) -> String { "lease_owner = $\(host)" }
         switch o.disposition {
         case .done:
-            return false
+            return false  // (returned above, before encoding anything)
         case .retry(let at, let status):
             return try db.run("""
                 UPDATE work SET status = 'pending', attempts = attempts + 1, next_attempt_at = $1, lease_until = NULL, lease_owner = NULL,

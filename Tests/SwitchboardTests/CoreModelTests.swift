@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCore
+import SwitchboardStore
 import Testing
 
 @Suite struct JSONTests {
@@ -23,6 +24,21 @@ import Testing
         } catch {
             #expect(error.message.contains(message), "\(error)")
         }
+    }
+
+    @Test func stepTimingsAreStoredAsTheJSONTheyDecodeFrom() throws {
+        let steps = [StepTiming(step: "map", millis: 0.0004, status: "OK", detail: ""),
+                     StepTiming(step: "write \"Account\" to erp", millis: 12.5, status: "RETRY",
+                                detail: "line 1\nline 2\ttab \\ back – ünïcode 🙂 \u{1}"),
+                     StepTiming(step: "call", millis: -0.25, status: "FATAL", detail: "x")]
+        let text = StepCoding.encode(steps)
+        let parsed = try JSON.parse(text)
+        #expect(parsed.arrayValue?.count == 3)
+        #expect(parsed.arrayValue?[1]["detail"]?.stringValue == steps[1].detail)
+        #expect(parsed.arrayValue?.compactMap { $0["ms"]?.numberText } == ["0", "12.500", "-0.250"])
+        #expect(StepCoding.decode(text).map(\.detail) == steps.map(\.detail))
+        #expect(StepCoding.decode(text).map(\.step) == steps.map(\.step))
+        #expect(StepCoding.encode([]) == "[]")
     }
 
     @Test func nestingIsBounded() {
