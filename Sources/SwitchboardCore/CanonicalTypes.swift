@@ -54,19 +54,20 @@ public struct EntityType: Sendable {
     public var name: String
     public var description: String
     /// Fields beyond the envelope every record carries.
-    public var fields: [Field]
+    public var fields: [Field] { didSet { allFields = CanonicalModel.envelope + fields } }
     /// The money field that measures what a stuck record blocks (exception queue impact).
     public var impactField: String?
+    /// The envelope every canonical record carries, plus the entity's fields. Kept, not concatenated per use:
+    /// every record validated reads it (twice per event on the hot path).
+    public private(set) var allFields: [Field]
 
     public init(_ name: String, _ description: String, impact: String? = nil, _ fields: [Field]) {
         self.name = name
         self.description = description
         self.fields = fields
         self.impactField = impact
+        allFields = CanonicalModel.envelope + fields
     }
-
-    /// The envelope every canonical record carries, plus the entity's fields.
-    public var allFields: [Field] { CanonicalModel.envelope + fields }
 }
 
 /// One canonical business event and the entity its `data` holds.

@@ -103,8 +103,7 @@ public enum CanonicalValidator {
             guard let text = value.numberText, isDecimal(text) else { return fail("expected a decimal string such as \"12.50\"") }
         case .money:
             guard case .object = value else { return fail("expected money {\"amount\": \"12.50\", \"currency\": \"EUR\"}") }
-            check(object: value, fields: [Field("amount", .decimal, required: true), Field("currency", .currency, required: true)],
-                  path: path, into: &problems)
+            check(object: value, fields: moneyFields, path: path, into: &problems)
         case .currency:
             guard let code = value.stringValue, isCurrency(code) else { return fail("expected an ISO 4217 currency code such as \"EUR\"") }
         case .country:
@@ -132,6 +131,8 @@ public enum CanonicalValidator {
             guard case .object = value else { return fail("expected an object, got \(value.typeName)") }
         }
     }
+
+    static let moneyFields = [Field("amount", .decimal, required: true), Field("currency", .currency, required: true)]
 
     public static func isDecimal(_ s: String) -> Bool {
         var bytes = Substring(s).utf8[...]

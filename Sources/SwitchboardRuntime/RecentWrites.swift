@@ -21,11 +21,16 @@ final class RecentWrites: @unchecked Sendable {
         lock.withLock { entries[Self.key(tenant, entity, connection, externalID)] }
     }
 
-    /// Forgets entries whose xref is now in the store.
-    func committed(_ xrefs: [XrefKey]) {
-        guard !xrefs.isEmpty else { return }
+    /// Forgets entries whose xref is now in the store (these outcomes are committed). Only writes with content
+    /// (master data) are recorded, so only those are looked for: a batch of transactional writes costs nothing here.
+    func committed(_ outcomes: [WorkOutcome]) {
         lock.withLock {
-            for x in xrefs { entries.removeValue(forKey: Self.key(x.tenant, x.entity, x.connection, x.externalID)) }
+            guard !entries.isEmpty else { return }
+            for outcome in outcomes {
+                for x in outcome.xref where x.content != nil {
+                    entries.removeValue(forKey: Self.key(x.tenant, x.entity, x.connection, x.externalID))
+                }
+            }
         }
     }
 }

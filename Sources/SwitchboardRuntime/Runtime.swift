@@ -311,7 +311,7 @@ public final class Runtime: @unchecked Sendable {
             }
             do {
                 try store.finish(finished, now: Clock.nowMillis())
-                recentWrites.committed(finished.flatMap(\.xref))
+                recentWrites.committed(finished)
                 counters.processed.add(finished.count, ordering: .relaxed)
                 counters.lastWorkCommitted.store(Clock.monotonicNanoseconds(), ordering: .releasing)
             } catch {

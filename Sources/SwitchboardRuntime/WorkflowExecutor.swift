@@ -32,6 +32,8 @@ struct WorkflowExecutor {
         var lastConnection: String?
         /// The batch's view of the idempotency ledger (it also holds this item's own writes).
         let ledgerView: BatchLedger
+        /// What plugin log lines during this item carry (made once per item, not per plugin call).
+        let labels: [String: String]
     }
 
     /// The idempotency keys the declared write steps of these items will use (plugin-issued writes are looked up as they come).
@@ -48,7 +50,7 @@ struct WorkflowExecutor {
     }
 
     func run(_ item: ClaimedWork, now: Millis, random: inout some RandomNumberGenerator, ledger: BatchLedger? = nil) -> WorkOutcome {
-        var progress = Progress(ledgerView: ledger ?? BatchLedger(store: store))
+        var progress = Progress(ledgerView: ledger ?? BatchLedger(store: store), labels: labels(item))
         do {
             guard let tenant = config.tenant(item.tenant) else {
                 throw Failure(status: .config, reason: "unknown_tenant", diagnostics: [Diagnostic("tenant \(item.tenant) is no longer configured")])
@@ -138,7 +140,7 @@ struct WorkflowExecutor {
         var commands: [[UInt8]] = []
         let input = document.bytes
         let outcome = input.withUnsafeBytes { bytes in
-            plugin.onEvent(type: item.event.type, event: bytes, deadline: deadline(), labels: labels(item)) { emitted in
+            plugin.onEvent(type: item.event.type, event: bytes, deadline: deadline(), labels: progress.labels) { emitted in
                 commands.append(emitted.dataBytes)
                 return .ok
             }
@@ -246,7 +248,7 @@ struct WorkflowExecutor {
         let targetContent = targetTracked ? contentAfterWrite() : nil
         let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey,
                                                 externalID: targetID ?? "", record: record.bytes, deadline: deadline(),
-                                                labels: labels(item)) { externalID in
+                                                labels: progress.labels) { externalID in
             // Registered while the plugin call still holds the instance: no read of it can see the record first.
             if let targetContent {
                 recentWrites?.record(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
