@@ -40,7 +40,19 @@ extension JSON {
         // Fast path: most strings need no escaping and are copied in one go.
         var string = s
         let copied: Bool = string.withUTF8 { utf8 in
-            for c in utf8 where c < 0x20 || c == 0x22 || c == 0x5C { return false }
+            var i = 0
+            if let base = utf8.baseAddress {
+                while i + 8 <= utf8.count {
+                    let word = UInt64(littleEndian: UnsafeRawPointer(base).loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                    if JSON.hasSpecialByte(word) { break }
+                    i += 8
+                }
+            }
+            while i < utf8.count {
+                let c = utf8[i]
+                if c < 0x20 || c == 0x22 || c == 0x5C { return false }
+                i += 1
+            }
             out.append(contentsOf: utf8)
             return true
         }
@@ -62,5 +74,18 @@ extension JSON {
             }
         }
         out.append(0x22)
+    }
+
+    /// Whether any byte of `word` (eight bytes of a string, read at once) is `"`, `\`, below 0x20, or 0x80 and
+    /// above: the bytes the parser and the writer must look at one by one. Strings are scanned a word at a time
+    /// up to the first such byte.
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        // A byte is zero in x exactly where it equals the byte XORed in; (x - 1s) & ~x & 0x80s flags such bytes.
+        func hasZero(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        let quote = hasZero(word ^ (ones &* 0x22)), backslash = hasZero(word ^ (ones &* 0x5C))
+        let control = (word &- ones &* 0x20) & ~word & highs  // bytes below 0x20 (and some at 0x80 and above)
+        return (quote | backslash | control | (word & highs)) != 0
     }
 }

@@ -26,6 +26,31 @@ import Testing
         }
     }
 
+    /// Strings are scanned eight bytes at a time until a byte needs a look: each kind of such byte, at every
+    /// offset around the word boundaries, is still seen (escapes decoded, control characters refused, UTF-8 checked).
+    @Test func everyByteThatMattersIsSeenWhereverItFallsInAString() throws {
+        let cases: [(raw: String, decoded: String)] = [(#"\""#, "\""), (#"\\"#, "\\"), (#"\n"#, "\n"), ("é", "é"), ("😀", "😀"),
+                                                        (#"\u0041"#, "A")]
+        for offset in 0..<20 {
+            let before = String(repeating: "a", count: offset), after = String(repeating: "b", count: 19 - offset)
+            for (raw, decoded) in cases {
+                let value = try JSON.parse("[\"" + before + raw + after + "\"]")
+                #expect(value.arrayValue?.first?.stringValue == before + decoded + after, "\(raw) at \(offset)")
+            }
+            #expect(throws: JSONParseError.self, "a tab at \(offset)") { try JSON.parse("\"" + before + "\t" + after + "\"") }
+            #expect(throws: JSONParseError.self, "invalid UTF-8 at \(offset)") {
+                try JSON.parse(Array(("\"" + before).utf8) + [0xC3, 0x28] + Array((after + "\"").utf8))
+            }
+            #expect(throws: JSONParseError.self, "unterminated at \(offset)") { try JSON.parse("\"" + before + after) }
+            // And written: what needs an escape gets one, wherever it falls.
+            for (character, escaped) in [("\"", #"\""#), ("\\", #"\\"#), ("\n", #"\n"#), ("\u{1}", #"\u0001"#), ("é", "é")] {
+                let text = JSON.string(before + character + after).text
+                #expect(text == "\"" + before + escaped + after + "\"", "\(escaped) at \(offset)")
+                #expect(try JSON.parse(text).stringValue == before + character + after)
+            }
+        }
+    }
+
     @Test func stepTimingsAreStoredAsTheJSONTheyDecodeFrom() throws {
         let steps = [StepTiming(step: "map", millis: 0.0004, status: "OK", detail: ""),
                      StepTiming(step: "write \"Account\" to erp", millis: 12.5, status: "RETRY",
