@@ -86,11 +86,13 @@ extension PostgresStore {
             if last.updateValue(x, forKey: key) == nil { order.append(key) }
         }
         let unique = order.map { last[$0]! }
+        // Sorted in the key's own order (its columns are COLLATE "C"): rows reach the index in order, hosts lock
+        // keys in one order, and each comparison is a memcmp, not the database locale's strcoll.
         try db.run("""
             INSERT INTO xref (tenant, entity, canonical_id, connection, external_id, content, updated_at)
             SELECT t, en, cid, c, x, CASE WHEN has = 't' THEN b END, $8
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[]) AS u(t, en, cid, c, x, b, has)
-            ORDER BY t, en, c, x
+            ORDER BY t COLLATE "C", en COLLATE "C", c COLLATE "C", x COLLATE "C"
             ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
                 canonical_id = excluded.canonical_id,
                 content = COALESCE(excluded.content, xref.content),
@@ -196,11 +198,12 @@ extension PostgresStore {
             let kept = sorted.filter { applied.contains($0.workID) }
             let ledger = kept.flatMap(\.ledger)
             if !ledger.isEmpty {
+                // Sorted as the key index is (COLLATE "C"; see upsertXref).
                 try db.run("""
                     INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id)
                     SELECT k, t, c, en, x, $6, nullif(e, 0)
                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::bigint[]) AS u(k, t, c, en, x, e)
-                    ORDER BY k
+                    ORDER BY k COLLATE "C"
                     ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
                     WHERE excluded.event_id > coalesce(ledger.event_id, 0)
                     """, [.texts(ledger.map(\.key)), .texts(ledger.map(\.tenant)), .texts(ledger.map(\.connection)),
