@@ -58,19 +58,25 @@ enum RuntimeMetrics {
                 retries[Key(a: item.tenant, b: item.workflow, c: outcome.connection ?? "-"), default: 0] += 1
             }
             if case .done = outcome.disposition {
-                let key = Key(a: item.tenant, b: item.workflow, c: "")
-                let recorder = latency[key] ?? Recorder(label: "switchboard_transaction_seconds",
-                                                         dimensions: [("tenant", item.tenant), ("workflow", item.workflow)], aggregate: true)
-                latency[key] = recorder
-                recorder.record(Double(Clock.nowMillis() - item.event.receivedAt) / 1000)
+                Self.recorder(in: &latency, Key(a: item.tenant, b: item.workflow, c: "")) {
+                    Recorder(label: "switchboard_transaction_seconds", dimensions: [("tenant", item.tenant), ("workflow", item.workflow)],
+                             aggregate: true)
+                }.record(Double(Clock.nowMillis() - item.event.receivedAt) / 1000)
             }
             for step in outcome.steps {
-                let key = Key(a: item.workflow, b: step.step, c: "")
-                let recorder = steps[key] ?? Recorder(label: "switchboard_step_seconds",
-                                                       dimensions: [("workflow", item.workflow), ("step", step.step)], aggregate: true)
-                steps[key] = recorder
-                recorder.record(step.millis / 1000)
+                Self.recorder(in: &steps, Key(a: item.workflow, b: step.step, c: "")) {
+                    Recorder(label: "switchboard_step_seconds", dimensions: [("workflow", item.workflow), ("step", step.step)], aggregate: true)
+                }.record(step.millis / 1000)
             }
+        }
+
+        /// The batch's handle for `key`, made on first use. Looked up once per use: storing it back every time
+        /// hashed the label values again, per item and per step.
+        private static func recorder(in handles: inout [Key: Recorder], _ key: Key, make: () -> Recorder) -> Recorder {
+            if let known = handles[key] { return known }
+            let made = make()
+            handles[key] = made
+            return made
         }
 
         /// Adds the batch's counts to the counters.
