@@ -34,6 +34,18 @@ extension JSON {
         }
     }
 
+    /// Strings as one JSON array's text, written without building a JSON value first.
+    public static func arrayText(_ strings: [String]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(strings.count * 48 + 2)
+        for (i, s) in strings.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            writeString(s, into: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Appends `s` as a JSON string literal (quoted, escaped): for encoders that write known shapes directly.
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)

@@ -221,30 +221,17 @@ extension SQLiteStore {
         guard !keys.isEmpty else { return [:] }
         return try read { db in
             try StoreShared.resolveLedger(keys: keys, hashedRowsExist: ledgerHasHashedKeys) { keys in
-                // One statement for the whole batch (the keys bound as one JSON array, so its text is fixed and stays prepared).
+                // One statement for the whole batch (the keys bound as one JSON array, so its text is fixed and stays prepared;
+                // the array is written directly: a JSON tree of the keys first was most of the lookup in `bench runtime`).
                 var found: [String: LedgerWrite] = [:]
                 for (key, write) in try db.query("""
                     SELECT idempotency_key, external_id, event_id FROM ledger WHERE idempotency_key IN (SELECT value FROM json_each(?))
-                    """, [.text(Self.jsonArray(keys))], { ($0.text(0), LedgerWrite(externalID: $0.text(1), eventID: $0.optionalInt(2))) }) {
+                    """, [.text(JSON.arrayText(keys))], { ($0.text(0), LedgerWrite(externalID: $0.text(1), eventID: $0.optionalInt(2))) }) {
                     found[key] = write
                 }
                 return found
             }
         }
-    }
-
-    /// Strings as one JSON array, for binding a batch of keys to `json_each(?)`: written directly (the worker
-    /// does this for every batch's ledger lookup, and building a JSON tree of the keys first was most of the
-    /// lookup's cost in `bench runtime`).
-    static func jsonArray(_ strings: [String]) -> String {
-        var out: [UInt8] = [UInt8(ascii: "[")]
-        out.reserveCapacity(strings.count * 48 + 2)
-        for (i, s) in strings.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSON.writeString(s, into: &out)
-        }
-        out.append(UInt8(ascii: "]"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     public func xref(tenant: String, entity: String, connection: String, externalID: String) throws -> XrefKey? {

@@ -51,6 +51,12 @@ import Testing
         }
     }
 
+    @Test func anArrayOfStringsIsWrittenAsTheJSONItParsesBackFrom() throws {
+        let strings = ["t|wf|2|record.Account|crm|A-1", "quote \" and \\ back", "line\nbreak", "ünïcode", ""]
+        #expect(try JSON.parse(JSON.arrayText(strings)).arrayValue?.compactMap(\.stringValue) == strings)
+        #expect(JSON.arrayText([]) == "[]")
+    }
+
     @Test func stepTimingsAreStoredAsTheJSONTheyDecodeFrom() throws {
         let steps = [StepTiming(step: "map", millis: 0.0004, status: "OK", detail: ""),
                      StepTiming(step: "write \"Account\" to erp", millis: 12.5, status: "RETRY",

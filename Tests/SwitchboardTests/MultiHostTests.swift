@@ -164,7 +164,7 @@ import Testing
         let log = try TestEnv.run(TestEnv.switchboard, ["audit", "log", "--config", workload.config], environment: TestPostgres.hostEnvironment)
         #expect(log.stdout.contains("scheduler.acquired"), "\(log.stdout)")
         let calls = ((try? String(contentsOfFile: workload.sink + ".calls", encoding: .utf8)) ?? "").split(separator: "\n").count
-        print("multi-host kill test: 3 hosts, \(Self.kills) kill -9 (\(killed.joined(separator: ", "))), \(records) records x 2 versions, "
+        print("multi-host kill test: 3 hosts, \(Self.kills) kill -9 (\(killed.joined(separator: ", "))), \(records) records x \(workload.versions) versions, "
               + "\(recoveries) lease(s) recovered, scheduler held by \(schedulers.joined(separator: " -> ")), "
               + "\(calls - writes) redelivered write(s) absorbed")
     }
