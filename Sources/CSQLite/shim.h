@@ -7,3 +7,12 @@
 static inline int sb_sqlite_disable_memory_statistics(void) {
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
+
+/// Statement journals, and the sub-journals that keep a savepoint's original pages, stay in memory up to
+/// `bytes` before SQLite spills them to a temporary file. The store writer runs each unit of a group commit
+/// in its own savepoint, so a unit journals every existing page it changes: with the default 64 KiB limit a
+/// worker batch's finish spilled to a file in /var/tmp that was written, then truncated and deleted.
+/// Must run before SQLite initialises, like the option above.
+static inline int sb_sqlite_set_statement_journal_spill(int bytes) {
+    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, bytes);
+}

@@ -18,6 +18,9 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 /// Process-wide SQLite settings, applied once before the first connection opens.
 private let sqliteConfigured: Bool = {
     _ = sb_sqlite_disable_memory_statistics()
+    // A group commit's units journal their pages in memory (docs/STORE.md): 32 MiB covers a batch of several
+    // thousand items; only a unit larger than that (a migration rewriting a big table) spills to a file.
+    _ = sb_sqlite_set_statement_journal_spill(32 << 20)
     return true
 }()
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SwitchboardStore
 
@@ -20,5 +21,33 @@ import Testing
         }
         #expect(rows == [1, 2])
         #expect(db.cachedStatements <= cap)
+    }
+}
+
+/// The store writer runs each unit of a group commit in a savepoint, which journals every existing page the unit
+/// changes. Those journals stay in memory: with SQLite's default 64 KiB limit a worker batch's finish spilled to a
+/// temporary file (written, truncated and deleted again) on every commit.
+@Suite struct SQLiteJournalTests {
+    @Test func aLargeUnitJournalsItsPagesInMemoryNotInATemporaryFile() throws {
+        let store = try SQLiteStore(path: TestEnv.tempDir("sbjournal") + "/j.db", durable: false)
+        let value = [UInt8](repeating: 0x61, count: 1000)
+        try store.writer.write { db in
+            for i in 0..<2000 {
+                try db.run("INSERT INTO kv (tenant, connection, key, value, updated_at) VALUES ('t', 'c', ?, ?, 0)", .text("k\(i)"), .blob(value))
+            }
+        }
+        let temporaryFiles = try store.writer.write { db -> [String] in
+            // About 2 MB of existing pages changed inside this unit's savepoint.
+            let changed = try db.run("UPDATE kv SET value = ?, updated_at = 1", .blob([UInt8](repeating: 0x62, count: 1000)))
+            #expect(changed == 2000)
+            return Self.openFiles().filter { $0.contains("etilqs_") }
+        }
+        #expect(temporaryFiles.isEmpty, "SQLite spilled a journal to \(temporaryFiles)")
+    }
+
+    /// What this process's file descriptors point at (a deleted temporary file still shows, marked "(deleted)").
+    static func openFiles() -> [String] {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
     }
 }
