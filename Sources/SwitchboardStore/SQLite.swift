@@ -110,6 +110,9 @@ final class SQLiteConnection: @unchecked Sendable {
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// Rows the last statement inserted, changed or deleted.
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
     func errorMessage() -> String { String(cString: sqlite3_errmsg(handle)) }
 }
 

@@ -32,6 +32,30 @@ public enum StoreShared {
         return found
     }
 
+    /// One work item to create: an inserted event through one of its workflows.
+    public struct NewWork {
+        public var eventID: Int64
+        public var event: NewEvent
+        public var workflow: String
+        public var orderingKey: String {
+            StoreShared.orderingKey(tenant: event.tenant, workflow: workflow, entity: event.entity, externalID: event.externalID)
+        }
+    }
+
+    /// The work items of the events an insert kept, in the events' order (fresh items become due in the order
+    /// they were made). `inserted` maps the dedupe keys the insert returned to their ids; the first occurrence
+    /// of a key in the batch owns its row, later ones were redeliveries.
+    public static func newWork(_ events: [NewEvent], inserted: [String: Int64]) -> [NewWork] {
+        var unclaimed = inserted
+        var work: [NewWork] = []
+        work.reserveCapacity(inserted.count)
+        for event in events {
+            guard let id = unclaimed.removeValue(forKey: event.dedupeKey) else { continue }
+            for workflow in event.workflows { work.append(NewWork(eventID: id, event: event, workflow: workflow)) }
+        }
+        return work
+    }
+
     /// The event-log entry a rejected record is kept as (no work), so it can be replayed once fixed.
     public static func rejectedEvent(_ record: RejectedRecord) -> NewEvent {
         let key = "rejected:\(record.tenant):\(record.source):\(record.type):\(record.externalID):\(Hashing.hex(record.payload))"

@@ -54,18 +54,8 @@ extension PostgresStore {
                   .int(now)])
         var ids: [String: Int64] = [:]
         for row in rows { ids[try row.text(1)] = try row.int(0) }
-        let inserted = ids
-        var eventIDs: [Int64] = [], tenants: [String] = [], workflows: [String] = [], keys: [String] = []
-        for event in events {
-            // The first occurrence of a key in the batch owns the inserted row.
-            guard let id = ids.removeValue(forKey: event.dedupeKey) else { continue }
-            for workflow in event.workflows {
-                eventIDs.append(id)
-                tenants.append(event.tenant)
-                workflows.append(workflow)
-                keys.append(StoreShared.orderingKey(tenant: event.tenant, workflow: workflow, entity: event.entity, externalID: event.externalID))
-            }
-        }
+        let work = StoreShared.newWork(events, inserted: ids)
+        let eventIDs = work.map(\.eventID), tenants = work.map(\.event.tenant), workflows = work.map(\.workflow), keys = work.map(\.orderingKey)
         if !eventIDs.isEmpty {
             try db.run("""
                 INSERT INTO work (event_id, tenant, workflow, ordering_key, status, attempts, next_attempt_at, created_at)
@@ -73,7 +63,7 @@ extension PostgresStore {
                 ORDER BY ord
                 """, [.ints(eventIDs), .texts(tenants), .texts(workflows), .texts(keys), .int(now)])
         }
-        return inserted
+        return ids
     }
 
     static func upsertXref(_ entries: [XrefKey], now: Millis, db: PGSession) throws {

@@ -31,6 +31,39 @@ import Testing
         #expect(try store.exceptions(ExceptionFilter()).map(\.reason) == ["schema_invalid"])
     }
 
+    /// Batches are written many rows per statement: a batch larger than one statement keeps the events' order, the
+    /// first delivery of a key (a redelivery later in the batch is dropped, also across statements), and rows for one
+    /// key in one batch apply in order, as one by one.
+    @Test(arguments: StoreBackend.allCases)
+    func aLargeBatchKeepsItsOrderItsFirstDeliveriesAndItsLastWrites(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        var events = (0..<150).map { event("e\($0)") }
+        events[100] = event("redelivered", key: "k-e5")
+        #expect(try store.ingest(IngestBatch(events: events), now: 1000) == IngestOutcome(inserted: 149, duplicates: 1, rejected: 0))
+        let claimed = try store.claim(limit: 200, now: 1000, leaseMillis: 60_000)
+        let expected = (0..<150).filter { $0 != 100 }.map { "e\($0)" }
+        #expect(claimed.map(\.event.externalID) == expected, "fresh items are due in the order they were made")
+        #expect(claimed.first { $0.event.dedupeKey == "k-e5" }?.event.externalID == "e5")
+        let outcomes = claimed.enumerated().map { i, item in
+            var xref = [XrefKey(tenant: "t", entity: "Account", canonicalID: "c-\(i)", connection: "erp", externalID: "X-\(i)", content: nil)]
+            if i == 0 {
+                xref.append(XrefKey(tenant: "t", entity: "Account", canonicalID: "c-last", connection: "erp", externalID: "X-0", content: nil))
+            }
+            return WorkOutcome(workID: item.id, disposition: .done, steps: [StepTiming(step: "write", millis: 1, status: "OK", detail: "\(i)")],
+                               ledger: [LedgerEntry(key: "L-\(i)", tenant: "t", connection: "erp", entity: "Account", externalID: "X-\(i)")],
+                               xref: xref)
+        }
+        try store.finish(outcomes, now: 2000)
+        let ledger = try store.ledger(keys: (0..<149).map { "L-\($0)" })
+        #expect(ledger.count == 149)
+        #expect(ledger["L-148"]?.externalID == "X-148")
+        #expect(try store.xref(tenant: "t", entity: "Account", connection: "erp", externalID: "X-0")?.canonicalID == "c-last")
+        #expect(try store.xref(tenant: "t", entity: "Account", connection: "erp", externalID: "X-148")?.canonicalID == "c-148")
+        let stats = try store.stats(tenant: "t")
+        #expect(stats.done == 149 && stats.pending == 0 && stats.running == 0)
+        #expect(try !store.hasUnfinishedWork())
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func claimLeasesAndExpiredLeasesAreRecovered(backend: StoreBackend) throws {
         let store = try backend.freshStore()
