@@ -17,29 +17,44 @@ import Synchronization
 /// can be overtaken; their keys are kept here (read from the file at the first claim,
 /// then kept by `finished`) instead of in an index every write would have to update.
 final class InProcessLeases: Sendable {
+    /// An ordering key whose hash is computed once: a claim looks each key up in several maps, and hashing
+    /// the whole text for each lookup was most of the leases' share of the store writer.
+    struct Key: Hashable, Sendable {
+        let text: String
+        private let hash: Int
+
+        init(_ text: String) {
+            self.text = text
+            hash = text.hashValue
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.text == b.text }
+    }
+
     struct Lease {
         var until: Millis
         var claimedAt: Millis
         var tenant: String
-        var key: String
+        var key: Key
     }
 
     /// A due item as a claim sees it.
     struct Candidate {
         var id: Int64
         var tenant: String
-        var key: String
+        var key: Key
     }
 
     private struct State {
         var held: [Int64: Lease] = [:]
         /// The leased item of each ordering key (kept with `held`, so a claim does not rebuild it).
-        var heldByKey: [String: Int64] = [:]
+        var heldByKey: [Key: Int64] = [:]
         /// Items that ran and wait (to retry, or parked), by ordering key; nil until read from the file.
-        var waiting: [String: Set<Int64>]? = nil
-        var waitingKey: [Int64: String] = [:]
+        var waiting: [Key: Set<Int64>]? = nil
+        var waitingKey: [Int64: Key] = [:]
 
-        mutating func wait(_ id: Int64, key: String) {
+        mutating func wait(_ id: Int64, key: Key) {
             waiting?[key, default: []].insert(id)
             waitingKey[id] = key
         }
@@ -62,7 +77,7 @@ final class InProcessLeases: Sendable {
     var knowsWaiting: Bool { state.withLock { $0.waiting != nil } }
 
     /// The waiting items found in the file (the first claim reads them).
-    func loadWaiting(_ items: [(id: Int64, key: String)]) {
+    func loadWaiting(_ items: [(id: Int64, key: Key)]) {
         state.withLock { state in
             guard state.waiting == nil else { return }
             state.waiting = [:]
@@ -87,9 +102,12 @@ final class InProcessLeases: Sendable {
     func take(_ due: [Candidate], limit: Int, now: Millis, leaseMillis: Millis) -> [Int64] {
         state.withLock { state in
             // The oldest unfinished item of each candidate's key this claim knows of: due or waiting.
-            var oldest: [String: Int64] = [:]
+            var oldest: [Key: Int64] = [:]
+            oldest.reserveCapacity(due.count)
+            let anyWaiting = state.waiting?.isEmpty == false
             for item in due {
-                oldest[item.key] = min(oldest[item.key] ?? item.id, item.id, state.waiting?[item.key]?.min() ?? item.id)
+                let waitingMin = anyWaiting ? state.waiting?[item.key]?.min() ?? item.id : item.id
+                oldest[item.key, default: item.id] = min(oldest[item.key, default: item.id], item.id, waitingMin)
             }
             var taken: [Int64] = []
             for item in due where taken.count < limit {

@@ -35,6 +35,14 @@ extension SQLiteStore {
         return outcome
     }
 
+    static let insertEventRows = RowStatement(tuple: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") { """
+        INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, meta, received_at)
+        VALUES \($0) ON CONFLICT (dedupe_key) DO NOTHING
+        """ }
+    static let insertWorkRows = RowStatement(tuple: "(?, ?, ?, 'pending', 0, ?, ?)") { """
+        INSERT INTO work (event_id, tenant, workflow, status, attempts, next_attempt_at, created_at) VALUES \($0)
+        """ }
+
     /// Appends events (redeliveries dropped by dedupe key) and queues their work, a chunk of rows per statement.
     /// Returns how many were new.
     static func insertEvents(_ events: [NewEvent], now: Millis, db: SQLiteConnection) throws -> Int {
@@ -45,38 +53,36 @@ extension SQLiteStore {
         // in the batch owns its row, later ones were dropped).
         var work: [StoreShared.NewWork] = []
         var inserted = 0
-        try db.forEachChunk(events, tuple: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", sql: { """
-            INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, meta, received_at)
-            VALUES \($0) ON CONFLICT (dedupe_key) DO NOTHING
-            """ }, bind: { e, bind in
-                try bind(.text(e.tenant)); try bind(.text(e.source)); try bind(.text(e.type)); try bind(.text(e.entity))
-                try bind(.text(e.externalID)); try bind(.text(e.dedupeKey)); try bind(.blob(e.payload)); try bind(.optional(e.amount))
-                try bind(.optional(e.currency)); try bind(.optional(e.meta)); try bind(.int(now))
-            }, ran: { statement, chunk in
-                while try statement.step() {}
-                let count = db.changes, last = db.lastInsertRowID
-                inserted += count
-                var ids: [String: Int64] = [:]
-                if count > 0 && count < chunk.count {
-                    for (id, key) in try db.query("SELECT id, dedupe_key FROM events WHERE id > ? AND id <= ?",
-                                                  [.int(last - Int64(count)), .int(last)], { ($0.int(0), $0.text(1)) }) {
-                        ids[key] = id
-                    }
+        try db.forEachChunk(insertEventRows, count: events.count, bind: { i, bind in
+            try bind(.text(events[i].tenant)); try bind(.text(events[i].source)); try bind(.text(events[i].type))
+            try bind(.text(events[i].entity)); try bind(.text(events[i].externalID)); try bind(.text(events[i].dedupeKey))
+            try bind(.blob(events[i].payload)); try bind(.optional(events[i].amount)); try bind(.optional(events[i].currency))
+            try bind(.optional(events[i].meta)); try bind(.int(now))
+        }, ran: { statement, chunk in
+            while try statement.step() {}
+            let count = db.changes, last = db.lastInsertRowID
+            guard count > 0 else { return }
+            inserted += count
+            var ids: [String: Int64] = [:]
+            if count < chunk.count {
+                for (id, key) in try db.query("SELECT id, dedupe_key FROM events WHERE id > ? AND id <= ?",
+                                              [.int(last - Int64(count)), .int(last)], { ($0.int(0), $0.text(1)) }) {
+                    ids[key] = id
                 }
-                for (offset, i) in chunk.enumerated() where count > 0 {
-                    let id: Int64
-                    if count == chunk.count { id = last - Int64(count) + 1 + Int64(offset) } else {
-                        guard let found = ids.removeValue(forKey: events[i].dedupeKey) else { continue }
-                        id = found
-                    }
-                    for workflow in events[i].workflows { work.append(StoreShared.NewWork(eventID: id, event: events[i], workflow: workflow)) }
+            }
+            for (offset, i) in chunk.enumerated() {
+                let id: Int64
+                if count == chunk.count { id = last - Int64(count) + 1 + Int64(offset) } else {
+                    guard let found = ids.removeValue(forKey: events[i].dedupeKey) else { continue }
+                    id = found
                 }
-            })
-        try db.runRows(work, tuple: "(?, ?, ?, 'pending', 0, ?, ?)", sql: { """
-            INSERT INTO work (event_id, tenant, workflow, status, attempts, next_attempt_at, created_at) VALUES \($0)
-            """ }, bind: { w, bind in
-                try bind(.int(w.eventID)); try bind(.text(w.event.tenant)); try bind(.text(w.workflow)); try bind(.int(now)); try bind(.int(now))
-            })
+                for workflow in events[i].workflows { work.append(StoreShared.NewWork(eventID: id, eventIndex: i, workflow: workflow)) }
+            }
+        })
+        try db.runRows(insertWorkRows, count: work.count) { i, bind in
+            try bind(.int(work[i].eventID)); try bind(.text(events[work[i].eventIndex].tenant)); try bind(.text(work[i].workflow))
+            try bind(.int(now)); try bind(.int(now))
+        }
         return inserted
     }
 
@@ -90,18 +96,21 @@ extension SQLiteStore {
         return changed == 1 ? db.lastInsertRowID : nil
     }
 
+    static let upsertXrefRows = RowStatement(tuple: "(?, ?, ?, ?, ?, ?, ?)") { """
+        INSERT INTO xref (tenant, entity, canonical_id, connection, external_id, content, updated_at) VALUES \($0)
+        ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
+            canonical_id = excluded.canonical_id,
+            content = COALESCE(excluded.content, xref.content),
+            updated_at = excluded.updated_at
+        """ }
+
     /// Upserts xref entries in order (a later entry for a key wins, as applied one by one).
     static func upsertXref(_ entries: [XrefKey], now: Millis, db: SQLiteConnection) throws {
-        try db.runRows(entries, tuple: "(?, ?, ?, ?, ?, ?, ?)", sql: { """
-            INSERT INTO xref (tenant, entity, canonical_id, connection, external_id, content, updated_at) VALUES \($0)
-            ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
-                canonical_id = excluded.canonical_id,
-                content = COALESCE(excluded.content, xref.content),
-                updated_at = excluded.updated_at
-            """ }, bind: { x, bind in
-                try bind(.text(x.tenant)); try bind(.text(x.entity)); try bind(.text(x.canonicalID)); try bind(.text(x.connection))
-                try bind(.text(x.externalID)); try bind(x.content.map { .blob($0) } ?? .null); try bind(.int(now))
-            })
+        try db.runRows(upsertXrefRows, count: entries.count) { i, bind in
+            let x = entries[i]
+            try bind(.text(x.tenant)); try bind(.text(x.entity)); try bind(.text(x.canonicalID)); try bind(.text(x.connection))
+            try bind(.text(x.externalID)); try bind(x.content.map { .blob($0) } ?? .null); try bind(.int(now))
+        }
     }
 
     public func cursor(tenant: String, connection: String, stream: String) throws -> [UInt8]? {
@@ -124,8 +133,8 @@ extension SQLiteStore {
                         UNION ALL
                         SELECT w.id, w.tenant, w.workflow, e.entity, e.external_id FROM work w INDEXED BY work_parked
                         JOIN events e ON e.id = w.event_id WHERE w.status = 'parked'
-                        """) { (id: $0.int(0), key: StoreShared.orderingKey(tenant: $0.text(1), workflow: $0.text(2), entity: $0.text(3),
-                                                                              externalID: $0.text(4))) })
+                        """) { (id: $0.int(0), key: InProcessLeases.Key(StoreShared.orderingKey(
+                            tenant: $0.text(1), workflow: $0.text(2), entity: $0.text(3), externalID: $0.text(4)))) })
                 }
                 // Due items from the pending index (ids only: skipping the leased ones costs no payload reads), then the rows
                 // of the first `limit` not leased (the ids bound as one JSON array: the statement's text stays fixed, so it is
@@ -135,10 +144,12 @@ extension SQLiteStore {
                     """, [.int(now), .int(Int64(limit + self.leases.activeCount(now: now)))]) { $0.int(0) }
                 let candidates = self.leases.notRunning(due, limit: limit, now: now)
                 guard !candidates.isEmpty else { return [] }
-                let rows = try db.query("""
+                // json_each drives the join (CROSS JOIN keeps it outside), so rows come in the candidates' order; that is
+                // checked, not assumed (an ORDER BY would sort every row, payload included, in a temporary b-tree).
+                var rows = try db.query("""
                     SELECT w.id, w.event_id, w.tenant, w.workflow, w.attempts, w.first_tried_at, w.created_at,
                            e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
-                    FROM work w JOIN events e ON e.id = w.event_id WHERE w.id IN (SELECT value FROM json_each(?))
+                    FROM json_each(?) j CROSS JOIN work w ON w.id = j.value CROSS JOIN events e ON e.id = w.event_id
                     """, [.text("[" + candidates.map(String.init).joined(separator: ",") + "]")]) { r in
                     ClaimedWork(id: r.int(0), eventID: r.int(1), tenant: r.text(2), workflow: r.text(3), attempts: Int(r.int(4)),
                                 firstTriedAt: r.optionalInt(5), createdAt: r.int(6),
@@ -147,14 +158,17 @@ extension SQLiteStore {
                                                    amount: r.optionalText(13), currency: r.optionalText(14), meta: r.optionalText(16),
                                                    receivedAt: r.int(15)))
                 }
-                let position = Dictionary(uniqueKeysWithValues: candidates.enumerated().map { ($1, $0) })
-                let ordered = rows.sorted { position[$0.id]! < position[$1.id]! }
-                let ids = Set(self.leases.take(ordered.map {
-                    InProcessLeases.Candidate(id: $0.id, tenant: $0.tenant, key: StoreShared.orderingKey(
-                        tenant: $0.tenant, workflow: $0.workflow, entity: $0.event.entity, externalID: $0.event.externalID))
+                if !rows.lazy.map(\.id).elementsEqual(candidates) {
+                    let position = Dictionary(uniqueKeysWithValues: candidates.enumerated().map { ($1, $0) })
+                    rows.sort { position[$0.id]! < position[$1.id]! }
+                }
+                let ids = Set(self.leases.take(rows.map {
+                    InProcessLeases.Candidate(id: $0.id, tenant: $0.tenant, key: InProcessLeases.Key(StoreShared.orderingKey(
+                        tenant: $0.tenant, workflow: $0.workflow, entity: $0.event.entity, externalID: $0.event.externalID)))
                 }, limit: limit, now: now, leaseMillis: leaseMillis))
                 taken.withLock { $0 = Array(ids) }
-                return ordered.filter { ids.contains($0.id) }
+                if ids.count < rows.count { rows.removeAll { !ids.contains($0.id) } }
+                return rows
             } }
         } catch {
             leases.release(taken.withLock { $0 })
@@ -188,40 +202,47 @@ extension SQLiteStore {
         var error: String?
     }
 
+    static let upsertLedgerRows = RowStatement(tuple: "(?, ?, ?, ?, ?, ?, ?)") { """
+        INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id) VALUES \($0)
+        ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
+        WHERE excluded.event_id > coalesce(ledger.event_id, 0)
+        """ }
+    static let finishDoneRows = RowStatement(tuple: "(?, ?, ?, ?, ?)") { """
+        UPDATE work SET status = 'done', attempts = attempts + 1, lease_until = NULL, first_tried_at = COALESCE(first_tried_at, u.column2),
+            last_tried_at = u.column2, finished_at = u.column3, steps = u.column4, last_status = 'OK', connection = u.column5
+        FROM (VALUES \($0)) AS u WHERE work.id = u.column1
+        """ }
+
     /// Records a batch of outcomes: each kind of row for the whole batch at once (the rows of one outcome
     /// touch different tables, so this order is as good as outcome by outcome).
     static func finish(_ outcomes: [EncodedOutcome], now: Millis, db: SQLiteConnection) throws {
         try WriterProfile.measure(.ledger) {
-            _ = try db.runRows(outcomes.flatMap(\.outcome.ledger), tuple: "(?, ?, ?, ?, ?, ?, ?)", sql: { """
-                INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id) VALUES \($0)
-                ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
-                WHERE excluded.event_id > coalesce(ledger.event_id, 0)
-                """ }, bind: { entry, bind in
-                    try bind(.text(entry.key)); try bind(.text(entry.tenant)); try bind(.text(entry.connection)); try bind(.text(entry.entity))
-                    try bind(.text(entry.externalID)); try bind(.int(now)); try bind(.optional(entry.eventID))
-                })
+            // (outcome, entry) pairs: the entries are bound where they are, not copied into one array first.
+            let entries = outcomes.indices.flatMap { o in outcomes[o].outcome.ledger.indices.map { (o, $0) } }
+            _ = try db.runRows(upsertLedgerRows, count: entries.count) { i, bind in
+                let entry = outcomes[entries[i].0].outcome.ledger[entries[i].1]
+                try bind(.text(entry.key)); try bind(.text(entry.tenant)); try bind(.text(entry.connection)); try bind(.text(entry.entity))
+                try bind(.text(entry.externalID)); try bind(.int(now)); try bind(.optional(entry.eventID))
+            }
         }
         try WriterProfile.measure(.xref) { try upsertXref(outcomes.flatMap(\.outcome.xref), now: now, db: db) }
         try WriterProfile.measure(.emitted) { _ = try insertEvents(outcomes.flatMap(\.outcome.emitted), now: now, db: db) }
         try WriterProfile.measure(.work) {
-            var done: [EncodedOutcome] = []
-            for e in outcomes {
-                if case .done = e.outcome.disposition { done.append(e) } else { try finishWork(e, now: now, db: db) }
+            var done: [Int] = []
+            for (i, e) in outcomes.enumerated() {
+                if case .done = e.outcome.disposition { done.append(i) } else { try finishWork(e, now: now, db: db) }
             }
-            try finishDone(done, now: now, db: db)
+            try finishDone(outcomes, done, now: now, db: db)
         }
     }
 
-    /// The work rows of items done, a chunk of rows per statement.
-    static func finishDone(_ outcomes: [EncodedOutcome], now: Millis, db: SQLiteConnection) throws {
-        try db.runRows(outcomes, tuple: "(?, ?, ?, ?, ?)", sql: { """
-            UPDATE work SET status = 'done', attempts = attempts + 1, lease_until = NULL, first_tried_at = COALESCE(first_tried_at, u.column2),
-                last_tried_at = u.column2, finished_at = u.column3, steps = u.column4, last_status = 'OK', connection = u.column5
-            FROM (VALUES \($0)) AS u WHERE work.id = u.column1
-            """ }, bind: { e, bind in
-                try bind(.int(e.outcome.workID)); try bind(.int(e.triedAt)); try bind(.int(now)); try bind(.text(e.steps))
-                try bind(.optional(e.outcome.connection))
-            })
+    /// The work rows of items done (`which` of `outcomes`), a chunk of rows per statement.
+    static func finishDone(_ outcomes: [EncodedOutcome], _ which: [Int], now: Millis, db: SQLiteConnection) throws {
+        try db.runRows(finishDoneRows, count: which.count) { i, bind in
+            let e = outcomes[which[i]]
+            try bind(.int(e.outcome.workID)); try bind(.int(e.triedAt)); try bind(.int(now)); try bind(.text(e.steps))
+            try bind(.optional(e.outcome.connection))
+        }
     }
 
     /// The work row's new state, and its exception item when it has one.
@@ -231,7 +252,7 @@ extension SQLiteStore {
         let attempt = "attempts = attempts + 1, lease_until = NULL, first_tried_at = COALESCE(first_tried_at, ?1), last_tried_at = ?1"
         switch o.disposition {
         case .done:
-            try finishDone([e], now: now, db: db)
+            try finishDone([e], [0], now: now, db: db)
         case .retry(let at, let status):
             try db.run("""
                 UPDATE work SET status = 'pending', \(attempt), next_attempt_at = ?, steps = ?, last_status = ?, last_error = ?, connection = ?

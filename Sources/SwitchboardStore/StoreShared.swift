@@ -32,14 +32,11 @@ public enum StoreShared {
         return found
     }
 
-    /// One work item to create: an inserted event through one of its workflows.
+    /// One work item to create: an inserted event (by its index in the batch) through one of its workflows.
     public struct NewWork {
         public var eventID: Int64
-        public var event: NewEvent
+        public var eventIndex: Int
         public var workflow: String
-        public var orderingKey: String {
-            StoreShared.orderingKey(tenant: event.tenant, workflow: workflow, entity: event.entity, externalID: event.externalID)
-        }
     }
 
     /// The work items of the events an insert kept, in the events' order (fresh items become due in the order
@@ -49,9 +46,9 @@ public enum StoreShared {
         var unclaimed = inserted
         var work: [NewWork] = []
         work.reserveCapacity(inserted.count)
-        for event in events {
+        for (index, event) in events.enumerated() {
             guard let id = unclaimed.removeValue(forKey: event.dedupeKey) else { continue }
-            for workflow in event.workflows { work.append(NewWork(eventID: id, event: event, workflow: workflow)) }
+            for workflow in event.workflows { work.append(NewWork(eventID: id, eventIndex: index, workflow: workflow)) }
         }
         return work
     }

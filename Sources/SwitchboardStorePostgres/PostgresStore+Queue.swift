@@ -55,7 +55,11 @@ extension PostgresStore {
         var ids: [String: Int64] = [:]
         for row in rows { ids[try row.text(1)] = try row.int(0) }
         let work = StoreShared.newWork(events, inserted: ids)
-        let eventIDs = work.map(\.eventID), tenants = work.map(\.event.tenant), workflows = work.map(\.workflow), keys = work.map(\.orderingKey)
+        let eventIDs = work.map(\.eventID), tenants = work.map { events[$0.eventIndex].tenant }, workflows = work.map(\.workflow)
+        let keys = work.map { w in
+            let e = events[w.eventIndex]
+            return StoreShared.orderingKey(tenant: e.tenant, workflow: w.workflow, entity: e.entity, externalID: e.externalID)
+        }
         if !eventIDs.isEmpty {
             try db.run("""
                 INSERT INTO work (event_id, tenant, workflow, ordering_key, status, attempts, next_attempt_at, created_at)

@@ -28,21 +28,26 @@ import Testing
 /// changes. Those journals stay in memory: with SQLite's default 64 KiB limit a worker batch's finish spilled to a
 /// temporary file (written, truncated and deleted again) on every commit.
 @Suite struct SQLiteJournalTests {
-    @Test func aLargeUnitJournalsItsPagesInMemoryNotInATemporaryFile() throws {
-        let store = try SQLiteStore(path: TestEnv.tempDir("sbjournal") + "/j.db", durable: false)
-        let value = [UInt8](repeating: 0x61, count: 1000)
-        try store.writer.write { db in
-            for i in 0..<2000 {
-                try db.run("INSERT INTO kv (tenant, connection, key, value, updated_at) VALUES ('t', 'c', ?, ?, 0)", .text("k\(i)"), .blob(value))
+    @Test func aLargeUnitJournalsItsPagesInMemoryNotInATemporaryFile() async {
+        // In a process of its own: other tests' SQLite connections in this one may hold temporary files of their own.
+        await #expect(processExitsWith: .success) {
+            let store = try SQLiteStore(path: TestEnv.tempDir("sbjournal") + "/j.db", durable: false)
+            let value = [UInt8](repeating: 0x61, count: 1000)
+            try store.writer.write { db in
+                for i in 0..<2000 {
+                    try db.run("INSERT INTO kv (tenant, connection, key, value, updated_at) VALUES ('t', 'c', ?, ?, 0)", .text("k\(i)"), .blob(value))
+                }
+            }
+            let temporaryFiles = try store.writer.write { db -> [String] in
+                // About 2 MB of existing pages changed inside this unit's savepoint.
+                guard try db.run("UPDATE kv SET value = ?, updated_at = 1", .blob([UInt8](repeating: 0x62, count: 1000))) == 2000 else { exit(2) }
+                return SQLiteJournalTests.openFiles().filter { $0.contains("etilqs_") }
+            }
+            if !temporaryFiles.isEmpty {
+                print("SQLite spilled a journal to \(temporaryFiles)")
+                exit(1)
             }
         }
-        let temporaryFiles = try store.writer.write { db -> [String] in
-            // About 2 MB of existing pages changed inside this unit's savepoint.
-            let changed = try db.run("UPDATE kv SET value = ?, updated_at = 1", .blob([UInt8](repeating: 0x62, count: 1000)))
-            #expect(changed == 2000)
-            return Self.openFiles().filter { $0.contains("etilqs_") }
-        }
-        #expect(temporaryFiles.isEmpty, "SQLite spilled a journal to \(temporaryFiles)")
     }
 
     /// What this process's file descriptors point at (a deleted temporary file still shows, marked "(deleted)").
