@@ -134,6 +134,35 @@ import Testing
         #expect(CanonicalValidator.validate(event: any, type: "deal.exploded").first?.fieldPath == "type")
     }
 
+    /// The formats checked on every record, twice per event (at ingest and before each write).
+    @Test(arguments: [
+        ("2026-11-27", true), ("2024-02-29", true), ("2026-02-29", false), ("2026-13-01", false), ("2026-00-10", false),
+        ("2026-11-31", false), ("2026-1-27", false), ("26-11-27", false), ("2026/11/27", false), ("2026-11-27 ", false), ("", false),
+    ])
+    func datesAreCalendarDates(text: String, valid: Bool) {
+        #expect(CanonicalValidator.isDate(text) == valid)
+    }
+
+    @Test(arguments: [
+        ("2026-11-27T10:15:00Z", true), ("2026-11-27t10:15:00z", true), ("2026-11-27 10:15:00Z", true),
+        ("2026-11-27T10:15:00.123Z", true), ("2026-11-27T10:15:00+01:00", true), ("2026-11-27T10:15:00.5-05:30", true),
+        ("2026-11-27T10:15:60Z", true), ("2026-11-27T10:15:61Z", false), ("2026-11-27T24:00:00Z", false), ("2026-11-27T10:60:00Z", false),
+        ("2026-11-27T10:15:00", false), ("2026-11-27T10:15:00.Z", false), ("2026-11-27T10:15:00+0100", false),
+        ("2026-11-27T10:15:00+24:00", false), ("2026-02-30T10:15:00Z", false), ("2026-11-27X10:15:00Z", false),
+        ("2026-11-27T10:15:00Zx", false), ("2026-11-27T10-15-00Z", false), ("yesterday", false), ("", false),
+    ])
+    func dateTimesCarryAnOffset(text: String, valid: Bool) {
+        #expect(CanonicalValidator.isDateTime(text) == valid)
+    }
+
+    @Test(arguments: [
+        ("billing@northwind.example", true), ("a@b.c", true), ("é@exämple.de", true), ("@b.c", false), ("a@bc", false),
+        ("a@.bc", false), ("a@bc.", false), ("a b@c.d", false), ("a@b@c.d", false), ("", false),
+    ])
+    func emailsHaveALocalPartAndADomain(text: String, valid: Bool) {
+        #expect(CanonicalValidator.isEmail(text) == valid)
+    }
+
     @Test func decimalAdditionIsExact() {
         #expect(DecimalText.add("0.10", "0.2") == "0.30")
         #expect(DecimalText.add("181000.00", "-1.5") == "180998.50")
