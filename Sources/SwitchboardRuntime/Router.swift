@@ -2,21 +2,23 @@ import SwitchboardCore
 
 /// Which workflows an event starts: by tenant, event type and source connection.
 struct Router: Sendable {
-    private var routes: [String: [(workflow: String, source: String?)]] = [:]  // "tenant|type"
+    /// By tenant, then event type (two lookups: no key text is built per event).
+    private var routes: [String: [String: [(workflow: String, source: String?)]]] = [:]
     private var masterGroups: [String: [MasterDataConfig]] = [:]  // tenant
 
     init(config: SwitchboardConfig) {
         for tenant in config.tenants {
             for w in tenant.workflows {
                 guard case .event(let type, let source) = w.trigger else { continue }
-                routes["\(tenant.id)|\(type)", default: []].append((w.id, source))
+                routes[tenant.id, default: [:]][type, default: []].append((w.id, source))
             }
             masterGroups[tenant.id] = tenant.masterData
         }
     }
 
     func workflows(tenant: String, type: String, source: String) -> [String] {
-        var out = (routes["\(tenant)|\(type)"] ?? []).filter { $0.source == nil || $0.source == source }.map(\.workflow)
+        var out: [String] = []
+        for route in routes[tenant]?[type] ?? [] where route.source == nil || route.source == source { out.append(route.workflow) }
         if let entity = Ingestor.recordEntity(type) {
             for group in masterGroups[tenant] ?? [] where group.entity == entity && group.connections.contains(source) {
                 out.append(group.workflowID)
