@@ -36,6 +36,23 @@ extension SQLiteConnection {
         }
     }
 
+    /// Runs a single-row statement once per row, prepared once and bound by index (no argument array per row):
+    /// for statements whose multi-row form is slower. `UPDATE ... FROM (VALUES ...)` materialises its rows and
+    /// joins them, 1-2 µs per row more than an update by id (a one-off 100,000-row experiment).
+    @discardableResult
+    func runEach(_ sql: String, count: Int, bind: (Int, inout RowBinder) throws -> Void) throws -> Int {
+        let statement = try prepare(sql)
+        var changed = 0
+        for i in 0..<count {
+            defer { statement.reset() }
+            var binder = RowBinder(statement: statement)
+            try bind(i, &binder)
+            while try statement.step() {}
+            changed += changes
+        }
+        return changed
+    }
+
     /// `forEachChunk` for statements that return nothing; returns how many rows they changed.
     @discardableResult
     func runRows(_ statement: RowStatement, count: Int, bind: (Int, inout RowBinder) throws -> Void) throws -> Int {

@@ -207,12 +207,6 @@ extension SQLiteStore {
         ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
         WHERE excluded.event_id > coalesce(ledger.event_id, 0)
         """ }
-    static let finishDoneRows = RowStatement(tuple: "(?, ?, ?, ?, ?)") { """
-        UPDATE work SET status = 'done', attempts = attempts + 1, lease_until = NULL, first_tried_at = COALESCE(first_tried_at, u.column2),
-            last_tried_at = u.column2, finished_at = u.column3, steps = u.column4, last_status = 'OK', connection = u.column5
-        FROM (VALUES \($0)) AS u WHERE work.id = u.column1
-        """ }
-
     /// Records a batch of outcomes: each kind of row for the whole batch at once (the rows of one outcome
     /// touch different tables, so this order is as good as outcome by outcome).
     static func finish(_ outcomes: [EncodedOutcome], now: Millis, db: SQLiteConnection) throws {
@@ -236,12 +230,15 @@ extension SQLiteStore {
         }
     }
 
-    /// The work rows of items done (`which` of `outcomes`), a chunk of rows per statement.
+    /// The work rows of items done (`which` of `outcomes`), one prepared update each.
     static func finishDone(_ outcomes: [EncodedOutcome], _ which: [Int], now: Millis, db: SQLiteConnection) throws {
-        try db.runRows(finishDoneRows, count: which.count) { i, bind in
+        try db.runEach("""
+            UPDATE work SET status = 'done', attempts = attempts + 1, lease_until = NULL, first_tried_at = COALESCE(first_tried_at, ?1),
+                last_tried_at = ?1, finished_at = ?2, steps = ?3, last_status = 'OK', connection = ?4 WHERE id = ?5
+            """, count: which.count) { i, bind in
             let e = outcomes[which[i]]
-            try bind(.int(e.outcome.workID)); try bind(.int(e.triedAt)); try bind(.int(now)); try bind(.text(e.steps))
-            try bind(.optional(e.outcome.connection))
+            try bind(.int(e.triedAt)); try bind(.int(now)); try bind(.text(e.steps)); try bind(.optional(e.outcome.connection))
+            try bind(.int(e.outcome.workID))
         }
     }
 
