@@ -135,14 +135,7 @@ private struct Parser {
         let start = at
         // Fast path: no escapes (and, most often, plain ASCII that needs no UTF-8 validation).
         var ascii = true
-        // Eight bytes at a time while none of them is a quote, a backslash, a control character or non-ASCII.
-        if let base = bytes.baseAddress {
-            while at + 8 <= bytes.count {
-                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
-                if JSON.hasSpecialByte(word) { break }
-                at += 8
-            }
-        }
+        at = JSON.skipPlainWords(bytes, from: at)
         while at < bytes.count {
             let c = bytes[at]
             if c == UInt8(ascii: "\"") {

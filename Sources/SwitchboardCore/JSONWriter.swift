@@ -52,14 +52,7 @@ extension JSON {
         // Fast path: most strings need no escaping and are copied in one go.
         var string = s
         let copied: Bool = string.withUTF8 { utf8 in
-            var i = 0
-            if let base = utf8.baseAddress {
-                while i + 8 <= utf8.count {
-                    let word = UInt64(littleEndian: UnsafeRawPointer(base).loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                    if JSON.hasSpecialByte(word) { break }
-                    i += 8
-                }
-            }
+            var i = JSON.skipPlainWords(UnsafeRawBufferPointer(utf8), from: 0)
             while i < utf8.count {
                 let c = utf8[i]
                 if c < 0x20 || c == 0x22 || c == 0x5C { return false }
@@ -86,6 +79,19 @@ extension JSON {
             }
         }
         out.append(0x22)
+    }
+
+    /// Where the first eight-byte word holding a byte that needs a look (`hasSpecialByte`) starts, scanning
+    /// `bytes` from `start` a word at a time; the tail shorter than a word is left to the caller.
+    @inline(__always)
+    static func skipPlainWords(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        guard let base = bytes.baseAddress else { return start }
+        var at = start
+        while at + 8 <= bytes.count {
+            if hasSpecialByte(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))) { break }
+            at += 8
+        }
+        return at
     }
 
     /// Whether any byte of `word` (eight bytes of a string, read at once) is `"`, `\`, below 0x20, or 0x80 and

@@ -43,6 +43,13 @@ extension SQLiteStore {
         INSERT INTO work (event_id, tenant, workflow, status, attempts, next_attempt_at, created_at) VALUES \($0)
         """ }
 
+    /// Binds one event's values in `insertEventRows`' tuple order.
+    static func bindEvent(_ e: NewEvent, now: Millis, _ bind: inout RowBinder) throws {
+        try bind(.text(e.tenant)); try bind(.text(e.source)); try bind(.text(e.type)); try bind(.text(e.entity))
+        try bind(.text(e.externalID)); try bind(.text(e.dedupeKey)); try bind(.blob(e.payload)); try bind(.optional(e.amount))
+        try bind(.optional(e.currency)); try bind(.optional(e.meta)); try bind(.int(now))
+    }
+
     /// Appends events (redeliveries dropped by dedupe key) and queues their work, a chunk of rows per statement.
     /// Returns how many were new.
     static func insertEvents(_ events: [NewEvent], now: Millis, db: SQLiteConnection) throws -> Int {
@@ -53,30 +60,23 @@ extension SQLiteStore {
         // in the batch owns its row, later ones were dropped).
         var work: [StoreShared.NewWork] = []
         var inserted = 0
-        try db.forEachChunk(insertEventRows, count: events.count, bind: { i, bind in
-            try bind(.text(events[i].tenant)); try bind(.text(events[i].source)); try bind(.text(events[i].type))
-            try bind(.text(events[i].entity)); try bind(.text(events[i].externalID)); try bind(.text(events[i].dedupeKey))
-            try bind(.blob(events[i].payload)); try bind(.optional(events[i].amount)); try bind(.optional(events[i].currency))
-            try bind(.optional(events[i].meta)); try bind(.int(now))
-        }, ran: { statement, chunk in
+        func queue(_ i: Int, eventID: Int64) {
+            for workflow in events[i].workflows { work.append(StoreShared.NewWork(eventID: eventID, eventIndex: i, workflow: workflow)) }
+        }
+        try db.forEachChunk(insertEventRows, count: events.count, bind: { i, bind in try bindEvent(events[i], now: now, &bind) },
+                            ran: { statement, chunk in
             while try statement.step() {}
             let count = db.changes, last = db.lastInsertRowID
-            guard count > 0 else { return }
             inserted += count
-            var ids: [String: Int64] = [:]
-            if count < chunk.count {
+            if count == chunk.count {
+                for (offset, i) in chunk.enumerated() { queue(i, eventID: last - Int64(count) + 1 + Int64(offset)) }
+            } else if count > 0 {
+                var ids: [String: Int64] = [:]
                 for (id, key) in try db.query("SELECT id, dedupe_key FROM events WHERE id > ? AND id <= ?",
                                               [.int(last - Int64(count)), .int(last)], { ($0.int(0), $0.text(1)) }) {
                     ids[key] = id
                 }
-            }
-            for (offset, i) in chunk.enumerated() {
-                let id: Int64
-                if count == chunk.count { id = last - Int64(count) + 1 + Int64(offset) } else {
-                    guard let found = ids.removeValue(forKey: events[i].dedupeKey) else { continue }
-                    id = found
-                }
-                for workflow in events[i].workflows { work.append(StoreShared.NewWork(eventID: id, eventIndex: i, workflow: workflow)) }
+                for i in chunk { if let id = ids.removeValue(forKey: events[i].dedupeKey) { queue(i, eventID: id) } }
             }
         })
         try db.runRows(insertWorkRows, count: work.count) { i, bind in
@@ -86,14 +86,14 @@ extension SQLiteStore {
         return inserted
     }
 
-    /// Inserts one event (no work); nil when its dedupe key is already in the log.
+    /// Inserts one event (no work): `insertEventRows` with one row. Nil when its dedupe key is already in the log.
     static func insertEvent(_ e: NewEvent, now: Millis, db: SQLiteConnection) throws -> Int64? {
-        let changed = try db.run("""
-            INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, meta, received_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING
-            """, .text(e.tenant), .text(e.source), .text(e.type), .text(e.entity), .text(e.externalID), .text(e.dedupeKey),
-                 .blob(e.payload), .optional(e.amount), .optional(e.currency), .optional(e.meta), .int(now))
-        return changed == 1 ? db.lastInsertRowID : nil
+        var id: Int64?
+        try db.forEachChunk(insertEventRows, count: 1, bind: { _, bind in try bindEvent(e, now: now, &bind) }, ran: { statement, _ in
+            while try statement.step() {}
+            if db.changes == 1 { id = db.lastInsertRowID }
+        })
+        return id
     }
 
     static let upsertXrefRows = RowStatement(tuple: "(?, ?, ?, ?, ?, ?, ?)") { """
@@ -207,6 +207,7 @@ extension SQLiteStore {
         ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
         WHERE excluded.event_id > coalesce(ledger.event_id, 0)
         """ }
+
     /// Records a batch of outcomes: each kind of row for the whole batch at once (the rows of one outcome
     /// touch different tables, so this order is as good as outcome by outcome).
     static func finish(_ outcomes: [EncodedOutcome], now: Millis, db: SQLiteConnection) throws {
