@@ -263,17 +263,19 @@ struct WorkflowExecutor {
         }
         // A record's row keeps its first external id and takes this event (the newest written).
         let row = LedgerWrite(externalID: written?.externalID ?? externalID, eventID: recordChange ? item.event.id : nil)
+        // A first write expects its ledger row and its links to be new: the store may skip conflict handling for them
+        // (a hint only; it still ends right if a row was there, e.g. a target that answered with an id it gave before).
         progress.ledger.append(LedgerEntry(key: ledgerKey, tenant: tenant.id, connection: connectionID, entity: entity,
-                                           externalID: row.externalID, eventID: row.eventID))
+                                           externalID: row.externalID, eventID: row.eventID, expectedNew: !update))
         ledgerView.record(ledgerKey, row)
         // Content is kept only where echoes can come back (master data).
         progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: connectionID,
-                                     externalID: externalID, content: targetContent))
+                                     externalID: externalID, content: targetContent, expectedNew: !update && atTarget == nil))
         // The origin's side of the link, so the xref shows the record's ids in both systems (not only where we wrote it).
         // Stored for linked records only: an untracked record's canonical id names its origin, and the store reads it from there.
         if tracked && known == nil && origin.source != connectionID && !origin.externalID.isEmpty && !CanonicalID.isWorkflowSource(origin.source) {
             progress.xref.append(XrefKey(tenant: tenant.id, entity: entity, canonicalID: canonicalID, connection: origin.source,
-                                         externalID: origin.externalID, content: nil))
+                                         externalID: origin.externalID, content: nil, expectedNew: true))
         }
         return externalID
     }

@@ -159,14 +159,19 @@ public struct LedgerEntry: Sendable {
     /// The event whose write this is. A record's row (one per record and write step) keeps the newest
     /// event written: a row that exists already takes a newer one and keeps its external id.
     public var eventID: Int64?
+    /// A hint about cost, not the result: the writer found no row under this key. A store may insert it
+    /// without conflict handling, but must end as an upsert would if the row exists after all (docs/STORE.md).
+    public var expectedNew: Bool
 
-    public init(key: String, tenant: String, connection: String, entity: String, externalID: String, eventID: Int64? = nil) {
+    public init(key: String, tenant: String, connection: String, entity: String, externalID: String, eventID: Int64? = nil,
+                expectedNew: Bool = false) {
         self.key = key
         self.tenant = tenant
         self.connection = connection
         self.entity = entity
         self.externalID = externalID
         self.eventID = eventID
+        self.expectedNew = expectedNew
     }
 }
 
@@ -192,14 +197,19 @@ public struct XrefKey: Sendable, Equatable {
     public var externalID: String
     /// Canonical JSON of the fields last known at this connection; nil keeps what is stored.
     public var content: [UInt8]?
+    /// When written: the same hint as `LedgerEntry.expectedNew` (no link was known under this key).
+    /// Reads return false.
+    public var expectedNew: Bool
 
-    public init(tenant: String, entity: String, canonicalID: String, connection: String, externalID: String, content: [UInt8]?) {
+    public init(tenant: String, entity: String, canonicalID: String, connection: String, externalID: String, content: [UInt8]?,
+                expectedNew: Bool = false) {
         self.tenant = tenant
         self.entity = entity
         self.canonicalID = canonicalID
         self.connection = connection
         self.externalID = externalID
         self.content = content
+        self.expectedNew = expectedNew
     }
 }
 

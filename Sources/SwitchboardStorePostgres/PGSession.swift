@@ -153,6 +153,9 @@ struct PGError: Error, CustomStringConvertible {
     /// Deadlock or serialization failure: the transaction can simply run again.
     var isTransient: Bool { sqlState == "40P01" || sqlState == "40001" }
 
+    /// A unique index refused a row.
+    var isUniqueViolation: Bool { sqlState == "23505" }
+
     var description: String { "postgres: \(message)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")" }
 }
 

@@ -70,16 +70,28 @@ extension PostgresStore {
         return ids
     }
 
-    static func upsertXref(_ entries: [XrefKey], now: Millis, db: PGSession) throws {
+    /// Writes xref links: those expected new (see `plainlyInsertable`) with a plain insert, the rest upserted.
+    static func upsertXref(_ entries: [XrefKey], now: Millis, trustHints: Bool = false, db: PGSession) throws {
         guard !entries.isEmpty else { return }
+        let (plain, rest) = plainlyInsertable(entries, trustHints: trustHints, key: xrefKey, expectedNew: \.expectedNew)
+        try writeXref(plain, now: now, conflict: nil, db: db)
         // One statement may not touch a row twice: the last entry for a key wins, as it would applied one by one.
         var last: [String: XrefKey] = [:]
         var order: [String] = []
-        for x in entries {
-            let key = "\(x.tenant)\u{1F}\(x.entity)\u{1F}\(x.connection)\u{1F}\(x.externalID)"
-            if last.updateValue(x, forKey: key) == nil { order.append(key) }
-        }
-        let unique = order.map { last[$0]! }
+        for x in rest where last.updateValue(x, forKey: xrefKey(x)) == nil { order.append(xrefKey(x)) }
+        try writeXref(order.map { last[$0]! }, now: now, conflict: """
+            ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
+                canonical_id = excluded.canonical_id,
+                content = COALESCE(excluded.content, xref.content),
+                updated_at = excluded.updated_at
+            """, db: db)
+    }
+
+    private static func xrefKey(_ x: XrefKey) -> String { "\(x.tenant)\u{1F}\(x.entity)\u{1F}\(x.connection)\u{1F}\(x.externalID)" }
+
+    /// One statement for `rows` (keys unique among them), `conflict` its ON CONFLICT clause (nil: none).
+    private static func writeXref(_ rows: [XrefKey], now: Millis, conflict: String?, db: PGSession) throws {
+        guard !rows.isEmpty else { return }
         // Sorted in the key's own order (its columns are COLLATE "C"): rows reach the index in order, hosts lock
         // keys in one order, and each comparison is a memcmp, not the database locale's strcoll.
         try db.run("""
@@ -87,13 +99,26 @@ extension PostgresStore {
             SELECT t, en, cid, c, x, CASE WHEN has = 't' THEN b END, $8
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[]) AS u(t, en, cid, c, x, b, has)
             ORDER BY t COLLATE "C", en COLLATE "C", c COLLATE "C", x COLLATE "C"
-            ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
-                canonical_id = excluded.canonical_id,
-                content = COALESCE(excluded.content, xref.content),
-                updated_at = excluded.updated_at
-            """, [.texts(unique.map(\.tenant)), .texts(unique.map(\.entity)), .texts(unique.map(\.canonicalID)),
-                  .texts(unique.map(\.connection)), .texts(unique.map(\.externalID)), .byteArrays(unique.map { $0.content ?? [] }),
-                  .texts(unique.map { $0.content == nil ? "f" : "t" }), .int(now)])
+            \(conflict ?? "")
+            """, [.texts(rows.map(\.tenant)), .texts(rows.map(\.entity)), .texts(rows.map(\.canonicalID)),
+                  .texts(rows.map(\.connection)), .texts(rows.map(\.externalID)), .byteArrays(rows.map { $0.content ?? [] }),
+                  .texts(rows.map { $0.content == nil ? "f" : "t" }), .int(now)])
+    }
+
+    /// Splits rows into those to insert without conflict handling and the rest, each in batch order: a row goes
+    /// in plainly when its writer expected it new and no other row of the batch has its key (a key twice in one
+    /// batch is left to the upsert, which applies them in order). A row that exists after all fails the insert
+    /// with a unique violation, and `finish` runs again with `trustHints` false (docs/STORE.md, guarantee 3).
+    static func plainlyInsertable<Row>(_ rows: [Row], trustHints: Bool, key: (Row) -> String,
+                                       expectedNew: (Row) -> Bool) -> (plain: [Row], rest: [Row]) {
+        guard trustHints, rows.contains(where: expectedNew) else { return ([], rows) }
+        var count: [String: Int] = [:]
+        for row in rows { count[key(row), default: 0] += 1 }
+        var plain: [Row] = [], rest: [Row] = []
+        for row in rows {
+            if expectedNew(row) && count[key(row)] == 1 { plain.append(row) } else { rest.append(row) }
+        }
+        return (plain, rest)
     }
 
     public func cursor(tenant: String, connection: String, stream: String) throws -> [UInt8]? {
@@ -164,49 +189,81 @@ extension PostgresStore {
 
     public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
         guard !outcomes.isEmpty else { return }
-        try pool.transaction { db in
-            try db.pinIndexPlans()
-            // Only outcomes of items this host still holds apply: a host that lost its lease (paused, partitioned)
-            // must not overwrite the result of the host that took the item over. Each work row's update says so
-            // itself (it locks the row, and re-checks its owner once a concurrent change commits), and the item's
-            // writes are recorded only where it applied. In id order, as every host locks them.
-            // Held means `lease_owner` is this host: a claim sets it and every way out of 'running' clears it.
-            // (A `status = 'running'` test here let the planner walk the running index and rescan the batch
-            // for each of every host's running rows: `bench hosts` ran 4 times slower.)
-            let sorted = outcomes.sorted { $0.workID < $1.workID }
-            var applied = Set<Int64>()
-            let done = sorted.filter { if case .done = $0.disposition { return true } else { return false } }
-            if !done.isEmpty {
-                for row in try db.query("""
-                    UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4, lease_until = NULL, lease_owner = NULL,
-                        steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')
-                    FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, steps, conn)
-                    WHERE work.id = u.id AND work.lease_owner = $5
-                    RETURNING work.id
-                    """, [.ints(done.map(\.workID)), .texts(done.map { StepCoding.encode($0.steps) }), .texts(done.map { $0.connection ?? "" }),
-                          .int(now), .text(hostID)]) {
-                    applied.insert(try row.int(0))
-                }
-            }
-            for o in sorted where try Self.finishOther(o, now: now, host: hostID, db: db) { applied.insert(o.workID) }
-            let kept = sorted.filter { applied.contains($0.workID) }
-            let ledger = kept.flatMap(\.ledger)
-            if !ledger.isEmpty {
-                // Sorted as the key index is (COLLATE "C"; see upsertXref).
-                try db.run("""
-                    INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id)
-                    SELECT k, t, c, en, x, $6, nullif(e, 0)
-                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::bigint[]) AS u(k, t, c, en, x, e)
-                    ORDER BY k COLLATE "C"
-                    ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
-                    WHERE excluded.event_id > coalesce(ledger.event_id, 0)
-                    """, [.texts(ledger.map(\.key)), .texts(ledger.map(\.tenant)), .texts(ledger.map(\.connection)),
-                          .texts(ledger.map(\.entity)), .texts(ledger.map(\.externalID)), .int(now),
-                          .ints(ledger.map { $0.eventID ?? 0 })])  // 0: no event (event ids start at 1)
-            }
-            try Self.upsertXref(kept.flatMap(\.xref), now: now, db: db)
-            try Self.insertEvents(kept.flatMap(\.emitted), now: now, db: db)
+        do {
+            try pool.transaction { db in try finish(outcomes, now: now, trustHints: true, db: db) }
+        } catch let error as PGError where error.isUniqueViolation {
+            // A row expected new was there after all (written by another host, or a target answered with an id it
+            // gave before): the first try rolled back whole; this one conflict-handles every row.
+            try pool.transaction { db in try finish(outcomes, now: now, trustHints: false, db: db) }
         }
+    }
+
+    private func finish(_ outcomes: [WorkOutcome], now: Millis, trustHints: Bool, db: PGSession) throws {
+        try db.pinIndexPlans()
+        // Only outcomes of items this host still holds apply: a host that lost its lease (paused, partitioned)
+        // must not overwrite the result of the host that took the item over. Each work row's update says so
+        // itself (it locks the row, and re-checks its owner once a concurrent change commits), and the item's
+        // writes are recorded only where it applied. In id order, as every host locks them.
+        // Held means `lease_owner` is this host: a claim sets it and every way out of 'running' clears it.
+        // (A `status = 'running'` test here let the planner walk the running index and rescan the batch
+        // for each of every host's running rows: `bench hosts` ran 4 times slower.)
+        let sorted = outcomes.sorted { $0.workID < $1.workID }
+        var applied = Set<Int64>()
+        let done = sorted.filter { if case .done = $0.disposition { return true } else { return false } }
+        if !done.isEmpty {
+            for row in try db.query("""
+                UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4, lease_until = NULL, lease_owner = NULL,
+                    steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')
+                FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, steps, conn)
+                WHERE work.id = u.id AND work.lease_owner = $5
+                RETURNING work.id
+                """, [.ints(done.map(\.workID)), .texts(done.map { StepCoding.encode($0.steps) }), .texts(done.map { $0.connection ?? "" }),
+                      .int(now), .text(hostID)]) {
+                applied.insert(try row.int(0))
+            }
+        }
+        for o in sorted where try Self.finishOther(o, now: now, host: hostID, db: db) { applied.insert(o.workID) }
+        let kept = sorted.filter { applied.contains($0.workID) }
+        let (plain, rest) = Self.plainlyInsertable(kept.flatMap(\.ledger), trustHints: trustHints, key: \.key, expectedNew: \.expectedNew)
+        try Self.writeLedger(plain, now: now, conflict: nil, db: db)
+        try Self.writeLedger(Self.mergedByKey(rest), now: now, conflict: """
+            ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
+            WHERE excluded.event_id > coalesce(ledger.event_id, 0)
+            """, db: db)
+        try Self.upsertXref(kept.flatMap(\.xref), now: now, trustHints: trustHints, db: db)
+        try Self.insertEvents(kept.flatMap(\.emitted), now: now, db: db)
+    }
+
+    /// One row per key, as the entries applied one by one would leave it: one statement may not touch a row twice.
+    /// A ledger row keeps its first external id and takes the newest event.
+    static func mergedByKey(_ entries: [LedgerEntry]) -> [LedgerEntry] {
+        var merged: [String: LedgerEntry] = [:]
+        var order: [String] = []
+        for entry in entries {
+            guard var first = merged[entry.key] else {
+                merged[entry.key] = entry
+                order.append(entry.key)
+                continue
+            }
+            if (entry.eventID ?? 0) > (first.eventID ?? 0) { first.eventID = entry.eventID }
+            merged[entry.key] = first
+        }
+        return order.map { merged[$0]! }
+    }
+
+    /// One statement for ledger `rows`, `conflict` its ON CONFLICT clause (nil: none).
+    private static func writeLedger(_ rows: [LedgerEntry], now: Millis, conflict: String?, db: PGSession) throws {
+        guard !rows.isEmpty else { return }
+        // Sorted as the key index is (COLLATE "C"; see writeXref).
+        try db.run("""
+            INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id)
+            SELECT k, t, c, en, x, $6, nullif(e, 0)
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::bigint[]) AS u(k, t, c, en, x, e)
+            ORDER BY k COLLATE "C"
+            \(conflict ?? "")
+            """, [.texts(rows.map(\.key)), .texts(rows.map(\.tenant)), .texts(rows.map(\.connection)),
+                  .texts(rows.map(\.entity)), .texts(rows.map(\.externalID)), .int(now),
+                  .ints(rows.map { $0.eventID ?? 0 })])  // 0: no event (event ids start at 1)
     }
 
     /// Retries, parked items and exceptions: the rarer outcomes, one statement each. True when the item was

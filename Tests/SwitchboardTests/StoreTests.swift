@@ -108,6 +108,47 @@ import Testing
         #expect(try store.ledger(keys: ["event", "record"])["event"] == LedgerWrite(externalID: "P-1", eventID: nil))
     }
 
+    /// `expectedNew` is a hint about cost only (docs/STORE.md, guarantee 3): rows hinted new that exist already, or
+    /// that appear twice in one batch, end as the conflict-handled writes applied one by one would leave them, next
+    /// to rows the hint got right, and every item of the batch is finished.
+    @Test(arguments: StoreBackend.allCases)
+    func wrongNewRowHintsEndWhereRightOnesDo(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        _ = try store.ingest(IngestBatch(events: (1...5).map { event("\($0)") }), now: 1000)
+        let items = try store.claim(limit: 10, now: 1000, leaseMillis: 60_000)
+        try #require(items.count == 5)
+        func ledger(_ key: String, _ id: String, event: Int64?) -> LedgerEntry {
+            LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "Account", externalID: id, eventID: event, expectedNew: true)
+        }
+        func link(_ canonical: String, _ id: String) -> XrefKey {
+            XrefKey(tenant: "t", entity: "Account", canonicalID: canonical, connection: "erp", externalID: id, content: nil, expectedNew: true)
+        }
+        try store.finish([WorkOutcome(workID: items[0].id, disposition: .done, ledger: [ledger("A", "X-A", event: 10)],
+                                      xref: [link("c-A", "X-A")])], now: 1100)
+        try store.finish([
+            // Exist already, hinted new: the ledger row keeps its id and moves to the newer event, the link is re-pointed.
+            WorkOutcome(workID: items[1].id, disposition: .done, ledger: [ledger("A", "X-other", event: 20)], xref: [link("c-A2", "X-A")]),
+            // Right hints.
+            WorkOutcome(workID: items[2].id, disposition: .done, ledger: [ledger("B", "X-B", event: 30)], xref: [link("c-B", "X-B")]),
+            // One key twice in the batch, both hinted new.
+            WorkOutcome(workID: items[3].id, disposition: .done, ledger: [ledger("C", "X-C", event: 40)], xref: [link("c-C", "X-C")]),
+            WorkOutcome(workID: items[4].id, disposition: .retry(at: 5000, status: .retry),
+                        ledger: [ledger("C", "X-C2", event: 50)], xref: [link("c-C2", "X-C")]),
+        ], now: 1200)
+        #expect(try store.ledger(keys: ["A", "B", "C"]) == [
+            "A": LedgerWrite(externalID: "X-A", eventID: 20),
+            "B": LedgerWrite(externalID: "X-B", eventID: 30),
+            "C": LedgerWrite(externalID: "X-C", eventID: 50),
+        ])
+        let canonical = try ["X-A", "X-B", "X-C"].map {
+            try store.xref(tenant: "t", entity: "Account", connection: "erp", externalID: $0)?.canonicalID
+        }
+        #expect(canonical == ["c-A2", "c-B", "c-C2"])
+        #expect(try store.xref(tenant: "t", entity: "Account", canonicalID: "c-A2").map(\.externalID) == ["X-A"])
+        let stats = try store.stats(tenant: "t")
+        #expect(stats.done == 4 && stats.pending == 1 && stats.running == 0)
+    }
+
     /// Events of one record through one workflow run in order, one at a time: a newer one waits while an older one is
     /// unfinished (in flight, waiting to retry, parked), also once the store is opened again; other records go on.
     @Test(arguments: StoreBackend.allCases)
