@@ -106,19 +106,23 @@ extension PostgresStore {
     }
 
     /// Splits rows into those to insert without conflict handling and the rest, each in batch order: a row goes
-    /// in plainly when its writer expected it new and no other row of the batch has its key (a key twice in one
-    /// batch is left to the upsert, which applies them in order). A row that exists after all fails the insert
-    /// with a unique violation, and `finish` runs again with `trustHints` false (docs/STORE.md, guarantee 3).
+    /// in plainly when its writer expected it new and no row of the rest has its key (those apply in order, by the
+    /// upsert). A hinted row that exists after all, or a key hinted twice, fails the insert with a unique violation,
+    /// and `finish` runs again with `trustHints` false (docs/STORE.md, guarantee 3).
     static func plainlyInsertable<Row>(_ rows: [Row], trustHints: Bool, key: (Row) -> String,
                                        expectedNew: (Row) -> Bool) -> (plain: [Row], rest: [Row]) {
-        guard trustHints, rows.contains(where: expectedNew) else { return ([], rows) }
-        var count: [String: Int] = [:]
-        for row in rows { count[key(row), default: 0] += 1 }
+        guard trustHints else { return ([], rows) }
         var plain: [Row] = [], rest: [Row] = []
+        plain.reserveCapacity(rows.count)
         for row in rows {
-            if expectedNew(row) && count[key(row)] == 1 { plain.append(row) } else { rest.append(row) }
+            if expectedNew(row) { plain.append(row) } else { rest.append(row) }
         }
-        return (plain, rest)
+        // Usually there is no rest (a batch of first writes): keys are built only to keep a hinted row behind an
+        // unhinted one of its key.
+        guard !rest.isEmpty, !plain.isEmpty else { return (plain, rest) }
+        let restKeys = Set(rest.map(key))
+        guard plain.contains(where: { restKeys.contains(key($0)) }) else { return (plain, rest) }
+        return (rows.filter { expectedNew($0) && !restKeys.contains(key($0)) }, rows.filter { !expectedNew($0) || restKeys.contains(key($0)) })
     }
 
     public func cursor(tenant: String, connection: String, stream: String) throws -> [UInt8]? {

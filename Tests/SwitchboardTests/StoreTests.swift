@@ -114,14 +114,14 @@ import Testing
     @Test(arguments: StoreBackend.allCases)
     func wrongNewRowHintsEndWhereRightOnesDo(backend: StoreBackend) throws {
         let store = try backend.freshStore()
-        _ = try store.ingest(IngestBatch(events: (1...5).map { event("\($0)") }), now: 1000)
+        _ = try store.ingest(IngestBatch(events: (1...7).map { event("\($0)") }), now: 1000)
         let items = try store.claim(limit: 10, now: 1000, leaseMillis: 60_000)
-        try #require(items.count == 5)
-        func ledger(_ key: String, _ id: String, event: Int64?) -> LedgerEntry {
-            LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "Account", externalID: id, eventID: event, expectedNew: true)
+        try #require(items.count == 7)
+        func ledger(_ key: String, _ id: String, event: Int64?, hint: Bool = true) -> LedgerEntry {
+            LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "Account", externalID: id, eventID: event, expectedNew: hint)
         }
-        func link(_ canonical: String, _ id: String) -> XrefKey {
-            XrefKey(tenant: "t", entity: "Account", canonicalID: canonical, connection: "erp", externalID: id, content: nil, expectedNew: true)
+        func link(_ canonical: String, _ id: String, hint: Bool = true) -> XrefKey {
+            XrefKey(tenant: "t", entity: "Account", canonicalID: canonical, connection: "erp", externalID: id, content: nil, expectedNew: hint)
         }
         try store.finish([WorkOutcome(workID: items[0].id, disposition: .done, ledger: [ledger("A", "X-A", event: 10)],
                                       xref: [link("c-A", "X-A")])], now: 1100)
@@ -130,23 +130,33 @@ import Testing
             WorkOutcome(workID: items[1].id, disposition: .done, ledger: [ledger("A", "X-other", event: 20)], xref: [link("c-A2", "X-A")]),
             // Right hints.
             WorkOutcome(workID: items[2].id, disposition: .done, ledger: [ledger("B", "X-B", event: 30)], xref: [link("c-B", "X-B")]),
-            // One key twice in the batch, both hinted new.
-            WorkOutcome(workID: items[3].id, disposition: .done, ledger: [ledger("C", "X-C", event: 40)], xref: [link("c-C", "X-C")]),
+        ], now: 1200)
+        // Each case below in a batch of its own: a store may redo a whole batch conflict-handled, which would hide the next.
+        try store.finish([
+            // A key twice in the batch, first without the hint, then with it: they apply in that order.
+            WorkOutcome(workID: items[3].id, disposition: .done, ledger: [ledger("C", "X-C", event: 40, hint: false)],
+                        xref: [link("c-C", "X-C", hint: false)]),
             WorkOutcome(workID: items[4].id, disposition: .retry(at: 5000, status: .retry),
                         ledger: [ledger("C", "X-C2", event: 50)], xref: [link("c-C2", "X-C")]),
         ], now: 1200)
-        #expect(try store.ledger(keys: ["A", "B", "C"]) == [
+        try store.finish([
+            // A key twice in the batch, hinted new both times.
+            WorkOutcome(workID: items[5].id, disposition: .done, ledger: [ledger("D", "X-D", event: 60)], xref: [link("c-D", "X-D")]),
+            WorkOutcome(workID: items[6].id, disposition: .done, ledger: [ledger("D", "X-D2", event: 70)], xref: [link("c-D2", "X-D")]),
+        ], now: 1200)
+        #expect(try store.ledger(keys: ["A", "B", "C", "D"]) == [
             "A": LedgerWrite(externalID: "X-A", eventID: 20),
             "B": LedgerWrite(externalID: "X-B", eventID: 30),
             "C": LedgerWrite(externalID: "X-C", eventID: 50),
+            "D": LedgerWrite(externalID: "X-D", eventID: 70),
         ])
-        let canonical = try ["X-A", "X-B", "X-C"].map {
+        let canonical = try ["X-A", "X-B", "X-C", "X-D"].map {
             try store.xref(tenant: "t", entity: "Account", connection: "erp", externalID: $0)?.canonicalID
         }
-        #expect(canonical == ["c-A2", "c-B", "c-C2"])
+        #expect(canonical == ["c-A2", "c-B", "c-C2", "c-D2"])
         #expect(try store.xref(tenant: "t", entity: "Account", canonicalID: "c-A2").map(\.externalID) == ["X-A"])
         let stats = try store.stats(tenant: "t")
-        #expect(stats.done == 4 && stats.pending == 1 && stats.running == 0)
+        #expect(stats.done == 6 && stats.pending == 1 && stats.running == 0)
     }
 
     /// Events of one record through one workflow run in order, one at a time: a newer one waits while an older one is
