@@ -57,6 +57,7 @@ struct Ingestor: Sendable {
             return reject("invalid_json", [Diagnostic("\(source) sent a \(type) that is not JSON: \(error)")])
         }
         // The host, not the plugin, says whose record it is.
+        let envelopeAbsent = record.objectValue != nil && record["tenant"] == nil && record["source"] == nil
         record.set("tenant", .string(tenant))
         record.set("source", .string(source))
         let externalID = record["external_id"]?.stringValue ?? ""
@@ -82,12 +83,33 @@ struct Ingestor: Sendable {
                            connection: source, externalID: externalID, content: content.bytes)
         }
         let impact = CanonicalValidator.impact(of: record, entity: entity)
-        let payload = record.bytes
+        let payload = envelopeAbsent ? Self.appendingEnvelope(to: data, tenant: tenant, source: source) : record.bytes
         let event = NewEvent(tenant: tenant, source: source, type: type, entity: entity, externalID: externalID,
                              dedupeKey: Self.dedupeKey(tenant: tenant, source: source, type: type, externalID: externalID, fingerprint: fingerprint),
                              payload: payload, amount: impact?.amount, currency: impact?.currency,
                              workflows: router.workflows(tenant: tenant, type: type, source: source), meta: meta)
         return .event(event, seen: seen)
+    }
+
+    /// The record as received with `tenant` and `source` added as its last members: what serialising the parsed record
+    /// with them set gives, without writing every other member again (that was about a sixth of ingest's CPU).
+    /// `data` is a JSON object that parsed and holds neither member.
+    static func appendingEnvelope(to data: [UInt8], tenant: String, source: String) -> [UInt8] {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
+        var close = data.count - 1
+        while close > 0 && isSpace(data[close]) { close -= 1 }
+        var last = close - 1
+        while last > 0 && isSpace(data[last]) { last -= 1 }
+        var out = [UInt8]()
+        out.reserveCapacity(close + tenant.utf8.count + source.utf8.count + 32)
+        out.append(contentsOf: data[..<close])
+        out.append(contentsOf: (data[last] == UInt8(ascii: "{") ? "" : ",").utf8)
+        out.append(contentsOf: #""tenant":"#.utf8)
+        JSON.writeString(tenant, into: &out)
+        out.append(contentsOf: #","source":"#.utf8)
+        JSON.writeString(source, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// A record's business content: every field but the envelope, keys sorted (stable for comparison).

@@ -1,0 +1,37 @@
+@testable import SwitchboardRuntime
+import SwitchboardCore
+import Testing
+
+/// Ingest stamps `tenant` and `source` onto each record by appending them to the bytes received, not by writing the
+/// parsed record out again: the result must be the record the old way gave, member for member.
+@Suite struct IngestEnvelopeTests {
+    static let records: [String] = [
+        #"{"external_id":"A-1","name":"Northwind"}"#,
+        "{\n  \"external_id\" : \"A-2\",\n  \"tags\": [1, 2.5, null]\n}\n\t ",
+        "{}",
+        "{ \n }",
+        #"{"name":"Caf\u00e9 \"quoted\" \\ back","nested":{"a":[{"b":{}}]}}"#,
+        #"{"umlaut":"Grüße","emoji":"🙂"}"#,
+    ]
+
+    @Test(arguments: records)
+    func theStampedRecordIsTheParsedRecordWithTheEnvelopeSet(record: String) throws {
+        let tenant = #"acme "eu""#, source = "crm\\main"
+        let data = Array(record.utf8)
+        var expected = try JSON.parse(data)
+        expected.set("tenant", .string(tenant))
+        expected.set("source", .string(source))
+        let stamped = Ingestor.appendingEnvelope(to: data, tenant: tenant, source: source)
+        #expect(try JSON.parse(stamped) == expected)
+        #expect(try JSON.parse(stamped).objectValue?.suffix(2).map(\.0) == ["tenant", "source"])
+    }
+
+    /// A compact record comes out byte for byte as writing the parsed record did.
+    @Test func aCompactRecordIsByteForByteWhatSerialisingGave() throws {
+        let data = Array(#"{"external_id":"A-1","amount":"10.00","lines":[{"n":1}]}"#.utf8)
+        var parsed = try JSON.parse(data)
+        parsed.set("tenant", .string("t"))
+        parsed.set("source", .string("crm"))
+        #expect(Ingestor.appendingEnvelope(to: data, tenant: "t", source: "crm") == parsed.bytes)
+    }
+}
