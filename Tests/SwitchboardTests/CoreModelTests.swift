@@ -70,6 +70,9 @@ import Testing
         #expect(StepCoding.decode(text).map(\.detail) == steps.map(\.detail))
         #expect(StepCoding.decode(text).map(\.step) == steps.map(\.step))
         #expect(StepCoding.encode([]) == "[]")
+        let millis = [1234.5678, 3, -7, 0.001, 10.05, 999.9996, -1000.0004]
+        let written = try JSON.parse(StepCoding.encode(millis.map { StepTiming(step: "s", millis: $0, status: "OK", detail: "") }))
+        #expect(written.arrayValue?.compactMap { $0["ms"]?.numberText } == ["1234.568", "3", "-7", "0.001", "10.050", "1000", "-1000"])
     }
 
     @Test func nestingIsBounded() {
