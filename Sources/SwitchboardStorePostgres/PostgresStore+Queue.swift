@@ -1,3 +1,4 @@
+import Logging
 import SwitchboardCore
 import SwitchboardStore
 
@@ -198,6 +199,8 @@ extension PostgresStore {
         } catch let error as PGError where error.isUniqueViolation {
             // A row expected new was there after all (written by another host, or a target answered with an id it
             // gave before): the first try rolled back whole; this one conflict-handles every row.
+            logger.debug("a row expected new existed already; finishing the batch again with conflict handling",
+                         metadata: ["items": "\(outcomes.count)"])
             try pool.transaction { db in try finish(outcomes, now: now, trustHints: false, db: db) }
         }
     }

@@ -13,6 +13,7 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
     public let hostID: String
     let pool: PGPool
     let scheduler: SchedulerLock
+    let logger: Logger
     /// The ledger holds rows under hashed keys (written before schema v2); set once, while opening.
     private(set) var ledgerHasHashedKeys = false
 
@@ -25,6 +26,7 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
                 logger: Logger = Logger(label: "switchboard.store.postgres")) throws {
         self.settings = settings
         self.hostID = hostID
+        self.logger = logger
         pool = PGPool(settings: settings, size: poolSize, logger: logger)
         scheduler = SchedulerLock(pool: pool, key: Self.schedulerLockKey, hostID: hostID)
         do {
