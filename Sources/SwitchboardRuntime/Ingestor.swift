@@ -95,13 +95,18 @@ struct Ingestor: Sendable {
     /// with them set gives, without writing every other member again (that was about a sixth of ingest's CPU).
     /// `data` is a JSON object that parsed and holds neither member.
     static func appendingEnvelope(to data: [UInt8], tenant: String, source: String) -> [UInt8] {
+        appendingEnvelope(to: data[...], tenant: tenant, source: source)
+    }
+
+    /// The same for an object's text inside a larger buffer (a workflow plugin's command).
+    static func appendingEnvelope(to data: ArraySlice<UInt8>, tenant: String, source: String) -> [UInt8] {
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
-        var close = data.count - 1
-        while close > 0 && isSpace(data[close]) { close -= 1 }
+        var close = data.endIndex - 1
+        while close > data.startIndex && isSpace(data[close]) { close -= 1 }
         var last = close - 1
-        while last > 0 && isSpace(data[last]) { last -= 1 }
+        while last > data.startIndex && isSpace(data[last]) { last -= 1 }
         var out = [UInt8]()
-        out.reserveCapacity(close + tenant.utf8.count + source.utf8.count + 32)
+        out.reserveCapacity(data.count + tenant.utf8.count + source.utf8.count + 32)
         out.append(contentsOf: data[..<close])
         out.append(contentsOf: (data[last] == UInt8(ascii: "{") ? "" : ",").utf8)
         out.append(contentsOf: #""tenant":"#.utf8)

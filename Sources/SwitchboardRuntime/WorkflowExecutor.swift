@@ -105,6 +105,8 @@ struct WorkflowExecutor {
 
     func runSteps(_ item: ClaimedWork, workflow: WorkflowConfig, tenant: TenantConfig, document: JSON, progress: inout Progress) throws {
         var doc = document
+        // The text of `doc` as a plugin sent it, while `doc` is exactly what that text parses to.
+        var docText: ArraySlice<UInt8>?
         for (index, step) in workflow.steps.enumerated() {
             let started = Clock.monotonicNanoseconds()
             func timed(_ status: String, _ detail: String = "") {
@@ -114,17 +116,19 @@ struct WorkflowExecutor {
                 switch step {
                 case .map(let mapping):
                     doc = mapping.apply(to: doc)
+                    docText = nil
                     timed("OK")
                 case .call(let pluginID, _, _):
                     guard let plugin = registry.stepPlugin(tenant: tenant.id, workflow: workflow.id, step: index) else {
                         throw Failure(status: .config, reason: "config", diagnostics: [Diagnostic("plugin \(pluginID) is not open")])
                     }
-                    let finished = try call(plugin, item: item, workflow: workflow, step: index, document: &doc, progress: &progress)
+                    let finished = try call(plugin, item: item, workflow: workflow, step: index, document: &doc, text: &docText,
+                                            progress: &progress)
                     timed("OK")
                     if finished { return }
                 case .write(let connection, let entity):
-                    let id = try write(doc, entity: entity, to: connection, item: item, tenant: tenant, key: "\(workflow.id)|\(index)",
-                                       partial: false, progress: &progress)
+                    let id = try write(doc, text: docText, entity: entity, to: connection, item: item, tenant: tenant,
+                                       key: "\(workflow.id)|\(index)", partial: false, progress: &progress)
                     timed("OK", "\(entity) \(id) at \(connection)")
                 }
             } catch let failure as Failure {
@@ -135,8 +139,9 @@ struct WorkflowExecutor {
     }
 
     /// Runs a workflow plugin's commands; true when one of them ended the workflow (`skip`).
+    /// `text` becomes the text of a `{"set":...}` command the document was set from (nil when it was set otherwise).
     func call(_ plugin: any PluginHandle, item: ClaimedWork, workflow: WorkflowConfig, step: Int, document: inout JSON,
-              progress: inout Progress) throws -> Bool {
+              text: inout ArraySlice<UInt8>?, progress: inout Progress) throws -> Bool {
         var commands: [[UInt8]] = []
         let input = document.bytes
         let outcome = input.withUnsafeBytes { bytes in
@@ -160,6 +165,7 @@ struct WorkflowExecutor {
             switch verb {
             case "set":
                 document = body
+                text = Self.setValueText(raw)
             case "skip":
                 return true
             case "write":
@@ -197,8 +203,17 @@ struct WorkflowExecutor {
         return false
     }
 
-    /// Upserts one canonical record at a connection, idempotently. Returns the external id.
-    func write(_ document: JSON, entity: String, to connectionID: String, item: ClaimedWork, tenant: TenantConfig, key: String,
+    /// The value's text in a `{"set":VALUE}` command written without spaces around it (as plugins write it), or nil.
+    static func setValueText(_ raw: [UInt8]) -> ArraySlice<UInt8>? {
+        let prefix = #"{"set":"#.utf8
+        guard raw.count > prefix.count + 1, raw.starts(with: prefix), raw.last == UInt8(ascii: "}") else { return nil }
+        return raw[prefix.count..<raw.count - 1]
+    }
+
+    /// Upserts one canonical record at a connection, idempotently. Returns the external id. `text`, when given, is
+    /// the text `document` was parsed from: the record sent is then that text with the envelope appended, when
+    /// the envelope is all the record lacks (one serialisation less per write).
+    func write(_ document: JSON, text: ArraySlice<UInt8>? = nil, entity: String, to connectionID: String, item: ClaimedWork, tenant: TenantConfig, key: String,
                partial: Bool, progress: inout Progress) throws -> String {
         progress.lastConnection = connectionID
         guard let connection = registry.connection(tenant: tenant.id, id: connectionID) else {
@@ -206,6 +221,8 @@ struct WorkflowExecutor {
                           diagnostics: [Diagnostic("connection \(connectionID) is not open")])
         }
         // Stamp the envelope the mapping may not set: whose record, from where, which one, when.
+        let onlyEnvelopeMissing = text != nil && document["tenant"] == nil && document["source"] == nil
+            && document["external_id"] != nil && document["updated_at"] != nil
         var record = document
         record.set("tenant", .string(tenant.id))
         if record["source"] == nil { record.set("source", .string(item.event.source)) }
@@ -247,7 +264,9 @@ struct WorkflowExecutor {
         }
         let targetContent = targetTracked ? contentAfterWrite() : nil
         let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey,
-                                                externalID: targetID ?? "", record: record.bytes, deadline: deadline(),
+                                                externalID: targetID ?? "",
+                                                record: text.flatMap { onlyEnvelopeMissing ? Ingestor.appendingEnvelope(to: $0, tenant: tenant.id, source: item.event.source) : nil } ?? record.bytes,
+                                                deadline: deadline(),
                                                 labels: progress.labels) { externalID in
             // Registered while the plugin call still holds the instance: no read of it can see the record first.
             if let targetContent {

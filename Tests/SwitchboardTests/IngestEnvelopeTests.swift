@@ -34,4 +34,20 @@ import Testing
         parsed.set("source", .string("crm"))
         #expect(Ingestor.appendingEnvelope(to: data, tenant: "t", source: "crm") == parsed.bytes)
     }
+
+    /// A write after a workflow plugin's `{"set":...}` sends the set value's own text with the envelope appended: the
+    /// text is found inside the command (a slice that does not start at 0), and only in that exact command shape.
+    @Test func aSetCommandsValueIsStampedInPlace() throws {
+        let command = Array(#"{"set":{"external_id":"A-1","updated_at":"2026-11-27T10:00:00Z","name":"NORTHWIND"}}"#.utf8)
+        let text = try #require(WorkflowExecutor.setValueText(command))
+        #expect(text.startIndex == 7)
+        var expected = try JSON.parse(Array(text))
+        expected.set("tenant", .string("acme"))
+        expected.set("source", .string("crm"))
+        #expect(Ingestor.appendingEnvelope(to: text, tenant: "acme", source: "crm") == expected.bytes)
+        for other in [#"{"skip":{}}"#, #"{"set":{}} "#, #"{ "set":{}}"#, #"{"set":}"#] {
+            #expect(WorkflowExecutor.setValueText(Array(other.utf8)) == nil, "\(other)")
+        }
+        #expect(WorkflowExecutor.setValueText(Array(#"{"set":{}}"#.utf8)).map(Array.init) == Array("{}".utf8))
+    }
 }
