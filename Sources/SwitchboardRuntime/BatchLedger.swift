@@ -41,7 +41,11 @@ final class BatchLedger {
     /// and source sort together, so a batch's ledger rows land on a few adjacent index pages instead of
     /// one random page each (a hashed key made every commit rewrite most of the ledger index; see docs/STORE.md).
     static func key(tenant: String, step: String, event: StoredEvent) -> String {
-        "\(tenant)|\(step)|\(event.type)|\(event.source)|\(event.externalID)"
+        key(tenant: tenant, step: step, type: event.type, source: event.source, externalID: event.externalID)
+    }
+
+    static func key(tenant: String, step: String, type: String, source: String, externalID: String) -> String {
+        "\(tenant)|\(step)|\(type)|\(source)|\(externalID)"
     }
 
     /// The idempotency key a target sees for a write: fixed-length and opaque (it travels in HTTP

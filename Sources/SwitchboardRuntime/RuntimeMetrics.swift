@@ -44,6 +44,10 @@ enum RuntimeMetrics {
         private var retries: [Key: Int] = [:]
         private var latency: [Key: Recorder] = [:]
         private var steps: [Key: Recorder] = [:]
+        /// The handles the previous item used, compared before any lookup: a batch's items mostly share their
+        /// workflow, and hashing the label values for every item and step was most of an item's metrics.
+        private var lastLatency: (tenant: String, workflow: String, recorder: Recorder)?
+        private var lastSteps: (workflow: String, handles: [(step: String, recorder: Recorder)]) = ("", [])
 
         mutating func record(_ item: ClaimedWork, _ outcome: WorkOutcome) {
             let name: String
@@ -58,15 +62,29 @@ enum RuntimeMetrics {
                 retries[Key(a: item.tenant, b: item.workflow, c: outcome.connection ?? "-"), default: 0] += 1
             }
             if case .done = outcome.disposition {
-                Self.recorder(in: &latency, Key(a: item.tenant, b: item.workflow, c: "")) {
-                    Recorder(label: "switchboard_transaction_seconds", dimensions: [("tenant", item.tenant), ("workflow", item.workflow)],
-                             aggregate: true)
-                }.record(Double(Clock.nowMillis() - item.event.receivedAt) / 1000)
+                let recorder: Recorder
+                if let last = lastLatency, last.tenant == item.tenant, last.workflow == item.workflow {
+                    recorder = last.recorder
+                } else {
+                    recorder = Self.recorder(in: &latency, Key(a: item.tenant, b: item.workflow, c: "")) {
+                        Recorder(label: "switchboard_transaction_seconds", dimensions: [("tenant", item.tenant), ("workflow", item.workflow)],
+                                 aggregate: true)
+                    }
+                    lastLatency = (item.tenant, item.workflow, recorder)
+                }
+                recorder.record(Double(Clock.nowMillis() - item.event.receivedAt) / 1000)
             }
-            for step in outcome.steps {
-                Self.recorder(in: &steps, Key(a: item.workflow, b: step.step, c: "")) {
+            if lastSteps.workflow != item.workflow { lastSteps = (item.workflow, []) }
+            for (i, step) in outcome.steps.enumerated() {
+                if i < lastSteps.handles.count && lastSteps.handles[i].step == step.step {
+                    lastSteps.handles[i].recorder.record(step.millis / 1000)
+                    continue
+                }
+                let recorder = Self.recorder(in: &steps, Key(a: item.workflow, b: step.step, c: "")) {
                     Recorder(label: "switchboard_step_seconds", dimensions: [("workflow", item.workflow), ("step", step.step)], aggregate: true)
-                }.record(step.millis / 1000)
+                }
+                if i < lastSteps.handles.count { lastSteps.handles[i] = (step.step, recorder) } else { lastSteps.handles.append((step.step, recorder)) }
+                recorder.record(step.millis / 1000)
             }
         }
 

@@ -39,11 +39,17 @@ struct WorkflowExecutor {
     /// The idempotency keys the declared write steps of these items will use (plugin-issued writes are looked up as they come).
     func ledgerKeys(for items: [ClaimedWork]) -> [String] {
         var keys: [String] = []
-        for item in items {
-            guard let tenant = config.tenant(item.tenant), router.masterGroup(tenant: tenant.id, workflow: item.workflow) == nil,
-                  let workflow = tenant.workflows.first(where: { $0.id == item.workflow }) else { continue }
-            for (index, step) in workflow.steps.enumerated() {
-                if case .write = step { keys.append(BatchLedger.key(tenant: tenant.id, step: "\(workflow.id)|\(index)", event: item.event)) }
+        // Fields are read in place: copying each item out of the array retained all of its fields (see Runtime.run).
+        items.withUnsafeBufferPointer { items in
+            for i in items.indices {
+                guard let tenant = config.tenant(items[i].tenant), router.masterGroup(tenant: tenant.id, workflow: items[i].workflow) == nil,
+                      let workflow = tenant.workflows.first(where: { $0.id == items[i].workflow }) else { continue }
+                for (index, step) in workflow.steps.enumerated() {
+                    if case .write = step {
+                        keys.append(BatchLedger.key(tenant: tenant.id, step: "\(workflow.id)|\(index)", type: items[i].event.type,
+                                                    source: items[i].event.source, externalID: items[i].event.externalID))
+                    }
+                }
             }
         }
         return keys

@@ -21,7 +21,11 @@ import Testing
                   - { id: busy, plugin: testkit, config: { role: sink, misbehave: fatal } }
                   - { id: crashy, plugin: zoo-segv, config: { base_url: "https://x.invalid" }, poll: { every: 50ms, streams: [accounts] } }
                 workflows:
-                  - { id: copy, trigger: { event: record.Account }, steps: [ { write: { connection: sink, entity: Account } } ] }
+                  - id: copy
+                    trigger: { event: record.Account }
+                    steps:
+                      - map: { external_id: $.external_id, updated_at: $.updated_at, name: $.name }
+                      - write: { connection: sink, entity: Account }
                   - { id: broken, trigger: { event: record.Account }, steps: [ { write: { connection: busy, entity: Account } } ] }
             """.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let p = Process()
@@ -50,7 +54,10 @@ import Testing
         #expect(text.contains(#"switchboard_transactions_total{tenant="acme",workflow="broken",outcome="exception"} 50"#))
         #expect(text.contains("switchboard_exception_queue_depth{tenant=\"acme\"} 50"))
         #expect(text.contains("switchboard_transaction_seconds_bucket"))
-        #expect(text.contains("switchboard_step_seconds"))
+        // Every step of every item is timed under its own workflow and step, items of the two workflows interleaved.
+        #expect(text.contains(#"switchboard_step_seconds_count{workflow="copy",step="map"} 50"#), "\(text.prefix(6000))")
+        #expect(text.contains(#"switchboard_step_seconds_count{workflow="copy",step="write Account to sink"} 50"#))
+        #expect(text.contains(#"switchboard_step_seconds_count{workflow="broken",step="write Account to busy"} 50"#))
         // A sandboxed plugin that keeps crashing shows as degraded; its neighbours do not.
         #expect(text.contains(#"switchboard_connection_degraded{tenant="acme",connection="crashy"} 1"#))
         #expect(text.contains(#"switchboard_connection_degraded{tenant="acme",connection="gen"} 0"#))
