@@ -13,6 +13,15 @@ import Testing
                  payload: Array(#"{"external_id":"\#(id)"}"#.utf8), amount: "10.00", currency: "EUR", workflows: workflows)
     }
 
+    /// A fresh store whose `count` items (events "1", "2", ...) are claimed, in order.
+    func claimedItems(_ count: Int, on backend: StoreBackend, leaseMillis: Millis) throws -> (any FullStore, [ClaimedWork]) {
+        let store = try backend.freshStore()
+        _ = try store.ingest(IngestBatch(events: (1...count).map { event("\($0)") }), now: 1000)
+        let items = try store.claim(limit: count + 10, now: 1000, leaseMillis: leaseMillis)
+        try #require(items.count == count)
+        return (store, items)
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func ingestIsAtomicWithItsCursorAndDropsRedeliveries(backend: StoreBackend) throws {
         let store = try backend.freshStore()
@@ -89,10 +98,7 @@ import Testing
     /// row (no event) stays as first written.
     @Test(arguments: StoreBackend.allCases)
     func aRecordsLedgerRowKeepsTheNewestEventWritten(backend: StoreBackend) throws {
-        let store = try backend.freshStore()
-        _ = try store.ingest(IngestBatch(events: (1...4).map { event("\($0)") }), now: 1000)
-        let items = try store.claim(limit: 10, now: 1000, leaseMillis: 5000)
-        try #require(items.count == 4)
+        let (store, items) = try claimedItems(4, on: backend, leaseMillis: 5000)
         func write(_ item: ClaimedWork, _ key: String, _ id: String, event: Int64?) throws {
             try store.finish([WorkOutcome(workID: item.id, disposition: .done,
                                           ledger: [LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "Account", externalID: id,
@@ -113,10 +119,7 @@ import Testing
     /// to rows the hint got right, and every item of the batch is finished.
     @Test(arguments: StoreBackend.allCases)
     func wrongNewRowHintsEndWhereRightOnesDo(backend: StoreBackend) throws {
-        let store = try backend.freshStore()
-        _ = try store.ingest(IngestBatch(events: (1...7).map { event("\($0)") }), now: 1000)
-        let items = try store.claim(limit: 10, now: 1000, leaseMillis: 60_000)
-        try #require(items.count == 7)
+        let (store, items) = try claimedItems(7, on: backend, leaseMillis: 60_000)
         func ledger(_ key: String, _ id: String, event: Int64?, hint: Bool = true) -> LedgerEntry {
             LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "Account", externalID: id, eventID: event, expectedNew: hint)
         }
