@@ -45,7 +45,8 @@ enum RuntimeMetrics {
         private var latency: [Key: Recorder] = [:]
         private var steps: [Key: Recorder] = [:]
         /// The handles the previous item used, compared before any lookup: a batch's items mostly share their
-        /// workflow, and hashing the label values for every item and step was most of an item's metrics.
+        /// workflow, and hashing the label values for every item and step was about a quarter of an item's
+        /// metrics (`perf`, `bench runtime`: 4.6% of the worker before, 3.5% after).
         private var lastLatency: (tenant: String, workflow: String, recorder: Recorder)?
         private var lastSteps: (workflow: String, handles: [(step: String, recorder: Recorder)]) = ("", [])
 

@@ -269,10 +269,10 @@ struct WorkflowExecutor {
             return Ingestor.content(of: merged).bytes
         }
         let targetContent = targetTracked ? contentAfterWrite() : nil
+        // The plugin's own text with the envelope appended is the stamped record, when the envelope is all it lacked.
+        let sent = onlyEnvelopeMissing ? text.map { Ingestor.appendingEnvelope(to: $0, tenant: tenant.id, source: item.event.source) } : nil
         let outcome = connection.instance.write(entity: entity, idempotencyKey: idempotencyKey,
-                                                externalID: targetID ?? "",
-                                                record: text.flatMap { onlyEnvelopeMissing ? Ingestor.appendingEnvelope(to: $0, tenant: tenant.id, source: item.event.source) : nil } ?? record.bytes,
-                                                deadline: deadline(),
+                                                externalID: targetID ?? "", record: sent ?? record.bytes, deadline: deadline(),
                                                 labels: progress.labels) { externalID in
             // Registered while the plugin call still holds the instance: no read of it can see the record first.
             if let targetContent {

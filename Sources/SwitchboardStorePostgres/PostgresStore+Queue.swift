@@ -76,11 +76,8 @@ extension PostgresStore {
         guard !entries.isEmpty else { return }
         let (plain, rest) = plainlyInsertable(entries, trustHints: trustHints, key: xrefKey, expectedNew: \.expectedNew)
         try writeXref(plain, now: now, conflict: nil, db: db)
-        // One statement may not touch a row twice: the last entry for a key wins, as it would applied one by one.
-        var last: [String: XrefKey] = [:]
-        var order: [String] = []
-        for x in rest where last.updateValue(x, forKey: xrefKey(x)) == nil { order.append(xrefKey(x)) }
-        try writeXref(order.map { last[$0]! }, now: now, conflict: """
+        // Applied one by one, the last entry for a key would win.
+        try writeXref(onePerKey(rest, key: xrefKey) { _, later in later }, now: now, conflict: """
             ON CONFLICT (tenant, entity, connection, external_id) DO UPDATE SET
                 canonical_id = excluded.canonical_id,
                 content = COALESCE(excluded.content, xref.content),
@@ -233,7 +230,13 @@ extension PostgresStore {
         let kept = sorted.filter { applied.contains($0.workID) }
         let (plain, rest) = Self.plainlyInsertable(kept.flatMap(\.ledger), trustHints: trustHints, key: \.key, expectedNew: \.expectedNew)
         try Self.writeLedger(plain, now: now, conflict: nil, db: db)
-        try Self.writeLedger(Self.mergedByKey(rest), now: now, conflict: """
+        // Applied one by one, a ledger row would keep its first external id and take the newest event.
+        let merged = Self.onePerKey(rest, key: \.key) { first, later in
+            var row = first
+            if (later.eventID ?? 0) > (first.eventID ?? 0) { row.eventID = later.eventID }
+            return row
+        }
+        try Self.writeLedger(merged, now: now, conflict: """
             ON CONFLICT (idempotency_key) DO UPDATE SET event_id = excluded.event_id
             WHERE excluded.event_id > coalesce(ledger.event_id, 0)
             """, db: db)
@@ -241,21 +244,19 @@ extension PostgresStore {
         try Self.insertEvents(kept.flatMap(\.emitted), now: now, db: db)
     }
 
-    /// One row per key, as the entries applied one by one would leave it: one statement may not touch a row twice.
-    /// A ledger row keeps its first external id and takes the newest event.
-    static func mergedByKey(_ entries: [LedgerEntry]) -> [LedgerEntry] {
-        var merged: [String: LedgerEntry] = [:]
+    /// One row per key, in the order keys first appear, `merge` folding each later row into the one kept: one
+    /// statement may not touch a row twice, so an upsert's rows must leave the state applying them one by one would.
+    static func onePerKey<Row>(_ rows: [Row], key: (Row) -> String, merge: (Row, Row) -> Row) -> [Row] {
+        var kept: [String: Row] = [:]
         var order: [String] = []
-        for entry in entries {
-            guard var first = merged[entry.key] else {
-                merged[entry.key] = entry
-                order.append(entry.key)
-                continue
+        for row in rows {
+            let k = key(row)
+            if let earlier = kept[k] { kept[k] = merge(earlier, row) } else {
+                kept[k] = row
+                order.append(k)
             }
-            if (entry.eventID ?? 0) > (first.eventID ?? 0) { first.eventID = entry.eventID }
-            merged[entry.key] = first
         }
-        return order.map { merged[$0]! }
+        return order.map { kept[$0]! }
     }
 
     /// One statement for ledger `rows`, `conflict` its ON CONFLICT clause (nil: none).
