@@ -16,6 +16,39 @@ enum PGValue {
 
     static func optional(_ value: String?) -> PGValue { value.map { .text($0) } ?? .null }
     static func optional(_ value: Int64?) -> PGValue { value.map { .int($0) } ?? .null }
+
+    /// The value in PostgreSQL's binary format, as both kinds of statement bind it.
+    var data: PostgresData {
+        switch self {
+        case .text(let v): return PostgresData(string: v)
+        case .int(let v): return PostgresData(int64: v)
+        case .double(let v): return PostgresData(double: v)
+        case .bytes(let v): return PostgresData(type: .bytea, value: ByteBuffer(bytes: v))
+        case .null: return .null
+        case .texts(let v): return Self.array(v, of: .text, as: .textArray) { $0.writeString($1) }
+        case .ints(let v): return Self.array(v, of: .int8, as: .int8Array) { $0.writeInteger($1) }
+        case .byteArrays(let v): return Self.array(v, of: .bytea, as: .byteaArray) { $0.writeBytes($1) }
+        }
+    }
+
+    /// A one-dimensional array without nulls: the header, then each element's length and bytes, in one buffer
+    /// (postgres-nio's generic array encoding was an eighth of a host's committing thread).
+    private static func array<Element>(_ elements: [Element], of element: PostgresDataType, as type: PostgresDataType,
+                                       write: (inout ByteBuffer, Element) -> Int) -> PostgresData {
+        var buffer = ByteBufferAllocator().buffer(capacity: 20 + elements.count * 24)
+        buffer.writeInteger(Int32(1))  // dimensions
+        buffer.writeInteger(Int32(0))  // no nulls
+        buffer.writeInteger(Int32(bitPattern: element.rawValue))
+        buffer.writeInteger(Int32(elements.count))
+        buffer.writeInteger(Int32(1))  // lower bound
+        for value in elements {
+            let lengthAt = buffer.writerIndex
+            buffer.writeInteger(Int32(0))
+            let length = write(&buffer, value)
+            buffer.setInteger(Int32(length), at: lengthAt)
+        }
+        return PostgresData(type: type, value: buffer)
+    }
 }
 
 /// One PostgreSQL connection used synchronously: the store protocol is blocking
@@ -45,24 +78,49 @@ final class PGSession: @unchecked Sendable {
 
     private func execute(_ sql: String, _ values: [PGValue]) throws -> PostgresQueryResult {
         var bindings = PostgresBindings(capacity: values.count)
-        for value in values {
-            switch value {
-            case .text(let v): bindings.append(v)
-            case .int(let v): bindings.append(v)
-            case .double(let v): bindings.append(v)
-            case .bytes(let v): bindings.append(ByteBuffer(bytes: v))
-            case .null: bindings.appendNull()
-            case .texts(let v): bindings.append(v)
-            case .ints(let v): bindings.append(v)
-            case .byteArrays(let v): bindings.append(v.map { ByteBuffer(bytes: $0) })
-            }
+        for value in values { bindings.append(value.data) }
+        return try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
+    }
+
+    /// Runs one of the queue's frequent statements as a named prepared statement of this connection, and
+    /// returns its rows. The server parses it once per connection, and plans it once (`pinIndexPlans` asks for
+    /// the generic plan): unnamed, each batch was parsed and planned again, and planning `= ANY($n)` over a
+    /// batch of ids estimates every element (about a tenth of the server's CPU in `bench hosts`).
+    /// `sql` must be one of a fixed set of texts (each is kept for the connection's life), with every
+    /// parameter's type fixed by the statement: the server infers them when preparing (write `$1::bigint`
+    /// where the context does not say).
+    func queryPrepared(_ sql: String, _ values: [PGValue] = []) throws -> [PostgresRandomAccessRow] {
+        let statement = try prepared[sql] ?? {
+            let fresh = try wait(connection.prepare(query: sql))
+            prepared[sql] = fresh
+            return fresh
+        }()
+        do {
+            return try wait(statement.execute(values.map(\.data))).map { $0.makeRandomAccess() }
+        } catch let error as PGError where error.sqlState == "0A000" {
+            // "cached plan must not change result type": a migration changed what the statement returns (another
+            // host upgraded the schema). Forgotten here, the next use prepares it again.
+            prepared[sql] = nil
+            _ = statement.deallocate()
+            throw error
         }
-        // A deadline on every statement: a connection can hang without closing (a half-open socket after the
-        // server crashed, a partition), and a blocked store call would stall the worker or the poller for good.
-        let query = connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        let result = query.eventLoop.makePromise(of: PostgresQueryResult.self)
-        query.cascade(to: result)
-        let deadline = query.eventLoop.scheduleTask(in: .milliseconds(Self.statementTimeoutMillis)) {
+    }
+
+    /// Runs a frequent statement that returns no rows (see `queryPrepared`).
+    func runPrepared(_ sql: String, _ values: [PGValue] = []) throws {
+        _ = try queryPrepared(sql, values)
+    }
+
+    /// Named prepared statements of this connection, by their text.
+    private var prepared: [String: PreparedQuery] = [:]
+
+    /// Waits for a statement's answer. A deadline on every statement: a connection can hang without closing
+    /// (a half-open socket after the server crashed, a partition), and a blocked store call would stall the
+    /// worker or the poller for good.
+    private func wait<T: Sendable>(_ answer: EventLoopFuture<T>) throws -> T {
+        let result = answer.eventLoop.makePromise(of: T.self)
+        answer.cascade(to: result)
+        let deadline = answer.eventLoop.scheduleTask(in: .milliseconds(Self.statementTimeoutMillis)) {
             result.fail(PGError.timedOut(after: Self.statementTimeoutMillis))
         }
         defer { deadline.cancel() }
@@ -90,11 +148,14 @@ final class PGSession: @unchecked Sendable {
     /// up by key in batches; statistics of a young or fast-growing table (every new installation's) let the planner
     /// prefer a full scan, a cost that grows with the table and is paid on every batch. Found in `bench hosts`:
     /// each ledger lookup scanned the whole ledger.
+    /// Prepared statements (`queryPrepared`) take their one generic plan in such a transaction, so the plan
+    /// they keep is an index plan too.
     func pinIndexPlans(sorts: Bool = false) throws {
-        _ = try query("""
+        _ = try queryPrepared("""
             SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
                    set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
-                   set_config('enable_sort', \(sorts ? "'off'" : "current_setting('enable_sort')"), true)
+                   set_config('enable_sort', \(sorts ? "'off'" : "current_setting('enable_sort')"), true),
+                   set_config('plan_cache_mode', 'force_generic_plan', true)
             """)
     }
 
@@ -143,6 +204,23 @@ struct PGError: Error, CustomStringConvertible {
             message = server ?? (psql.underlying.map { "\(psql.code): \($0)" } ?? "\(psql.code)")
             connectionLost = psql.code == .serverClosedConnection || psql.code == .connectionError
                 || psql.code == .clientClosedConnection || psql.code == .uncleanShutdown
+        } else if let legacy = error as? PostgresError {
+            // Prepared statements answer through postgres-nio's older API, which reports this type. Only the
+            // server's message is kept: its detail may quote a row's values.
+            switch legacy {
+            case .server(let server):
+                sqlState = server.fields[.sqlState]
+                message = server.fields[.message] ?? "the server refused the statement"
+                connectionLost = false
+            case .connectionClosed:
+                sqlState = nil
+                message = "the connection was closed"
+                connectionLost = true
+            case .protocol(let text):
+                sqlState = nil
+                message = "protocol error: \(text)"
+                connectionLost = true
+            }
         } else {
             sqlState = nil
             message = "\(error)"
@@ -160,16 +238,25 @@ struct PGError: Error, CustomStringConvertible {
 }
 
 extension PostgresRandomAccessRow {
-    func int(_ i: Int) throws -> Int64 { try self[i].decode(Int64.self) }
-    func optionalInt(_ i: Int) throws -> Int64? { try self[i].decode(Int64?.self) }
-    func text(_ i: Int) throws -> String { try self[i].decode(String.self) }
-    func optionalText(_ i: Int) throws -> String? { try self[i].decode(String?.self) }
-    func bool(_ i: Int) throws -> Bool { try self[i].decode(Bool.self) }
+    func int(_ i: Int) throws -> Int64 { try cell(i).decode(Int64.self) }
+    func optionalInt(_ i: Int) throws -> Int64? { try cell(i).decode(Int64?.self) }
+    func text(_ i: Int) throws -> String { try cell(i).decode(String.self) }
+    func optionalText(_ i: Int) throws -> String? { try cell(i).decode(String?.self) }
+    func bool(_ i: Int) throws -> Bool { try cell(i).decode(Bool.self) }
     func bytes(_ i: Int) throws -> [UInt8] {
-        guard let buffer = try self[i].decode(ByteBuffer?.self) else { return [] }
+        guard let buffer = try cell(i).decode(ByteBuffer?.self) else { return [] }
         return Array(buffer.readableBytesView)
     }
     func optionalBytes(_ i: Int) throws -> [UInt8]? {
-        try self[i].decode(ByteBuffer?.self).map { Array($0.readableBytesView) }
+        try cell(i).decode(ByteBuffer?.self).map { Array($0.readableBytesView) }
+    }
+
+    /// Column `i`, in the binary format postgres-nio always asks the server for. Rows of a statement prepared
+    /// with `prepare(query:)` say "text" (postgres-nio 1.33 keeps the format the statement's description had
+    /// before it asked for binary), so the format is set here rather than trusted.
+    private func cell(_ i: Int) -> PostgresCell {
+        var cell = self[i]
+        cell.format = .binary
+        return cell
     }
 }

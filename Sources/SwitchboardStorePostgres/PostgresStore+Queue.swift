@@ -41,9 +41,9 @@ extension PostgresStore {
     @discardableResult
     static func insertEvents(_ events: [NewEvent], now: Millis, db: PGSession) throws -> [String: Int64] {
         guard !events.isEmpty else { return [:] }
-        let rows = try db.query("""
+        let rows = try db.queryPrepared("""
             INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, amount, currency, meta, received_at)
-            SELECT t, s, ty, en, x, k, p, NULLIF(a, ''), NULLIF(c, ''), NULLIF(m, ''), $11
+            SELECT t, s, ty, en, x, k, p, NULLIF(a, ''), NULLIF(c, ''), NULLIF(m, ''), $11::bigint
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[])
                 WITH ORDINALITY AS u(t, s, ty, en, x, k, p, a, c, m, ord)
             ORDER BY ord
@@ -62,9 +62,9 @@ extension PostgresStore {
             return StoreShared.orderingKey(tenant: e.tenant, workflow: w.workflow, entity: e.entity, externalID: e.externalID)
         }
         if !eventIDs.isEmpty {
-            try db.run("""
+            try db.runPrepared("""
                 INSERT INTO work (event_id, tenant, workflow, ordering_key, status, attempts, next_attempt_at, created_at)
-                SELECT e, t, w, k, 'pending', 0, $5, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(e, t, w, k, ord)
+                SELECT e, t, w, k, 'pending', 0, $5::bigint, $5::bigint FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(e, t, w, k, ord)
                 ORDER BY ord
                 """, [.ints(eventIDs), .texts(tenants), .texts(workflows), .texts(keys), .int(now)])
         }
@@ -92,9 +92,9 @@ extension PostgresStore {
         guard !rows.isEmpty else { return }
         // Sorted in the key's own order (its columns are COLLATE "C"): rows reach the index in order, hosts lock
         // keys in one order, and each comparison is a memcmp, not the database locale's strcoll.
-        try db.run("""
+        try db.runPrepared("""
             INSERT INTO xref (tenant, entity, canonical_id, connection, external_id, content, updated_at)
-            SELECT t, en, cid, c, x, CASE WHEN has = 't' THEN b END, $8
+            SELECT t, en, cid, c, x, CASE WHEN has = 't' THEN b END, $8::bigint
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[]) AS u(t, en, cid, c, x, b, has)
             ORDER BY t COLLATE "C", en COLLATE "C", c COLLATE "C", x COLLATE "C"
             \(conflict ?? "")
@@ -150,13 +150,13 @@ extension PostgresStore {
                             AND o.status IN ('pending', 'running', 'parked'))
                 """
             var claimed = try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: """
-                SELECT w.id FROM work w WHERE w.status = 'running' AND w.lease_until <= $1 AND \(notBlocked)
-                ORDER BY w.lease_until LIMIT $2 FOR UPDATE OF w SKIP LOCKED
+                SELECT w.id FROM work w WHERE w.status = 'running' AND w.lease_until <= $1::bigint AND \(notBlocked)
+                ORDER BY w.lease_until LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
                 """, limit: limit)
             if claimed.count < limit {
                 claimed += try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: """
-                    SELECT w.id FROM work w WHERE w.status = 'pending' AND w.next_attempt_at <= $1 AND \(notBlocked)
-                    ORDER BY w.next_attempt_at, w.id LIMIT $2 FOR UPDATE OF w SKIP LOCKED
+                    SELECT w.id FROM work w WHERE w.status = 'pending' AND w.next_attempt_at <= $1::bigint AND \(notBlocked)
+                    ORDER BY w.next_attempt_at, w.id LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
                     """, limit: limit - claimed.count)
             }
             return claimed
@@ -167,14 +167,14 @@ extension PostgresStore {
     private static func lease(_ db: PGSession, now: Millis, leaseMillis: Millis, host: String, pick: String, limit: Int) throws -> [ClaimedWork] {
         // Two statements: the ids first, then the update by primary key with the ids as a parameter. In one
         // statement the planner cannot see how many rows the pick yields and chose to scan the table.
-        let ids = try db.query(pick, [.int(now), .int(Int64(limit))]).map { try $0.int(0) }
+        let ids = try db.queryPrepared(pick, [.int(now), .int(Int64(limit))]).map { try $0.int(0) }
         guard !ids.isEmpty else { return [] }
-        let rows = try db.query("""
+        let rows = try db.queryPrepared("""
             WITH u AS (
-                UPDATE work SET status = 'running', lease_until = $1 + $3, lease_owner = $4,
+                UPDATE work SET status = 'running', lease_until = $1::bigint + $3::bigint, lease_owner = $4::text,
                     lease_recoveries = lease_recoveries + CASE WHEN work.status = 'running' THEN 1 ELSE 0 END,
-                    first_tried_at = COALESCE(first_tried_at, $1), last_tried_at = $1
-                WHERE work.id = ANY($2)
+                    first_tried_at = COALESCE(first_tried_at, $1::bigint), last_tried_at = $1::bigint
+                WHERE work.id = ANY($2::bigint[])
                 RETURNING work.*
             )
             SELECT \(claimedColumns) FROM u JOIN events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.id
@@ -215,11 +215,11 @@ extension PostgresStore {
         var applied = Set<Int64>()
         let done = sorted.filter { if case .done = $0.disposition { return true } else { return false } }
         if !done.isEmpty {
-            for row in try db.query("""
-                UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4, lease_until = NULL, lease_owner = NULL,
+            for row in try db.queryPrepared("""
+                UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4::bigint, lease_until = NULL, lease_owner = NULL,
                     steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')
                 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, steps, conn)
-                WHERE work.id = u.id AND work.lease_owner = $5
+                WHERE work.id = u.id AND work.lease_owner = $5::text
                 RETURNING work.id
                 """, [.ints(done.map(\.workID)), .texts(done.map { StepCoding.encode($0.steps) }), .texts(done.map { $0.connection ?? "" }),
                       .int(now), .text(hostID)]) {
@@ -263,9 +263,9 @@ extension PostgresStore {
     private static func writeLedger(_ rows: [LedgerEntry], now: Millis, conflict: String?, db: PGSession) throws {
         guard !rows.isEmpty else { return }
         // Sorted as the key index is (COLLATE "C"; see writeXref).
-        try db.run("""
+        try db.runPrepared("""
             INSERT INTO ledger (idempotency_key, tenant, connection, entity, external_id, created_at, event_id)
-            SELECT k, t, c, en, x, $6, nullif(e, 0)
+            SELECT k, t, c, en, x, $6::bigint, nullif(e, 0)
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::bigint[]) AS u(k, t, c, en, x, e)
             ORDER BY k COLLATE "C"
             \(conflict ?? "")
@@ -323,7 +323,7 @@ extension PostgresStore {
     /// of the table and scans it, through every finished item there is; the partial indexes answer at once.
     static func hasUnfinishedWork(db: PGSession) throws -> Bool {
         try db.pinIndexPlans()
-        return try db.query("""
+        return try db.queryPrepared("""
             SELECT EXISTS (SELECT 1 FROM work WHERE status = 'pending') OR EXISTS (SELECT 1 FROM work WHERE status = 'running')
             """)[0].bool(0)
     }
@@ -338,7 +338,7 @@ extension PostgresStore {
         try db.pinIndexPlans()
         return try StoreShared.resolveLedger(keys: keys, hashedRowsExist: hashedRowsExist) { keys in
             var found: [String: LedgerWrite] = [:]
-            for row in try db.query("SELECT idempotency_key, external_id, event_id FROM ledger WHERE idempotency_key = ANY($1)",
+            for row in try db.queryPrepared("SELECT idempotency_key, external_id, event_id FROM ledger WHERE idempotency_key = ANY($1::text[])",
                                     [.texts(keys)]) {
                 found[try row.text(0)] = LedgerWrite(externalID: try row.text(1), eventID: try row.optionalInt(2))
             }
