@@ -25,29 +25,10 @@ enum PGValue {
         case .double(let v): return PostgresData(double: v)
         case .bytes(let v): return PostgresData(type: .bytea, value: ByteBuffer(bytes: v))
         case .null: return .null
-        case .texts(let v): return Self.array(v, of: .text, as: .textArray) { $0.writeString($1) }
-        case .ints(let v): return Self.array(v, of: .int8, as: .int8Array) { $0.writeInteger($1) }
-        case .byteArrays(let v): return Self.array(v, of: .bytea, as: .byteaArray) { $0.writeBytes($1) }
+        case .texts(let v): return PGArray.encode(v, of: .text, as: .textArray) { $0.writeString($1) }
+        case .ints(let v): return PGArray.encode(v, of: .int8, as: .int8Array) { $0.writeInteger($1) }
+        case .byteArrays(let v): return PGArray.encode(v, of: .bytea, as: .byteaArray) { $0.writeBytes($1) }
         }
-    }
-
-    /// A one-dimensional array without nulls: the header, then each element's length and bytes, in one buffer
-    /// (postgres-nio's generic array encoding was an eighth of a host's committing thread).
-    private static func array<Element>(_ elements: [Element], of element: PostgresDataType, as type: PostgresDataType,
-                                       write: (inout ByteBuffer, Element) -> Int) -> PostgresData {
-        var buffer = ByteBufferAllocator().buffer(capacity: 20 + elements.count * 24)
-        buffer.writeInteger(Int32(1))  // dimensions
-        buffer.writeInteger(Int32(0))  // no nulls
-        buffer.writeInteger(Int32(bitPattern: element.rawValue))
-        buffer.writeInteger(Int32(elements.count))
-        buffer.writeInteger(Int32(1))  // lower bound
-        for value in elements {
-            let lengthAt = buffer.writerIndex
-            buffer.writeInteger(Int32(0))
-            let length = write(&buffer, value)
-            buffer.setInteger(Int32(length), at: lengthAt)
-        }
-        return PostgresData(type: type, value: buffer)
     }
 }
 
@@ -250,6 +231,11 @@ extension PostgresRandomAccessRow {
     func optionalBytes(_ i: Int) throws -> [UInt8]? {
         try cell(i).decode(ByteBuffer?.self).map { Array($0.readableBytesView) }
     }
+
+    /// Column `i` as a one-dimensional array (PGArray): [] for NULL, nil for a NULL element.
+    func ints(_ i: Int) throws -> [Int64?] { try PGArray.ints(self[i].bytes) }
+    func texts(_ i: Int) throws -> [String?] { try PGArray.texts(self[i].bytes) }
+    func byteArrays(_ i: Int) throws -> [[UInt8]?] { try PGArray.bytes(self[i].bytes) }
 
     /// Column `i`, in the binary format postgres-nio always asks the server for. Rows of a statement prepared
     /// with `prepare(query:)` say "text" (postgres-nio 1.33 keeps the format the statement's description had

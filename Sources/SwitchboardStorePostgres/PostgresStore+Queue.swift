@@ -130,11 +130,6 @@ extension PostgresStore {
         }
     }
 
-    static let claimedColumns = """
-        u.id, u.event_id, u.tenant, u.workflow, u.attempts::bigint, u.first_tried_at, u.created_at,
-        e.source, e.type, e.entity, e.external_id, e.dedupe_key, e.payload, e.amount, e.currency, e.received_at, e.meta
-        """
-
     public func claim(limit: Int, now: Millis, leaseMillis: Millis) throws -> [ClaimedWork] {
         try pool.transaction { db in
             // Expired leases first (a dead host's items), then due pending items: two index range scans that never
@@ -169,7 +164,9 @@ extension PostgresStore {
         // statement the planner cannot see how many rows the pick yields and chose to scan the table.
         let ids = try db.queryPrepared(pick, [.int(now), .int(Int64(limit))]).map { try $0.int(0) }
         guard !ids.isEmpty else { return [] }
-        let rows = try db.queryPrepared("""
+        // The batch comes back as one row of arrays, a column each (see PGArray), in the order of the arrays'
+        // shared aggregation; sorted here into claim order.
+        let row = try db.queryPrepared("""
             WITH u AS (
                 UPDATE work SET status = 'running', lease_until = $1::bigint + $3::bigint, lease_owner = $4::text,
                     lease_recoveries = lease_recoveries + CASE WHEN work.status = 'running' THEN 1 ELSE 0 END,
@@ -177,16 +174,44 @@ extension PostgresStore {
                 WHERE work.id = ANY($2::bigint[])
                 RETURNING work.*
             )
-            SELECT \(claimedColumns) FROM u JOIN events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.id
-            """, [.int(now), .ints(ids), .int(leaseMillis), .text(host)])
-        return try rows.map { r in
-            ClaimedWork(id: try r.int(0), eventID: try r.int(1), tenant: try r.text(2), workflow: try r.text(3),
-                        attempts: Int(try r.int(4)), firstTriedAt: try r.optionalInt(5), createdAt: try r.int(6),
-                        event: StoredEvent(id: try r.int(1), tenant: try r.text(2), source: try r.text(7), type: try r.text(8),
-                                           entity: try r.text(9), externalID: try r.text(10), dedupeKey: try r.text(11),
-                                           payload: try r.bytes(12), amount: try r.optionalText(13), currency: try r.optionalText(14),
-                                           meta: try r.optionalText(16), receivedAt: try r.int(15)))
+            SELECT array_agg(u.id), array_agg(u.event_id), array_agg(u.tenant), array_agg(u.workflow), array_agg(u.attempts::bigint),
+                array_agg(u.first_tried_at), array_agg(u.created_at), array_agg(u.next_attempt_at), array_agg(e.source),
+                array_agg(e.type), array_agg(e.entity), array_agg(e.external_id), array_agg(e.dedupe_key), array_agg(e.payload),
+                array_agg(e.amount), array_agg(e.currency), array_agg(e.received_at), array_agg(e.meta)
+            FROM u JOIN events e ON e.id = u.event_id
+            """, [.int(now), .ints(ids), .int(leaseMillis), .text(host)])[0]
+        let id = try row.ints(0), eventID = try row.ints(1), tenant = try row.texts(2), workflow = try row.texts(3)
+        let attempts = try row.ints(4), firstTriedAt = try row.ints(5), createdAt = try row.ints(6), due = try row.ints(7)
+        let source = try row.texts(8), type = try row.texts(9), entity = try row.texts(10), externalID = try row.texts(11)
+        let dedupeKey = try row.texts(12), payload = try row.byteArrays(13), amount = try row.texts(14), currency = try row.texts(15)
+        let receivedAt = try row.ints(16), meta = try row.texts(17)
+        let count = id.count
+        let counts: [Int] = [eventID.count, tenant.count, workflow.count, attempts.count, firstTriedAt.count, createdAt.count,
+                             due.count, source.count, type.count, entity.count, externalID.count, dedupeKey.count, payload.count,
+                             amount.count, currency.count, receivedAt.count, meta.count]
+        guard counts.allSatisfy({ $0 == count }) else { throw PGArray.Malformed() }
+        func required<T>(_ value: T?) throws -> T {
+            guard let value else { throw PGArray.Malformed() }
+            return value
         }
+        var claimed: [(due: Int64, work: ClaimedWork)] = []
+        claimed.reserveCapacity(count)
+        for i in 0..<count {
+            let work = ClaimedWork(
+                id: try required(id[i]), eventID: try required(eventID[i]), tenant: try required(tenant[i]),
+                workflow: try required(workflow[i]), attempts: Int(try required(attempts[i])), firstTriedAt: firstTriedAt[i],
+                createdAt: try required(createdAt[i]),
+                event: StoredEvent(id: try required(eventID[i]), tenant: try required(tenant[i]), source: try required(source[i]),
+                                   type: try required(type[i]), entity: try required(entity[i]), externalID: try required(externalID[i]),
+                                   dedupeKey: try required(dedupeKey[i]), payload: try required(payload[i]), amount: amount[i],
+                                   currency: currency[i], meta: meta[i], receivedAt: try required(receivedAt[i])))
+            claimed.append((try required(due[i]), work))
+        }
+        func inClaimOrder(_ a: (due: Int64, work: ClaimedWork), _ b: (due: Int64, work: ClaimedWork)) -> Bool {
+            (a.due, a.work.id) < (b.due, b.work.id)
+        }
+        if !zip(claimed, claimed.dropFirst()).allSatisfy({ !inClaimOrder($1, $0) }) { claimed.sort(by: inClaimOrder) }
+        return claimed.map(\.work)
     }
 
     public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
@@ -215,15 +240,21 @@ extension PostgresStore {
         var applied = Set<Int64>()
         let done = sorted.filter { if case .done = $0.disposition { return true } else { return false } }
         if !done.isEmpty {
-            for row in try db.queryPrepared("""
-                UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4::bigint, lease_until = NULL, lease_owner = NULL,
-                    steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')
-                FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, steps, conn)
-                WHERE work.id = u.id AND work.lease_owner = $5::text
-                RETURNING work.id
+            // The ids it updated, as one array (a row each cost the host more than the array's elements).
+            let updated = try db.queryPrepared("""
+                WITH f AS (
+                    UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4::bigint, lease_until = NULL, lease_owner = NULL,
+                        steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')
+                    FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, steps, conn)
+                    WHERE work.id = u.id AND work.lease_owner = $5::text
+                    RETURNING work.id
+                )
+                SELECT array_agg(id) FROM f
                 """, [.ints(done.map(\.workID)), .texts(done.map { StepCoding.encode($0.steps) }), .texts(done.map { $0.connection ?? "" }),
-                      .int(now), .text(hostID)]) {
-                applied.insert(try row.int(0))
+                      .int(now), .text(hostID)])[0]
+            for id in try updated.ints(0) {
+                guard let id else { throw PGArray.Malformed() }
+                applied.insert(id)
             }
         }
         for o in sorted where try Self.finishOther(o, now: now, host: hostID, db: db) { applied.insert(o.workID) }

@@ -93,6 +93,22 @@ import Testing
         #expect(retried.map(\.attempts) == [1])
     }
 
+    /// A claimed batch comes oldest due first (ties by item id), whatever order the items were made in: items
+    /// retried to different times come back in the order of those times.
+    @Test(arguments: StoreBackend.allCases)
+    func aClaimedBatchComesInDueOrder(backend: StoreBackend) throws {
+        let (store, items) = try claimedItems(8, on: backend, leaseMillis: 500)
+        // Later items retry sooner; two share a time, so the tie falls to the id.
+        let due: [Millis] = [9000, 8000, 7000, 6000, 5000, 4000, 4000, 3000]
+        try store.finish(zip(items, due).map { item, at in
+            WorkOutcome(workID: item.id, disposition: .retry(at: at, status: .retry), diagnostics: [Diagnostic("busy")])
+        }, now: 1100)
+        let retried = try store.claim(limit: 20, now: 9000, leaseMillis: 500)
+        let expected = zip(items, due).sorted { ($0.1, $0.0.id) < ($1.1, $1.0.id) }.map(\.0.id)
+        #expect(retried.map(\.id) == expected)
+        #expect(retried.map(\.event.externalID) == ["8", "6", "7", "5", "4", "3", "2", "1"])
+    }
+
     /// A record's ledger row keeps its first external id and the newest event written: a later version moves the
     /// event on, an older one (run late by a host that lost its lease) does not move it back; a business event's
     /// row (no event) stays as first written.
