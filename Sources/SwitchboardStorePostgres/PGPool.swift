@@ -28,7 +28,7 @@ final class PGPool: @unchecked Sendable {
     func connect() throws -> PGSession {
         do {
             let connection = try PostgresConnection.connect(on: group.next(), configuration: settings.configuration, id: 1, logger: logger).wait()
-            let session = PGSession(connection: connection, logger: logger)
+            let session = PGSession(connection: connection, logger: logger, preparesStatements: settings.preparesStatements)
             // Short statements only: JIT compilation cost up to a quarter second on plans whose estimates ran high.
             try session.run("SET jit = off")
             return session

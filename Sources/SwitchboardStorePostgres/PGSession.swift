@@ -39,9 +39,13 @@ final class PGSession: @unchecked Sendable {
     let connection: PostgresConnection
     private let logger: Logger
 
-    init(connection: PostgresConnection, logger: Logger) {
+    /// False: `queryPrepared` sends its statements unnamed too (`prepared_statements=off` in the store URL).
+    let preparesStatements: Bool
+
+    init(connection: PostgresConnection, logger: Logger, preparesStatements: Bool = true) {
         self.connection = connection
         self.logger = logger
+        self.preparesStatements = preparesStatements
     }
 
     var isClosed: Bool { broken || connection.isClosed }
@@ -71,6 +75,7 @@ final class PGSession: @unchecked Sendable {
     /// parameter's type fixed by the statement: the server infers them when preparing (write `$1::bigint`
     /// where the context does not say).
     func queryPrepared(_ sql: String, _ values: [PGValue] = []) throws -> [PostgresRandomAccessRow] {
+        guard preparesStatements else { return try query(sql, values) }
         let statement = try prepared[sql] ?? {
             let fresh = try wait(connection.prepare(query: sql))
             prepared[sql] = fresh

@@ -3,7 +3,7 @@ import NIOSSL
 import PostgresNIO
 import SwitchboardStore
 
-/// Where the PostgreSQL store is: `postgres://USER@HOST:PORT/DATABASE[?sslmode=MODE[&sslrootcert=FILE]]`.
+/// Where the PostgreSQL store is: `postgres://USER@HOST:PORT/DATABASE[?sslmode=MODE[&sslrootcert=FILE][&prepared_statements=off]]`.
 /// The password never sits in the configuration file: it comes from
 /// `SWITCHBOARD_STORE_PASSWORD_FILE` (a file holding it) or `SWITCHBOARD_STORE_PASSWORD`.
 public struct PostgresSettings: Sendable {
@@ -19,12 +19,18 @@ public struct PostgresSettings: Sendable {
     public private(set) var sslMode = "disable"
     public private(set) var sslRootCert: String?
     private var tlsContext: NIOSSLContext?
+    /// Whether the queue's frequent statements are prepared once per connection (`prepared_statements=on`, the
+    /// default; docs/STORE-POSTGRES.md). `off` sends every statement unnamed, as a pooler in transaction mode
+    /// that does not track prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`) needs.
+    public private(set) var preparesStatements = true
 
     /// The URL without any password, for messages.
     public var redactedURL: String {
         var url = "postgres://\(user)@\(host):\(port)/\(database)"
-        if sslMode != "disable" { url += "?sslmode=\(sslMode)" + (sslRootCert.map { "&sslrootcert=\($0)" } ?? "") }
-        return url
+        var query: [String] = []
+        if sslMode != "disable" { query.append("sslmode=\(sslMode)" + (sslRootCert.map { "&sslrootcert=\($0)" } ?? "")) }
+        if !preparesStatements { query.append("prepared_statements=off") }
+        return query.isEmpty ? url : url + "?" + query.joined(separator: "&")
     }
 
     public init(url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -41,7 +47,16 @@ public struct PostgresSettings: Sendable {
         self.database = database
         host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
         port = components.port ?? 5432
-        try configureTLS(components.queryItems ?? [])
+        let query = components.queryItems ?? []
+        for item in query where !["sslmode", "sslrootcert", "prepared_statements"].contains(item.name) {
+            throw StoreError("store URL \(redactedURL): unknown parameter \"\(item.name)\" (sslmode, sslrootcert, prepared_statements)")
+        }
+        switch query.last(where: { $0.name == "prepared_statements" })?.value {
+        case nil, "on": preparesStatements = true
+        case "off": preparesStatements = false
+        case let other?: throw StoreError("store URL \(redactedURL): prepared_statements \"\(other)\" is not on or off")
+        }
+        try configureTLS(query)
         if let file = environment["SWITCHBOARD_STORE_PASSWORD_FILE"] {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw StoreError("SWITCHBOARD_STORE_PASSWORD_FILE names \(file), which cannot be read")
@@ -54,9 +69,6 @@ public struct PostgresSettings: Sendable {
 
     /// Reads `sslmode` and `sslrootcert`; the trust roots are loaded here, so a wrong file is a configuration error.
     private mutating func configureTLS(_ query: [URLQueryItem]) throws {
-        for item in query where !["sslmode", "sslrootcert"].contains(item.name) {
-            throw StoreError("store URL \(redactedURL): unknown parameter \"\(item.name)\" (sslmode, sslrootcert)")
-        }
         sslMode = query.last { $0.name == "sslmode" }?.value ?? "disable"
         sslRootCert = query.last { $0.name == "sslrootcert" }?.value
         let verifying = ["verify-ca": CertificateVerification.noHostnameVerification, "verify-full": .fullVerification]

@@ -171,6 +171,18 @@ import Testing
         let error = #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb:hunter2@db:5432/sb", environment: [:]) }
         #expect(!(error?.description.contains("hunter2") ?? true), "the password is not repeated in the error")
     }
+
+    @Test func preparedStatementsAreOnUnlessTheURLTurnsThemOff() throws {
+        #expect(try PostgresSettings(url: "postgres://sb@db/sb", environment: [:]).preparesStatements)
+        #expect(try PostgresSettings(url: "postgres://sb@db/sb?prepared_statements=on", environment: [:]).preparesStatements)
+        let off = try PostgresSettings(url: "postgres://sb@db/sb?sslmode=require&prepared_statements=off", environment: [:])
+        #expect(!off.preparesStatements)
+        #expect(off.redactedURL == "postgres://sb@db:5432/sb?sslmode=require&prepared_statements=off", "the URL keeps what it chose")
+        let wrong = #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb@db/sb?prepared_statements=no", environment: [:]) }
+        #expect(wrong?.description.contains("prepared_statements \"no\" is not on or off") == true)
+        let unknown = #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb@db/sb?prepare=off", environment: [:]) }
+        #expect(unknown?.description.contains("unknown parameter \"prepare\"") == true)
+    }
 }
 
 /// A connection's rate limit holds across hosts: its bucket is a row in the shared store.

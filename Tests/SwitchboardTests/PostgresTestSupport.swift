@@ -51,12 +51,19 @@ enum TestPostgres {
 /// The store suite runs against both backends.
 enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite, postgres
+    /// PostgreSQL with every statement sent unnamed (`prepared_statements=off`, for poolers in transaction mode).
+    case postgresUnprepared = "postgres, prepared_statements=off"
     var testDescription: String { rawValue }
 
     func freshStore() throws -> any FullStore {
         switch self {
         case .sqlite: return try SQLiteStore(path: TestEnv.tempDir("sbstore") + "/store.db")
         case .postgres: return try TestPostgres.freshStore()
+        case .postgresUnprepared:
+            let settings = try PostgresSettings(url: try TestPostgres.freshDatabase() + "?prepared_statements=off",
+                                                environment: ["SWITCHBOARD_STORE_PASSWORD_FILE": TestPostgres.passwordFile ?? ""])
+            #expect(!settings.preparesStatements && settings.redactedURL.hasSuffix("?prepared_statements=off"))
+            return try PostgresStore(settings: settings, hostID: "host-a")
         }
     }
 
