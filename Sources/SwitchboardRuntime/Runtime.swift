@@ -46,7 +46,7 @@ public final class Runtime: @unchecked Sendable {
     public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        let opened = try store ?? Stores.open(url: config.store)
+        let opened = try store ?? Stores.open(url: config.store, forHost: true)
         self.store = opened
         vault = try Self.openVault(store: opened)
         router = Router(config: config)

@@ -17,8 +17,11 @@ final class PGPool: @unchecked Sendable {
     private var idle: [PGSession] = []
     private var all: [PGSession] = []
 
+    private let size: Int
+
     init(settings: PostgresSettings, size: Int, logger: Logger) {
         self.settings = settings
+        self.size = size
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         slots = DispatchSemaphore(value: size)
@@ -34,6 +37,17 @@ final class PGPool: @unchecked Sendable {
             return session
         } catch {
             throw StoreError("cannot connect to the PostgreSQL store at \(settings.redactedURL): \(PGError(error).message)")
+        }
+    }
+
+    /// Opens sessions until the pool holds all it may, and leaves them idle.
+    func fill() throws {
+        while lock.withLock({ all.count < size }) {
+            let session = try connect()
+            lock.withLock {
+                all.append(session)
+                idle.append(session)
+            }
         }
     }
 

@@ -54,6 +54,13 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
         pool.close()
     }
 
+    /// Opens every connection of the pool now, as a host does when it starts: a connection costs the server a
+    /// process and an authentication (SCRAM), which belong to start-up rather than to the first batches, and a
+    /// database that cannot give the host its connections fails the start instead of a batch.
+    public func openPool() throws {
+        try pool.fill()
+    }
+
     /// Opens a store from a URL (`postgres://USER@HOST:PORT/DB`); the password comes from the environment.
     public static func open(url: String, hostID: String = PostgresStore.defaultHostID()) throws -> PostgresStore {
         try PostgresStore(settings: PostgresSettings(url: url), hostID: hostID)

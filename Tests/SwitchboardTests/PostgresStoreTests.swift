@@ -1,7 +1,7 @@
 import Foundation
 import SwitchboardCore
 import SwitchboardStore
-import SwitchboardStorePostgres
+@testable import SwitchboardStorePostgres
 import SwitchboardEgress
 import SwitchboardHost
 import SwitchboardRuntime
@@ -170,6 +170,27 @@ import Testing
         #expect(throws: StoreError.self) { try PostgresSettings(url: "mysql://sb@db/sb", environment: [:]) }
         let error = #expect(throws: StoreError.self) { try PostgresSettings(url: "postgres://sb:hunter2@db:5432/sb", environment: [:]) }
         #expect(!(error?.description.contains("hunter2") ?? true), "the password is not repeated in the error")
+    }
+
+    /// A host opens its whole pool when it starts (Stores.open for a runtime): connecting costs the server a
+    /// process and an authentication, which belong to start-up, not to the first batches.
+    @Test func aHostOpensItsWholePoolAtStartAndKeepsIt() throws {
+        let store = try TestPostgres.freshStore()
+        func connections() throws -> Int64 {
+            try store.pool.with { db in
+                try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")[0].int(0)
+            }
+        }
+        #expect(try connections() == 1, "a store opened for a question or two connects as it needs")
+        try store.openPool()
+        #expect(try connections() == 4)
+        _ = try store.ingest(IngestBatch(events: [NewEvent(tenant: "t", source: "crm", type: "record.Account", entity: "Account",
+                                                           externalID: "A1", dedupeKey: "k-1", payload: Array("{}".utf8),
+                                                           workflows: ["wf"])]), now: 1000)
+        let items = try store.claim(limit: 10, now: 1000, leaseMillis: 30_000)
+        try store.finish(items.map { WorkOutcome(workID: $0.id, disposition: .done) }, now: 1001)
+        try store.openPool()
+        #expect(try connections() == 4, "the pool's connections are reused, never more than its size")
     }
 
     @Test func preparedStatementsAreOnUnlessTheURLTurnsThemOff() throws {
