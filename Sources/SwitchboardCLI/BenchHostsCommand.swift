@@ -19,7 +19,9 @@ extension BenchCommand {
         @Option(help: "The PostgreSQL server: postgres://USER@HOST:PORT/DB (password from SWITCHBOARD_STORE_PASSWORD[_FILE]); the role needs CREATEDB (a database per run, dropped after).")
         var store: String
         @Option(help: "Host counts to measure, comma-separated.") var hosts = "1,2,3"
-        @Option(help: "Events per run.") var events = 30_000
+        /// As many as `bench runtime`: a drain of a few seconds is the hosts' steady state, where one of 30,000
+        /// counted start-up costs (each connection's first plans and first pages) as the events'.
+        @Option(help: "Events per run.") var events = 100_000
         @Option(help: "Work items per worker batch.") var workBatch = 500
         @Option(help: "Runs per host count; medians are reported.") var runs = 3
         @Option(help: "Plugin directory (default: the directory of this executable).") var plugins: String?
