@@ -98,12 +98,22 @@ extension BenchCommand {
                 }
                 runtime.stop()
             }
-            let workers = try (0..<hosts).map { i in try HostWorker.spawn(config: config, hostID: "bench-\(i + 1)") }
+            // A shared store is asked from here whether work is left; the embedded one only its host may open.
+            let shared = store.hasPrefix("postgres") ? try PostgresStore.open(url: store, hostID: "bench-driver") : nil
+            let workers = try (0..<hosts).map { i in
+                try HostWorker.spawn(config: config, hostID: "bench-\(i + 1)", drainsAlone: shared == nil)
+            }
             for worker in workers { try worker.waitReady() }
             let local = store.hasPrefix("postgres") && ["127.0.0.1", "localhost", "::1"].contains(URLComponents(string: store)?.host ?? "")
             let databaseBefore = local ? BenchSupport.cpuSecondsOfProcesses(named: "postgres") : nil
             let started = Date()
             for worker in workers { worker.go() }
+            // One question every 20 ms, as `bench runtime` asks, from here rather than from each host: its answers are
+            // the run's database CPU either way, and the hosts' CPU is their work alone.
+            if let shared {
+                while try shared.hasUnfinishedWork() { usleep(20_000) }
+                for worker in workers { worker.stop() }
+            }
             var processed = 0
             var hostCPU = 0.0
             for worker in workers {
@@ -119,10 +129,13 @@ extension BenchCommand {
         }
     }
 
-    /// One host of `bench hosts`: opens the runtime, says "ready", starts on "go", drains the queue, says "done N".
+    /// One host of `bench hosts`: opens the runtime, says "ready", starts on "go", works until "stop", says "done N".
     struct HostWorker: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "host-worker", shouldDisplay: false)
         @Option var config: String
+        /// Asks the store itself whether work is left (the embedded store, which the parent cannot open meanwhile),
+        /// instead of working until the parent says "stop".
+        @Flag var drainsAlone = false
 
         func run() throws {
             var logger = Logger(label: "bench")
@@ -132,8 +145,11 @@ extension BenchCommand {
             guard readLine() == "go" else { return }
             let cpuBefore = BenchSupport.processCPUSeconds()
             runtime.start()
-            // Every 20 ms, as `bench runtime`: each host asks, and the database's CPU for the answers counts as the run's.
-            while try runtime.store.hasUnfinishedWork() { usleep(20_000) }
+            if drainsAlone {
+                while try runtime.store.hasUnfinishedWork() { usleep(20_000) }
+            } else {
+                _ = readLine()  // "stop" (or the parent gone): the queue is drained
+            }
             runtime.stop()
             let cpu = BenchSupport.processCPUSeconds() - cpuBefore
             FileHandle.standardOutput.write(Data("done \(runtime.counters.itemsProcessed) \(cpu)\n".utf8))
@@ -149,6 +165,7 @@ extension BenchCommand {
                 guard readLine() == "ready" else { throw ValidationError("a bench host did not start (see its stderr)") }
             }
             func go() { input.fileHandleForWriting.write(Data("go\n".utf8)) }
+            func stop() { input.fileHandleForWriting.write(Data("stop\n".utf8)) }
             /// The items this host processed and the CPU seconds it spent on them.
             func waitDone() throws -> (processed: Int, cpuSeconds: Double) {
                 let line = readLine() ?? ""
@@ -170,10 +187,10 @@ extension BenchCommand {
             }
         }
 
-        static func spawn(config: String, hostID: String) throws -> Handle {
+        static func spawn(config: String, hostID: String, drainsAlone: Bool) throws -> Handle {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: BenchSupport.besideExecutable("switchboard"))
-            process.arguments = ["bench", "host-worker", "--config", config]
+            process.arguments = ["bench", "host-worker", "--config", config] + (drainsAlone ? ["--drains-alone"] : [])
             process.environment = ProcessInfo.processInfo.environment.merging(["SWITCHBOARD_HOST_ID": hostID]) { $1 }
             let input = Pipe(), output = Pipe()
             process.standardInput = input

@@ -172,7 +172,8 @@ extension PostgresStore {
                     lease_recoveries = lease_recoveries + CASE WHEN work.status = 'running' THEN 1 ELSE 0 END,
                     first_tried_at = COALESCE(first_tried_at, $1::bigint), last_tried_at = $1::bigint
                 WHERE work.id = ANY($2::bigint[])
-                RETURNING work.*
+                RETURNING work.id, work.event_id, work.tenant, work.workflow, work.attempts, work.first_tried_at, work.created_at,
+                    work.next_attempt_at
             )
             SELECT array_agg(u.id), array_agg(u.event_id), array_agg(u.tenant), array_agg(u.workflow), array_agg(u.attempts::bigint),
                 array_agg(u.first_tried_at), array_agg(u.created_at), array_agg(u.next_attempt_at), array_agg(e.source),
