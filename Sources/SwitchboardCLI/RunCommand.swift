@@ -27,6 +27,7 @@ struct RunCommand: AsyncParsableCommand {
     var httpHost = "127.0.0.1"
 
     func run() async throws {
+        StartupSignals.install()  // first: a stop while starting must end in a clean exit, not death by signal
         let logger = CLILogging.bootstrap()
         MetricsEndpoint.bootstrap()
         let endpoint = try metricsPort.map { try MetricsEndpoint.start(port: $0) }

@@ -15,7 +15,8 @@ public struct RuntimeService: Service {
 
     public func run() async throws {
         runtime.start()
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        // A signal that came during start-up (StartupSignals) stops it as one that comes now would.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled && !StartupSignals.stopRequested {
             if exitWhenIdle && runtime.isIdle() { break }
             try? await Task.sleep(for: .milliseconds(50))
         }

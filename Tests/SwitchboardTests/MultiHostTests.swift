@@ -115,6 +115,26 @@ import Testing
         }
     }
 
+    /// A host stopped while it is still starting exits cleanly, as one stopped while running does: here its database
+    /// answers each new connection 1.5 s late (a proxy in front of the test cluster), so opening the store and its
+    /// connections takes seconds, and SIGTERM comes in the middle of it.
+    @Test func aHostStoppedWhileStartingExitsCleanly() throws {
+        var components = try #require(URLComponents(string: try TestPostgres.freshDatabase("startup")))
+        let slow = try LoopbackServer(script: "pg_plain_proxy.py", arguments: [String(try #require(components.port)), "1.5"])
+        components.port = slow.port
+        let workload = try Workload(storeURL: try #require(components.string), records: 10, environment: TestPostgres.hostEnvironment)
+        let host = try workload.launch()
+        usleep(1_000_000)
+        #expect(host.process.isRunning, "still starting: its first connection is not through yet")
+        kill(host.process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(60)
+        while host.process.isRunning && Date() < deadline { usleep(100_000) }
+        if host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) }
+        host.process.waitUntilExit()
+        #expect(host.process.terminationReason == .exit && host.process.terminationStatus == 0,
+                "stopped while starting, the host should exit cleanly, not die by the signal")
+    }
+
     @Test func threeHostsKillNineOneAtATimeLosesAndDoublesNothing() throws {
         let url = try TestPostgres.freshDatabase("multihost")
         // Half the records, each read twice (changed the second time): as many writes, half of them updates.
