@@ -22,7 +22,7 @@ extension BenchCommand {
         /// As many as `bench runtime`: a drain of a few seconds is the hosts' steady state, where one of 30,000
         /// counted start-up costs (each connection's first plans and first pages) as the events'.
         @Option(help: "Events per run.") var events = 100_000
-        @Option(help: "Work items per worker batch.") var workBatch = 500
+        @Option(help: "Work items per worker batch (as bench runtime).") var workBatch = 1000
         @Option(help: "Runs per host count; medians are reported.") var runs = 3
         @Option(help: "Plugin directory (default: the directory of this executable).") var plugins: String?
         @Flag(help: "Skip the SQLite figure.") var noSqlite = false
