@@ -104,7 +104,7 @@ extension BenchCommand {
                 try HostWorker.spawn(config: config, hostID: "bench-\(i + 1)", drainsAlone: shared == nil)
             }
             for worker in workers { try worker.waitReady() }
-            let local = store.hasPrefix("postgres") && ["127.0.0.1", "localhost", "::1"].contains(URLComponents(string: store)?.host ?? "")
+            let local = shared != nil && ["127.0.0.1", "localhost", "::1"].contains(URLComponents(string: store)?.host ?? "")
             let databaseBefore = local ? BenchSupport.cpuSecondsOfProcesses(named: "postgres") : nil
             let started = Date()
             for worker in workers { worker.go() }

@@ -169,16 +169,14 @@ final class PGSession: @unchecked Sendable {
 struct PGError: Error, CustomStringConvertible {
     let sqlState: String?
     let message: String
-    let connectionLost: Bool
 
     static func timedOut(after millis: Int64) -> PGError {
-        PGError(sqlState: nil, message: "no answer from the database within \(millis / 1000) s (the connection was closed)", connectionLost: true)
+        PGError(sqlState: nil, message: "no answer from the database within \(millis / 1000) s (the connection was closed)")
     }
 
-    private init(sqlState: String?, message: String, connectionLost: Bool) {
+    private init(sqlState: String?, message: String) {
         self.sqlState = sqlState
         self.message = message
-        self.connectionLost = connectionLost
     }
 
     init(_ error: any Error) {
@@ -188,8 +186,6 @@ struct PGError: Error, CustomStringConvertible {
             // PSQLError's description is deliberately generic; its code names the class (connection closed, timeout...),
             // the underlying error what happened (refused, TLS handshake failed and why). Neither holds bound values.
             message = server ?? (psql.underlying.map { "\(psql.code): \($0)" } ?? "\(psql.code)")
-            connectionLost = psql.code == .serverClosedConnection || psql.code == .connectionError
-                || psql.code == .clientClosedConnection || psql.code == .uncleanShutdown
         } else if let legacy = error as? PostgresError {
             // Prepared statements answer through postgres-nio's older API, which reports this type. Only the
             // server's message is kept: its detail may quote a row's values.
@@ -197,20 +193,16 @@ struct PGError: Error, CustomStringConvertible {
             case .server(let server):
                 sqlState = server.fields[.sqlState]
                 message = server.fields[.message] ?? "the server refused the statement"
-                connectionLost = false
             case .connectionClosed:
                 sqlState = nil
                 message = "the connection was closed"
-                connectionLost = true
             case .protocol(let text):
                 sqlState = nil
                 message = "protocol error: \(text)"
-                connectionLost = true
             }
         } else {
             sqlState = nil
             message = "\(error)"
-            connectionLost = false
         }
     }
 

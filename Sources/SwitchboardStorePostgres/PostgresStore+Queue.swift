@@ -181,23 +181,25 @@ extension PostgresStore {
                 array_agg(e.amount), array_agg(e.currency), array_agg(e.received_at), array_agg(e.meta)
             FROM u JOIN events e ON e.id = u.event_id
             """, [.int(now), .ints(ids), .int(leaseMillis), .text(host)])[0]
-        let id = try row.ints(0), eventID = try row.ints(1), tenant = try row.texts(2), workflow = try row.texts(3)
-        let attempts = try row.ints(4), firstTriedAt = try row.ints(5), createdAt = try row.ints(6), due = try row.ints(7)
-        let source = try row.texts(8), type = try row.texts(9), entity = try row.texts(10), externalID = try row.texts(11)
-        let dedupeKey = try row.texts(12), payload = try row.byteArrays(13), amount = try row.texts(14), currency = try row.texts(15)
-        let receivedAt = try row.ints(16), meta = try row.texts(17)
-        let count = id.count
-        let counts: [Int] = [eventID.count, tenant.count, workflow.count, attempts.count, firstTriedAt.count, createdAt.count,
-                             due.count, source.count, type.count, entity.count, externalID.count, dedupeKey.count, payload.count,
-                             amount.count, currency.count, receivedAt.count, meta.count]
-        guard counts.allSatisfy({ $0 == count }) else { throw PGArray.Malformed() }
+        let id = try row.ints(0)
+        // Every column holds one element per item, and only the nullable ones may hold NULL.
+        func column<T>(_ values: [T?]) throws -> [T?] {
+            guard values.count == id.count else { throw PGArray.Malformed() }
+            return values
+        }
         func required<T>(_ value: T?) throws -> T {
             guard let value else { throw PGArray.Malformed() }
             return value
         }
+        let eventID = try column(row.ints(1)), tenant = try column(row.texts(2)), workflow = try column(row.texts(3))
+        let attempts = try column(row.ints(4)), firstTriedAt = try column(row.ints(5)), createdAt = try column(row.ints(6))
+        let due = try column(row.ints(7)), source = try column(row.texts(8)), type = try column(row.texts(9))
+        let entity = try column(row.texts(10)), externalID = try column(row.texts(11)), dedupeKey = try column(row.texts(12))
+        let payload = try column(row.byteArrays(13)), amount = try column(row.texts(14)), currency = try column(row.texts(15))
+        let receivedAt = try column(row.ints(16)), meta = try column(row.texts(17))
         var claimed: [(due: Int64, work: ClaimedWork)] = []
-        claimed.reserveCapacity(count)
-        for i in 0..<count {
+        claimed.reserveCapacity(id.count)
+        for i in id.indices {
             let work = ClaimedWork(
                 id: try required(id[i]), eventID: try required(eventID[i]), tenant: try required(tenant[i]),
                 workflow: try required(workflow[i]), attempts: Int(try required(attempts[i])), firstTriedAt: firstTriedAt[i],
@@ -208,10 +210,8 @@ extension PostgresStore {
                                    currency: currency[i], meta: meta[i], receivedAt: try required(receivedAt[i])))
             claimed.append((try required(due[i]), work))
         }
-        func inClaimOrder(_ a: (due: Int64, work: ClaimedWork), _ b: (due: Int64, work: ClaimedWork)) -> Bool {
-            (a.due, a.work.id) < (b.due, b.work.id)
-        }
-        if !zip(claimed, claimed.dropFirst()).allSatisfy({ !inClaimOrder($1, $0) }) { claimed.sort(by: inClaimOrder) }
+        // Swift's sort finds a run already in order in one pass, so a batch that came in claim order costs no moves.
+        claimed.sort { ($0.due, $0.work.id) < ($1.due, $1.work.id) }
         return claimed.map(\.work)
     }
 
