@@ -22,8 +22,10 @@ public final class Runtime: @unchecked Sendable {
     private let committer = DispatchQueue(label: "switchboard.committer")
     private let claimer = DispatchQueue(label: "switchboard.claimer")
     private let commitSlots = DispatchSemaphore(value: 2)
-    /// Items claimed and not yet committed: the heartbeat renews these leases, and only these.
+    /// Items leased and not yet committed: the heartbeat renews these leases, and only these.
     private let inFlight = Mutex<Set<Int64>>([])
+    /// Batches the store holds for this host (held claims) until they are finished: the heartbeat keeps these alive.
+    private let heldBatches = Mutex<[ObjectIdentifier: any HeldBatch]>([:])
     /// Counters for progress displays.
     public let counters = Counters()
 
@@ -88,6 +90,9 @@ public final class Runtime: @unchecked Sendable {
         let coordination = store.coordination
         while !isStopping {
             sleepUnlessStopping(nanos: max(config.worker.leaseMillis / 3, 100) * 1_000_000)
+            for batch in heldBatches.withLock({ Array($0.values) }) where !batch.keepAlive() {
+                logger.warning("lost the hold on a claimed batch; its items go to other hosts", metadata: ["items": "\(batch.items.count)"])
+            }
             do {
                 let ids = inFlight.withLock { Array($0) }
                 _ = try coordination.renewLeases(ids: ids, now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
@@ -120,7 +125,9 @@ public final class Runtime: @unchecked Sendable {
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
     /// Items claimed by this host whose outcome is not committed yet (after `stop()`: those it left behind).
-    public var uncommittedItems: Int { inFlight.withLock { $0.count } }
+    public var uncommittedItems: Int {
+        inFlight.withLock { $0.count } + heldBatches.withLock { $0.values.reduce(0) { $0 + $1.items.count } }
+    }
 
     /// True when nothing is left to do: a poll round that started after the last
     /// committed work found nothing new (writes can surface as reads), and no work is pending or running.
@@ -228,48 +235,62 @@ public final class Runtime: @unchecked Sendable {
         let executor = WorkflowExecutor(config: config, registry: registry, router: router, store: store, recentWrites: recentWrites)
         var next: PendingClaim?
         while !isStopping {
-            let items = next?.wait() ?? claimBatch()
+            let claim = next?.wait() ?? claimBatch()
             // A full batch starts the next claim before it runs: the store's claim and the plugins' work overlap.
-            next = items.count == config.worker.batch ? PendingClaim(on: claimer) { [self] in claimBatch() } : nil
-            if run(items, executor: executor, random: &random) == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
+            next = claim.items.count == config.worker.batch ? PendingClaim(on: claimer) { [self] in claimBatch() } : nil
+            if run(claim, executor: executor, random: &random) == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
         }
         // A batch claimed ahead is in flight too: run it (plugins are cancelled by now, so its items end as retries) and commit.
         if let next { run(next.wait(), executor: executor, random: &random) }
         committer.sync {}  // the last outcomes are committed before the worker reports stopped
     }
 
+    /// Claimed items, and the store's hold on them when it held them instead of leasing them.
+    struct Claim {
+        var items: [ClaimedWork] = []
+        var held: (any HeldBatch)?
+    }
+
     /// A claim running on the claimer queue while the worker runs the previous batch.
     final class PendingClaim: @unchecked Sendable {
         private let done = DispatchSemaphore(value: 0)
-        private var items: [ClaimedWork] = []
+        private var claim = Claim()
 
-        init(on queue: DispatchQueue, _ claim: @escaping @Sendable () -> [ClaimedWork]) {
+        init(on queue: DispatchQueue, _ make: @escaping @Sendable () -> Claim) {
             queue.async { [self] in
-                items = claim()
+                claim = make()
                 done.signal()
             }
         }
 
-        func wait() -> [ClaimedWork] {
+        func wait() -> Claim {
             done.wait()
-            return items
+            return claim
         }
     }
 
-    private func claimBatch() -> [ClaimedWork] {
+    /// Claims a batch: held by the store when it offers that (nothing written to claim, docs/STORE.md guarantee 2),
+    /// else leased.
+    private func claimBatch() -> Claim {
+        let now = Clock.nowMillis(), limit = config.worker.batch, lease = config.worker.leaseMillis
         do {
-            let items = try store.claim(limit: config.worker.batch, now: Clock.nowMillis(), leaseMillis: config.worker.leaseMillis)
+            if let holder = store as? any HeldClaims, let batch = try holder.claimHeld(limit: limit, now: now, leaseMillis: lease) {
+                if !batch.items.isEmpty { heldBatches.withLock { $0[ObjectIdentifier(batch)] = batch } }
+                return Claim(items: batch.items, held: batch)
+            }
+            let items = try store.claim(limit: limit, now: now, leaseMillis: lease)
             inFlight.withLock { $0.formUnion(items.map(\.id)) }
-            return items
+            return Claim(items: items)
         } catch {
             logger.error("cannot claim work", metadata: ["error": "\(error)"])
-            return []
+            return Claim()
         }
     }
 
     /// Runs claimed items and commits their outcomes (asynchronously, at most two batches in flight).
     @discardableResult
-    private func run(_ items: [ClaimedWork], executor: WorkflowExecutor, random: inout some RandomNumberGenerator) -> Int {
+    private func run(_ claim: Claim, executor: WorkflowExecutor, random: inout some RandomNumberGenerator) -> Int {
+        let items = claim.items
         guard !items.isEmpty else { return 0 }
         var outcomes: [WorkOutcome] = []
         outcomes.reserveCapacity(items.count)
@@ -286,20 +307,21 @@ public final class Runtime: @unchecked Sendable {
         // Commit on the committer queue while the next batch runs (at most two batches in flight):
         // claims and commits meet in the same group transaction.
         commitSlots.wait()
-        let finished = outcomes
+        let finished = outcomes, held = claim.held
         committer.async { [self] in
             defer {
                 // Committed, or lost with the connection: either way no longer this host's to renew.
-                inFlight.withLock { $0.subtract(finished.map(\.workID)) }
+                if let held { heldBatches.withLock { $0[ObjectIdentifier(held)] = nil } } else { inFlight.withLock { $0.subtract(finished.map(\.workID)) } }
                 commitSlots.signal()
             }
             do {
-                try store.finish(finished, now: Clock.nowMillis())
+                if let held { try held.finish(finished, now: Clock.nowMillis()) } else { try store.finish(finished, now: Clock.nowMillis()) }
                 recentWrites.committed(finished)
                 counters.processed.add(finished.count, ordering: .relaxed)
                 counters.lastWorkCommitted.store(Clock.monotonicNanoseconds(), ordering: .releasing)
             } catch {
-                // Nothing was committed: the leases expire and the items run again (writes are idempotent).
+                // Nothing was committed: a held batch's items are due again at once, leased ones when their leases expire;
+                // either way they run again (writes are idempotent).
                 logger.error("cannot commit work outcomes", metadata: ["error": "\(error)"])
             }
         }

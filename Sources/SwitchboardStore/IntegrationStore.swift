@@ -87,6 +87,27 @@ public final class SingleHost: HostCoordination {
     public func holdsSchedulerLock(takeOverAfterMillis: Millis?) -> Bool { true }
 }
 
+/// A store that can hold a claimed batch instead of leasing it (docs/STORE.md, guarantee 2, "Held claims"):
+/// nothing is written to claim, and the batch's outcomes commit where its hold ends.
+public protocol HeldClaims: AnyObject, Sendable {
+    /// Picks items as `claim` does and holds them; nil when the store has nothing to hold them with (the caller
+    /// then uses `claim`). An empty batch holds nothing.
+    func claimHeld(limit: Int, now: Millis, leaseMillis: Millis) throws -> (any HeldBatch)?
+}
+
+/// Items held for one caller until `finish` or `release`, or until the holder stops (died, silent for a lease,
+/// lost the database). Not for concurrent use, except `keepAlive`, which may run while another call does.
+public protocol HeldBatch: AnyObject, Sendable {
+    var items: [ClaimedWork] { get }
+    /// Records the outcomes with the effects of `IntegrationStore.finish` and ends the hold in the same commit;
+    /// items without an outcome are due again. Throws, recording nothing, when the hold was already lost.
+    func finish(_ outcomes: [WorkOutcome], now: Millis) throws
+    /// Ends the hold recording nothing: every item is due again at once.
+    func release()
+    /// The heartbeat: keeps the hold from ending for another `leaseMillis`. False once the hold is lost.
+    @discardableResult func keepAlive() -> Bool
+}
+
 /// Token buckets kept in the store, so a connection's rate limit holds across every host that calls it.
 public protocol SharedRateLimits: AnyObject, Sendable {
     /// Takes one token from the bucket `key` (created full), refilled at `ratePerSecond` up to `burst`.

@@ -53,8 +53,45 @@ final class PGPool: @unchecked Sendable {
 
     /// Runs `body` on a pooled session (waiting for a free one).
     func with<T>(_ body: (PGSession) throws -> T) throws -> T {
+        let session = try acquire()
+        do {
+            let result = try body(session)
+            giveBack(session)
+            return result
+        } catch {
+            giveBack(session)
+            throw error
+        }
+    }
+
+    /// Sessions taken out by `checkOut`.
+    private var checkedOut = 0
+
+    /// Takes a session out of the pool until `checkIn` (a held claim's transaction lives on it), unless that
+    /// would leave fewer than `reserve` sessions for everything else: then nil, and the caller does without.
+    func checkOut(leaving reserve: Int) throws -> PGSession? {
+        guard lock.withLock({ () -> Bool in
+            guard checkedOut + reserve < size else { return false }
+            checkedOut += 1
+            return true
+        }) else { return nil }
+        do {
+            return try acquire()
+        } catch {
+            lock.withLock { checkedOut -= 1 }
+            throw error
+        }
+    }
+
+    /// Returns a session taken by `checkOut` (a closed one is dropped, and replaced on a later use).
+    func checkIn(_ session: PGSession) {
+        lock.withLock { checkedOut -= 1 }
+        giveBack(session)
+    }
+
+    /// Waits for a slot and takes an open session (a new one when no idle one is left).
+    private func acquire() throws -> PGSession {
         slots.wait()
-        defer { slots.signal() }
         // A session whose server went away (restart, failover) is dropped before use: a statement sent on a
         // closed connection may never be answered (the statement deadline covers the race that remains).
         var reusable: PGSession?
@@ -66,24 +103,27 @@ final class PGPool: @unchecked Sendable {
             lock.withLock { all.removeAll { $0 === candidate } }
             try? candidate.connection.close().wait()
         }
-        let session = try reusable ?? {
-            let fresh = try connect()
-            lock.withLock { all.append(fresh) }
-            return fresh
-        }()
         do {
-            let result = try body(session)
-            lock.withLock { idle.append(session) }
-            return result
+            return try reusable ?? {
+                let fresh = try connect()
+                lock.withLock { all.append(fresh) }
+                return fresh
+            }()
         } catch {
-            if session.isClosed {
-                lock.withLock { all.removeAll { $0 === session } }
-                try? session.connection.close().wait()
-            } else {
-                lock.withLock { idle.append(session) }
-            }
+            slots.signal()
             throw error
         }
+    }
+
+    /// Puts a session back in the pool and frees its slot; a closed one is dropped.
+    private func giveBack(_ session: PGSession) {
+        if session.isClosed {
+            lock.withLock { all.removeAll { $0 === session } }
+            try? session.connection.close().wait()
+        } else {
+            lock.withLock { idle.append(session) }
+        }
+        slots.signal()
     }
 
     func transaction<T>(_ body: (PGSession) throws -> T) throws -> T {

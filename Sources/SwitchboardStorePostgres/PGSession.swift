@@ -62,6 +62,7 @@ final class PGSession: @unchecked Sendable {
     }
 
     private func execute(_ sql: String, _ values: [PGValue]) throws -> PostgresQueryResult {
+        try failIfClosed()
         var bindings = PostgresBindings(capacity: values.count)
         for value in values { bindings.append(value.data) }
         return try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
@@ -76,6 +77,7 @@ final class PGSession: @unchecked Sendable {
     /// where the context does not say).
     func queryPrepared(_ sql: String, _ values: [PGValue] = []) throws -> [PostgresRandomAccessRow] {
         guard preparesStatements else { return try query(sql, values) }
+        try failIfClosed()
         let statement = try prepared[sql] ?? {
             let fresh = try wait(connection.prepare(query: sql))
             prepared[sql] = fresh
@@ -95,6 +97,24 @@ final class PGSession: @unchecked Sendable {
     /// Runs a frequent statement that returns no rows (see `queryPrepared`).
     func runPrepared(_ sql: String, _ values: [PGValue] = []) throws {
         _ = try queryPrepared(sql, values)
+    }
+
+    /// The server process of this session (`pg_backend_pid()`), asked once.
+    func backendPID() throws -> Int32 {
+        if let pid = cachedPID { return pid }
+        let pid = Int32(try query("SELECT pg_backend_pid()::bigint")[0].int(0))
+        cachedPID = pid
+        return pid
+    }
+
+    private var cachedPID: Int32?
+
+    /// Fails at once on a connection that is known to be closed (the server ended the session: an idle holder's
+    /// timeout, a terminated backend): postgres-nio may never answer a statement sent on it.
+    private func failIfClosed() throws {
+        guard connection.isClosed else { return }
+        broken = true
+        throw PGError.closed
     }
 
     /// Named prepared statements of this connection, by their text.
@@ -173,6 +193,8 @@ struct PGError: Error, CustomStringConvertible {
     static func timedOut(after millis: Int64) -> PGError {
         PGError(sqlState: nil, message: "no answer from the database within \(millis / 1000) s (the connection was closed)")
     }
+
+    static let closed = PGError(sqlState: nil, message: "the connection was closed")
 
     private init(sqlState: String?, message: String) {
         self.sqlState = sqlState

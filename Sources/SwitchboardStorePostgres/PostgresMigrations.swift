@@ -199,5 +199,17 @@ enum PostgresMigrations {
         (4, """
         ALTER TABLE work DROP CONSTRAINT IF EXISTS work_event_id_fkey
         """),
+        // Held claims (docs/STORE-POSTGRES.md, guarantee 3): which session holds which items, so they show as
+        // running and a dead holder's items are counted as taken over. A row is only ever a count's source:
+        // the hold itself is the open transaction's row locks.
+        (5, """
+        CREATE TABLE held_claims (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            host text NOT NULL,
+            backend_pid integer NOT NULL,
+            work_ids bigint[] NOT NULL,
+            created_at bigint NOT NULL
+        )
+        """),
     ]
 }

@@ -108,6 +108,13 @@ extension PostgresStore {
             for row in try db.query("SELECT status, COUNT(*) FROM work WHERE $1::text IS NULL OR tenant = $1 GROUP BY status", args) {
                 byStatus[try row.text(0)] = Int(try row.int(1))
             }
+            // Held items are `pending` in their rows; the hold records of live sessions say which are running.
+            let held = Int(try db.query("""
+                SELECT COUNT(*) FROM work w WHERE w.status = 'pending' AND ($1::text IS NULL OR w.tenant = $1) AND w.id IN (
+                    SELECT unnest(h.work_ids) FROM held_claims h WHERE EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = h.backend_pid))
+                """, args)[0].int(0))
+            byStatus["running", default: 0] += held
+            byStatus["pending", default: 0] -= held
             let open = try db.query("""
                 SELECT reason, amount, currency FROM exceptions WHERE status = 'open' AND ($1::text IS NULL OR tenant = $1)
                 """, args).map { (reason: try $0.text(0), amount: try $0.optionalText(1), currency: try $0.optionalText(2)) }

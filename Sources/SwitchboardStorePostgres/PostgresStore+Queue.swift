@@ -1,3 +1,4 @@
+import PostgresNIO
 import Logging
 import SwitchboardCore
 import SwitchboardStore
@@ -140,26 +141,42 @@ extension PostgresStore {
             // them, or scan the table: a cost that grows with the backlog, paid on every claim. This transaction
             // rules those plans out.
             try db.pinIndexPlans(sorts: true)
-            let notBlocked = """
-                NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
-                            AND o.status IN ('pending', 'running', 'parked'))
-                """
-            var claimed = try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: """
-                SELECT w.id FROM work w WHERE w.status = 'running' AND w.lease_until <= $1::bigint AND \(notBlocked)
-                ORDER BY w.lease_until LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
-                """, limit: limit)
+            var claimed = try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: Self.pickExpired, limit: limit)
             if claimed.count < limit {
-                claimed += try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: """
-                    SELECT w.id FROM work w WHERE w.status = 'pending' AND w.next_attempt_at <= $1::bigint AND \(notBlocked)
-                    ORDER BY w.next_attempt_at, w.id LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
-                    """, limit: limit - claimed.count)
+                claimed += try Self.lease(db, now: now, leaseMillis: leaseMillis, host: hostID, pick: Self.pickDue, limit: limit - claimed.count)
             }
             return claimed
         }
     }
 
+    /// An item waits while an older item with its ordering key is unfinished.
+    static let notBlocked = """
+        NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
+                    AND o.status IN ('pending', 'running', 'parked'))
+        """
+
+    /// Items whose lease expired ($1 now, $2 limit), locked.
+    static let pickExpired = """
+        SELECT w.id FROM work w WHERE w.status = 'running' AND w.lease_until <= $1::bigint AND \(notBlocked)
+        ORDER BY w.lease_until LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
+        """
+
+    /// Due pending items ($1 now, $2 limit) in claim order, locked.
+    static let pickDue = """
+        SELECT w.id FROM work w WHERE w.status = 'pending' AND w.next_attempt_at <= $1::bigint AND \(notBlocked)
+        ORDER BY w.next_attempt_at, w.id LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
+        """
+
+    /// What a claim returns, as one row of arrays over `u` (the work rows) joined to `e` (their events).
+    static let claimColumns = """
+        array_agg(u.id), array_agg(u.event_id), array_agg(u.tenant), array_agg(u.workflow), array_agg(u.attempts::bigint),
+            array_agg(u.first_tried_at), array_agg(u.created_at), array_agg(u.next_attempt_at), array_agg(e.source),
+            array_agg(e.type), array_agg(e.entity), array_agg(e.external_id), array_agg(e.dedupe_key), array_agg(e.payload),
+            array_agg(e.amount), array_agg(e.currency), array_agg(e.received_at), array_agg(e.meta)
+        """
+
     /// Leases the rows `pick` selects ($1 now, $2 limit) to `host` and returns them with their events.
-    private static func lease(_ db: PGSession, now: Millis, leaseMillis: Millis, host: String, pick: String, limit: Int) throws -> [ClaimedWork] {
+    static func lease(_ db: PGSession, now: Millis, leaseMillis: Millis, host: String, pick: String, limit: Int) throws -> [ClaimedWork] {
         // Two statements: the ids first, then the update by primary key with the ids as a parameter. In one
         // statement the planner cannot see how many rows the pick yields and chose to scan the table.
         let ids = try db.queryPrepared(pick, [.int(now), .int(Int64(limit))]).map { try $0.int(0) }
@@ -175,12 +192,20 @@ extension PostgresStore {
                 RETURNING work.id, work.event_id, work.tenant, work.workflow, work.attempts, work.first_tried_at, work.created_at,
                     work.next_attempt_at
             )
-            SELECT array_agg(u.id), array_agg(u.event_id), array_agg(u.tenant), array_agg(u.workflow), array_agg(u.attempts::bigint),
-                array_agg(u.first_tried_at), array_agg(u.created_at), array_agg(u.next_attempt_at), array_agg(e.source),
-                array_agg(e.type), array_agg(e.entity), array_agg(e.external_id), array_agg(e.dedupe_key), array_agg(e.payload),
-                array_agg(e.amount), array_agg(e.currency), array_agg(e.received_at), array_agg(e.meta)
+            SELECT \(claimColumns)
             FROM u JOIN events e ON e.id = u.event_id
             """, [.int(now), .ints(ids), .int(leaseMillis), .text(host)])[0]
+        return inClaimOrder(try claimedRows(row))
+    }
+
+    /// Claimed items sorted into claim order: oldest due first, ties by id.
+    static func inClaimOrder(_ claimed: [(due: Int64, work: ClaimedWork)]) -> [ClaimedWork] {
+        // Swift's sort finds a run already in order in one pass, so a batch that came in claim order costs no moves.
+        claimed.sorted { ($0.due, $0.work.id) < ($1.due, $1.work.id) }.map(\.work)
+    }
+
+    /// Claimed items, with when each was due, from their row of arrays (`claimColumns`).
+    static func claimedRows(_ row: PostgresRandomAccessRow) throws -> [(due: Int64, work: ClaimedWork)] {
         let id = try row.ints(0)
         // Every column holds one element per item, and only the nullable ones may hold NULL.
         func column<T>(_ values: [T?]) throws -> [T?] {
@@ -210,9 +235,7 @@ extension PostgresStore {
                                    currency: currency[i], meta: meta[i], receivedAt: try required(receivedAt[i])))
             claimed.append((try required(due[i]), work))
         }
-        // Swift's sort finds a run already in order in one pass, so a batch that came in claim order costs no moves.
-        claimed.sort { ($0.due, $0.work.id) < ($1.due, $1.work.id) }
-        return claimed.map(\.work)
+        return claimed
     }
 
     public func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
@@ -228,7 +251,8 @@ extension PostgresStore {
         }
     }
 
-    private func finish(_ outcomes: [WorkOutcome], now: Millis, trustHints: Bool, db: PGSession) throws {
+    func finish(_ outcomes: [WorkOutcome], now: Millis, trustHints: Bool, holder: FinishHolder? = nil, db: PGSession) throws {
+        let holder = holder ?? .lease(host: hostID)
         try db.pinIndexPlans()
         // Only outcomes of items this host still holds apply: a host that lost its lease (paused, partitioned)
         // must not overwrite the result of the host that took the item over. Each work row's update says so
@@ -242,23 +266,24 @@ extension PostgresStore {
         let done = sorted.filter { if case .done = $0.disposition { return true } else { return false } }
         if !done.isEmpty {
             // The ids it updated, as one array (a row each cost the host more than the array's elements).
+            let (tried, owned) = holder.clauses(parameter: 5)
             let updated = try db.queryPrepared("""
                 WITH f AS (
                     UPDATE work SET status = 'done', attempts = attempts + 1, finished_at = $4::bigint, lease_until = NULL, lease_owner = NULL,
-                        steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')
+                        steps = u.steps, last_status = 'OK', connection = NULLIF(u.conn, '')\(tried)
                     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, steps, conn)
-                    WHERE work.id = u.id AND work.lease_owner = $5::text
+                    WHERE work.id = u.id AND \(owned)
                     RETURNING work.id
                 )
                 SELECT array_agg(id) FROM f
                 """, [.ints(done.map(\.workID)), .texts(done.map { StepCoding.encode($0.steps) }), .texts(done.map { $0.connection ?? "" }),
-                      .int(now), .text(hostID)])[0]
+                      .int(now), holder.parameter])[0]
             for id in try updated.ints(0) {
                 guard let id else { throw PGArray.Malformed() }
                 applied.insert(id)
             }
         }
-        for o in sorted where try Self.finishOther(o, now: now, host: hostID, db: db) { applied.insert(o.workID) }
+        for o in sorted where try Self.finishOther(o, now: now, holder: holder, db: db) { applied.insert(o.workID) }
         let kept = sorted.filter { applied.contains($0.workID) }
         let (plain, rest) = Self.plainlyInsertable(kept.flatMap(\.ledger), trustHints: trustHints, key: \.key, expectedNew: \.expectedNew)
         try Self.writeLedger(plain, now: now, conflict: nil, db: db)
@@ -307,31 +332,32 @@ extension PostgresStore {
     }
 
     /// Retries, parked items and exceptions: the rarer outcomes, one statement each. True when the item was
-    /// still `host`'s to finish (and is now finished); `.done` is finished in one batch by the caller.
-    static func finishOther(_ o: WorkOutcome, now: Millis, host: String, db: PGSession) throws -> Bool {
+    /// still the holder's to finish (and is now finished); `.done` is finished in one batch by the caller.
+    static func finishOther(_ o: WorkOutcome, now: Millis, holder: FinishHolder, db: PGSession) throws -> Bool {
         if case .done = o.disposition { return false }
         let steps = StepCoding.encode(o.steps)
         let error: PGValue = o.diagnostics.isEmpty ? .null : .text(DiagnosticCoding.encode(o.diagnostics))
-        // Still leased to `host` (its parameter number given); see `finish`.
-        func owned(_ host: Int) -> String { "lease_owner = $\(host)" }
         switch o.disposition {
         case .done:
             return false  // (returned above, before encoding anything)
         case .retry(let at, let status):
+            let (tried, owned) = holder.clauses(parameter: 7)
             return try db.run("""
                 UPDATE work SET status = 'pending', attempts = attempts + 1, next_attempt_at = $1, lease_until = NULL, lease_owner = NULL,
-                    steps = $2, last_status = $3, last_error = $4, connection = $5 WHERE id = $6 AND \(owned(7))
-                """, [.int(at), .text(steps), .text(status.description), error, .optional(o.connection), .int(o.workID), .text(host)]) == 1
+                    steps = $2, last_status = $3, last_error = $4, connection = $5\(tried) WHERE id = $6 AND \(owned)
+                """, [.int(at), .text(steps), .text(status.description), error, .optional(o.connection), .int(o.workID), holder.parameter]) == 1
         case .parked:
+            let (tried, owned) = holder.clauses(parameter: 5)
             return try db.run("""
                 UPDATE work SET status = 'parked', attempts = attempts + 1, lease_until = NULL, lease_owner = NULL, steps = $1,
-                    last_status = 'AUTH', last_error = $2, connection = $3 WHERE id = $4 AND \(owned(5))
-                """, [.text(steps), error, .optional(o.connection), .int(o.workID), .text(host)]) == 1
+                    last_status = 'AUTH', last_error = $2, connection = $3\(tried) WHERE id = $4 AND \(owned)
+                """, [.text(steps), error, .optional(o.connection), .int(o.workID), holder.parameter]) == 1
         case .exception(let reason):
+            let (tried, owned) = holder.clauses(parameter: 7)
             guard try db.run("""
                 UPDATE work SET status = 'exception', attempts = attempts + 1, lease_until = NULL, lease_owner = NULL, finished_at = $1,
-                    steps = $2, last_status = $3, last_error = $4, connection = $5 WHERE id = $6 AND \(owned(7))
-                """, [.int(now), .text(steps), .text(reason), error, .optional(o.connection), .int(o.workID), .text(host)]) == 1 else { return false }
+                    steps = $2, last_status = $3, last_error = $4, connection = $5\(tried) WHERE id = $6 AND \(owned)
+                """, [.int(now), .text(steps), .text(reason), error, .optional(o.connection), .int(o.workID), holder.parameter]) == 1 else { return false }
             try db.run("""
                 INSERT INTO exceptions (tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics,
                     attempts, amount, currency, first_tried_at, last_tried_at, status, created_at)

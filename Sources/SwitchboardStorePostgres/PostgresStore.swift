@@ -13,6 +13,8 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
     public let hostID: String
     let pool: PGPool
     let scheduler: SchedulerLock
+    /// Where this host's held claims start (PostgresStore+HeldClaims).
+    let holdFrontier = HoldFrontier()
     let logger: Logger
     /// The ledger holds rows under hashed keys (written before schema v2); set once, while opening.
     private(set) var ledgerHasHashedKeys = false
@@ -22,7 +24,7 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
     static let schedulerLockKey: Int64 = 0x5357_4244_0002
 
     /// Connects (pool of `poolSize` sessions) and migrates the schema.
-    public init(settings: PostgresSettings, hostID: String = PostgresStore.defaultHostID(), poolSize: Int = 4,
+    public init(settings: PostgresSettings, hostID: String = PostgresStore.defaultHostID(), poolSize: Int = 6,
                 logger: Logger = Logger(label: "switchboard.store.postgres")) throws {
         self.settings = settings
         self.hostID = hostID
@@ -95,7 +97,8 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
 
     /// How many expired leases other claims took over since the store was created (the kill test's evidence).
     public func leaseRecoveries() throws -> Int {
-        try pool.with { db in Int(try db.query("SELECT COALESCE(SUM(lease_recoveries), 0)::bigint FROM work")[0].int(0)) }
+        try sweepLostHolds()
+        return try pool.with { db in Int(try db.query("SELECT COALESCE(SUM(lease_recoveries), 0)::bigint FROM work")[0].int(0)) }
     }
 
     /// The hosts that held the scheduler, in order (from the audit trail).
@@ -108,6 +111,8 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
 
 extension PostgresStore: HostCoordination {
     public func renewLeases(ids: [Int64], now: Millis, leaseMillis: Millis) throws -> Int {
+        // Held batches of sessions that are gone are counted as taken over (every host's heartbeat does it).
+        do { try sweepLostHolds() } catch { logger.warning("cannot sweep lost holds", metadata: ["error": "\(error)"]) }
         guard !ids.isEmpty else { return 0 }
         return try pool.with { db in
             try db.run("UPDATE work SET lease_until = $1 WHERE id = ANY($3) AND status = 'running' AND lease_owner = $2",

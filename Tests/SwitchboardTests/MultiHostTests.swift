@@ -102,10 +102,29 @@ import Testing
 
         /// SIGTERM to every host; each must stop cleanly.
         func stop(_ hosts: [Host], sourceLocation: SourceLocation = #_sourceLocation) {
+            // A process that has not reached `main` yet dies by SIGTERM's default action, as any process does (a host
+            // started just before the stop, once the others had finished the work): wait until it handles the signal.
+            for host in hosts { Self.waitUntilSIGTERMIsHandled(host.process.processIdentifier) }
             for host in hosts { kill(host.process.processIdentifier, SIGTERM) }
             for host in hosts { host.process.waitUntilExit() }
             for host in hosts {
                 #expect(host.process.terminationStatus == 0, "\(host.id) should stop cleanly on SIGTERM", sourceLocation: sourceLocation)
+            }
+        }
+
+        /// Waits (up to 10 s) until SIGTERM is caught, ignored or blocked by `pid` (Linux: its /proc status masks).
+        static func waitUntilSIGTERMIsHandled(_ pid: pid_t) {
+            let bit = UInt64(1) << UInt64(SIGTERM - 1)
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return }
+                let masks = status.split(separator: "\n").compactMap { line -> UInt64? in
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    guard parts.count == 2, ["SigBlk", "SigIgn", "SigCgt"].contains(parts[0]) else { return nil }
+                    return UInt64(parts[1].trimmingCharacters(in: .whitespaces), radix: 16)
+                }
+                if masks.contains(where: { $0 & bit != 0 }) { return }
+                usleep(10_000)
             }
         }
 
