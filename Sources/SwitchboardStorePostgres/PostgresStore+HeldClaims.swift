@@ -249,8 +249,15 @@ final class PGHeldBatch: HeldBatch, @unchecked Sendable {
                 return
             }
             session = nil
+            // Only this batch's rows are locked by its transaction, so only their outcomes may apply (a held finish
+            // checks no owner).
+            let held = Set(items.map(\.id))
+            let mine = outcomes.filter { held.contains($0.workID) }
+            if mine.count < outcomes.count {
+                store.logger.warning("outcomes of items not in the held batch were ignored", metadata: ["items": "\(outcomes.count - mine.count)"])
+            }
             do {
-                try store.finishHeld(outcomes, now: now, claimedAt: claimedAt, record: record, db: db)
+                try store.finishHeld(mine, now: now, claimedAt: claimedAt, record: record, db: db)
                 try db.run("COMMIT")
             } catch {
                 end(db, rollback: true)

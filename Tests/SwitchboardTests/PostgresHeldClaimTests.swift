@@ -41,10 +41,13 @@ import Testing
         func wrote(_ key: String) -> [LedgerEntry] {
             [LedgerEntry(key: key, tenant: "t", connection: "erp", entity: "Opportunity", externalID: "E-\(key)", expectedNew: true)]
         }
+        let notHeld = try #require(try b.transactions(TransactionFilter(tenant: "t")).first { $0.externalID == "1" && !batch.items.map(\.id).contains($0.id) })
         try batch.finish([WorkOutcome(workID: batch.items[0].id, disposition: .done, ledger: wrote("one")),
-                          WorkOutcome(workID: batch.items[1].id, disposition: .retry(at: 5000, status: .retry), ledger: wrote("two"))],
+                          WorkOutcome(workID: batch.items[1].id, disposition: .retry(at: 5000, status: .retry), ledger: wrote("two")),
+                          WorkOutcome(workID: notHeld.id, disposition: .done, ledger: wrote("not-held"))],
                          now: 1100)
-        #expect(try b.ledger(keys: ["one", "two"]).keys.sorted() == ["one", "two"])
+        #expect(try b.ledger(keys: ["one", "two", "not-held"]).keys.sorted() == ["one", "two"], "an item the batch does not hold is not finished by it")
+        #expect(try b.transaction(id: notHeld.id)?.status == "pending")
         #expect(try b.transaction(id: batch.items[0].id)?.status == "done")
         #expect(try b.transaction(id: batch.items[0].id)?.attempts == 1)
         // Item 3 had no outcome: due again at once. Record 1's second event is free now; item 2 waits for its retry.
@@ -52,6 +55,21 @@ import Testing
         #expect(try b.stats(tenant: "t").running == 2, "the leased items; no hold is left")
         #expect(try b.leaseRecoveries() == 0, "a finished hold is not a recovery")
         #expect(throws: (any Error).self) { try batch.finish([], now: 1300) }
+    }
+
+    /// A leasing host's expired items are taken over by a held claim (leased to the holder inside the hold), counted
+    /// as recovered, and finished with the batch.
+    @Test func aHeldClaimTakesOverExpiredLeases() throws {
+        let (a, b) = try hosts("expired", events: [event("1"), event("2")])
+        let leased = try a.claim(limit: 1, now: 1000, leaseMillis: 100)
+        #expect(externalIDs(leased) == ["1"])
+        let batch = try held(b, now: 1200)
+        #expect(externalIDs(batch.items) == ["1", "2"], "the expired lease first, then the due item")
+        try batch.finish(batch.items.map { WorkOutcome(workID: $0.id, disposition: .done) }, now: 1300)
+        #expect(try b.stats(tenant: "t").done == 2)
+        #expect(try b.leaseRecoveries() == 1)
+        try a.finish(leased.map { WorkOutcome(workID: $0.id, disposition: .exception(reason: "late")) }, now: 1400)
+        #expect(try a.exceptions(ExceptionFilter()).isEmpty, "the host whose lease was taken over finishes nothing")
     }
 
     /// Attempts and the first and last tried times are written with the outcome, as a leasing claim would have.
