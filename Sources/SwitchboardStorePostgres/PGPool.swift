@@ -54,14 +54,8 @@ final class PGPool: @unchecked Sendable {
     /// Runs `body` on a pooled session (waiting for a free one).
     func with<T>(_ body: (PGSession) throws -> T) throws -> T {
         let session = try acquire()
-        do {
-            let result = try body(session)
-            giveBack(session)
-            return result
-        } catch {
-            giveBack(session)
-            throw error
-        }
+        defer { giveBack(session) }
+        return try body(session)
     }
 
     /// Sessions taken out by `checkOut`.

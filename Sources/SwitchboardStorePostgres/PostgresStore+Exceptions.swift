@@ -111,7 +111,7 @@ extension PostgresStore {
             // Held items are `pending` in their rows; the hold records of live sessions say which are running.
             let held = Int(try db.query("""
                 SELECT COUNT(*) FROM work w WHERE w.status = 'pending' AND ($1::text IS NULL OR w.tenant = $1) AND w.id IN (
-                    SELECT unnest(h.work_ids) FROM held_claims h WHERE EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = h.backend_pid))
+                    SELECT unnest(h.work_ids) FROM held_claims h WHERE \(Self.holderAlive))
                 """, args)[0].int(0))
             byStatus["running", default: 0] += held
             byStatus["pending", default: 0] -= held

@@ -78,7 +78,7 @@ extension PostgresStore: HeldClaims {
     /// key holds back, as a claim's row of arrays.
     ///
     /// Held rows stay `pending`, at the head of the pending index, and a claim that meets one pays for a look at its
-    /// tuple and, to skip it, two calls into the lock manager (about 4 µs). Claiming from the head, each claim passed
+    /// tuple and, to skip it, two calls into the lock manager. Claiming from the head, each claim passed
     /// over every batch all hosts held (`bench hosts`, 3 hosts: 60–90 ms a claim, the claim 45% of the server's
     /// statement time). So a claim starts after its host's frontier ($3, $4: the last item it claimed) and takes only
     /// rows never locked (`xmax = 0`: a lock, even a released one, leaves its locker there until the row is next
@@ -104,8 +104,7 @@ extension PostgresStore: HeldClaims {
                 \(within)
             ORDER BY w.next_attempt_at, w.id LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
         ), u AS (
-            SELECT * FROM c WHERE NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = c.ordering_key AND o.id < c.id
-                                              AND o.status IN ('pending', 'running', 'parked'))
+            SELECT * FROM c WHERE \(notBlocked("c"))
         )
         SELECT \(claimColumns) FROM u JOIN events e ON e.id = u.event_id
         """
@@ -130,6 +129,13 @@ extension PostgresStore: HeldClaims {
         }
     }
 
+    /// True for a hold record `h` whose session is still there (a dead host's closed with its connection; a silent
+    /// holder's was ended by the server).
+    static let holderAlive = "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = h.backend_pid)"
+
+    /// Deletes the hold record $1.
+    static let forgetHoldRecord = "DELETE FROM held_claims WHERE id = $1::bigint"
+
     /// Forgets the hold records of sessions that are gone (a dead or silent holder), counting their items as taken
     /// over (`lease_recoveries`). Returns how many items. Run by every host's heartbeat.
     @discardableResult
@@ -137,7 +143,7 @@ extension PostgresStore: HeldClaims {
         try pool.with { db in
             try db.run("""
                 WITH gone AS (
-                    DELETE FROM held_claims h WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = h.backend_pid)
+                    DELETE FROM held_claims h WHERE NOT \(Self.holderAlive)
                     RETURNING work_ids
                 )
                 UPDATE work SET lease_recoveries = lease_recoveries + 1 WHERE id IN (SELECT unnest(work_ids) FROM gone)
@@ -166,12 +172,12 @@ extension PostgresStore: HeldClaims {
                 }
             }
         }
-        if let record { try db.runPrepared("DELETE FROM held_claims WHERE id = $1::bigint", [.int(record)]) }
+        if let record { try db.runPrepared(Self.forgetHoldRecord, [.int(record)]) }
     }
 
     /// Drops a batch's hold record after its transaction ended without a finish.
     func forgetHold(_ record: Int64, db: PGSession) {
-        _ = try? db.run("DELETE FROM held_claims WHERE id = $1", [.int(record)])
+        _ = try? db.runPrepared(Self.forgetHoldRecord, [.int(record)])
     }
 }
 
@@ -244,11 +250,10 @@ final class PGHeldBatch: HeldBatch, @unchecked Sendable {
 
     func finish(_ outcomes: [WorkOutcome], now: Millis) throws {
         try lock.withLock {
-            guard let db = session else {
+            guard let db = takeSession() else {
                 guard items.isEmpty else { throw StoreError("the hold on this batch had ended; its outcomes were not recorded") }
                 return
             }
-            session = nil
             // Only this batch's rows are locked by its transaction, so only their outcomes may apply (a held finish
             // checks no owner).
             let held = Set(items.map(\.id))
@@ -260,7 +265,7 @@ final class PGHeldBatch: HeldBatch, @unchecked Sendable {
                 try store.finishHeld(mine, now: now, claimedAt: claimedAt, record: record, db: db)
                 try db.run("COMMIT")
             } catch {
-                end(db, rollback: true)
+                abandon(db)
                 throw error
             }
             store.pool.checkIn(db)
@@ -268,11 +273,7 @@ final class PGHeldBatch: HeldBatch, @unchecked Sendable {
     }
 
     func release() {
-        lock.withLock {
-            guard let db = session else { return }
-            session = nil
-            end(db, rollback: true)
-        }
+        lock.withLock { takeSession().map(abandon) }
     }
 
     @discardableResult
@@ -284,17 +285,22 @@ final class PGHeldBatch: HeldBatch, @unchecked Sendable {
                 try db.runPrepared("SELECT 1::bigint")
                 return true
             } catch {
-                session = nil
-                end(db, rollback: true)
+                takeSession().map(abandon)
                 return false
             }
         }
     }
 
-    /// Ends the transaction (when the session still works), forgets the hold's record, returns the session.
-    private func end(_ db: PGSession, rollback: Bool) {
+    /// The holding session, which the hold no longer has after this (under `lock`).
+    private func takeSession() -> PGSession? {
+        defer { session = nil }
+        return session
+    }
+
+    /// Rolls the transaction back (when the session still works), forgets the hold's record, returns the session.
+    private func abandon(_ db: PGSession) {
         if !db.isClosed {
-            if rollback { _ = try? db.run("ROLLBACK") }
+            _ = try? db.run("ROLLBACK")
             if let record { store.forgetHold(record, db: db) }
         }
         store.pool.checkIn(db)

@@ -149,21 +149,23 @@ extension PostgresStore {
         }
     }
 
-    /// An item waits while an older item with its ordering key is unfinished.
-    static let notBlocked = """
-        NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = w.ordering_key AND o.id < w.id
+    /// An item (the work row `row`) waits while an older item with its ordering key is unfinished.
+    static func notBlocked(_ row: String = "w") -> String {
+        """
+        NOT EXISTS (SELECT 1 FROM work o WHERE o.ordering_key = \(row).ordering_key AND o.id < \(row).id
                     AND o.status IN ('pending', 'running', 'parked'))
         """
+    }
 
     /// Items whose lease expired ($1 now, $2 limit), locked.
     static let pickExpired = """
-        SELECT w.id FROM work w WHERE w.status = 'running' AND w.lease_until <= $1::bigint AND \(notBlocked)
+        SELECT w.id FROM work w WHERE w.status = 'running' AND w.lease_until <= $1::bigint AND \(notBlocked())
         ORDER BY w.lease_until LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
         """
 
     /// Due pending items ($1 now, $2 limit) in claim order, locked.
     static let pickDue = """
-        SELECT w.id FROM work w WHERE w.status = 'pending' AND w.next_attempt_at <= $1::bigint AND \(notBlocked)
+        SELECT w.id FROM work w WHERE w.status = 'pending' AND w.next_attempt_at <= $1::bigint AND \(notBlocked())
         ORDER BY w.next_attempt_at, w.id LIMIT $2::bigint FOR UPDATE OF w SKIP LOCKED
         """
 
