@@ -108,6 +108,23 @@ enum BenchSupport {
         return 0
     }
 
+    /// The machine a figure was measured on, e.g. "AMD EPYC (family 26, model 2), 2 cores": the same build's
+    /// figures differ more than twofold between machines of one kind, so a figure is quoted with its machine.
+    static func machineDescription() -> String {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "\(cores) cores" }
+        var fields: [String: String] = [:]
+        for line in info.split(separator: "\n") {
+            if line.isEmpty { break }  // the first processor's block is enough
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            fields[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
+        }
+        let model = fields["model name"] ?? "unknown CPU"
+        let family = fields["cpu family"].map { " (family \($0), model \(fields["model"] ?? "?"))" } ?? ""
+        return "\(model)\(family), \(cores) cores"
+    }
+
     /// CPU seconds (user + system) of this process so far, threads that ended included.
     static func processCPUSeconds() -> Double {
         var usage = rusage()
@@ -143,16 +160,27 @@ enum BenchSupport {
     /// CPU seconds the calling thread has used.
     static func threadCPUSeconds() -> Double { Double(Clock.threadCPUNanoseconds()) / 1e9 }
 
-    /// CPU seconds of the live threads, summed by thread name (/proc/self/task/TID/stat; empty where unavailable).
-    static func cpuSecondsByThreadName() -> [String: Double] {
+    /// CPU seconds and name of each live thread, by thread id (/proc/self/task/TID/stat; empty where unavailable).
+    static func cpuSecondsByThread() -> [Int: (name: String, seconds: Double)] {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var byName: [String: Double] = [:]
+        var byThread: [Int: (name: String, seconds: Double)] = [:]
         for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
-            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+            guard let id = Int(tid), let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
                   let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-            byName[String(stat[stat.index(after: open)..<close]), default: 0] += cpuTicks(afterName: stat[stat.index(after: close)...]) / ticks
+            byThread[id] = (String(stat[stat.index(after: open)..<close]), cpuTicks(afterName: stat[stat.index(after: close)...]) / ticks)
         }
-        return byName
+        return byThread
+    }
+
+    /// CPU seconds the threads called `name` spent between two samples of `cpuSecondsByThread`. Threads are told
+    /// apart by id, not summed by name first: a thread of an earlier run still alive at `before` and gone by
+    /// `after` would otherwise subtract its whole life from this run's figure.
+    static func cpuSeconds(ofThreadsNamed name: String, before: [Int: (name: String, seconds: Double)],
+                           after: [Int: (name: String, seconds: Double)]) -> Double {
+        after.reduce(0) { sum, thread in
+            guard thread.value.name == name else { return sum }
+            return sum + thread.value.seconds - (before[thread.key].map { $0.name == name ? $0.seconds : 0 } ?? 0)
+        }
     }
 
     static func besideExecutable(_ name: String) -> String {

@@ -68,6 +68,7 @@ extension BenchCommand {
             #if DEBUG
             print("warning: debug build; run `swift run -c release switchboard bench hosts ...` for real figures")
             #endif
+            print("machine: \(BenchSupport.machineDescription())")
             print("hosts bench (\(events) events through the 3-step workflow, \(runs) runs each; target >= 20,000 events/s with 3 hosts on PostgreSQL):")
             lines.forEach { print($0) }
         }

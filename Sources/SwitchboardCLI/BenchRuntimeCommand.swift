@@ -45,6 +45,7 @@ extension BenchCommand {
             #if DEBUG
             print("warning: debug build; run `swift run -c release switchboard bench runtime` for real figures")
             #endif
+            print("machine: \(BenchSupport.machineDescription())")
             print(String(format: "runtime bench (%d events, %d runs, SQLite synchronous=FULL): median %.0f events/s, p50 %lld ms, p99 %lld ms, %.0f bytes written/event (target >= 50,000 events/s)",
                          events, runs, rates.sorted()[rates.count / 2], p50s.sorted()[p50s.count / 2], p99s.sorted()[p99s.count / 2],
                          bytes.sorted()[bytes.count / 2]))
@@ -60,8 +61,11 @@ extension BenchCommand {
             var worker: Double
             var ingest: Double
 
-            init(events: Int, process: Double, ingest: Double, before: [String: Double], after: [String: Double]) {
-                func delta(_ name: String) -> Double { ((after[name] ?? 0) - (before[name] ?? 0)) * 1e6 / Double(events) }
+            init(events: Int, process: Double, ingest: Double, before: [Int: (name: String, seconds: Double)],
+                 after: [Int: (name: String, seconds: Double)]) {
+                func delta(_ name: String) -> Double {
+                    BenchSupport.cpuSeconds(ofThreadsNamed: name, before: before, after: after) * 1e6 / Double(events)
+                }
                 total = process * 1e6 / Double(events)
                 writer = delta("sb-store.writer")
                 worker = delta("sb-worker")
@@ -87,7 +91,7 @@ extension BenchCommand {
             let started = Date()
             let bytesBefore = BenchSupport.bytesWritten()
             let cpuBefore = BenchSupport.processCPUSeconds()
-            let threadsBefore = BenchSupport.cpuSecondsByThreadName()
+            let threadsBefore = BenchSupport.cpuSecondsByThread()
             if writerProfile { WriterProfile.start() }
             if !split { runtime.start() }
             var offset = 0
@@ -106,7 +110,7 @@ extension BenchCommand {
             let elapsed = Date().timeIntervalSince(started)
             let written = Double(BenchSupport.bytesWritten() - bytesBefore) / Double(events)
             let cpu = CPUPerEvent(events: events, process: BenchSupport.processCPUSeconds() - cpuBefore, ingest: ingestCPU,
-                                  before: threadsBefore, after: BenchSupport.cpuSecondsByThreadName())
+                                  before: threadsBefore, after: BenchSupport.cpuSecondsByThread())
             if split { print(String(format: "    workflow: %.0f events/s", Double(events) / Date().timeIntervalSince(workStarted))) }
             if writerProfile {
                 let spent = WriterProfile.stop()

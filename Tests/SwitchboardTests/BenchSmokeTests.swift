@@ -11,11 +11,18 @@ import Testing
     }
 
     @Test func runtimeBenchPrintsRateLatencyAndWhereTheCPUWent() throws {
-        let result = try TestEnv.run(TestEnv.switchboard, ["bench", "runtime", "--events", "2000", "--runs", "1", "--work-batch", "200"])
+        let result = try TestEnv.run(TestEnv.switchboard, ["bench", "runtime", "--events", "2000", "--runs", "3", "--work-batch", "200"])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         let summary = try #require(lines.first { $0.hasPrefix("runtime bench") }, "\(result.stdout)")
         #expect(summary.contains("events/s") && summary.contains("p99"))
+        // A figure says which machine it came from.
+        #expect(lines.contains { $0.hasPrefix("machine: ") && $0.contains("cores") }, "\(result.stdout)")
+        // Every run has its own writer figure: an earlier run's writer thread, still ending, once took this run's
+        // figure to zero and moved it to "other threads".
+        let runs = lines.filter { $0.hasPrefix("  run ") }
+        #expect(runs.count == 3, "\(result.stdout)")
+        for run in runs { #expect((micros("store writer", in: run) ?? 0) > 0, "\(run)") }
         let cpu = try #require(lines.first { $0.hasPrefix("CPU per event") }, "\(result.stdout)")
         for part in ["store writer", "worker", "ingest"] {
             #expect((micros(part, in: cpu) ?? 0) > 0, "\(part) in: \(cpu)")
@@ -30,6 +37,7 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.contains { $0.contains("SQLite (synchronous=FULL)   1 host : median") }, "\(result.stdout)")
+        #expect(lines.contains { $0.hasPrefix("machine: ") }, "\(result.stdout)")
         let twoHosts = try #require(lines.first { $0.contains("PostgreSQL (fsync on)       2 hosts: median") }, "\(result.stdout)")
         // The server runs on this machine, so its CPU is measured too.
         #expect((micros("hosts", in: twoHosts) ?? 0) > 0, "\(twoHosts)")
