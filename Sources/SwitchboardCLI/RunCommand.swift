@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
         let logger = CLILogging.bootstrap()
         MetricsEndpoint.bootstrap()
         let endpoint = try metricsPort.map { try MetricsEndpoint.start(port: $0) }
-        defer { try? endpoint?.close().wait() }
+        defer { endpoint?.close(promise: nil) }  // not wait(): it would block a thread of the async context
         let runtime = try openRuntime(config: config, logger: logger)
         logger.info("switchboard running", metadata: ["config": "\(config)", "store": "\(runtime.config.store)",
                                                      "connections": "\(runtime.registry.all.count)"])

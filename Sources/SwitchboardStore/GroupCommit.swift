@@ -33,6 +33,7 @@ final class GroupCommit: @unchecked Sendable {
     }
 
     /// Runs `body` in the next group transaction and returns once it committed.
+    @discardableResult
     func write<T>(_ body: @escaping (SQLiteConnection) throws -> T) throws -> T {
         nonisolated(unsafe) var result: T?
         let job = Job { result = try body($0) }

@@ -52,6 +52,7 @@ final class PGPool: @unchecked Sendable {
     }
 
     /// Runs `body` on a pooled session (waiting for a free one).
+    @discardableResult
     func with<T>(_ body: (PGSession) throws -> T) throws -> T {
         let session = try acquire()
         defer { giveBack(session) }

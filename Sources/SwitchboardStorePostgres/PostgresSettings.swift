@@ -26,7 +26,7 @@ public struct PostgresSettings: Sendable {
 
     /// The URL without any password, for messages.
     public var redactedURL: String {
-        var url = "postgres://\(user)@\(host):\(port)/\(database)"
+        let url = "postgres://\(user)@\(host):\(port)/\(database)"
         var query: [String] = []
         if sslMode != "disable" { query.append("sslmode=\(sslMode)" + (sslRootCert.map { "&sslrootcert=\($0)" } ?? "")) }
         if !preparesStatements { query.append("prepared_statements=off") }
