@@ -78,18 +78,19 @@ import Testing
         }
 
         func sinkLines() -> [String] { SinkLog.lines(sink) }
+        func sinkCount() -> Int { SinkLog.count(sink) }
 
         /// Waits until the sink holds `count` lines and the store has nothing left to do.
         func waitUntilDone(_ count: Int, store: PostgresStore, seconds: Double) {
             let deadline = Date().addingTimeInterval(seconds)
-            while sinkLines().count < count && Date() < deadline { usleep(100_000) }
+            while sinkCount() < count && Date() < deadline { usleep(100_000) }
             while (try? store.hasUnfinishedWork()) ?? true, Date() < deadline { usleep(100_000) }
         }
 
         /// Waits until `lines` records reached the sink and a host became the scheduler; returns its actor (`host:ID`).
         func schedulerOnceFlowing(lines: Int, store: PostgresStore) throws -> String {
             let flowing = Date().addingTimeInterval(60)
-            while (sinkLines().count < lines || (try? store.schedulerHistory().isEmpty) ?? true) && Date() < flowing { usleep(50_000) }
+            while (sinkCount() < lines || (try? store.schedulerHistory().isEmpty) ?? true) && Date() < flowing { usleep(50_000) }
             return try #require(try store.schedulerHistory().last, "no host became the scheduler")
         }
 
@@ -179,12 +180,12 @@ import Testing
         for round in 0..<Self.kills {
             let target = step * (round + 1) + Int.random(in: 0..<max(step / 2, 1), using: &generator)
             let due = Date().addingTimeInterval(60)
-            while workload.sinkLines().count < target && Date() < due { usleep(5_000) }
+            while workload.sinkCount() < target && Date() < due { usleep(5_000) }
             // Every other kill takes the scheduler down, so polling has to move; the others hit a worker-only host.
             let scheduler = try store.schedulerHistory().last
             let victim = round % 2 == 0 ? (hosts.firstIndex { "host:\($0.id)" == scheduler } ?? 0) : Int.random(in: 0..<3, using: &generator)
             let host = hosts[victim]
-            let progress = workload.sinkLines().count
+            let progress = workload.sinkCount()
             kill(host.process.processIdentifier, SIGKILL)
             host.process.waitUntilExit()
             if progress > 0 && progress < writes { midFlow += 1 }
@@ -234,7 +235,7 @@ import Testing
 
         let scheduler = try workload.schedulerOnceFlowing(lines: 100, store: store)
         let stuck = try #require(hosts.first { "host:\($0.id)" == scheduler })
-        let before = workload.sinkLines().count
+        let before = workload.sinkCount()
         kill(stuck.process.processIdentifier, SIGSTOP)
         // The source is read slowly (20 records per 100 ms), so most records are polled after the stop: by the successor.
         let polledBeforeStop = try store.stats(tenant: "acme").events
@@ -318,8 +319,8 @@ import Testing
         defer { for host in hosts where host.process.isRunning { kill(host.process.processIdentifier, SIGKILL) } }
 
         let flowing = Date().addingTimeInterval(60)
-        while workload.sinkLines().count < 300 && Date() < flowing { usleep(50_000) }
-        let before = workload.sinkLines().count
+        while workload.sinkCount() < 300 && Date() < flowing { usleep(50_000) }
+        let before = workload.sinkCount()
         let restart = try TestEnv.run(TestEnv.repoRoot + "/scripts/restart-postgres", [clusterDir + "/pg", "2"])
         try #require(restart.status == 0, "\(restart.stderr)")
 
