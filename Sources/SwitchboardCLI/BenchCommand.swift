@@ -108,6 +108,30 @@ enum BenchSupport {
         return 0
     }
 
+    /// How fast this machine is at this moment: the median ns one thread takes to parse the 500 B bench record
+    /// and write it out again (`JSON.parse`, then `bytes`), over 9 runs of 20,000. One build's figures on one CPU
+    /// model differed twofold between sessions and by half within one: the benches print this before and after
+    /// their runs, so a figure can be set beside the spell it was measured in.
+    static func referenceNanos() -> Double {
+        let record = canonicalRecord(bytes: 500)
+        #if DEBUG
+        let iterations = 2_000  // a debug build's figure means nothing; keep its smoke tests quick
+        #else
+        let iterations = 20_000
+        #endif
+        return median(runs: 9, iterations: iterations) { n in
+            var total = 0
+            for _ in 0..<n { total &+= ((try? JSON.parse(record))?.bytes.count ?? 0) }
+            blackHole(total)
+        }
+    }
+
+    /// The line a bench ends with: the machine, and its speed reference before the runs and now.
+    static func machineLine(referenceBefore: Double) -> String {
+        String(format: "machine: %@; speed reference %.2f us before the runs, %.2f us after (500 B record parsed and written; lower is faster)",
+               machineDescription(), referenceBefore / 1000, referenceNanos() / 1000)
+    }
+
     /// The machine a figure was measured on, e.g. "AMD EPYC (family 26, model 2), 2 cores": the same build's
     /// figures differ more than twofold between machines of one kind, so a figure is quoted with its machine.
     static func machineDescription() -> String {

@@ -32,6 +32,7 @@ extension BenchCommand {
             let counts = hosts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
             guard !counts.isEmpty else { throw ValidationError("--hosts: give host counts such as 1,2,3") }
             let pluginDir = plugins ?? BenchSupport.besideExecutable("")
+            let referenceBefore = BenchSupport.referenceNanos()
             var lines: [String] = []
             if !noSqlite {
                 let results = try (1...max(runs, 1)).map { run -> Drain in
@@ -68,7 +69,7 @@ extension BenchCommand {
             #if DEBUG
             print("warning: debug build; run `swift run -c release switchboard bench hosts ...` for real figures")
             #endif
-            print("machine: \(BenchSupport.machineDescription())")
+            print(BenchSupport.machineLine(referenceBefore: referenceBefore))
             print("hosts bench (\(events) events through the 3-step workflow, \(runs) runs each; target >= 20,000 events/s with 3 hosts on PostgreSQL):")
             lines.forEach { print($0) }
         }

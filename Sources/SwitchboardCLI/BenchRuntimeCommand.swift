@@ -26,6 +26,7 @@ extension BenchCommand {
         func run() throws {
             // The metrics backend `switchboard run` has: recording them is part of each event's cost.
             MetricsEndpoint.bootstrap()
+            let referenceBefore = BenchSupport.referenceNanos()
             let pluginDir = plugins ?? BenchSupport.besideExecutable("")
             var rates: [Double] = []
             var p50s: [Int64] = []
@@ -45,7 +46,7 @@ extension BenchCommand {
             #if DEBUG
             print("warning: debug build; run `swift run -c release switchboard bench runtime` for real figures")
             #endif
-            print("machine: \(BenchSupport.machineDescription())")
+            print(BenchSupport.machineLine(referenceBefore: referenceBefore))
             print(String(format: "runtime bench (%d events, %d runs, SQLite synchronous=FULL): median %.0f events/s, p50 %lld ms, p99 %lld ms, %.0f bytes written/event (target >= 50,000 events/s)",
                          events, runs, rates.sorted()[rates.count / 2], p50s.sorted()[p50s.count / 2], p99s.sorted()[p99s.count / 2],
                          bytes.sorted()[bytes.count / 2]))

@@ -10,6 +10,15 @@ import Testing
         return Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." })
     }
 
+    /// The machine line names the machine and its speed reference before and after the runs, both measured.
+    func expectMachineLine(in lines: [Substring], _ output: String) throws {
+        let line = try #require(lines.first { $0.hasPrefix("machine: ") }, "\(output)")
+        #expect(line.contains("cores"), "\(line)")
+        let reference = try #require(line.range(of: "speed reference "), "\(line)")
+        let figures = line[reference.upperBound...].split(separator: " ").compactMap { Double($0) }
+        #expect(figures.count == 2 && figures.allSatisfy { $0 > 0 }, "\(line)")
+    }
+
     @Test func runtimeBenchPrintsRateLatencyAndWhereTheCPUWent() throws {
         let result = try TestEnv.run(TestEnv.switchboard, ["bench", "runtime", "--events", "2000", "--runs", "3", "--work-batch", "200"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -17,7 +26,7 @@ import Testing
         let summary = try #require(lines.first { $0.hasPrefix("runtime bench") }, "\(result.stdout)")
         #expect(summary.contains("events/s") && summary.contains("p99"))
         // A figure says which machine it came from.
-        #expect(lines.contains { $0.hasPrefix("machine: ") && $0.contains("cores") }, "\(result.stdout)")
+        try expectMachineLine(in: lines, result.stdout)
         // Every run has its own writer figure: an earlier run's writer thread, still ending, once took this run's
         // figure to zero and moved it to "other threads".
         let runs = lines.filter { $0.hasPrefix("  run ") }
@@ -37,7 +46,7 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.contains { $0.contains("SQLite (synchronous=FULL)   1 host : median") }, "\(result.stdout)")
-        #expect(lines.contains { $0.hasPrefix("machine: ") }, "\(result.stdout)")
+        try expectMachineLine(in: lines, result.stdout)
         let twoHosts = try #require(lines.first { $0.contains("PostgreSQL (fsync on)       2 hosts: median") }, "\(result.stdout)")
         // The server runs on this machine, so its CPU is measured too.
         #expect((micros("hosts", in: twoHosts) ?? 0) > 0, "\(twoHosts)")
