@@ -119,9 +119,13 @@ enum BenchSupport {
         #else
         let iterations = 20_000
         #endif
+        // Checked, so a parse that failed cannot pass for a fast machine.
+        let written = (try? JSON.parse(record))?.bytes.count ?? 0
+        precondition(written > 0, "the bench record does not parse")
         return median(runs: 9, iterations: iterations) { n in
             var total = 0
             for _ in 0..<n { total &+= ((try? JSON.parse(record))?.bytes.count ?? 0) }
+            precondition(total == n * written, "the bench record parsed differently between runs")
             blackHole(total)
         }
     }
