@@ -21,35 +21,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int netns_entered;
 static uint64_t as_limit_kb;
+static sbx_report worker_report;
 
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    ssize_t ignored = write(fd, text, strlen(text));
-    (void)ignored;
-    close(fd);
-}
-
-/* Namespaces need a single-threaded process: a constructor runs before the
- * Swift runtime or anything else can start a thread. */
-__attribute__((constructor)) static void sbx_early(int argc, char **argv, char **envp) {
-    (void)envp;
-    if (argc < 2 || strcmp(argv[1], "__worker") != 0) return;
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) return;
-    char map[64];
-    write_file("/proc/self/setgroups", "deny");
-    snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
-    write_file("/proc/self/uid_map", map);
-    snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
-    write_file("/proc/self/gid_map", map);
-    netns_entered = 1;
-}
-
-int sbx_netns_entered(void) { return netns_entered; }
+const sbx_report *sbx_worker_report(void) { return &worker_report; }
 
 /* ---- crash reporter: async-signal-safe only ---- */
 
@@ -93,6 +68,10 @@ static void on_crash(int sig) {
     line[n++] = '\n';
     ssize_t ignored = write(2, line, n);
     (void)ignored;
+    /* As the init of its PID namespace the worker ignores signals it raises
+     * at itself with the default action; its exit code then carries the
+     * signal and the line above says which (WorkerDeath reads both). */
+    if (getpid() == 1) _exit(128 + sig);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -147,12 +126,8 @@ static int install_filter(void) {
         BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        /* socket: only AF_UNIX; the network is the host's egress */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 4),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        /* No new socket of any family: the protocol socket is inherited, the network is the host's egress */
+        DENY(SYS_socket), DENY(SYS_socketpair),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog fprog = {.len = (unsigned short)(sizeof prog / sizeof prog[0]), .filter = prog};
@@ -166,20 +141,113 @@ static int set_limit(int resource, uint64_t soft, uint64_t hard) {
     return setrlimit(resource, &rl) == 0;
 }
 
-void sbx_harden(const sbx_limits *limits, sbx_report *report) {
-    memset(report, 0, sizeof *report);
-    report->netns = netns_entered;
-    report->pdeathsig = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0;
-    if (limits->expected_parent > 0 && getppid() != limits->expected_parent) _exit(0);
-    int ok = set_limit(RLIMIT_CORE, 0, 0);
-    if (limits->address_space_bytes) {
-        ok &= set_limit(RLIMIT_AS, limits->address_space_bytes, limits->address_space_bytes);
-        as_limit_kb = limits->address_space_bytes / 1024;
+/* ---- the worker's start: everything before any thread or plugin exists ---- */
+
+#define MAX_PATHS 96
+#define PATH_BYTES 1024
+
+typedef struct path_list {
+    char text[MAX_PATHS][PATH_BYTES];
+    const char *items[MAX_PATHS];
+    size_t count;
+} path_list;
+
+static path_list reads, writes;
+
+static void add_path(path_list *list, const char *path, size_t length) {
+    if (length == 0 || length >= PATH_BYTES || list->count >= MAX_PATHS) return;
+    for (size_t i = 0; i < list->count; i++)
+        if (strlen(list->items[i]) == length && memcmp(list->items[i], path, length) == 0) return;
+    memcpy(list->text[list->count], path, length);
+    list->text[list->count][length] = 0;
+    list->items[list->count] = list->text[list->count];
+    list->count++;
+}
+
+/* The shared libraries the worker runs on (the Swift runtime lives outside
+ * the system directories): each library's directory, except the worker
+ * binary's own, which holds every built plugin: there only the files. */
+static void add_mapped_libraries(void) {
+    char exe[PATH_BYTES];
+    ssize_t exe_length = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (exe_length <= 0) return;
+    exe[exe_length] = 0;
+    char *slash = strrchr(exe, '/');
+    size_t exe_dir = slash ? (size_t)(slash - exe) : 0;
+    static char maps[256 * 1024];
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof maps - 1 && (n = read(fd, maps + used, sizeof maps - 1 - used)) > 0) used += (size_t)n;
+    close(fd);
+    maps[used] = 0;
+    for (char *line = maps; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        char *path = strchr(line, '/');
+        if (path && strstr(path, ".so")) {
+            char *last = strrchr(path, '/');
+            size_t dir = (size_t)(last - path);
+            if (dir == exe_dir && memcmp(path, exe, dir) == 0) add_path(&reads, path, strlen(path));
+            else add_path(&reads, path, dir == 0 ? 1 : dir);
+        }
+        line = end ? end + 1 : NULL;
     }
-    if (limits->cpu_seconds) ok &= set_limit(RLIMIT_CPU, limits->cpu_seconds, limits->cpu_seconds + 5);
-    if (limits->open_files) ok &= set_limit(RLIMIT_NOFILE, limits->open_files, limits->open_files);
+}
+
+static const char *option(int argc, char **argv, const char *name, int *from) {
+    for (int i = *from; i + 1 < argc; i++) {
+        if (strcmp(argv[i], name) == 0) { *from = i + 2; return argv[i + 1]; }
+    }
+    return NULL;
+}
+
+static uint64_t number(int argc, char **argv, const char *name) {
+    int from = 2;
+    const char *text = option(argc, argv, name, &from);
+    return text ? strtoull(text, NULL, 10) : 0;
+}
+
+/* Worker mode (argv[1] == "__worker"): limits, crash reporter, the
+ * filesystem view, the syscall filter, in a constructor, so they bind the
+ * main thread before the Swift runtime or a plugin can start another. */
+__attribute__((constructor)) static void sbx_worker_start(int argc, char **argv, char **envp) {
+    (void)envp;
+    if (argc < 2 || strcmp(argv[1], "__worker") != 0) return;
+    sbx_report *report = &worker_report;
+    report->worker = 1;
+    report->pdeathsig = 1;  /* set by the spawning child before execve */
+    int ok = set_limit(RLIMIT_CORE, 0, 0);
+    uint64_t memory = number(argc, argv, "--memory-mb") << 20, cpu = number(argc, argv, "--cpu-seconds"),
+             files = number(argc, argv, "--open-files");
+    if (memory) {
+        ok &= set_limit(RLIMIT_AS, memory, memory);
+        as_limit_kb = memory / 1024;
+    }
+    if (cpu) ok &= set_limit(RLIMIT_CPU, cpu, cpu + 5);
+    if (files) ok &= set_limit(RLIMIT_NOFILE, files, files);
     report->rlimits = ok;
     install_crash_reporter();
+    /* Landlock needs no_new_privs; so does the filter below. */
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+
+    static const char *system_reads[] = {"/usr", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/localtime",
+                                         "/sys/devices/system/cpu", "/proc/self"};
+    for (size_t i = 0; i < sizeof system_reads / sizeof system_reads[0]; i++)
+        add_path(&reads, system_reads[i], strlen(system_reads[i]));
+    add_mapped_libraries();
+    int from = 2;
+    const char *value;
+    while ((value = option(argc, argv, "--plugin", &from))) add_path(&reads, value, strlen(value));
+    from = 2;
+    while ((value = option(argc, argv, "--read", &from))) add_path(&reads, value, strlen(value));
+    from = 2;
+    while ((value = option(argc, argv, "--write", &from))) add_path(&writes, value, strlen(value));
+    from = 2;
+    while ((value = option(argc, argv, "--tmp", &from))) add_path(&writes, value, strlen(value));
+    sbx_fs_view view = {.read = reads.items, .read_count = reads.count, .write = writes.items, .write_count = writes.count};
+    sbx_landlock_apply(&view, report);
     report->seccomp = install_filter();
 }
 

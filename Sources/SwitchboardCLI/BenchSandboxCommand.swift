@@ -69,7 +69,7 @@ extension BenchCommand {
             print("warning: debug build; run `swift run -c release switchboard bench sandbox` for real figures")
             #endif
             let h = sandboxed.hardening
-            print("Sandbox bench (\(runs) runs of \(iterations) calls, medians; worker: netns \(h.networkNamespace), seccomp \(h.seccomp), rlimits \(h.rlimits))")
+            print("Sandbox bench (\(runs) runs of \(iterations) calls, medians; worker: \(h.summary))")
             print(String(format: "  500 B round trip, in-process  %9.2f us", direct / 1000))
             print(String(format: "  500 B round trip, sandboxed   %9.2f us   (target <= 15 us)", isolated / 1000))
             print(String(format: "  crash -> restarted worker serving  %6.1f ms median, %.1f ms max (%d crashes)",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchboardConformance
+import SwitchboardSandbox
 
 /// `switchboard plugin test`: the partner conformance runner (README "Test your plugin in CI").
 struct PluginCommand: ParsableCommand {
@@ -50,6 +51,12 @@ struct PluginCommand: ParsableCommand {
         @Option(help: "Save inputs that broke the plugin in this folder.")
         var artifacts: String?
 
+        @Option(name: .customLong("read"), help: "A path the sandboxed plugin may read (as a connection's files.read; repeatable).")
+        var readPaths: [String] = []
+
+        @Option(name: .customLong("write"), help: "A path the sandboxed plugin may read and write (as a connection's files.write; repeatable).")
+        var writePaths: [String] = []
+
         func run() throws {
             var options = ConformanceOptions(path: path)
             if let config {
@@ -67,6 +74,7 @@ struct PluginCommand: ParsableCommand {
             options.leaks = leaks
             options.artifactsDir = artifacts
             options.sandbox.limits.memoryMB = max(memoryMb, 128)
+            options.sandbox.files = FileGrants(read: readPaths.map(absolute), write: writePaths.map(absolute))
             let report = ConformanceRunner.run(options) { name in
                 FileHandle.standardError.write(Data("  running \(name)...\n".utf8))
             }
@@ -79,5 +87,7 @@ struct PluginCommand: ParsableCommand {
             }
             if !report.passed { throw Exit.failed }
         }
+
+        private func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
     }
 }

@@ -150,7 +150,7 @@ final class ConformanceSession {
                 let h = loaded.hardening
                 return Finding(status: .passed, summary: "\(d.id) \(d.version), \(d.kind.rawValue), ABI \(d.abiMajor).\(d.abiMinor) (negotiated 1.\(loaded.info.negotiatedMinor))",
                                details: ["capabilities: \(d.capabilities.joined(separator: ", "))",
-                                         "sandbox: network namespace \(h.networkNamespace ? "yes" : "NO"), seccomp \(h.seccomp ? "yes" : "NO"), rlimits \(h.rlimits ? "yes" : "NO")"])
+                                         "sandbox: \(h.summary)"])
             } catch {
                 return Finding(status: .failed, summary: "refused: \(error.description)", details: ["code: \(error.code)"])
             }

@@ -65,19 +65,34 @@ final class CallContext: @unchecked Sendable {
         var retryAfterMillis: Int64?
         /// Context for plugin log lines: workflow, trace (transaction) id, stream.
         var labels: [String: String] = [:]
+        /// An item over the size cap was emitted: the operation fails whatever the plugin returns.
+        var oversize = false
+        /// This context's slot in `CallHandles` (`capacity` when every slot was taken: its handles resolve to nothing).
+        var slot = UInt32(CallHandles.capacity)
+        /// The generation of the latest call (the low half of its handle).
+        var generation: UInt32 = 0
     }
 
     private let current: UnsafeMutablePointer<PerCall>
+
+    /// The generation of the call in progress; 0 while no call is live.
+    private let live = Atomic<UInt32>(0)
+    /// Host-function uses of a call that had already returned, refused (ghost emits, stored handles).
+    let refusedAfterReturn = Atomic<Int>(0)
+    /// The last ended generation a refusal was logged for: one warning per call, not per attempt.
+    private let loggedGeneration = Atomic<UInt32>(0)
 
     init(pluginID: String, services: InstanceServices) {
         self.pluginID = pluginID
         self.services = services
         current = .allocate(capacity: 1)
         current.initialize(to: PerCall())
+        current.pointee.slot = CallHandles.register(self) ?? UInt32(CallHandles.capacity)
     }
 
     deinit {
         end()
+        if current.pointee.slot < UInt32(CallHandles.capacity) { CallHandles.unregister(current.pointee.slot) }
         current.deinitialize(count: 1)
         current.deallocate()
     }
@@ -88,36 +103,76 @@ final class CallContext: @unchecked Sendable {
     /// The monotonic deadline (ns) of the call in progress; 0 = none.
     var deadline: Int64 { current.pointee.deadline }
 
-    /// The `sb_call *` the plugin sees.
-    var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+    /// The `sb_call *` the plugin sees for the call in progress (valid after `begin`).
+    var pointer: OpaquePointer { CallHandles.handle(slot: current.pointee.slot, generation: current.pointee.generation) }
 
-    static func from(_ call: OpaquePointer?) -> CallContext? {
-        guard let call else { return nil }
-        return Unmanaged<CallContext>.fromOpaque(UnsafeRawPointer(call)).takeUnretainedValue()
+    /// The context of a live call, or nil: a handle no context issued, or one whose call has returned
+    /// (refused, counted and logged once per call).
+    @inline(__always)
+    static func from(_ call: OpaquePointer?, _ function: StaticString = "a host function") -> CallContext? {
+        guard let (context, generation) = CallHandles.resolve(call) else { return nil }
+        guard context.isLive(generation) else {
+            context.refuseAfterReturn(generation, function)
+            return nil
+        }
+        return context
+    }
+
+    /// As `from`, without counting a late use: `cancelled` and `deadline_ns` are what a plugin
+    /// thread asks to learn that its call is over (it is then told: cancelled).
+    @inline(__always)
+    static func quietly(_ call: OpaquePointer?) -> CallContext? {
+        guard let (context, generation) = CallHandles.resolve(call), context.isLive(generation) else { return nil }
+        return context
+    }
+
+    @inline(__always)
+    private func isLive(_ generation: UInt32) -> Bool { generation != 0 && live.load(ordering: .acquiring) == generation }
+
+    private func refuseAfterReturn(_ generation: UInt32, _ function: StaticString) {
+        refusedAfterReturn.add(1, ordering: .relaxed)
+        guard loggedGeneration.exchange(generation, ordering: .relaxed) != generation else { return }
+        services.logger.warning("plugin used a call after it returned: refused", metadata: [
+            "plugin": .string(pluginID), "tenant": .string(services.tenant), "connection": .string(services.connection),
+            "function": .string("\(function)"),
+        ])
     }
 
     /// Prepares for one operation; `allowed` is the mask of emit kinds it takes.
     /// begin/end run while no plugin code runs on this context, so they need no lock.
     @inline(__always)
     func begin(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, labels: [String: String] = [:], sink: EmitSink?) {
+        current.pointee.generation = current.pointee.generation == UInt32.max ? 1 : current.pointee.generation + 1
         if !labels.isEmpty || !current.pointee.labels.isEmpty { current.pointee.labels = labels }
         current.pointee.operation = operation
         current.pointee.allowedKinds = allowed
         current.pointee.sink = sink
         current.pointee.deadline = deadline
         current.pointee.retryAfterMillis = nil
+        current.pointee.oversize = false
         if !current.pointee.diagnostics.isEmpty { current.pointee.diagnostics.removeAll(keepingCapacity: true) }
         cancelFlag.store(false, ordering: .relaxed)
+        live.store(current.pointee.generation, ordering: .releasing)
     }
 
     /// Ends the operation: frees every host buffer the plugin did not release.
     @inline(__always)
     func end() {
+        // Under the emit lock: once end returns no emit of this call is still running, and none starts.
+        emitLock.withLock { live.store(0, ordering: .releasing) }
         if !current.pointee.buffers.isEmpty {
             for (_, pointer) in current.pointee.buffers { free(pointer) }
             current.pointee.buffers.removeAll(keepingCapacity: true)
         }
         current.pointee.sink = nil
+    }
+
+    /// The status of the operation that just returned: the plugin's, unless it emitted an item over
+    /// the cap, which fails the operation (FATAL) even when the plugin ignored the refusal.
+    @inline(__always)
+    func finishedStatus(_ raw: Int32) -> OperationStatus {
+        let status = OperationStatus(raw: raw)
+        return current.pointee.oversize && status != .fatal ? .fatal : status
     }
 
     /// The diagnostics of the operation that just returned (no plugin code is running).
@@ -134,11 +189,21 @@ final class CallContext: @unchecked Sendable {
     /// The largest item (key + data) a plugin may emit: output past it is a plugin bug, not data.
     static let maxItemBytes = 16 << 20
 
-    func emit(_ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
+    /// Hands one item to the call's sink. `call` is checked again under the emit lock: an emit that
+    /// races the call's end is refused, never delivered to the next call's sink.
+    func emit(_ call: OpaquePointer?, _ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
         emitLock.withLock {
-            let size = (key.ptr == nil ? 0 : key.len) + (data.ptr == nil ? 0 : data.len)
-            if size > Self.maxItemBytes {
-                report(Diagnostic("emitted item of \(size) bytes exceeds the \(Self.maxItemBytes >> 20) MiB limit", fieldPath: "emit.data"))
+            guard let (_, generation) = CallHandles.resolve(call), isLive(generation) else {
+                refusedAfterReturn.add(1, ordering: .relaxed)
+                return SB_CANCELLED
+            }
+            // Each length alone first: a plugin's SIZE_MAX would wrap a sum (and UInt to Int).
+            let keyLength = key.ptr == nil ? 0 : UInt(bitPattern: key.len), dataLength = data.ptr == nil ? 0 : UInt(bitPattern: data.len)
+            if keyLength > UInt(Self.maxItemBytes) || dataLength > UInt(Self.maxItemBytes) || keyLength + dataLength > UInt(Self.maxItemBytes) {
+                let size = keyLength.addingReportingOverflow(dataLength)
+                report(Diagnostic("emitted item of \(size.overflow ? "more than \(UInt.max)" : "\(size.partialValue)") bytes exceeds the \(Self.maxItemBytes >> 20) MiB limit",
+                                  fieldPath: "emit.data"))
+                current.pointee.oversize = true
                 return SB_FATAL
             }
             guard let emitKind = EmitKind(rawValue: kind), current.pointee.allowedKinds & emitKind.bit != 0 else {
@@ -163,8 +228,17 @@ final class CallContext: @unchecked Sendable {
         }
     }
 
+    /// Keeps a diagnostic of the call in progress; past `DiagnosticLimits.perCall`, one last line counts the rest.
     func report(_ diagnostic: Diagnostic) {
-        lock.withLock { current.pointee.diagnostics.append(diagnostic) }
+        lock.withLock {
+            let kept = current.pointee.diagnostics.count
+            if kept < DiagnosticLimits.perCall {
+                current.pointee.diagnostics.append(diagnostic)
+            } else if kept == DiagnosticLimits.perCall {
+                current.pointee.diagnostics.append(Diagnostic("further diagnostics dropped: at most \(DiagnosticLimits.perCall) are kept per call",
+                                                              severity: .warning))
+            }
+        }
     }
 
     /// Copies bytes into a host-owned buffer the plugin may read until it

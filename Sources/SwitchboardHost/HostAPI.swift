@@ -20,18 +20,22 @@ enum HostAPI {
             log: { call, level, message, fields in HostAPI.log(call, level, message, fields) },
             metric: { call, kind, name, value, labels in HostAPI.metric(call, kind, name, value, labels) },
             emit: { call, item in
-                guard let context = CallContext.from(call), let item else { return SB_FATAL }
+                guard let context = CallContext.from(call, "emit") else { return SB_CANCELLED }
+                guard let item else { return SB_FATAL }
                 // Fast path: an item of exactly the v1 size needs no tail check.
                 if item.pointee.struct_size == UInt32(MemoryLayout<sb_emit>.size) {
-                    return context.emit(item.pointee.kind, key: item.pointee.key, data: item.pointee.data)
+                    return context.emit(call, item.pointee.kind, key: item.pointee.key, data: item.pointee.data)
                 }
                 switch StructCopy.read(UnsafeRawPointer(item), as: sb_emit.self, declaredSize: Int(item.pointee.struct_size)) {
-                case .ok(let copy): return context.emit(copy.kind, key: copy.key, data: copy.data)
+                case .ok(let copy): return context.emit(call, copy.kind, key: copy.key, data: copy.data)
                 case .unknownTail(let offset):
                     context.report(Diagnostic("sb_emit sets unknown fields (non-zero byte at offset \(offset))", fieldPath: "emit"))
                     return SB_FATAL
                 case .tooSmall(let size):
                     context.report(Diagnostic("sb_emit.struct_size \(size) is too small", fieldPath: "emit.struct_size"))
+                    return SB_FATAL
+                case .tooLarge(let size):
+                    context.report(Diagnostic("sb_emit.struct_size \(size) is larger than any ABI 1 sb_emit", fieldPath: "emit.struct_size"))
                     return SB_FATAL
                 }
             },
@@ -42,12 +46,12 @@ enum HostAPI {
             state_put: { call, key, value in HostAPI.statePut(call, key, value) },
             buf_release: { call, buffer in
                 guard let buffer else { return }
-                CallContext.from(call)?.release(&buffer.pointee)
+                CallContext.from(call, "buf_release")?.release(&buffer.pointee)
             },
             clock_unix_ns: { _ in Clock.unixNanoseconds() },
             clock_monotonic_ns: { _ in Clock.monotonicNanoseconds() },
-            cancelled: { call in CallContext.from(call)?.isCancelled ?? true },
-            deadline_ns: { call in CallContext.from(call)?.deadline ?? 0 }
+            cancelled: { call in CallContext.quietly(call)?.isCancelled ?? true },
+            deadline_ns: { call in CallContext.quietly(call)?.deadline ?? 0 }
         ))
         return UnsafePointer(table)
     }()
@@ -57,13 +61,19 @@ enum HostAPI {
         return String(decoding: UnsafeRawBufferPointer(start: ptr, count: s.len), as: UTF8.self)
     }
 
+    /// At most `limit` bytes of a plugin's string, marked when cut (DiagnosticLimits).
+    static func bounded(_ s: sb_str, _ limit: Int) -> String {
+        guard let ptr = s.ptr, s.len > 0 else { return "" }
+        return DiagnosticLimits.text(UnsafeRawBufferPointer(start: ptr, count: s.len), limit: limit)
+    }
+
     static func bytes(_ b: sb_bytes) -> [UInt8] {
         guard let ptr = b.ptr, b.len > 0 else { return [] }
         return Array(UnsafeBufferPointer(start: ptr, count: b.len))
     }
 
     private static func log(_ call: OpaquePointer?, _ level: Int32, _ message: sb_str, _ fields: sb_str) {
-        guard let context = CallContext.from(call) else { return }
+        guard let context = CallContext.from(call, "log") else { return }
         let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
         let swiftLevel = levels[Int(min(max(level, 0), 6))]
         var metadata: Logger.Metadata = [
@@ -72,24 +82,24 @@ enum HostAPI {
             "connection": .string(context.services.connection),
         ]
         for (key, value) in context.labels { metadata[key] = .string(value) }
-        let extra = string(fields)
+        let extra = bounded(fields, DiagnosticLimits.detailBytes)
         if !extra.isEmpty { metadata["fields"] = .string(Redactor.redact(extra)) }
-        context.services.logger.log(level: swiftLevel, "\(Redactor.redact(string(message)))", metadata: metadata)
+        context.services.logger.log(level: swiftLevel, "\(Redactor.redact(bounded(message, DiagnosticLimits.detailBytes)))", metadata: metadata)
     }
 
     private static func metric(_ call: OpaquePointer?, _ kind: Int32, _ name: sb_str, _ value: Double, _ labels: sb_str) {
-        guard let context = CallContext.from(call), let sink = context.services.metrics,
+        guard let context = CallContext.from(call, "metric"), let sink = context.services.metrics,
               let metricKind = PluginMetricKind(rawValue: kind) else { return }
         sink.record(kind: metricKind, name: string(name), value: value,
                     labels: ["plugin": context.pluginID, "connection": context.services.connection, "labels": string(labels)])
     }
 
     private static func diag(_ call: OpaquePointer?, _ item: UnsafePointer<sb_diag>?) {
-        guard let context = CallContext.from(call), let item else { return }
+        guard let context = CallContext.from(call, "diag"), let item else { return }
         let copy: sb_diag
         switch StructCopy.read(UnsafeRawPointer(item), as: sb_diag.self, declaredSize: Int(item.pointee.struct_size)) {
         case .ok(let value): copy = value
-        case .unknownTail, .tooSmall:
+        case .unknownTail, .tooSmall, .tooLarge:
             context.report(Diagnostic("malformed sb_diag (struct_size \(item.pointee.struct_size))"))
             return
         }
@@ -98,13 +108,14 @@ enum HostAPI {
         case SB_SEVERITY_INFO: .info
         default: .error
         }
-        // Scrubbed on arrival: a plugin's diagnostic never carries a secret further.
-        context.report(Diagnostic(Redactor.redact(string(copy.summary)), detail: Redactor.redact(string(copy.detail)),
-                                  fieldPath: string(copy.field_path), severity: severity))
+        // Bounded, then scrubbed on arrival: a plugin's diagnostic never carries a secret further, nor 50 MB.
+        context.report(Diagnostic(Redactor.redact(bounded(copy.summary, DiagnosticLimits.summaryBytes)),
+                                  detail: Redactor.redact(bounded(copy.detail, DiagnosticLimits.detailBytes)),
+                                  fieldPath: bounded(copy.field_path, DiagnosticLimits.fieldPathBytes), severity: severity))
     }
 
     private static func secret(_ call: OpaquePointer?, _ name: sb_str, _ out: UnsafeMutablePointer<sb_host_buf>?) -> Int32 {
-        guard let context = CallContext.from(call), let out else { return SB_FATAL }
+        guard let context = CallContext.from(call, "secret_get"), let out else { return SB_FATAL }
         out.pointee = sb_host_buf()
         let reference = string(name)
         guard context.services.rawSecretsAllowed else {
@@ -128,7 +139,7 @@ enum HostAPI {
 
     private static func http(_ call: OpaquePointer?, _ request: UnsafePointer<sb_http_request>?,
                              _ out: UnsafeMutablePointer<sb_http_response>?) -> Int32 {
-        guard let context = CallContext.from(call), let request, let out else { return SB_FATAL }
+        guard let context = CallContext.from(call, "http"), let request, let out else { return SB_FATAL }
         guard case .ok(let r) = StructCopy.read(UnsafeRawPointer(request), as: sb_http_request.self,
                                                 declaredSize: Int(request.pointee.struct_size)) else {
             context.report(Diagnostic("malformed sb_http_request", fieldPath: "request"))
@@ -169,7 +180,7 @@ enum HostAPI {
     }
 
     private static func stateGet(_ call: OpaquePointer?, _ key: sb_str, _ out: UnsafeMutablePointer<sb_host_buf>?) -> Int32 {
-        guard let context = CallContext.from(call), let out else { return SB_FATAL }
+        guard let context = CallContext.from(call, "state_get"), let out else { return SB_FATAL }
         out.pointee = sb_host_buf()
         do {
             if let value = try context.services.state.value(forKey: string(key)) { out.pointee = context.hostBuffer(value) }
@@ -181,7 +192,7 @@ enum HostAPI {
     }
 
     private static func statePut(_ call: OpaquePointer?, _ key: sb_str, _ value: sb_bytes) -> Int32 {
-        guard let context = CallContext.from(call) else { return SB_FATAL }
+        guard let context = CallContext.from(call, "state_put") else { return SB_FATAL }
         do {
             try context.services.state.setValue(bytes(value), forKey: string(key))
             return SB_OK

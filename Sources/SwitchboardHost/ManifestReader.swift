@@ -27,6 +27,8 @@ enum ManifestReader {
                                                                    hostMinor: Int(SB_ABI_MINOR), byteOffset: offset))
         case .tooSmall(let size):
             throw invalid("struct_size", "\(size) is smaller than the v1 sb_manifest (\(MemoryLayout<sb_manifest>.size))")
+        case .tooLarge(let size):
+            throw invalid("struct_size", "\(size) is larger than any ABI 1 sb_manifest (at most \(MemoryLayout<sb_manifest>.size + StructCopy.maxTailBytes) bytes, all readable)")
         }
 
         guard let id = cString(manifest.id) else { throw invalid("id", "missing") }
@@ -83,6 +85,8 @@ enum VTableReader {
             throw PluginLoadError(path: path, reason: .unknownTail(structName: "sb_plugin_vtable", pluginMinor: Int(manifest.abi_minor),
                                                                    hostMinor: Int(SB_ABI_MINOR), byteOffset: offset))
         case .tooSmall(let size): throw invalid("struct_size", "\(size) is too small to hold the mandatory slots")
+        case .tooLarge(let size):
+            throw invalid("struct_size", "\(size) is larger than any ABI 1 sb_plugin_vtable (at most \(MemoryLayout<sb_plugin_vtable>.size + StructCopy.maxTailBytes) bytes, all readable)")
         }
         if table.spec == nil { throw invalid("spec", "mandatory slot is NULL") }
         if table.validate_config == nil { throw invalid("validate_config", "mandatory slot is NULL") }

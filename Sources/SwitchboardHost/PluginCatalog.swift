@@ -1,3 +1,6 @@
+import Foundation
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -13,10 +16,12 @@ public struct PluginCatalog: Sendable {
     /// Inspects every `*.so` in `directory` (sorted by name, so the first of two
     /// files with the same plugin id wins, predictably). `inspect` loads one
     /// file: in this process by default, or in a sandbox probe, so that no
-    /// untrusted init code runs in the host.
+    /// untrusted init code runs in the host. Files are inspected side by side (up to
+    /// `parallel` at once), so a plugin that hangs until its start-up deadline delays the others by
+    /// nothing, and start-up by that deadline at most, not by a deadline per file.
     public static func discover(
-        directory: String,
-        inspect: (String) throws(PluginLoadError) -> PluginInfo = { path throws(PluginLoadError) in try PluginLibrary.load(path: path).info }
+        directory: String, parallel: Int = 8,
+        inspect: @escaping @Sendable (String) throws(PluginLoadError) -> PluginInfo = { path throws(PluginLoadError) in try PluginLibrary.load(path: path).info }
     ) throws(PluginDirectoryError) -> PluginCatalog {
         guard let dir = opendir(directory) else {
             throw PluginDirectoryError(path: directory, reason: String(cString: strerror(errno)))
@@ -29,12 +34,13 @@ public struct PluginCatalog: Sendable {
             if name.hasSuffix(".so") { names.append(name) }
         }
         closedir(dir)
+        let paths = names.sorted().map { directory.hasSuffix("/") ? directory + $0 : directory + "/" + $0 }
+        let results = inspectAll(paths, parallel: parallel, inspect: inspect)
         var catalog = PluginCatalog(plugins: [], refused: [])
         var byID: [String: String] = [:]
-        for name in names.sorted() {
-            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+        for (path, result) in zip(paths, results) {
             do {
-                let library = try inspect(path)
+                let library = try result.get()
                 if let first = byID[library.descriptor.id] {
                     catalog.refused.append(PluginLoadError(path: path, reason: .duplicateID(id: library.descriptor.id, firstPath: first)))
                     continue
@@ -46,6 +52,31 @@ public struct PluginCatalog: Sendable {
             }
         }
         return catalog
+    }
+
+    /// Runs `inspect` on every path from a few threads; results in the order of `paths`.
+    private static func inspectAll(_ paths: [String], parallel: Int,
+                                   inspect: @escaping @Sendable (String) throws(PluginLoadError) -> PluginInfo) -> [Result<PluginInfo, PluginLoadError>] {
+        let results = Mutex<[Result<PluginInfo, PluginLoadError>?]>(Array(repeating: nil, count: paths.count))
+        let next = Atomic<Int>(0)
+        let group = DispatchGroup()
+        for _ in 0..<max(1, min(parallel, paths.count)) {
+            group.enter()
+            let thread = Thread {
+                while true {
+                    let index = next.add(1, ordering: .relaxed).oldValue
+                    guard index < paths.count else { break }
+                    let result: Result<PluginInfo, PluginLoadError>
+                    do throws(PluginLoadError) { result = .success(try inspect(paths[index])) } catch { result = .failure(error) }
+                    results.withLock { $0[index] = result }
+                }
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+        return results.withLock { $0.map { $0! } }
     }
 
     /// The plugin with that id, if it loaded.

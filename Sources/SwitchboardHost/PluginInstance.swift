@@ -32,7 +32,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
             guard let raw = body(handle, context.pointer) else {
                 return CallOutcome(status: .fatal, diagnostics: [Diagnostic("\(pluginID) does not implement \(operation)")])
             }
-            return CallOutcome(status: OperationStatus(raw: raw), diagnostics: context.finishedDiagnostics,
+            return CallOutcome(status: context.finishedStatus(raw), diagnostics: context.finishedDiagnostics,
                                retryAfterMillis: context.finishedRetryAfter)
         }
     }

@@ -7,7 +7,7 @@ extension PluginLibrary {
                           _ body: (OpaquePointer) -> Int32) -> CallOutcome {
         let context = CallContext(pluginID: descriptor.id, services: InstanceServices())
         context.begin(operation, allowed: allowed, sink: sink)
-        let status = OperationStatus(raw: body(context.pointer))
+        let status = context.finishedStatus(body(context.pointer))
         context.end()
         return CallOutcome(status: status, diagnostics: context.finishedDiagnostics)
     }

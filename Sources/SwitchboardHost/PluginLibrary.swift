@@ -34,14 +34,31 @@ public final class PluginLibrary: @unchecked Sendable {
     /// Images already initialised in this process, by canonical path: init runs once per image.
     private static let loaded = Mutex<[String: PluginLibrary]>([:])
 
-    /// Loads and initialises the plugin at `path`, or explains why not.
-    public static func load(path: String) throws(PluginLoadError) -> PluginLibrary {
+    /// Where a load is: what runs the plugin's code at that moment (a sandbox reports it, so a
+    /// worker that dies or hangs there is named by stage and, once the manifest was read, by id).
+    public enum LoadStage: UInt8, Sendable {
+        /// dlopen: the library's constructors run.
+        case linking = 1
+        /// The manifest was read; switchboard_plugin_init runs.
+        case initializing = 2
+
+        public var text: String {
+            switch self {
+            case .linking: "in a library constructor (while the dynamic linker loaded it)"
+            case .initializing: "in switchboard_plugin_init"
+            }
+        }
+    }
+
+    /// Loads and initialises the plugin at `path`, or explains why not. `onStage` hears each
+    /// stage as it begins, with the plugin's id once the manifest is read.
+    public static func load(path: String, onStage: ((LoadStage, String?) -> Void)? = nil) throws(PluginLoadError) -> PluginLibrary {
         let canonical = canonicalPath(path)
         if let known = loaded.withLock({ $0[canonical] }) { return known }
         // One load at a time: dlopen + init of the same image must not race.
         return try loadLock.withLock { _ throws(PluginLoadError) -> PluginLibrary in
             if let known = loaded.withLock({ $0[canonical] }) { return known }
-            let library = try loadUncached(path: path)
+            let library = try loadUncached(path: path, onStage: onStage)
             loaded.withLock { $0[canonical] = library }
             return library
         }
@@ -55,12 +72,13 @@ public final class PluginLibrary: @unchecked Sendable {
         return String(cString: resolved)
     }
 
-    private static func loadUncached(path: String) throws(PluginLoadError) -> PluginLibrary {
+    private static func loadUncached(path: String, onStage: ((LoadStage, String?) -> Void)?) throws(PluginLoadError) -> PluginLibrary {
         func refuse(_ reason: PluginLoadError.Reason) -> PluginLoadError { PluginLoadError(path: path, reason: reason) }
 
         if let problem = ELFCheck.problem(atPath: path) { throw refuse(problem) }
         // A bare file name would make dlopen search the library path.
         let openPath = path.contains("/") ? path : "./" + path
+        onStage?(.linking, nil)
         guard let handle = dlopen(openPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw refuse(.dlopenFailed(dlerror().map { String(cString: $0) } ?? "unknown error"))
         }
@@ -74,6 +92,7 @@ public final class PluginLibrary: @unchecked Sendable {
         let (manifest, descriptor) = try ManifestReader.read(UnsafeRawPointer(rawManifest), path: path)
 
         // Init: negotiate the minor version, receive the vtable.
+        onStage?(.initializing, descriptor.id)
         let context = CallContext(pluginID: descriptor.id, services: InstanceServices())
         context.begin("init", allowed: 0, sink: nil)
         defer { context.end() }

@@ -19,10 +19,13 @@ public struct PluginLoadError: Error, Equatable, CustomStringConvertible {
 
     public var path: String
     public var reason: Reason
+    /// The plugin's id when its manifest was read before the refusal (init failed, hung or crashed).
+    public var pluginID: String?
 
-    public init(path: String, reason: Reason) {
+    public init(path: String, reason: Reason, pluginID: String? = nil) {
         self.path = path
         self.reason = reason
+        self.pluginID = pluginID
     }
 
     /// A short machine-readable code for each kind of refusal.

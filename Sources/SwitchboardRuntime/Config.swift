@@ -10,6 +10,10 @@ public struct SwitchboardConfig: Sendable {
     public var pluginDir: String
     /// Plugin ids the operator trusts to run inside the host process (`plugins.trusted`).
     public var trustedPlugins: Set<String> = []
+    /// `plugins.strict`: a connection whose plugin failed to start (timed out, crashed or exited in
+    /// its constructor or init) is a configuration error; by default the host starts with that
+    /// connection failed.
+    public var strictPlugins = false
     /// Limits and supervision of sandboxed plugins (`plugins.sandbox`).
     public var sandbox = SandboxSettings()
     /// The partner's brand on the dashboard (`branding:`).
@@ -86,6 +90,8 @@ public struct ConnectionConfig: Sendable {
     public var egress: EgressPolicy?
     /// Where the plugin runs; nil: in-process if its id is trusted, else sandboxed.
     public var isolation: Isolation?
+    /// Paths the sandboxed plugin may reach (`files:`); nothing else of the host's filesystem.
+    public var files = FileGrants()
     public var location: SourceLocation
     public var secretLocations: [String: SourceLocation]
 }

@@ -176,15 +176,19 @@ struct Reader {
         // The plugin directory: `plugins:` in the file, else $SWITCHBOARD_PLUGIN_DIR, else ./plugins beside the file.
         var pluginDir = ProcessInfo.processInfo.environment["SWITCHBOARD_PLUGIN_DIR"].map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? resolve("plugins")
         var trusted = Set<String>()
+        var strict = false
         var sandbox = SandboxSettings()
         if let node = top["plugins"] {
             if case .mapping = node {
-                if let p = mapping(node, "plugins", allowed: ["dir", "trusted", "sandbox"]) {
+                if let p = mapping(node, "plugins", allowed: ["dir", "trusted", "sandbox", "strict"]) {
                     if let d = p["dir"], let dir = string(d, "plugins.dir", parent: node) { pluginDir = resolve(dir) }
                     for item in p["trusted"].flatMap({ sequence($0, "plugins.trusted") }) ?? [] {
                         if let id = identifier(item, "plugins.trusted entry", parent: node) { trusted.insert(id) }
                     }
                     if let n = p["sandbox"] { sandbox = sandboxSettings(n) }
+                    if let n = p["strict"] {
+                        if let v = n.bool { strict = v } else { fail(n, "plugins.strict must be true or false") }
+                    }
                 }
             } else if let dir = string(node, "plugins", parent: root) {
                 pluginDir = resolve(dir)
@@ -227,7 +231,7 @@ struct Reader {
                 }
             }
         }
-        return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, trustedPlugins: trusted, sandbox: sandbox,
+        return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, trustedPlugins: trusted, strictPlugins: strict, sandbox: sandbox,
                                  branding: branding, worker: worker, tenants: tenants)
     }
 
@@ -235,7 +239,8 @@ struct Reader {
     mutating func sandboxSettings(_ node: Node) -> SandboxSettings {
         var settings = SandboxSettings()
         guard let m = mapping(node, "plugins.sandbox", allowed: ["memory_mb", "cpu_seconds", "open_files", "restart_backoff",
-                                                                 "max_restart_backoff", "breaker_failures", "breaker_cooldown", "grace"]) else {
+                                                                 "max_restart_backoff", "breaker_failures", "breaker_cooldown", "grace",
+                                                                 "start_timeout", "uid", "gid"]) else {
             return settings
         }
         if let n = m["memory_mb"], let v = int(n, "plugins.sandbox.memory_mb", range: 128...1_048_576) { settings.limits.memoryMB = v }
@@ -246,6 +251,9 @@ struct Reader {
         if let n = m["breaker_failures"], let v = int(n, "plugins.sandbox.breaker_failures", range: 1...1000) { settings.breakerFailures = v }
         if let n = m["breaker_cooldown"], let v = duration(n, "plugins.sandbox.breaker_cooldown") { settings.breakerCooldownMillis = v }
         if let n = m["grace"], let v = duration(n, "plugins.sandbox.grace") { settings.graceMillis = v }
+        if let n = m["start_timeout"], let v = duration(n, "plugins.sandbox.start_timeout") { settings.startMillis = max(v, 100) }
+        if let n = m["uid"], let v = int(n, "plugins.sandbox.uid", range: 1...4_294_967_294) { settings.uid = UInt32(v) }
+        if let n = m["gid"], let v = int(n, "plugins.sandbox.gid", range: 1...4_294_967_294) { settings.gid = UInt32(v) }
         return settings
     }
 
@@ -280,7 +288,7 @@ struct Reader {
     }
 
     mutating func connection(_ node: Node) -> ConnectionConfig? {
-        guard let c = mapping(node, "a connection", allowed: ["id", "plugin", "config", "secrets", "allow_raw_secrets", "retry", "poll", "egress", "isolation"]) else {
+        guard let c = mapping(node, "a connection", allowed: ["id", "plugin", "config", "secrets", "allow_raw_secrets", "retry", "poll", "egress", "isolation", "files"]) else {
             return nil
         }
         guard let id = identifier(c["id"], "connection id", parent: node),
@@ -325,9 +333,26 @@ struct Reader {
         }
         var egress = c["egress"].flatMap { egressPolicy($0) }
         if let policy = egress, case .none = policy.auth { egress?.pluginAuthorization = allowRaw }
+        let files = c["files"].flatMap { fileGrants($0) } ?? FileGrants()
         return ConnectionConfig(id: id, plugin: plugin, config: c["config"].map { json($0) } ?? .object([]), secrets: secrets,
-                                allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, isolation: isolation, location: at(node),
-                                secretLocations: secretLocations)
+                                allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, isolation: isolation, files: files,
+                                location: at(node), secretLocations: secretLocations)
+    }
+
+    /// `files:` — the paths a sandboxed connection may read (`read:`) or write (`write:`), absolute or
+    /// relative to the configuration file (docs/SANDBOX.md).
+    mutating func fileGrants(_ node: Node) -> FileGrants? {
+        guard let f = mapping(node, "files", allowed: ["read", "write"]) else { return nil }
+        var grants = FileGrants()
+        for (key, keyPath) in [("read", \FileGrants.read), ("write", \FileGrants.write)] {
+            for item in f[key].flatMap({ sequence($0, "files.\(key)") }) ?? [] {
+                guard let path = string(item, "files.\(key) entry", parent: node) else { continue }
+                if path.isEmpty { fail(item, "files.\(key): an empty path"); continue }
+                let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+                grants[keyPath: keyPath].append(path.hasPrefix("/") ? path : base + "/" + path)
+            }
+        }
+        return grants
     }
 
     /// `egress:` — allow, timeouts, max_response, rate, auth (credential values are vault:/env: references).

@@ -17,10 +17,14 @@ public final class Connection: @unchecked Sendable {
     /// Worker health when the connection's plugin runs sandboxed; nil in-process.
     public var sandboxHealth: SandboxHealth? { (instance as? SandboxedPlugin)?.status }
 
-    init(tenant: String, config: ConnectionConfig, instance: any PluginHandle) {
+    /// Why the connection's plugin did not start (the host runs without it); nil when it runs.
+    public let startFailure: String?
+
+    init(tenant: String, config: ConnectionConfig, instance: any PluginHandle, startFailure: String? = nil) {
         self.tenant = tenant
         self.config = config
         self.instance = instance
+        self.startFailure = startFailure
     }
 }
 
@@ -41,9 +45,25 @@ public final class ConnectionRegistry: @unchecked Sendable {
         } catch {
             throw ConfigError(problems: [.init(location: nil, message: "\(config.file): plugins: \(error.description)")])
         }
+        for refusal in catalog.refused {
+            logger.warning("plugin file refused", metadata: [
+                "path": .string(refusal.path), "code": .string(refusal.code), "error": .string(refusal.description),
+            ])
+        }
         var problems: [ConfigError.Problem] = []
         for tenant in config.tenants {
             for c in tenant.connections {
+                if catalog.plugin(id: c.plugin) == nil, !config.strictPlugins, let refusal = catalog.refusal(forID: c.plugin),
+                   refusal.code.hasPrefix("sandbox-") {
+                    // Its plugin timed out, crashed or exited while starting: the host runs without it.
+                    logger.error("a connection's plugin failed to start: the connection is failed; the host runs without it", metadata: [
+                        "tenant": .string(tenant.id), "connection": .string(c.id), "plugin": .string(c.plugin),
+                        "error": .string(refusal.description), "hint": .string("plugins.strict: true makes this a configuration error"),
+                    ])
+                    let failed = FailedPlugin(id: c.plugin, refusal: refusal)
+                    connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: failed, startFailure: failed.reason)
+                    continue
+                }
                 guard let library = lookup(c.plugin, at: c.location, problems: &problems) else { continue }
                 let references = c.secrets.map { ($0.key, $0.value, c.secretLocations[$0.key]) }
                     + (c.egress?.auth.references ?? []).map { ("egress.auth", $0, c.location) }
@@ -82,8 +102,10 @@ public final class ConnectionRegistry: @unchecked Sendable {
                     egress: egress, metrics: PluginMetrics())
                 do {
                     let isolation = c.isolation ?? (config.trustedPlugins.contains(c.plugin) ? .inprocess : .sandbox)
+                    var sandbox = config.sandbox
+                    sandbox.files = c.files
                     let instance = try Self.open(library, isolation: isolation, config: c.config.bytes, services: services,
-                                                 sandbox: config.sandbox)
+                                                 sandbox: sandbox)
                     connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: instance)
                 } catch {
                     for d in error.outcome.diagnostics {
@@ -140,8 +162,13 @@ public final class ConnectionRegistry: @unchecked Sendable {
 
         func lookup(_ id: String, at location: SourceLocation, problems: inout [ConfigError.Problem]) -> PluginInfo? {
             if let library = catalog.plugin(id: id) { return library }
+            if let refusal = catalog.refusal(forID: id) {
+                problems.append(.init(location: location, message: "plugin \"\(id)\" was refused: \(refusal.description)"))
+                return nil
+            }
             let known = catalog.plugins.map(\.descriptor.id).sorted().joined(separator: ", ")
-            problems.append(.init(location: location, message: "unknown plugin id \"\(id)\" (in \(config.pluginDir): \(known.isEmpty ? "none" : known))"))
+            let refused = catalog.refused.isEmpty ? "" : "; refused files: " + catalog.refused.map(\.description).joined(separator: "; ")
+            problems.append(.init(location: location, message: "unknown plugin id \"\(id)\" (in \(config.pluginDir): \(known.isEmpty ? "none" : known)\(refused))"))
             return nil
         }
     }

@@ -165,7 +165,9 @@ public final class Runtime: @unchecked Sendable {
             var nextWake = Clock.monotonicNanoseconds() + 200_000_000
             let paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })
             round: for connection in registry.all {
-                guard let poll = connection.config.poll, !paused.contains("\(connection.tenant)/\(connection.id)") else { continue }
+                // A connection whose plugin failed to start has nothing to poll (its failure was logged at start).
+                guard connection.startFailure == nil, let poll = connection.config.poll,
+                      !paused.contains("\(connection.tenant)/\(connection.id)") else { continue }
                 for stream in poll.streams {
                     let key = "\(connection.tenant)/\(connection.id)/\(stream)"
                     let now = Clock.monotonicNanoseconds()

@@ -91,7 +91,7 @@ enum FrameType: UInt8 {
     // host -> worker
     case load = 1, call, reply, quit
     // worker -> host
-    case hello = 16, loaded, loadFailed, emit, log, metric, request, result
+    case hello = 16, loaded, loadFailed, emit, log, metric, request, result, stage
 }
 
 /// The operations a CALL frame carries.

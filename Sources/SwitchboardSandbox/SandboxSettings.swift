@@ -13,6 +13,19 @@ public struct SandboxLimits: Sendable, Equatable {
     public init() {}
 }
 
+/// Paths an operator lets one connection's sandboxed plugin reach (a connection's `files: {read, write}`).
+public struct FileGrants: Sendable, Equatable {
+    /// Read-only: files, or directories with everything beneath them.
+    public var read: [String] = []
+    /// Read-write (create, remove, truncate) beneath each.
+    public var write: [String] = []
+
+    public init(read: [String] = [], write: [String] = []) {
+        self.read = read
+        self.write = write
+    }
+}
+
 /// How workers run and are supervised; `plugins.sandbox` in the configuration.
 public struct SandboxSettings: Sendable, Equatable {
     public var limits = SandboxLimits()
@@ -26,8 +39,20 @@ public struct SandboxSettings: Sendable, Equatable {
     public var graceMillis: Int64 = 1_000
     /// Deadline for calls that come without one (spec, validate, open...).
     public var defaultCallMillis: Int64 = 30_000
+    /// Deadline for starting a worker and loading its plugin: constructors, manifest, init
+    /// (`plugins.sandbox.start_timeout`). A plugin past it is refused by name, not waited for.
+    public var startMillis: Int64 = 10_000
     /// The binary re-executed as worker; nil finds it (see `resolvedExecutable`).
     public var workerExecutable: String?
+    /// The uid and gid a worker runs as when the host is privileged (`plugins.sandbox.uid`/`gid`;
+    /// default nobody). An unprivileged host can only run workers as its own user.
+    public var uid: UInt32 = 65534
+    public var gid: UInt32 = 65534
+    /// New user, PID, mount, network, IPC and UTS namespaces for each worker (off only to diagnose a kernel that refuses them).
+    public var namespaces = true
+    /// The paths this connection's worker may reach besides its plugin, the runtime libraries and its
+    /// private TMPDIR (a connection's `files:`).
+    public var files = FileGrants()
 
     public init() {}
 

@@ -13,28 +13,20 @@ public enum SandboxWorker {
     /// The argv[1] that selects worker mode (the C constructor checks it too).
     public static let mode = "__worker"
 
+    /// Serves the host. The containment is already in place: the host started this process in
+    /// its namespaces and ids, and a C constructor applied limits, Landlock and seccomp before
+    /// any thread existed (Sources/CSandbox).
     public static func run(arguments: [String]) -> Never {
-        var limits = sbx_limits()
-        var options: [String: UInt64] = [:]
-        var i = 0
-        while i + 1 < arguments.count {
-            if arguments[i].hasPrefix("--"), let value = UInt64(arguments[i + 1]) { options[String(arguments[i].dropFirst(2))] = value }
-            i += 1
-        }
-        limits.address_space_bytes = (options["memory-mb"] ?? 0) << 20
-        limits.cpu_seconds = options["cpu-seconds"] ?? 0
-        limits.open_files = options["open-files"] ?? 0
-        limits.expected_parent = Int32(options["parent"] ?? 0)
-        var report = sbx_report()
-        sbx_harden(&limits, &report)
+        let report = sbx_worker_report().pointee
         _ = sbx_start_watchdog(3)
 
         let link = WorkerLink(channel: FrameChannel(fd: 3, spinNanoseconds: 50_000))
         var hello = FrameWriter(type: .hello)
         hello.u32(UInt32(getpid()))
-        hello.bool(report.netns != 0)
         hello.bool(report.seccomp != 0)
         hello.bool(report.rlimits != 0)
+        hello.u8(UInt8(clamping: report.landlock != 0 ? report.landlock_abi : 0))
+        hello.bool(report.signal_scope != 0)
         link.send(hello)
         WorkerLoop(link: link).serve()
     }
@@ -71,7 +63,14 @@ private final class WorkerLoop {
         var reader = reader
         let path = try reader.string()
         let result: Result<PluginLibrary, PluginLoadError>
-        do throws(PluginLoadError) { result = .success(try PluginLibrary.load(path: path)) } catch { result = .failure(error) }
+        // Each stage is told to the host before it runs, so a worker that dies or hangs there is named by it.
+        let stages: (PluginLibrary.LoadStage, String?) -> Void = { stage, id in
+            var frame = FrameWriter(type: .stage)
+            frame.u8(stage.rawValue)
+            frame.string(id ?? "")
+            self.link.send(frame)
+        }
+        do throws(PluginLoadError) { result = .success(try PluginLibrary.load(path: path, onStage: stages)) } catch { result = .failure(error) }
         switch result {
         case .success(let loaded):
             library = loaded
@@ -199,13 +198,18 @@ enum ResultCoding {
         let status = OperationStatus(raw: try r.i32())
         let retryAfter = try r.i64()
         let count = Int(try r.u32())
-        guard count <= 10_000 else { throw ProtocolViolation(description: "\(count) diagnostics") }
+        guard count <= DiagnosticLimits.perCall + 1 else { throw ProtocolViolation(description: "\(count) diagnostics") }
         var diagnostics: [Diagnostic] = []
         for _ in 0..<count {
             let severity: Diagnostic.Severity = switch try r.u8() { case 1: .warning; case 2: .info; default: .error }
-            // Scrubbed on arrival, as in-process diagnostics are.
-            diagnostics.append(Diagnostic(Redactor.redact(try r.string()), detail: Redactor.redact(try r.string()),
-                                          fieldPath: try r.string(), severity: severity))
+            // Bounded and scrubbed on arrival, as in-process diagnostics are (the worker already bounds them; this
+            // holds for a worker that does not).
+            // (with room for the worker's own truncation mark, so a cut text is not cut again)
+            let mark = 64
+            let summary = DiagnosticLimits.text(try r.string(), limit: DiagnosticLimits.summaryBytes + mark)
+            let detail = DiagnosticLimits.text(try r.string(), limit: DiagnosticLimits.detailBytes + mark)
+            let fieldPath = DiagnosticLimits.text(try r.string(), limit: DiagnosticLimits.fieldPathBytes + mark)
+            diagnostics.append(Diagnostic(Redactor.redact(summary), detail: Redactor.redact(detail), fieldPath: fieldPath, severity: severity))
         }
         return CallOutcome(status: status, diagnostics: diagnostics, retryAfterMillis: retryAfter >= 0 ? retryAfter : nil)
     }

@@ -49,7 +49,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                 throw error
             }
         } catch let failure {
-            throw PluginLoadError(path: path, reason: .sandboxed(code: failure.code, message: failure.message))
+            throw PluginLoadError(path: path, reason: .sandboxed(code: failure.code, message: failure.message), pluginID: failure.pluginID)
         }
     }
 
@@ -429,6 +429,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     struct StartFailure: Error {
         var code: String
         var message: String
+        var pluginID: String?
     }
 
     private static func start(path: String, settings: SandboxSettings) throws(StartFailure) -> (WorkerProcess, WorkerHardening, PluginInfo) {
@@ -439,49 +440,76 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     /// Starts a worker and reads its HELLO.
     static func spawnWorker(path: String, settings: SandboxSettings) throws(StartFailure) -> (WorkerProcess, WorkerHardening) {
         let worker: WorkerProcess
-        do { worker = try WorkerProcess.spawn(executable: settings.resolvedExecutable, limits: settings.limits) } catch {
+        let spawned: SpawnedContainment
+        do { (worker, spawned) = try WorkerProcess.spawn(executable: settings.resolvedExecutable, plugin: path, settings: settings) } catch {
             throw StartFailure(code: "sandbox-spawn", message: "\(path): \(error.description)")
         }
         do {
-            let hello = try worker.channel.receive(deadline: Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000)
+            let hello = try worker.channel.receive(deadline: Clock.monotonicNanoseconds() + settings.startMillis * 1_000_000)
             guard hello.type == FrameType.hello.rawValue else { throw ChannelError.violation("expected HELLO") }
             var h = hello.reader
             _ = try h.u32()
-            return (worker, WorkerHardening(networkNamespace: try h.bool(), seccomp: try h.bool(), rlimits: try h.bool()))
+            let seccomp = try h.bool(), rlimits = try h.bool()
+            let landlock = Int(try h.u8()), signalScope = try h.bool()
+            return (worker, WorkerHardening(namespaces: spawned.namespaces, uid: spawned.uid, ownUser: spawned.ownUser,
+                                            landlockABI: landlock, signalScope: signalScope, seccomp: seccomp, rlimits: rlimits))
         } catch {
             throw died(worker, path: path, during: "starting", error, settings: settings)
         }
     }
 
-    /// Loads the plugin file in a running worker and returns what it reported.
+    /// Loads the plugin file in a running worker and returns what it reported. The whole load
+    /// (constructors, manifest, init) runs under the start-up deadline; a worker that dies or
+    /// hangs is reported with the stage it was in and, once the manifest was read, the plugin's id.
     static func loadPlugin(path: String, in worker: WorkerProcess, settings: SandboxSettings) throws(StartFailure) -> PluginInfo {
+        var stage: PluginLibrary.LoadStage?
+        var pluginID: String?
+        let deadline = Clock.monotonicNanoseconds() + settings.startMillis * 1_000_000
         do {
             var load = FrameWriter(type: .load)
             load.string(path)
             try worker.channel.send(load.framed())
-            let answer = try worker.channel.receive(deadline: Clock.monotonicNanoseconds() + settings.defaultCallMillis * 1_000_000)
-            var r = answer.reader
-            switch FrameType(rawValue: answer.type) {
-            case .loaded:
-                let descriptor = try JSONDecoder().decode(PluginDescriptor.self, from: Data(try r.bytes()))
-                return PluginInfo(path: path, descriptor: descriptor, capabilities: try r.u64(), negotiatedMinor: Int(try r.u32()))
-            case .loadFailed:
-                throw StartFailure(code: try r.string(), message: try r.string())
-            default:
-                throw ChannelError.violation("unexpected frame \(answer.type) while loading")
+            while true {
+                let answer = try worker.channel.receive(deadline: deadline)
+                var r = answer.reader
+                switch FrameType(rawValue: answer.type) {
+                case .stage:
+                    stage = PluginLibrary.LoadStage(rawValue: try r.u8())
+                    let id = try r.string()
+                    if !id.isEmpty { pluginID = id }
+                case .log, .metric:
+                    continue  // init may log; nothing to relay it to yet
+                case .loaded:
+                    let descriptor = try JSONDecoder().decode(PluginDescriptor.self, from: Data(try r.bytes()))
+                    return PluginInfo(path: path, descriptor: descriptor, capabilities: try r.u64(), negotiatedMinor: Int(try r.u32()))
+                case .loadFailed:
+                    throw StartFailure(code: try r.string(), message: try r.string(), pluginID: pluginID)
+                default:
+                    throw ChannelError.violation("unexpected frame \(answer.type) while loading")
+                }
             }
         } catch let failure as StartFailure {
             throw failure
         } catch {
-            throw died(worker, path: path, during: "loading the plugin", error, settings: settings)
+            let during = stage.map { "loading the plugin, \($0.text)" } ?? "loading the plugin"
+            throw died(worker, path: path, during: during, error, settings: settings, pluginID: pluginID)
         }
     }
 
-    private static func died(_ worker: WorkerProcess, path: String, during: String, _ error: any Error, settings: SandboxSettings) -> StartFailure {
+    /// A worker that failed to start or load: killed, reaped, and described as what happened to it.
+    private static func died(_ worker: WorkerProcess, path: String, during: String, _ error: any Error, settings: SandboxSettings,
+                             pluginID: String? = nil) -> StartFailure {
+        let timedOut = (error as? ChannelError).map { if case .timedOut = $0 { true } else { false } } ?? false
         worker.kill()
         let status = worker.reap(graceMillis: 0)
-        let why = WorkerDeath.describe(status: status, output: worker.output.text, limitMB: settings.limits.memoryMB).text
-        return StartFailure(code: "sandbox-crash", message: "\(path): the sandbox worker \(why) while \(during) (\(error))")
+        if timedOut {
+            return StartFailure(code: "sandbox-timeout", message: "\(path): the sandbox worker did not finish \(during) within \(settings.startMillis) ms; it was killed",
+                                pluginID: pluginID)
+        }
+        let death = WorkerDeath.describe(status: status, output: worker.output.text, limitMB: settings.limits.memoryMB)
+        let code = death.kind == .exit ? "sandbox-exit" : "sandbox-crash"
+        let detail = if case .violation(let why)? = error as? ChannelError { " (\(why))" } else { "" }
+        return StartFailure(code: code, message: "\(path): the sandbox worker \(death.text) while \(during)\(detail)", pluginID: pluginID)
     }
 
     /// The worker failed during a call: kill, reap, classify, schedule a restart, answer RETRY.
@@ -542,16 +570,47 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     }
 }
 
-/// What a worker achieved of its hardening (docs/SANDBOX.md section 2).
+/// What a worker achieved of its containment (docs/SANDBOX.md section 2): the host's part
+/// (namespaces, ids) and the worker's own report (Landlock, seccomp, limits).
 public struct WorkerHardening: Sendable, Equatable {
-    public var networkNamespace = false
+    /// New user, PID, mount, network, IPC and UTS namespaces.
+    public var namespaces = false
+    /// The worker's uid as the host sees it.
+    public var uid: UInt32 = 0
+    /// The worker runs under another uid than the host's (the host is privileged).
+    public var ownUser = false
+    /// The Landlock ABI enforcing the worker's filesystem view; 0: none.
+    public var landlockABI = 0
+    /// No signal reaches a process outside the worker (Landlock scope, ABI 6+).
+    public var signalScope = false
     public var seccomp = false
     public var rlimits = false
 
-    public init(networkNamespace: Bool = false, seccomp: Bool = false, rlimits: Bool = false) {
-        self.networkNamespace = networkNamespace
+    public init(namespaces: Bool = false, uid: UInt32 = 0, ownUser: Bool = false, landlockABI: Int = 0,
+                signalScope: Bool = false, seccomp: Bool = false, rlimits: Bool = false) {
+        self.namespaces = namespaces
+        self.uid = uid
+        self.ownUser = ownUser
+        self.landlockABI = landlockABI
+        self.signalScope = signalScope
         self.seccomp = seccomp
         self.rlimits = rlimits
+    }
+
+    /// The network namespace is one of the namespaces.
+    public var networkNamespace: Bool { namespaces }
+
+    /// How the worker's filesystem view is enforced.
+    public var filesystem: String { landlockABI > 0 ? "landlock v\(landlockABI)" : "none" }
+
+    /// Every mechanism docs/SANDBOX.md lists is in force.
+    public var complete: Bool { namespaces && ownUser && landlockABI > 0 && signalScope && seccomp && rlimits }
+
+    /// One line for health output and logs: what holds and what does not.
+    public var summary: String {
+        "namespaces \(namespaces ? "user+pid+mount+net+ipc+uts" : "none"), uid \(uid)\(ownUser ? "" : " (the host's own)"), "
+            + "filesystem \(filesystem), signals \(signalScope ? "scoped" : "unscoped"), seccomp \(seccomp ? "on" : "off"), "
+            + "rlimits \(rlimits ? "on" : "off")"
     }
 }
 
@@ -589,20 +648,27 @@ public struct SandboxHealth: Sendable {
 enum WorkerDeath {
     static func describe(status: Int32, output: String, limitMB: Int) -> (text: String, kind: SandboxHealth.FailureKind) {
         let signaled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
-        if !signaled {
-            return ("exited with status \((status >> 8) & 0xff)", .exit)
-        }
-        let signal = status & 0x7f
-        let name = signalName(signal)
+        var fields: [String: Int] = [:]
         if let line = output.split(separator: "\n").last(where: { $0.hasPrefix("SBCRASH ") }) {
-            var fields: [String: Int] = [:]
             for part in line.split(separator: " ").dropFirst() {
                 let kv = part.split(separator: "=")
                 if kv.count == 2, let v = Int(kv[1]) { fields[String(kv[0])] = v }
             }
-            if let peak = fields["vm_peak_kb"], let limit = fields["as_limit_kb"], limit > 0, peak * 10 >= limit * 9 {
-                return ("ran out of memory (address space peaked at \(peak / 1024) MiB of its \(limit / 1024) MiB limit) and died of \(name)", .outOfMemory)
-            }
+        }
+        let exitCode = (status >> 8) & 0xff
+        let signal: Int32
+        if signaled {
+            signal = status & 0x7f
+        } else if let reported = fields["signal"], exitCode == 128 + reported {
+            // The worker is its PID namespace's init, which cannot die of a signal it raises itself:
+            // its crash reporter exits with 128 + the signal after the SBCRASH line naming it.
+            signal = Int32(reported)
+        } else {
+            return ("exited with status \(exitCode)", .exit)
+        }
+        let name = signalName(signal)
+        if let peak = fields["vm_peak_kb"], let limit = fields["as_limit_kb"], limit > 0, peak * 10 >= limit * 9 {
+            return ("ran out of memory (address space peaked at \(peak / 1024) MiB of its \(limit / 1024) MiB limit) and died of \(name)", .outOfMemory)
         }
         if signal == SIGXCPU { return ("used up its CPU-time limit (\(name))", .hang) }
         return ("crashed with \(name)", .crash)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSandbox
 import Foundation
 import SwitchboardCore
 import Synchronization
@@ -10,24 +11,39 @@ final class WorkerProcess: @unchecked Sendable {
     let pid: pid_t
     let channel: FrameChannel
     let output: OutputTail
+    /// The worker's private temporary directory (its TMPDIR), removed once it is reaped.
+    let temporaryDirectory: String
     private let reaped = Mutex<Int32?>(nil)
 
-    private init(pid: pid_t, channel: FrameChannel, output: OutputTail) {
+    private init(pid: pid_t, channel: FrameChannel, output: OutputTail, temporaryDirectory: String) {
         self.pid = pid
         self.channel = channel
         self.output = output
+        self.temporaryDirectory = temporaryDirectory
     }
 
-    deinit { close(channel.fd) }
+    deinit {
+        close(channel.fd)
+        if reaped.withLock({ $0 }) == nil {
+            _ = Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            PrivateTemporaryDirectory.remove(temporaryDirectory)
+        }
+    }
 
     struct SpawnError: Error, CustomStringConvertible {
         var description: String
     }
 
-    /// Starts `executable __worker ...` with the socket on fd 3 and stdout+stderr into an output socket.
-    static func spawn(executable: String, limits: SandboxLimits) throws(SpawnError) -> WorkerProcess {
+    /// Starts `executable __worker ...` for the plugin at `plugin`, with the socket on fd 3 and
+    /// stdout+stderr into an output socket, in the containment `settings` asks for (docs/SANDBOX.md).
+    static func spawn(executable: String, plugin: String, settings: SandboxSettings) throws(SpawnError) -> (WorkerProcess, SpawnedContainment) {
+        let tmp: String
+        do { tmp = try PrivateTemporaryDirectory.make(uid: settings.uid, gid: settings.gid) } catch { throw error }
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            PrivateTemporaryDirectory.remove(tmp)
             throw SpawnError(description: "socketpair: \(String(cString: strerror(errno)))")
         }
         var out: [Int32] = [0, 0]
@@ -36,26 +52,33 @@ final class WorkerProcess: @unchecked Sendable {
         // write end and hold back this output's EOF, and with it the worker's crash line.
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &out) == 0 else {
             close(pair[0]); close(pair[1])
+            PrivateTemporaryDirectory.remove(tmp)
             throw SpawnError(description: "output socketpair: \(String(cString: strerror(errno)))")
         }
         _ = shutdown(out[0], Int32(SHUT_WR))
         _ = shutdown(out[1], Int32(SHUT_RD))
-        let arguments = [executable, SandboxWorker.mode, "--parent", "\(getpid())",
+        let limits = settings.limits
+        var arguments = [executable, SandboxWorker.mode,
                          "--memory-mb", "\(limits.memoryMB)", "--cpu-seconds", "\(limits.cpuSeconds)",
-                         "--open-files", "\(limits.openFiles)"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["SWIFT_BACKTRACE"] = "enable=no"
-        let result = Spawner.shared.spawn(executable: executable, arguments: arguments,
-                                          environment: environment.map { "\($0.key)=\($0.value)" },
-                                          socket: pair[1], output: out[1])
+                         "--open-files", "\(limits.openFiles)", "--plugin", plugin, "--tmp", tmp]
+        for path in settings.files.read { arguments += ["--read", path] }
+        for path in settings.files.write { arguments += ["--write", path] }
+        // Nothing of the host's environment: the vault's master key and every other variable stay out.
+        let environment = ["SWIFT_BACKTRACE=enable=no", "TMPDIR=\(tmp)", "HOME=\(tmp)", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+        let result = Spawner.shared.spawn(executable: executable, arguments: arguments, environment: environment,
+                                          socket: pair[1], output: out[1], settings: settings)
         close(pair[1])
         close(out[1])
-        guard case .success(let pid) = result else {
+        switch result {
+        case .success(let spawned):
+            let worker = WorkerProcess(pid: spawned.pid, channel: FrameChannel(fd: pair[0], spinNanoseconds: 30_000),
+                                       output: OutputTail(fd: out[0]), temporaryDirectory: tmp)
+            return (worker, spawned.containment)
+        case .failure(let e):
             close(pair[0]); close(out[0])
-            if case .failure(let e) = result { throw e }
-            throw SpawnError(description: "spawn failed")
+            PrivateTemporaryDirectory.remove(tmp)
+            throw e
         }
-        return WorkerProcess(pid: pid, channel: FrameChannel(fd: pair[0], spinNanoseconds: 30_000), output: OutputTail(fd: out[0]))
     }
 
     /// SIGKILLs the worker (idempotent).
@@ -80,6 +103,7 @@ final class WorkerProcess: @unchecked Sendable {
             usleep(2000)
         }
         reaped.withLock { $0 = status }
+        PrivateTemporaryDirectory.remove(temporaryDirectory)
         // The output reaches EOF as soon as the drain thread has read everything the worker
         // printed; the bound only matters on a starved machine.
         output.waitForEOF(timeoutMillis: 3_000)
@@ -152,12 +176,12 @@ final class Spawner: @unchecked Sendable {
     }
 
     func spawn(executable: String, arguments: [String], environment: [String], socket: Int32,
-               output: Int32) -> Result<pid_t, WorkerProcess.SpawnError> {
+               output: Int32, settings: SandboxSettings) -> Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError> {
         let done = NSCondition()
-        nonisolated(unsafe) var result: Result<pid_t, WorkerProcess.SpawnError>?
+        nonisolated(unsafe) var result: Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError>?
         let job = Job {
-            let r = Spawner.posixSpawn(executable: executable, arguments: arguments, environment: environment,
-                                       socket: socket, output: output)
+            let r = Spawner.clone(executable: executable, arguments: arguments, environment: environment,
+                                  socket: socket, output: output, settings: settings)
             done.lock()
             result = r
             done.signal()
@@ -173,35 +197,61 @@ final class Spawner: @unchecked Sendable {
         return result!
     }
 
-    private static func posixSpawn(executable: String, arguments: [String], environment: [String], socket: Int32,
-                                   output: Int32) -> Result<pid_t, WorkerProcess.SpawnError> {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, output, 2)
-        posix_spawn_file_actions_adddup2(&actions, socket, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Default signal dispositions and an empty mask: the host's choices (SIGPIPE ignored, blocked signals) are not the worker's.
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+    private static func clone(executable: String, arguments: [String], environment: [String], socket: Int32, output: Int32,
+                              settings: SandboxSettings) -> Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError> {
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard rc == 0 else { return .failure(.init(description: "cannot start the sandbox worker \(executable): \(String(cString: strerror(rc)))")) }
-        return .success(pid)
+        var result = sbx_spawn_result()
+        executable.withCString { path in
+            argv.withUnsafeBufferPointer { a in
+                envp.withUnsafeBufferPointer { e in
+                    var request = sbx_spawn_request(path: path, argv: a.baseAddress, envp: e.baseAddress, socket_fd: socket,
+                                                    output_fd: output, uid: settings.uid, gid: settings.gid,
+                                                    namespaces: settings.namespaces ? 1 : 0)
+                    sbx_spawn(&request, &result)
+                }
+            }
+        }
+        guard result.pid > 0 else {
+            let error = withUnsafeBytes(of: result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            var text = "cannot start the sandbox worker \(executable): \(error)"
+            if result.error_number == EACCES {
+                text += " (the worker runs as uid \(settings.uid): it must be able to read and execute the binary)"
+            }
+            return .failure(.init(description: text))
+        }
+        return .success((result.pid, SpawnedContainment(namespaces: result.namespaces != 0, ownUser: result.own_user != 0,
+                                                        uid: result.uid, gid: result.gid)))
+    }
+}
+
+/// What the host achieved when it started a worker (the worker reports the rest).
+struct SpawnedContainment: Sendable {
+    var namespaces: Bool
+    var ownUser: Bool
+    var uid: UInt32
+    var gid: UInt32
+}
+
+/// Each worker's own TMPDIR: created by the host for the worker's uid, the only writable
+/// directory the worker has besides the connection's grants, removed when the worker is reaped.
+enum PrivateTemporaryDirectory {
+    static func make(uid: UInt32, gid: UInt32) throws(WorkerProcess.SpawnError) -> String {
+        let base = ProcessInfo.processInfo.environment["SWITCHBOARD_WORKER_TMP"] ?? "/tmp"
+        var template = Array("\(base)/switchboard-worker-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw .init(description: "cannot create the worker's temporary directory in \(base): \(String(cString: strerror(errno)))")
+        }
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if geteuid() == 0 { _ = chown(path, uid, gid) }
+        return path
+    }
+
+    static func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -231,6 +231,12 @@ static const struct { sb_manifest m; uint64_t extra; } MANIFEST = {
     FIX_TAIL
 };
 SB_EXPORT const sb_manifest *switchboard_plugin_manifest(void) { return &MANIFEST.m; }
+#elif defined(FIX_MANIFEST_SIZE)
+/* A manifest that claims to be larger than it is (and than any mapping around it). */
+static const sb_manifest MANIFEST = {
+    FIX_MANIFEST_SIZE, FIX_MAJOR, FIX_MINOR, FIX_ID, FIX_VERSION, FIX_KIND, 0, FIX_CAPS, "Fixture", NULL, NULL
+};
+SB_EXPORT const sb_manifest *switchboard_plugin_manifest(void) { return &MANIFEST; }
 #else
 static const sb_manifest MANIFEST = {
     sizeof(sb_manifest), FIX_MAJOR, FIX_MINOR, FIX_ID, FIX_VERSION, FIX_KIND, 0, FIX_CAPS, "Fixture", NULL, NULL

@@ -18,6 +18,22 @@
  *   Escape attempts:
  *   ZOO_ESCAPE            check_connection opens its own TCP connection to 127.0.0.1:PORT
  *                         (base_url "tcp:PORT") and forks; reports each result as a diagnostic
+ *   ZOO_PROBE             check_connection tries to reach what the host has and reports each
+ *                         attempt as a diagnostic "what: result" (never a value it read):
+ *                         environment variables, files ("probe_files": comma-separated paths,
+ *                         opened read-only and read-write), a file created in "probe_create",
+ *                         /etc/shadow, /proc/<"host_pid">/cmdline, signal 0 to "host_pid",
+ *                         the parent and every process, a UNIX socket at "probe_socket"
+ *   ZOO_KILL_HOST         read sends SIGKILL to the parent, to its process group, to every
+ *                         process it may signal, and to "host_pid", then works
+ *   ZOO_GHOST             read starts a thread that keeps emitting records for 2 s after the
+ *                         call returned, on the call it was given
+ *   ZOO_EMIT_HUGE         write emits its result with a length of SIZE_MAX
+ *   ZOO_INIT_SLEEP        switchboard_plugin_init sleeps 600 s
+ *   ZOO_INIT_CRASH        switchboard_plugin_init crashes
+ *   ZOO_CTOR_CRASH        a library constructor crashes (before the host sees a manifest)
+ *   ZOO_CTOR_EXIT         a library constructor exits the process
+ *   ZOO_HUGE_DIAG         read reports a 50 MB diagnostic, then fails RETRY
  *
  * Config: {"base_url": "https://...", "records": N}. check_connection GETs
  * base_url/ping through host egress and classifies the answer.
@@ -32,6 +48,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/un.h>
 
 #include "sbkit.h"
 
@@ -50,6 +70,8 @@ struct sb_instance {
     char **keys, **ids;
     size_t count, cap;
     long next_id;
+    char probe[4096];
+    long host_pid;
 };
 
 static void fault(void) {
@@ -121,6 +143,8 @@ static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out
     (void)call;
     if (!json || !in) { free(json); free(in); return SB_RETRY; }
     in->records = sbkit_find_long(json, "records", 25);
+    in->host_pid = sbkit_find_long(json, "host_pid", 0);
+    snprintf(in->probe, sizeof in->probe, "%s", json);
     sbkit_find_string(json, "base_url", in->base_url, sizeof in->base_url);
     free(json);
     *out = in;
@@ -165,6 +189,93 @@ static sb_status check_connection(sb_instance *in, sb_call *call) {
     sbkit_report(host, call, line, "process");
     return connected ? SB_OK : SB_RETRY;
 }
+#elif defined(ZOO_PROBE)
+static void probe_report(sb_call *call, const char *what, int ok) {
+    char line[1400];
+    snprintf(line, sizeof line, "%s: %s", what, ok ? "reached" : strerror(errno));
+    sbkit_report(host, call, line, "probe");
+}
+
+static void probe_open(sb_call *call, const char *path, int flags, const char *mode) {
+    char what[1300];
+    int fd = open(path, flags | O_CLOEXEC);
+    snprintf(what, sizeof what, "open %s %s", mode, path);
+    probe_report(call, what, fd >= 0);
+    if (fd >= 0) close(fd);
+}
+
+extern char **environ;
+
+static sb_status check_connection(sb_instance *in, sb_call *call) {
+    char json[4096], list[512], path[600], what[1300];
+    long host_pid;
+    int n = 0, fd;
+    (void)in;
+    /* The config again: open() kept only base_url and records. */
+    snprintf(json, sizeof json, "%s", in->probe);
+    for (char **e = environ; e && *e; e++) n++;
+    snprintf(what, sizeof what, "environment holds %d variables", n);
+    sbkit_report(host, call, what, "probe");
+    errno = ENOENT;
+    probe_report(call, "getenv SWITCHBOARD_MASTER_KEY", getenv("SWITCHBOARD_MASTER_KEY") != NULL);
+    errno = ENOENT;
+    probe_report(call, "getenv SB_ZOO_CANARY", getenv("SB_ZOO_CANARY") != NULL);
+    if (sbkit_find_string(json, "probe_files", list, sizeof list)) {
+        for (char *item = strtok(list, ","); item; item = strtok(NULL, ",")) {
+            probe_open(call, item, O_RDONLY, "read");
+            probe_open(call, item, O_RDWR, "read-write");
+        }
+    }
+    probe_open(call, "/etc/shadow", O_RDONLY, "read");
+    probe_open(call, "/etc/passwd", O_RDONLY, "read");
+    if (sbkit_find_string(json, "probe_create", list, sizeof list)) {
+        snprintf(path, sizeof path, "%s/zoo-was-here", list);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        snprintf(what, sizeof what, "create %s", path);
+        probe_report(call, what, fd >= 0);
+        if (fd >= 0) close(fd);
+    }
+    fd = open(getenv("TMPDIR") ? getenv("TMPDIR") : "/nonexistent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        int t = openat(fd, "scratch", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        probe_report(call, "create a file in TMPDIR", t >= 0);
+        if (t >= 0) close(t);
+        close(fd);
+    } else {
+        probe_report(call, "create a file in TMPDIR", 0);
+    }
+    host_pid = sbkit_find_long(json, "host_pid", 0);
+    if (host_pid > 0) {
+        snprintf(path, sizeof path, "/proc/%ld/cmdline", host_pid);
+        probe_open(call, path, O_RDONLY, "read");
+        snprintf(what, sizeof what, "signal 0 to host pid %ld", host_pid);
+        probe_report(call, what, kill((pid_t)host_pid, 0) == 0);
+    }
+    snprintf(what, sizeof what, "getppid is %d", (int)getppid());
+    sbkit_report(host, call, what, "probe");
+    snprintf(what, sizeof what, "signal 0 to the parent (pid %d)", (int)getppid());
+    probe_report(call, what, getppid() > 0 && kill(getppid(), 0) == 0);
+    snprintf(what, sizeof what, "getuid is %d", (int)getuid());
+    sbkit_report(host, call, what, "probe");
+    if (sbkit_find_string(json, "probe_socket", list, sizeof list)) {
+        struct sockaddr_un addr;
+        memset(&addr, 0, sizeof addr);
+        addr.sun_family = AF_UNIX;
+        memcpy(addr.sun_path, list, strlen(list) < sizeof addr.sun_path ? strlen(list) : sizeof addr.sun_path - 1);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd < 0) probe_report(call, "socket AF_UNIX", 0);
+        else {
+            snprintf(what, sizeof what, "connect %s", list);
+            probe_report(call, what, connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+            close(fd);
+        }
+    }
+    {
+        int pair[2];
+        probe_report(call, "socketpair AF_UNIX", socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    }
+    return SB_OK;
+}
 #else
 static sb_status check_connection(sb_instance *in, sb_call *call) {
     char url[300];
@@ -205,11 +316,60 @@ static sb_status discover(sb_instance *in, sb_call *call) {
         "{\"streams\":[{\"name\":\"accounts\",\"entity\":\"Account\",\"cursor\":\"sequence\"}],\"writes\":[\"Account\"]}");
 }
 
+#ifdef ZOO_GHOST
+struct ghost_args { sb_call *call; };
+
+/* Emits on a call that has returned: the host must refuse every one of these. */
+static void *ghost(void *arg) {
+    struct ghost_args *a = arg;
+    int64_t end = host->clock_monotonic_ns(a->call) + 2000000000LL;
+    long n = 0;
+    char rec[160];
+    usleep(20000);
+    while (host->clock_monotonic_ns(a->call) < end) {
+        int len = snprintf(rec, sizeof rec, "{\"external_id\":\"GHOST-%ld\",\"updated_at\":\"2026-11-27T10:00:00Z\",\"name\":\"ghost\"}", ++n);
+        sbkit_emit_n(host, a->call, SB_EMIT_RECORD, "Account", rec, (size_t)len);
+    }
+    return NULL;
+}
+#endif
+
 static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_request *req) {
     long i = sbkit_cursor(req), limit = req->max_records ? (long)req->max_records : 1000000;
     char rec[200], state[48];
     sb_status st = SB_OK;
     fault();
+#ifdef ZOO_KILL_HOST
+    kill(getppid(), SIGKILL);
+    kill(0, SIGTERM);   /* its process group: the worker alone, in its own session */
+    kill(-1, SIGKILL);
+    if (in->host_pid > 0) kill((pid_t)in->host_pid, SIGKILL);
+#endif
+#ifdef ZOO_GHOST
+    {
+        static int started;
+        if (!started) {
+            pthread_t thread;
+            static struct ghost_args args;
+            args.call = call;
+            started = 1;
+            pthread_create(&thread, NULL, ghost, &args);
+            pthread_detach(thread);
+        }
+    }
+#endif
+#ifdef ZOO_HUGE_DIAG
+    {
+        size_t n = 50u << 20;
+        char *big = malloc(n + 1);
+        if (!big) return SB_RETRY;
+        memset(big, 'D', n);
+        big[n] = 0;
+        sbkit_report(host, call, big, "huge");
+        free(big);
+        return SB_RETRY;
+    }
+#endif
 #ifdef ZOO_REEMIT
     i = 0;
 #endif
@@ -241,6 +401,17 @@ static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_reque
 static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_request *req) {
     char id[32];
     fault();
+#ifdef ZOO_EMIT_HUGE
+    {
+        sb_emit item;
+        memset(&item, 0, sizeof item);
+        item.struct_size = sizeof item;
+        item.kind = SB_EMIT_WRITE_RESULT;
+        item.key.ptr = "Z-HUGE";
+        item.key.len = SIZE_MAX;
+        return host->emit(call, &item);
+    }
+#endif
 #ifdef ZOO_CRASH_MARKER
     if (req->record.len >= 8 && memmem(req->record.ptr, req->record.len, "crash-me", 8)) *(volatile int *)(uintptr_t)8 = 1;
 #endif
@@ -290,7 +461,20 @@ static const sb_manifest MANIFEST = {
 
 SB_EXPORT const sb_manifest *switchboard_plugin_manifest(void) { return &MANIFEST; }
 
+#ifdef ZOO_CTOR_CRASH
+__attribute__((constructor)) static void crash_on_load(void) { *(volatile int *)(uintptr_t)8 = 1; }
+#endif
+#ifdef ZOO_CTOR_EXIT
+__attribute__((constructor)) static void exit_on_load(void) { _exit(7); }
+#endif
+
 SB_EXPORT sb_status switchboard_plugin_init(const sb_init_args *args, sb_init_result *result) {
+#ifdef ZOO_INIT_SLEEP
+    sleep(600);
+#endif
+#ifdef ZOO_INIT_CRASH
+    *(volatile int *)(uintptr_t)8 = 1;
+#endif
     host = args->host;
     result->abi_minor = sb_negotiate_minor(args->host_abi_minor);
     result->vtable = &VTABLE;

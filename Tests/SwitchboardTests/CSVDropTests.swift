@@ -26,9 +26,11 @@ import Testing
                 plugin: csv-drop
                 config: { folder: \(inbox), entity: Account, columns: \(Self.columns) }
                 poll: { every: 20ms, streams: [files], batch: \(pollBatch) }
+                files: { write: [\(inbox)] }
               - id: sink
                 plugin: testkit
                 config: { role: sink, path: \(sink) }
+                files: { write: [\(URL(fileURLWithPath: sink).deletingLastPathComponent().path)] }
             workflows:
               - id: copy
                 trigger: { event: record.Account, source: drop }
@@ -52,7 +54,8 @@ import Testing
         let configFile = inbox + "/../\(UUID().uuidString).json"
         try #"{"folder":"\#(inbox)","entity":"Account","columns":{"external_id":"Customer No","name":"Name","email":"Email"}}"#
             .write(toFile: configFile, atomically: true, encoding: .utf8)
-        let run = try TestEnv.run(TestEnv.switchboard, ["plugin", "test", TestEnv.product("libsbplugin-csv-drop.so"), "--config", configFile, "--fuzz", "1000"])
+        let run = try TestEnv.run(TestEnv.switchboard, ["plugin", "test", TestEnv.product("libsbplugin-csv-drop.so"), "--config", configFile, "--fuzz", "1000",
+                                                         "--write", inbox])
         #expect(run.status == 0, "\(run.stdout)")
         #expect(run.stdout.contains("25 records, all valid"), "\(run.stdout)")
     }
@@ -60,7 +63,7 @@ import Testing
     @Test func filesAreImportedOnceAndEndInDoneOrRejected() throws {
         let dir = TestEnv.tempDir("sbcsv")
         let inbox = dir + "/inbox"
-        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         try (customers(1...2) + "C-3,,c3@example.com,Berlin\n").write(toFile: inbox + "/a-good.csv", atomically: true, encoding: .utf8)
         try "Id,Company\n1,Acme\n".write(toFile: inbox + "/b-wrong-header.csv", atomically: true, encoding: .utf8)
         let sink = dir + "/sink.log"
@@ -91,7 +94,7 @@ import Testing
     @Test func aCrashMidFileLosesAndDoublesNothing() throws {
         let dir = TestEnv.tempDir("sbcsv-crash")
         let inbox = dir + "/inbox"
-        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         let rows = 3000
         try customers(1...rows).write(toFile: inbox + "/big.csv", atomically: true, encoding: .utf8)
         let sink = dir + "/sink.log"

@@ -36,6 +36,7 @@ import Testing
                   - id: sink
                     plugin: testkit
                     config: { role: sink, path: \(sink) }
+                    files: { write: [\(URL(fileURLWithPath: sink).deletingLastPathComponent().path)] }
                 workflows:
                   - id: copy
                     trigger: { event: record.Account, source: gen }

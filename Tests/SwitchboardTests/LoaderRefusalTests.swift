@@ -66,6 +66,20 @@ import Testing
         #expect(error.description.contains("built for plugin ABI major 2, this host speaks ABI major 1"))
     }
 
+    /// A struct_size past anything readable is refused without reading by it (it crashed the loader).
+    @Test func aManifestThatClaimsAHugeSizeIsRefusedWithoutReadingPastIt() throws {
+        for size in ["1073741824", "(sizeof(sb_manifest) + 8192)"] {
+            let path = try TestEnv.fixture("huge", ["FIX_MANIFEST_SIZE='\(size)'"])
+            let error = try #require(refusal(path))
+            #expect(error.code == "invalid-manifest")
+            #expect(error.description.contains("struct_size") && error.description.contains("larger than any ABI 1 sb_manifest"), "\(error)")
+        }
+        // And through the CLI, in the sandbox probe: a refusal, not a crash.
+        let inspect = try TestEnv.run(TestEnv.switchboard, ["plugins", "inspect", try TestEnv.fixture("huge", ["FIX_MANIFEST_SIZE=1073741824"])])
+        #expect(inspect.stderr.contains("larger than any ABI 1 sb_manifest") || inspect.stdout.contains("larger than any ABI 1 sb_manifest"),
+                "\(inspect.stdout)\(inspect.stderr)")
+    }
+
     @Test func newerMinorWithNonZeroTailIsRefused() throws {
         let error = try #require(refusal(try TestEnv.fixture("tail", ["FIX_MINOR=3", "FIX_TAIL=9"])))
         #expect(error.code == "abi-unknown-fields")

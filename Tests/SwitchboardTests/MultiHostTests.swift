@@ -53,6 +53,7 @@ import Testing
                       - id: sink
                         plugin: testkit
                         config: { role: sink, path: \(sink), shared: 1 }
+                        files: { write: [\(URL(fileURLWithPath: sink).deletingLastPathComponent().path)] }
                     workflows:
                       - id: copy
                         trigger: { event: record.Account, source: gen }

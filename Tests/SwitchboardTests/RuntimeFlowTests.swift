@@ -55,7 +55,8 @@ import Testing
                 poll: { every: 20ms, streams: [records], batch: 40 }
               - id: sink
                 plugin: testkit
-                config: { role: sink, path: SINK }
+                config: { role: sink, path: SINK/sink.log }
+                files: { write: [SINK] }
             workflows:
               - id: copy
                 trigger: { event: record.Account, source: gen }
@@ -63,7 +64,7 @@ import Testing
                   - map: { external_id: $.external_id, updated_at: $.updated_at, name: upper($.name) }
                   - call: bench-echo
                   - write: { connection: sink, entity: Account }
-            """.replacingOccurrences(of: "SINK", with: TestEnv.tempDir("sbsink") + "/sink.log"))
+            """.replacingOccurrences(of: "SINK", with: TestEnv.tempDir("sbsink")))
         let sinkPath = try String(contentsOfFile: s.configPath, encoding: .utf8).components(separatedBy: "path: ")[1].components(separatedBy: " ")[0]
         let first = try runtime(s)
         try first.drain()
@@ -93,7 +94,7 @@ import Testing
         let s = try setup("""
             connections:
               - { id: crm, plugin: testkit, config: { role: sink } }
-              - { id: sink, plugin: testkit, config: { role: sink, path: \(sinkPath) } }
+              - { id: sink, plugin: testkit, config: { role: sink, path: \(sinkPath) }, files: { write: [\(URL(fileURLWithPath: sinkPath).deletingLastPathComponent().path)] } }
             workflows:
               - id: copy
                 trigger: { event: record.Account, source: crm }
@@ -133,7 +134,7 @@ import Testing
             connections:
               - { id: crm, plugin: testkit, config: { role: sink } }
               - { id: erp, plugin: testkit, config: { role: sink } }
-              - { id: warehouse, plugin: testkit, config: { role: sink, path: \(sinkPath) } }
+              - { id: warehouse, plugin: testkit, config: { role: sink, path: \(sinkPath) }, files: { write: [\(URL(fileURLWithPath: sinkPath).deletingLastPathComponent().path)] } }
             master_data:
               - entity: Account
                 connections: [crm, erp]
@@ -234,7 +235,7 @@ import Testing
                 plugin: testkit
                 config: { role: source, records: 6 }
                 poll: { every: 20ms, streams: [records] }
-              - { id: sink, plugin: testkit, config: { role: sink, path: \(sink) } }
+              - { id: sink, plugin: testkit, config: { role: sink, path: \(sink) }, files: { write: [\(URL(fileURLWithPath: sink).deletingLastPathComponent().path)] } }
             workflows:
               - id: copy
                 trigger: { event: record.Account }

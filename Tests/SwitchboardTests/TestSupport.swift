@@ -28,7 +28,11 @@ enum TestEnv {
         var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
-        return String(cString: template)
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        // Sandbox workers run as another uid (nobody) when the tests run as root: a test's directory
+        // is open to them, so plugins there load and sinks and file connectors can write.
+        chmod(path, 0o777)
+        return path
     }
 
     struct Result {
@@ -99,7 +103,7 @@ enum TestEnv {
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                   let close = stat.lastIndex(of: ")") else { return false }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, fields[0] != "Z", Int32(fields[2]) == parent else { return false }
+            guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == parent else { return false }
             let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
             return String(decoding: cmdline, as: UTF8.self).contains(marker)
         }

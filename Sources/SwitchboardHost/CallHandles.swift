@@ -1,0 +1,60 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The `sb_call *` values plugins are given. A handle is not an address: its high 32 bits name a
+/// slot (one per `CallContext`, i.e. per plugin instance or library) and its low 32 bits the call's
+/// generation. A handle kept past its call's return (a plugin thread, a pointer stored in open)
+/// names a generation that has ended, so every host function can tell it from the live call and
+/// refuse it (docs/ABI.md, "Call lifetime").
+enum CallHandles {
+    /// Plugin instances and libraries that can exist at once in one process.
+    static let capacity = 1 << 16
+
+    /// Slot -> its context (unretained; a context clears its slot before it is freed).
+    private nonisolated(unsafe) static let table: UnsafeMutablePointer<UnsafeRawPointer?> = {
+        let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: capacity)
+        table.initialize(repeating: nil, count: capacity)
+        return table
+    }()
+
+    private static let free = Mutex<(released: [UInt32], next: UInt32)>(([], 0))
+
+    /// A slot for `context`, or nil when every slot is taken.
+    static func register(_ context: CallContext) -> UInt32? {
+        let slot: UInt32? = free.withLock { f in
+            if let reused = f.released.popLast() { return reused }
+            guard f.next < UInt32(capacity) else { return nil }
+            defer { f.next += 1 }
+            return f.next
+        }
+        guard let slot else { return nil }
+        table[Int(slot)] = UnsafeRawPointer(Unmanaged.passUnretained(context).toOpaque())
+        return slot
+    }
+
+    static func unregister(_ slot: UInt32) {
+        table[Int(slot)] = nil
+        free.withLock { $0.released.append(slot) }
+    }
+
+    /// The handle of `generation` in `slot` (never 0: generations start at 1).
+    @inline(__always)
+    static func handle(slot: UInt32, generation: UInt32) -> OpaquePointer {
+        OpaquePointer(bitPattern: UInt(slot) << 32 | UInt(generation))!
+    }
+
+    /// The context a handle names and the generation it carries; nil for a handle no context issued.
+    @inline(__always)
+    static func resolve(_ call: OpaquePointer?) -> (context: CallContext, generation: UInt32)? {
+        guard let call else { return nil }
+        let bits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(call)))
+        let slot = Int(bits >> 32)
+        guard slot < capacity, let raw = table[slot] else { return nil }
+        return (Unmanaged<CallContext>.fromOpaque(raw).takeUnretainedValue(), UInt32(truncatingIfNeeded: bits))
+    }
+}

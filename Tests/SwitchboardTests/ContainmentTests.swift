@@ -1,0 +1,256 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardHost
+import SwitchboardSandbox
+import Testing
+
+/// What a sandboxed plugin can reach of the host (docs/SANDBOX.md section 6): each line of that
+/// table has its check here. Every probe runs twice: trusted (in this process), where it must reach
+/// what it tries, so the check can fail; and sandboxed, where it must not.
+@Suite(.serialized) struct ContainmentTests {
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    struct Scene {
+        let dir: String
+        let granted: String
+        let socketPath: String
+        let listener: Int32
+        let config: String
+
+        var store: String { dir + "/store.db" }
+        var configFile: String { dir + "/switchboard.yaml" }
+        var otherSink: String { dir + "/other-sink.log" }
+        var grantedFile: String { granted + "/lookup.csv" }
+    }
+
+    /// A host's files (a store, a configuration, another connection's sink), a directory granted
+    /// read-only, a listening filesystem socket, and a canary in the environment.
+    static func scene() throws -> Scene {
+        let dir = TestEnv.tempDir("sbcontain")
+        let granted = dir + "/granted"
+        try FileManager.default.createDirectory(atPath: granted, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        for (path, text) in [(dir + "/store.db", "SQLite format 3"), (dir + "/switchboard.yaml", "version: 1"),
+                             (dir + "/other-sink.log", "A-1"), (granted + "/lookup.csv", "a,b")] {
+            // World-readable on purpose: only the sandbox, not file modes, keeps the worker out.
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o666)
+        }
+        let socketPath = dir + "/db.sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in socketPath.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0 && listen(listener, 4) == 0)
+        chmod(socketPath, 0o777)
+        setenv("SB_ZOO_CANARY", "canary-\(UUID().uuidString)", 1)
+        let files = ["\(dir)/store.db", "\(dir)/switchboard.yaml", "\(dir)/other-sink.log", "\(granted)/lookup.csv"].joined(separator: ",")
+        let config = #"{"base_url":"https://api.invalid","probe_files":"\#(files)","probe_create":"\#(dir)","probe_socket":"\#(socketPath)","host_pid":\#(getpid())}"#
+        return Scene(dir: dir, granted: granted, socketPath: socketPath, listener: listener, config: config)
+    }
+
+    /// The probe's findings as "what" -> "result".
+    static func findings(_ outcome: CallOutcome) -> [String: String] {
+        var found: [String: String] = [:]
+        for d in outcome.diagnostics where d.fieldPath == "probe" {
+            guard let colon = d.summary.range(of: ": ", options: .backwards) else {
+                found[d.summary] = ""
+                continue
+            }
+            found[String(d.summary[..<colon.lowerBound])] = String(d.summary[colon.upperBound...])
+        }
+        return found
+    }
+
+    @Test func aSandboxedPluginReachesNothingOfTheHostsButItsGrants() throws {
+        let s = try Self.scene()
+        defer { close(s.listener) }
+        let path = try TestEnv.zoo("zoo-probe", ["ZOO_PROBE"])
+
+        // Trusted: the same probe reaches all of it (so every check below can fail).
+        let trusted = try PluginLibrary.load(path: path).open(config: Array(s.config.utf8))
+        let inProcess = Self.findings(trusted.checkConnection(deadline: 0, labels: [:]))
+        trusted.close()
+        #expect(inProcess["getenv SB_ZOO_CANARY"] == "reached")
+        #expect(inProcess["open read \(s.store)"] == "reached")
+        #expect(inProcess["open read-write \(s.store)"] == "reached")
+        #expect(inProcess["open read /proc/\(getpid())/cmdline"] == "reached")
+        #expect(inProcess["signal 0 to host pid \(getpid())"] == "reached")
+        #expect(inProcess["socket AF_UNIX"] == nil, "in-process the socket is created and connected")
+        #expect(inProcess["connect \(s.socketPath)"] == "reached")
+        try? FileManager.default.removeItem(atPath: s.dir + "/zoo-was-here")
+
+        var settings = SandboxTests.settings()
+        settings.files = FileGrants(read: [s.granted])
+        let plugin = try SandboxedPlugin.load(path: path, settings: settings)
+        defer { plugin.close() }
+        try plugin.open(config: Array(s.config.utf8), services: InstanceServices(tenant: "acme", connection: "probe", logger: Self.quiet))
+        let outcome = plugin.checkConnection(deadline: 0, labels: [:])
+        let found = Self.findings(outcome)
+        #expect(outcome.isOK, "\(outcome.summary)")
+
+        // Environment: exactly the five variables the host sets, none of the host's.
+        #expect(found["environment holds 5 variables"] != nil, "\(found.keys.sorted())")
+        #expect(found["getenv SB_ZOO_CANARY"] != "reached")
+        #expect(found["getenv SWITCHBOARD_MASTER_KEY"] != "reached")
+        // Files: nothing of the host's, read or write; the grant read-only; its own TMPDIR.
+        for file in [s.store, s.configFile, s.otherSink, "/etc/shadow", "/etc/passwd"] {
+            #expect(found["open read \(file)"] == "Permission denied", "\(file): \(found["open read \(file)"] ?? "no finding")")
+        }
+        for file in [s.store, s.configFile, s.otherSink] {
+            #expect(found["open read-write \(file)"] == "Permission denied", "\(file)")
+        }
+        #expect(found["open read \(s.grantedFile)"] == "reached")
+        #expect(found["open read-write \(s.grantedFile)"] == "Permission denied")
+        #expect(found["create \(s.dir)/zoo-was-here"] == "Permission denied")
+        #expect(!FileManager.default.fileExists(atPath: s.dir + "/zoo-was-here"))
+        #expect(found["create a file in TMPDIR"] == "reached")
+        // Processes: the host is neither visible nor signalable; the worker has no parent it can name.
+        #expect(found["getppid is 0"] != nil, "\(found.keys.sorted())")
+        #expect(found["open read /proc/\(getpid())/cmdline"] != "reached")
+        #expect(found["signal 0 to host pid \(getpid())"] != "reached")
+        // Sockets: none can be created, so neither a filesystem socket nor a pair.
+        #expect(found["socket AF_UNIX"] == "Operation not permitted")
+        #expect(found["socketpair AF_UNIX"] == "Operation not permitted")
+        // Its own uid inside its user namespace, nobody outside.
+        #expect(found["getuid is 1000"] != nil, "\(found.keys.sorted())")
+        #expect(plugin.hardening.uid == 65534 && plugin.hardening.ownUser)
+    }
+
+    /// A running host beside hostile and broken plugins: one signals every process it can, one keeps
+    /// emitting after its calls return, one emits an item of SIZE_MAX bytes from write, three fail to
+    /// start (init sleeps, init crashes, a constructor crashes) and one unreferenced file exits in its
+    /// constructor. The host starts, stays up, refuses the ghost records, names every failure, and
+    /// the healthy flow beside them delivers every record exactly once.
+    @Test func aRunningHostSurvivesHostilePluginsAndTheHealthyFlowIsExactlyOnce() throws {
+        let dir = TestEnv.tempDir("sbhostile")
+        let plugins = dir + "/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-testkit.so"), toPath: plugins + "/libsbplugin-testkit.so")
+        let zoo = ["zoo-kill": "ZOO_KILL_HOST", "zoo-ghost": "ZOO_GHOST", "zoo-huge": "ZOO_EMIT_HUGE", "zoo-sleepy": "ZOO_INIT_SLEEP",
+                   "zoo-initcrash": "ZOO_INIT_CRASH", "zoo-ctorcrash": "ZOO_CTOR_CRASH", "zoo-ctorexit": "ZOO_CTOR_EXIT"]
+        for (name, flag) in zoo { _ = try TestEnv.zoo(name, [flag], in: plugins) }
+        let records = 300
+        try """
+            version: 1
+            store: sqlite:\(dir)/store.db
+            plugins:
+              dir: \(plugins)
+              sandbox: { start_timeout: 2s, restart_backoff: 20ms, max_restart_backoff: 200ms, grace: 200ms }
+            worker: { batch: 50, idle: 5ms, deadline: 2s }
+            tenants:
+              - id: acme
+                connections:
+                  - id: gen
+                    plugin: testkit
+                    config: { role: source, records: \(records) }
+                    poll: { every: 20ms, streams: [records], batch: 50 }
+                  - id: sink
+                    plugin: testkit
+                    config: { role: sink, path: \(dir)/sink.log }
+                    files: { write: [\(dir)] }
+                  - id: ghostsink
+                    plugin: testkit
+                    config: { role: sink, path: \(dir)/ghost.log }
+                    files: { write: [\(dir)] }
+                  - { id: kill, plugin: zoo-kill, config: { base_url: "https://api.invalid", records: 5 }, poll: { every: 50ms, streams: [accounts] } }
+                  - { id: ghost, plugin: zoo-ghost, config: { base_url: "https://api.invalid", records: 5 }, poll: { every: 50ms, streams: [accounts] } }
+                  - { id: huge, plugin: zoo-huge, config: { base_url: "https://api.invalid" }, retry: { max_attempts: 2, base_delay: 10ms } }
+                  - { id: sleepy, plugin: zoo-sleepy, config: { base_url: "https://api.invalid" }, poll: { every: 50ms, streams: [accounts] } }
+                  - { id: initcrash, plugin: zoo-initcrash, config: { base_url: "https://api.invalid" }, poll: { every: 50ms, streams: [accounts] } }
+                  - { id: ctorcrash, plugin: zoo-ctorcrash, config: { base_url: "https://api.invalid" }, poll: { every: 50ms, streams: [accounts] } }
+                workflows:
+                  - id: copy
+                    trigger: { event: record.Account, source: gen }
+                    steps:
+                      - write: { connection: sink, entity: Account }
+                  - id: ghosts
+                    trigger: { event: record.Account, source: ghost }
+                    steps:
+                      - write: { connection: ghostsink, entity: Account }
+                  - id: oversize
+                    trigger: { event: record.Account, source: kill }
+                    steps:
+                      - write: { connection: huge, entity: Account }
+            """.write(toFile: dir + "/switchboard.yaml", atomically: true, encoding: .utf8)
+
+        let host = Process()
+        host.executableURL = URL(fileURLWithPath: TestEnv.switchboard)
+        host.arguments = ["run", "--config", dir + "/switchboard.yaml"]
+        let masterKey = try TestEnv.run(TestEnv.switchboard, ["vault", "keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        host.environment = ProcessInfo.processInfo.environment.merging(
+            ["SWITCHBOARD_MASTER_KEY": masterKey, "SB_ZOO_CANARY": "canary-hostile", "SWITCHBOARD_LOG_LEVEL": "info"]) { $1 }
+        let log = dir + "/host.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        host.standardOutput = logHandle
+        host.standardError = logHandle
+        let started = Date()
+        try host.run()
+        func delivered(_ file: String) -> [String] {
+            ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").map { String($0.split(separator: " ").last ?? "") }
+        }
+        while delivered(dir + "/sink.log").count < records && host.isRunning && Date().timeIntervalSince(started) < 120 { usleep(100_000) }
+        let flowSeconds = Date().timeIntervalSince(started)
+        // Let the ghost and the killer keep at it for a while longer.
+        usleep(1_500_000)
+        let survived = host.isRunning
+        kill(host.processIdentifier, SIGTERM)
+        host.waitUntilExit()
+        try logHandle.close()
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+
+        #expect(survived, "the host died: status \(host.terminationStatus)\n\(output.suffix(2000))")
+        #expect(host.terminationReason == .exit && host.terminationStatus == 0, "\(output.suffix(2000))")
+        let written = delivered(dir + "/sink.log")
+        #expect(written.count == records, "the healthy flow delivered \(written.count) of \(records)")
+        #expect(Set(written).count == written.count, "no record twice")
+        // Start-up and the whole flow fit the bound: the three failing plugins cost one start-up deadline, side by side.
+        #expect(flowSeconds < 60, "the healthy flow took \(flowSeconds) s")
+
+        // Only the ghost's five real records were ingested; every emit after a call returned was refused.
+        let ghosts = delivered(dir + "/ghost.log")
+        #expect(ghosts.count == 5 && !ghosts.contains { $0.contains("GHOST") }, "\(ghosts.prefix(10))")
+        #expect(output.contains("plugin used a call after it returned: refused") && output.contains("\"connection\":\"ghost\""))
+
+        // Each plugin that failed to start is named with its stage; the host ran without it.
+        let failures = output.split(separator: "\n").filter { $0.contains("failed to start") }
+        func failure(_ connection: String) -> String { failures.first { $0.contains("\"connection\":\"\(connection)\"") }.map(String.init) ?? "" }
+        #expect(failure("sleepy").contains("did not finish loading the plugin, in switchboard_plugin_init within 2000 ms"), "\(failure("sleepy"))")
+        #expect(failure("initcrash").contains("crashed with SIGSEGV while loading the plugin, in switchboard_plugin_init"), "\(failure("initcrash"))")
+        #expect(failure("ctorcrash").contains("crashed with SIGSEGV while loading the plugin, in a library constructor"), "\(failure("ctorcrash"))")
+        let refused = output.split(separator: "\n").first { $0.contains("plugin file refused") && $0.contains("zoo-ctorexit.so") }.map(String.init) ?? ""
+        #expect(refused.contains("exited with status 7 while loading the plugin, in a library constructor"), "\(refused)")
+
+        // The oversize write failed its operation: the items went to the exception queue, none was marked done.
+        let exceptions = try TestEnv.run(TestEnv.switchboard, ["exceptions", "list", "--config", dir + "/switchboard.yaml", "--connection", "huge"])
+        #expect(exceptions.stdout.contains("exceeds the 16 MiB limit"), "\(exceptions.stdout.prefix(1500))")
+        #expect(!output.contains(masterKey))
+    }
+
+    /// A 50 MB diagnostic is cut to its bound and marked, in both modes; the worker is not called hung.
+    @Test func aHugeDiagnosticIsTruncatedAndMarkedNotCalledAHang() throws {
+        let path = try TestEnv.zoo("zoo-hugediag", ["ZOO_HUGE_DIAG"])
+        let config = Array(#"{"base_url":"https://api.invalid"}"#.utf8)
+        func check(_ outcome: CallOutcome, _ mode: String) {
+            #expect(outcome.status == .retry, "\(mode): \(outcome.status)")
+            let d = outcome.diagnostics.first { $0.fieldPath == "huge" }
+            #expect(d?.summary.hasSuffix("[truncated: 52428800 bytes in all]") == true, "\(mode): \(d?.summary.suffix(80) ?? "none")")
+            #expect((d?.summary.utf8.count ?? .max) < DiagnosticLimits.summaryBytes + 100, "\(mode)")
+        }
+        let trusted = try PluginLibrary.load(path: path).open(config: config)
+        check(trusted.read(stream: "accounts", state: [], maxRecords: 5, deadline: 0, labels: [:]) { _ in .ok }, "in-process")
+        trusted.close()
+        let plugin = try SandboxedPlugin.load(path: path, settings: SandboxTests.settings())
+        defer { plugin.close() }
+        try plugin.open(config: config, services: InstanceServices(tenant: "acme", connection: "diag", logger: Self.quiet))
+        check(plugin.read(stream: "accounts", state: [], maxRecords: 5, deadline: Clock.monotonicNanoseconds() + 5_000_000_000, labels: [:]) { _ in .ok },
+              "sandboxed")
+        #expect(plugin.status.failures.isEmpty, "a long diagnostic is not a worker failure: \(plugin.status.failures)")
+    }
+}
