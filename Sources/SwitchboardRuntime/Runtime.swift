@@ -138,14 +138,29 @@ public final class Runtime: @unchecked Sendable {
 
     // MARK: polling
 
+    /// One finished poll of one stream, as its lane reports it.
+    struct PollDone: Sendable {
+        var tenant: String
+        var connection: String
+        var stream: String
+        var started: Int64
+        var everyMillis: Int64
+        var result: Poller.Result
+    }
+
+    /// Schedules polls: each connection's due streams run on that connection's lane (`PollLanes`), so a
+    /// read that hangs delays only its own connection; this thread takes their results as they come.
     private func pollLoop() {
         let poller = Poller(store: store, ingestor: Ingestor(store: store, router: router, recentWrites: recentWrites), logger: logger)
+        let lanes = PollLanes<[PollDone]>(name: "switchboard.poll-lane")
+        defer { lanes.stop() }
         var due: [String: Int64] = [:]
-        // Per stream: when it was last polled, and whether that poll found anything.
+        // Per stream: when its last finished poll started, and whether it found anything.
         var lastPolled: [String: (at: Int64, found: Bool)] = [:]
         let coordination = store.coordination
         var scheduling = false
         let stall = config.worker.effectiveSchedulerStallMillis
+        let deadlineMillis = config.worker.deadlineMillis
         // Exported from the start: a host that never wins the lock shows 0, not nothing.
         RuntimeMetrics.scheduler(false)
         while !isStopping {
@@ -161,46 +176,60 @@ public final class Runtime: @unchecked Sendable {
                 sleepUnlessStopping(nanos: 500_000_000)
                 continue
             }
-            var foundWork = false
             var nextWake = Clock.monotonicNanoseconds() + 200_000_000
             let paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })
+            var expected: [String] = []
             round: for connection in registry.all {
                 // A connection whose plugin failed to start has nothing to poll (its failure was logged at start).
                 guard connection.startFailure == nil, let poll = connection.config.poll,
                       !paused.contains("\(connection.tenant)/\(connection.id)") else { continue }
-                for stream in poll.streams {
-                    let key = "\(connection.tenant)/\(connection.id)/\(stream)"
-                    let now = Clock.monotonicNanoseconds()
-                    if let at = due[key], at > now {
-                        nextWake = min(nextWake, at)
-                        continue
+                let lane = "\(connection.tenant)/\(connection.id)"
+                expected += poll.streams.map { "\(lane)/\($0)" }
+                if lanes.isBusy(lane) { continue }
+                let now = Clock.monotonicNanoseconds()
+                let streams = poll.streams.filter { stream in
+                    guard let at = due["\(lane)/\(stream)"], at > now else { return true }
+                    nextWake = min(nextWake, at)
+                    return false
+                }
+                if streams.isEmpty { continue }
+                if isStopping { return }
+                // Before each poll: the scheduler's sign of life, and a host that lost the role stops mid-round.
+                guard coordination.holdsSchedulerLock(takeOverAfterMillis: stall) else { break round }
+                lanes.submit(lane) { [self] in
+                    streams.map { stream in
+                        let started = Clock.monotonicNanoseconds()
+                        let result = isStopping ? Poller.Result() : poller.poll(connection, stream: stream, batch: poll.batch, deadlineMillis: deadlineMillis)
+                        return PollDone(tenant: connection.tenant, connection: connection.id, stream: stream, started: started,
+                                        everyMillis: poll.everyMillis, result: result)
                     }
-                    if isStopping { return }
-                    // Before each poll: the scheduler's sign of life, and a host that lost the role stops mid-round.
-                    guard coordination.holdsSchedulerLock(takeOverAfterMillis: stall) else { break round }
-                    let result = poller.poll(connection, stream: stream, batch: poll.batch, deadlineMillis: config.worker.deadlineMillis)
+                }
+            }
+            // Take what the lanes finished, waiting until the next stream is due or a lane reports.
+            let wait = max(0, min(nextWake - Clock.monotonicNanoseconds(), 50_000_000))
+            for (_, polls) in lanes.take(waitingUpTo: wait) {
+                for done in polls {
+                    let result = done.result
                     counters.polledRecords.add(result.outcome.inserted + result.outcome.rejected, ordering: .relaxed)
-                    RuntimeMetrics.eventsIn(connection.tenant, connection.id, result.outcome.inserted)
-                    RuntimeMetrics.rejected(connection.tenant, connection.id, result.outcome.rejected)
+                    RuntimeMetrics.eventsIn(done.tenant, done.connection, result.outcome.inserted)
+                    RuntimeMetrics.rejected(done.tenant, done.connection, result.outcome.rejected)
                     counters.echoes.add(result.echoes, ordering: .relaxed)
                     if result.status == .auth {
-                        _ = try? store.setConnectionPaused(tenant: connection.tenant, connection: connection.id, paused: true,
+                        _ = try? store.setConnectionPaused(tenant: done.tenant, connection: done.connection, paused: true,
                                                            reason: "AUTH on read: \(result.diagnostics.first?.summary ?? "")", now: Clock.nowMillis())
                     }
                     let found = result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0 || result.cursorMoved
-                    if found { foundWork = true }
-                    lastPolled[key] = (now, found)
-                    due[key] = result.more ? now : now + poll.everyMillis * 1_000_000
-                    nextWake = min(nextWake, due[key]!)
+                    let key = "\(done.tenant)/\(done.connection)/\(done.stream)"
+                    lastPolled[key] = (done.started, found)
+                    due[key] = result.more ? Clock.monotonicNanoseconds() : Clock.monotonicNanoseconds() + done.everyMillis * 1_000_000
                 }
             }
-            // Idle needs every stream's latest poll to be empty and newer than the last committed work.
-            counters.lastPollFoundWork.store(lastPolled.values.contains { $0.found }, ordering: .releasing)
+            // Idle needs every stream's latest poll to be finished, empty and newer than the last committed work.
+            let latest = expected.map { lastPolled[$0] }
+            counters.lastPollFoundWork.store(latest.contains { $0 == nil || $0!.found }, ordering: .releasing)
             updateExceptionDepth()
-            counters.lastPollRoundStarted.store(lastPolled.values.map(\.at).min() ?? Clock.monotonicNanoseconds(), ordering: .releasing)
+            counters.lastPollRoundStarted.store(latest.compactMap { $0?.at }.min() ?? Clock.monotonicNanoseconds(), ordering: .releasing)
             RuntimeMetrics.pollRoundFinished()
-            let wait = nextWake - Clock.monotonicNanoseconds()
-            if wait > 0 && !foundWork { sleepUnlessStopping(nanos: wait) }
         }
     }
 

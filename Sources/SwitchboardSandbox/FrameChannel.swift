@@ -14,12 +14,15 @@ enum ChannelError: Error, CustomStringConvertible {
     case closed
     case timedOut
     case violation(String)
+    /// The caller stopped waiting (`SandboxSettings.detachAfterMillis`); the call runs on without it.
+    case detached
 
     var description: String {
         switch self {
         case .closed: "the peer closed the channel"
         case .timedOut: "no answer before the deadline"
         case .violation(let why): "protocol violation: \(why)"
+        case .detached: "the caller stopped waiting"
         }
     }
 }

@@ -39,6 +39,11 @@ public struct SandboxSettings: Sendable, Equatable {
     public var graceMillis: Int64 = 1_000
     /// Deadline for calls that come without one (spec, validate, open...).
     public var defaultCallMillis: Int64 = 30_000
+    /// How long the runtime's worker waits for a sandboxed write or workflow call before it answers
+    /// RETRY and lets the call run on in the background (`plugins.sandbox.detach_after`): a plugin that
+    /// hangs holds its own connection (its later calls are answered RETRY at once until the call ends),
+    /// not the work of every other connection. 0 waits the whole deadline.
+    public var detachAfterMillis: Int64 = 5_000
     /// Deadline for starting a worker and loading its plugin: constructors, manifest, init
     /// (`plugins.sandbox.start_timeout`). A plugin past it is refused by name, not waited for.
     public var startMillis: Int64 = 10_000

@@ -21,6 +21,8 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     private var closed = false
     private let cancelled = Atomic<Bool>(false)
     private let health = Mutex(SandboxHealth())
+    /// A call the caller stopped waiting for, still running in the worker (under `serial`).
+    private var detached: (op: WorkerOp, since: Int64, watchdog: Int64)?
 
     /// What the worker reported about its own hardening at its last start.
     public private(set) var hardening = WorkerHardening()
@@ -119,7 +121,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     public func write(entity: String, idempotencyKey: String, externalID: String = "", record: [UInt8],
                       deadline: Int64 = 0, labels: [String: String] = [:], onResult: ((String) -> Void)? = nil) -> (CallOutcome, String?) {
         var resultID: String?
-        let outcome = call(.write, deadline: deadline, labels: labels, sink: { item in
+        let outcome = call(.write, deadline: deadline, labels: labels, detachable: true, sink: { item in
             resultID = item.keyString
             onResult?(item.keyString)
             return .ok
@@ -144,7 +146,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
 
     public func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64 = 0, labels: [String: String] = [:],
                         sink: EmitSink?) -> CallOutcome {
-        call(.onEvent, deadline: deadline, labels: labels, sink: sink) {
+        call(.onEvent, deadline: deadline, labels: labels, detachable: true, sink: sink) {
             $0.string(type)
             $0.bytes(event)
         }
@@ -199,11 +201,17 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         frame.string(services.connection)
     }
 
-    private func call(_ op: WorkerOp, deadline: Int64 = 0, labels: [String: String] = [:], sink: EmitSink?,
+    private func call(_ op: WorkerOp, deadline: Int64 = 0, labels: [String: String] = [:], detachable: Bool = false, sink: EmitSink?,
                       arguments: (inout FrameWriter) -> Void) -> CallOutcome {
         serial.lock()
         defer { serial.unlock() }
         if closed { return CallOutcome(status: .fatal, diagnostics: [Diagnostic("\(op.name): the instance is closed")]) }
+        if let busy = detached {
+            let now = Clock.monotonicNanoseconds()
+            return CallOutcome(status: .retry, diagnostics: [Diagnostic(
+                "plugin \(pluginID) (sandboxed) is busy: its \(busy.op.name) call has run \((now - busy.since) / 1_000_000) ms")],
+                               retryAfterMillis: max(1, min((busy.watchdog - now) / 1_000_000, 1_000)))
+        }
         cancelled.store(false, ordering: .relaxed)
         if let refusal = admit() { return refusal }
         guard let worker = readyWorker() else {
@@ -215,20 +223,60 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         frame.i64(deadline)
         frame.map(labels.map { ($0.key, $0.value) })
         arguments(&frame)
+        let watchdog = effectiveDeadline + settings.graceMillis * 1_000_000
+        let started = Clock.monotonicNanoseconds()
+        let detachAt = detachable && settings.detachAfterMillis > 0 ? started + settings.detachAfterMillis * 1_000_000 : nil
         do {
             try worker.channel.send(frame.framed())
-            let outcome = try exchange(worker, op: op, labels: labels, sink: sink,
-                                       watchdog: effectiveDeadline + settings.graceMillis * 1_000_000)
+            let outcome = try exchange(worker, op: op, labels: labels, sink: sink, watchdog: watchdog, detachAt: detachAt)
             health.withLock { $0.succeeded() }
             return outcome
+        } catch .detached {
+            return detach(worker, op: op, since: started, watchdog: watchdog)
         } catch {
             return fail(worker, op: op, error: error, deadlineMillis: (effectiveDeadline - Clock.monotonicNanoseconds()) / 1_000_000)
         }
     }
 
-    /// Reads the worker's frames until the call's RESULT, serving its requests on the way.
+    /// Stops waiting for a call that outlived `detachAfterMillis`: a thread follows it to its end (its
+    /// items are dropped; the caller got RETRY, and a write's retry is idempotent), and until then the
+    /// plugin's other calls are answered RETRY at once. Called under `serial`.
+    private func detach(_ worker: WorkerProcess, op: WorkerOp, since: Int64, watchdog: Int64) -> CallOutcome {
+        detached = (op, since, watchdog)
+        let thread = Thread { [self] in
+            let result: Result<CallOutcome, ChannelError>
+            do throws(ChannelError) {
+                result = .success(try exchange(worker, op: op, labels: [:], sink: nil, watchdog: watchdog, detachAt: nil))
+            } catch { result = .failure(error) }
+            serial.lock()
+            defer {
+                detached = nil
+                serial.unlock()
+            }
+            // Closed or replaced meanwhile: that path already stopped this worker.
+            guard self.worker === worker else { return }
+            switch result {
+            case .success: health.withLock { $0.succeeded() }
+            case .failure(let error): _ = fail(worker, op: op, error: error, deadlineMillis: 0)
+            }
+        }
+        thread.stackSize = 512 * 1024
+        thread.start()
+        let waited = (Clock.monotonicNanoseconds() - since) / 1_000_000
+        services.logger.warning("sandboxed call still running: the caller stopped waiting", metadata: [
+            "plugin": .string(pluginID), "tenant": .string(services.tenant), "connection": .string(services.connection),
+            "operation": .string(op.name), "waited_ms": .string("\(waited)"),
+        ])
+        return CallOutcome(status: .retry, diagnostics: [Diagnostic(
+            "plugin \(pluginID) (sandboxed) did not answer \(op.name) within \(settings.detachAfterMillis) ms; the call runs on until its deadline, and this connection's other calls wait for it",
+            detail: "tenant \(services.tenant), connection \(services.connection)")],
+                           retryAfterMillis: max(1, min((watchdog - Clock.monotonicNanoseconds()) / 1_000_000, 1_000)))
+    }
+
+    /// Reads the worker's frames until the call's RESULT, serving its requests on the way. Past
+    /// `detachAt` (if given) it throws `.detached`: the call is still the worker's, unanswered.
     private func exchange(_ worker: WorkerProcess, op: WorkerOp, labels: [String: String], sink: EmitSink?,
-                          watchdog: Int64) throws(ChannelError) -> CallOutcome {
+                          watchdog: Int64, detachAt: Int64? = nil) throws(ChannelError) -> CallOutcome {
         var sinkStopped = false
         var watchdog = watchdog
         var cancelSeen = false
@@ -240,9 +288,11 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
             }
             let frame: Frame
             do {
-                frame = try worker.channel.receive(deadline: min(watchdog, Clock.monotonicNanoseconds() + 100_000_000))
+                frame = try worker.channel.receive(deadline: min(watchdog, detachAt ?? .max, Clock.monotonicNanoseconds() + 100_000_000))
             } catch .timedOut {
-                if Clock.monotonicNanoseconds() < watchdog { continue }
+                let now = Clock.monotonicNanoseconds()
+                if let detachAt, now >= detachAt, now < watchdog, !cancelled.load(ordering: .relaxed) { throw .detached }
+                if now < watchdog { continue }
                 throw .timedOut
             }
             do {
