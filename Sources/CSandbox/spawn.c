@@ -206,3 +206,5 @@ void sbx_spawn(const sbx_spawn_request *request, sbx_spawn_result *result) {
     result->pid = pid;
     result->own_user = result->uid != (unsigned)geteuid();
 }
+
+int sbx_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0; }

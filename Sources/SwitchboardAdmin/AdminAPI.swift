@@ -112,10 +112,12 @@ struct AdminAPI: Sendable {
         let list: [JSON] = runtime.registry.all.filter { $0.tenant == tenant }.map { c in
             var fields: [(String, JSON)] = [
                 ("id", .string(c.id)), ("plugin", .string(c.plugin.descriptor.id)), ("version", .string(c.plugin.descriptor.version)),
-                ("isolation", .string(c.sandboxHealth == nil ? "inprocess" : "sandbox")),
+                ("isolation", .string(c.startFailure != nil ? "failed" : c.sandboxHealth == nil ? "inprocess" : "sandbox")),
                 ("paused", .bool(paused[c.id] != nil)),
             ]
             if let reason = paused[c.id] { fields.append(("paused_reason", .string(reason))) }
+            if let failure = c.startFailure { fields.append(("start_failure", .string(Redactor.redact(failure)))) }
+            if let worker = c.containment { fields.append(("containment", .string(worker.summary))) }
             if let h = c.sandboxHealth {
                 fields.append(("health", .object([
                     ("degraded", .bool(h.degraded)), ("circuit_open", .bool(h.circuitOpen)), ("restarts", .number("\(h.restarts)")),

@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import SwitchboardAdmin
 import SwitchboardRuntime
+import SwitchboardSandbox
 
 /// `switchboard run`: the foreground daemon.
 struct RunCommand: AsyncParsableCommand {
@@ -28,6 +29,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         StartupSignals.install()  // first: a stop while starting must end in a clean exit, not death by signal
+        ChildProcesses.becomeSubreaper()  // what a trusted plugin forks and orphans stays the host's to end
         let logger = CLILogging.bootstrap()
         MetricsEndpoint.bootstrap()
         let endpoint = try metricsPort.map { try MetricsEndpoint.start(port: $0) }
@@ -43,6 +45,8 @@ struct RunCommand: AsyncParsableCommand {
             }]
         } ?? []
         try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, alongside: server, logger: logger)
+        let orphans = ChildProcesses.endAll()
+        if orphans > 0 { logger.warning("ended processes a plugin left behind", metadata: ["processes": "\(orphans)"]) }
         // Claimed and never committed: 0 after a clean drain (such items run again at the next start).
         logger.info("switchboard stopped", metadata: ["processed": "\(runtime.counters.itemsProcessed)",
                                                      "uncommitted": "\(runtime.uncommittedItems)"])

@@ -26,20 +26,38 @@ enum CallHandles {
 
     /// A slot for `context`, or nil when every slot is taken.
     static func register(_ context: CallContext) -> UInt32? {
-        let slot: UInt32? = free.withLock { f in
-            if let reused = f.released.popLast() { return reused }
-            guard f.next < UInt32(capacity) else { return nil }
-            defer { f.next += 1 }
-            return f.next
+        free.withLock { f in
+            let slot: UInt32
+            if let reused = f.released.popLast() {
+                slot = reused
+            } else {
+                guard f.next < UInt32(capacity) else { return nil }
+                slot = f.next
+                f.next += 1
+            }
+            table[Int(slot)] = UnsafeRawPointer(Unmanaged.passUnretained(context).toOpaque())
+            return slot
         }
-        guard let slot else { return nil }
-        table[Int(slot)] = UnsafeRawPointer(Unmanaged.passUnretained(context).toOpaque())
-        return slot
     }
 
+    /// Called from the context's deinit; under the lock, so a scan in progress (which holds it)
+    /// finishes with the context before it is freed.
     static func unregister(_ slot: UInt32) {
-        table[Int(slot)] = nil
-        free.withLock { $0.released.append(slot) }
+        free.withLock { f in
+            table[Int(slot)] = nil
+            f.released.append(slot)
+        }
+    }
+
+    /// Every registered context (the watchdog's scan; slots freed meanwhile read as nil).
+    static func forEach(_ body: (CallContext) -> Void) {
+        free.withLock { f in
+            for slot in 0..<Int(f.next) {
+                // Not retained: a release here could free the context on this thread, whose deinit then waits
+                // for this lock. A context being freed meanwhile waits in `unregister` until the scan ends.
+                if let raw = table[slot] { Unmanaged<CallContext>.fromOpaque(raw)._withUnsafeGuaranteedRef { body($0) } }
+            }
+        }
     }
 
     /// The handle of `generation` in `slot` (never 0: generations start at 1).

@@ -59,6 +59,10 @@ public struct WorkerSettings: Sendable {
     /// host ends its lock session and takes over. Nil: twice the deadline, at least a minute.
     public var schedulerStallMillis: Int64?
 
+    /// How long a stop waits for the calls in flight (`worker.stop_timeout`); nil: the deadline plus 10 s.
+    public var stopTimeoutMillis: Int64?
+    public var effectiveStopTimeoutMillis: Int64 { stopTimeoutMillis ?? deadlineMillis + 10_000 }
+
     /// A poll call may take up to the deadline between two signs of life, so the bound is above it.
     public var effectiveSchedulerStallMillis: Int64 { schedulerStallMillis ?? max(60_000, 2 * deadlineMillis) }
 }

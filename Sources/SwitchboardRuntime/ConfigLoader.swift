@@ -195,11 +195,12 @@ struct Reader {
             }
         }
         var worker = WorkerSettings()
-        if let node = top["worker"], let w = mapping(node, "worker", allowed: ["batch", "lease", "idle", "deadline", "scheduler_stall"]) {
+        if let node = top["worker"], let w = mapping(node, "worker", allowed: ["batch", "lease", "idle", "deadline", "scheduler_stall", "stop_timeout"]) {
             if let n = w["batch"], let v = int(n, "worker.batch", range: 1...10_000) { worker.batch = v }
             if let n = w["lease"], let v = duration(n, "worker.lease") { worker.leaseMillis = v }
             if let n = w["idle"], let v = duration(n, "worker.idle") { worker.idleMillis = v }
             if let n = w["deadline"], let v = duration(n, "worker.deadline") { worker.deadlineMillis = v }
+            if let n = w["stop_timeout"], let v = duration(n, "worker.stop_timeout") { worker.stopTimeoutMillis = max(v, 100) }
             if let n = w["scheduler_stall"], let v = duration(n, "worker.scheduler_stall") {
                 if v <= worker.deadlineMillis {
                     fail(n, "worker.scheduler_stall must be longer than worker.deadline (\(worker.deadlineMillis) ms): a healthy scheduler's poll may take that long")

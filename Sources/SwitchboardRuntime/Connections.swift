@@ -16,6 +16,8 @@ public final class Connection: @unchecked Sendable {
     public var plugin: PluginInfo { instance.info }
     /// Worker health when the connection's plugin runs sandboxed; nil in-process.
     public var sandboxHealth: SandboxHealth? { (instance as? SandboxedPlugin)?.status }
+    /// What holds the connection's sandbox worker in (docs/SANDBOX.md section 2); nil in-process.
+    public var containment: WorkerHardening? { (instance as? SandboxedPlugin)?.hardening }
 
     /// Why the connection's plugin did not start (the host runs without it); nil when it runs.
     public let startFailure: String?
@@ -106,6 +108,13 @@ public final class ConnectionRegistry: @unchecked Sendable {
                     sandbox.files = c.files
                     let instance = try Self.open(library, isolation: isolation, config: c.config.bytes, services: services,
                                                  sandbox: sandbox)
+                    if let worker = (instance as? SandboxedPlugin)?.hardening, !worker.complete {
+                        // The kernel refused part of the containment: say what the worker runs without.
+                        logger.warning("sandbox weaker than documented on this machine", metadata: [
+                            "tenant": .string(tenant.id), "connection": .string(c.id), "plugin": .string(c.plugin),
+                            "containment": .string(worker.summary),
+                        ])
+                    }
                     connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: instance)
                 } catch {
                     for d in error.outcome.diagnostics {

@@ -79,6 +79,7 @@ public final class Runtime: @unchecked Sendable {
         if let released = try? store.releaseLeasesOfDeadHost(now: Clock.nowMillis()), released > 0 {
             logger.notice("requeued work leased by a previous run that did not stop cleanly", metadata: ["items": "\(released)"])
         }
+        TrustedCallWatchdog.start(logger: logger, graceMillis: config.sandbox.graceMillis)
         spawn("switchboard.poller") { [self] in pollLoop() }
         spawn("switchboard.worker") { [self] in workLoop() }
         if !(store.coordination is SingleHost) { spawn("switchboard.heartbeat") { [self] in heartbeatLoop() } }
@@ -114,12 +115,20 @@ public final class Runtime: @unchecked Sendable {
     }
 
     /// Stops gracefully: in-flight reads are cancelled at their last checkpoint,
-    /// the worker commits the batch it holds, then every plugin instance closes.
-    public func stop() {
-        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+    /// the worker commits the batch it holds, then every plugin instance closes. With a timeout,
+    /// returns false when that did not happen in time (a trusted plugin's call that never returns:
+    /// nothing can stop it in-process); the instances are then left open.
+    @discardableResult
+    public func stop(timeoutMillis: Int64? = nil) -> Bool {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return true }
         for connection in registry.all { connection.instance.cancel() }
-        finished.wait()
+        if let timeoutMillis {
+            guard finished.wait(timeout: .now() + .milliseconds(Int(clamping: timeoutMillis))) == .success else { return false }
+        } else {
+            finished.wait()
+        }
         registry.close()
+        return true
     }
 
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }

@@ -34,6 +34,8 @@
  *   ZOO_CTOR_CRASH        a library constructor crashes (before the host sees a manifest)
  *   ZOO_CTOR_EXIT         a library constructor exits the process
  *   ZOO_HUGE_DIAG         read reports a 50 MB diagnostic, then fails RETRY
+ *   ZOO_FORK_ORPHAN       read (once) leaves a process behind: a grandchild named zoo-orphan that
+ *                         sleeps 300 s, its parent gone (only a trusted plugin can fork)
  *
  * Config: {"base_url": "https://...", "records": N}. check_connection GETs
  * base_url/ping through host egress and classifies the answer.
@@ -52,6 +54,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/un.h>
+#include <sys/prctl.h>
 
 #include "sbkit.h"
 
@@ -355,6 +358,23 @@ static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_reque
             started = 1;
             pthread_create(&thread, NULL, ghost, &args);
             pthread_detach(thread);
+        }
+    }
+#endif
+#ifdef ZOO_FORK_ORPHAN
+    {
+        static int forked;
+        if (!forked) {
+            pid_t child = fork();
+            forked = 1;
+            if (child == 0) {
+                if (fork() == 0) {
+                    prctl(PR_SET_NAME, "zoo-orphan", 0, 0, 0);
+                    sleep(300);
+                }
+                _exit(0);
+            }
+            if (child > 0) waitpid(child, NULL, 0);
         }
     }
 #endif

@@ -212,22 +212,19 @@ import Testing
         #expect(outcome.status == .cancelled)
     }
 
-    @Test func cancelFromAnotherThreadStopsTheCall() async throws {
+    @Test func cancelFromAnotherThreadStopsTheCall() throws {
         let instance = try Self.plugin.open(config: Array("wait-cancel".utf8))
-        let task = Task.detached { instance.checkConnection() }
-        // A cancel that lands before the call began is not that call's (begin clears it): on a busy
-        // machine the task may start late, so keep asking until the call has stopped.
-        let stopped = Atomic<Bool>(false)
-        let canceller = Task.detached {
-            while !stopped.load(ordering: .relaxed) {
-                instance.cancel()
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        let outcome = await task.value
-        stopped.store(true, ordering: .relaxed)
-        await canceller.value
-        #expect(outcome.status == .cancelled)
+        // Threads, not tasks: the call spins until cancelled, and a spinning task would hold one of the few
+        // threads of the cooperative pool the canceller needs. A cancel that lands before the call began is
+        // not that call's (begin clears it), so keep asking until the call has stopped.
+        let outcome = Mutex<CallOutcome?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            outcome.withLock { $0 = instance.checkConnection() }
+            done.signal()
+        }.start()
+        while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut { instance.cancel() }
+        #expect(outcome.withLock { $0?.status } == .cancelled)
     }
 
     final class Recorder: PluginMetricsSink {

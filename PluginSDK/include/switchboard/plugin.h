@@ -28,6 +28,9 @@
  *    different threads, so a plugin keeps per-connection state in its
  *    instance, never in globals. Every sb_host_api function is thread-safe
  *    and may be called from any thread while the sb_call it is given is live.
+ *    An sb_call is an opaque handle, live until the operation that received
+ *    it returns; after that every host function refuses it (emit answers
+ *    SB_CANCELLED, cancelled answers true). Never keep one for later.
  *    Long calls poll sb_host_api.cancelled / deadline_ns and return
  *    SB_CANCELLED when asked to stop.
  */

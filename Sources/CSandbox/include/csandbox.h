@@ -47,6 +47,10 @@ typedef struct sbx_spawn_result {
  * Safe to call from a multi-threaded process. */
 void sbx_spawn(const sbx_spawn_request *request, sbx_spawn_result *result);
 
+/* Makes this process the subreaper of its descendants (PR_SET_CHILD_SUBREAPER): an orphaned
+ * descendant becomes its child, not init's. Returns 1 on success. */
+int sbx_become_subreaper(void);
+
 /* ---- worker side ---- */
 
 typedef struct sbx_report {
