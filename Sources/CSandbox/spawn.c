@@ -32,6 +32,8 @@ enum { STEP_SETGROUPS = 1, STEP_SETGID, STEP_SETUID, STEP_FDS, STEP_EXEC, STEP_H
 typedef struct child_context {
     const sbx_spawn_request *request;
     int go_read;      /* the host writes one byte once the id maps are in place */
+    int go_write;     /* the host's end: closed in the child, so a host that dies means EOF */
+    int error_read;   /* the host's end of the error pipe: closed in the child */
     int error_write;  /* close-on-exec: EOF means execve succeeded */
     int change_ids;   /* 1: switch to `uid`/`gid` before execve */
     int drop_groups;  /* 1: setgroups(0) is allowed and needed */
@@ -53,6 +55,11 @@ static int lift(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 16); }
 static int child_main(void *arg) {
     child_context *c = arg;
     const sbx_spawn_request *r = c->request;
+    /* This child is a copy of the host and holds the host's ends of both pipes: without closing them,
+     * a host killed before it wrote the go byte would leave the child waiting for it forever. */
+    close(c->go_write);
+    close(c->error_read);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* Its own session and process group: kill(0, ...) reaches no host process. */
     setsid();
     char go;
@@ -64,7 +71,7 @@ static int child_main(void *arg) {
         if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) != 0) report_failure(c->error_write, STEP_SETGID);
         if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) != 0) report_failure(c->error_write, STEP_SETUID);
     }
-    /* After the id change, which clears it. The host holds the socket's other
+    /* Again after the id change, which clears it. The host holds the socket's other
      * end: if it already died, the socket has hung up. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     struct pollfd p = {.fd = r->socket_fd, .events = POLLRDHUP};
@@ -134,7 +141,7 @@ void sbx_spawn(const sbx_spawn_request *request, sbx_spawn_result *result) {
         return;
     }
     int privileged = geteuid() == 0;
-    child_context context = {.request = request, .go_read = go[0], .error_write = errors[1]};
+    child_context context = {.request = request, .go_read = go[0], .go_write = go[1], .error_read = errors[0], .error_write = errors[1]};
     const int all = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
     pid_t pid = -1;
     if (request->namespaces) {

@@ -169,22 +169,10 @@ import Testing
                   - { id: initcrash, plugin: zoo-initcrash, config: { base_url: "https://api.invalid" }, poll: { every: 50ms, streams: [accounts] } }
                   - { id: ctorcrash, plugin: zoo-ctorcrash, config: { base_url: "https://api.invalid" }, poll: { every: 50ms, streams: [accounts] } }
                 workflows:
-                  - id: copy
-                    trigger: { event: record.Account, source: gen }
-                    steps:
-                      - write: { connection: sink, entity: Account }
-                  - id: stall
-                    trigger: { event: record.Account, source: gen }
-                    steps:
-                      - write: { connection: hangw, entity: Account }
-                  - id: ghosts
-                    trigger: { event: record.Account, source: ghost }
-                    steps:
-                      - write: { connection: ghostsink, entity: Account }
-                  - id: oversize
-                    trigger: { event: record.Account, source: kill }
-                    steps:
-                      - write: { connection: huge, entity: Account }
+                  - { id: copy, trigger: { event: record.Account, source: gen }, steps: [ { write: { connection: sink, entity: Account } } ] }
+                  - { id: stall, trigger: { event: record.Account, source: gen }, steps: [ { write: { connection: hangw, entity: Account } } ] }
+                  - { id: ghosts, trigger: { event: record.Account, source: ghost }, steps: [ { write: { connection: ghostsink, entity: Account } } ] }
+                  - { id: oversize, trigger: { event: record.Account, source: kill }, steps: [ { write: { connection: huge, entity: Account } } ] }
             """.write(toFile: dir + "/switchboard.yaml", atomically: true, encoding: .utf8)
 
         let host = Process()

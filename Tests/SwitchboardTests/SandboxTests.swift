@@ -299,11 +299,16 @@ import Testing
             host.standardOutput = FileHandle.nullDevice
             host.standardError = FileHandle.nullDevice
             try host.run()
+            // Start-up probes every plugin file in workers side by side, so several workers come and go before
+            // the connections' own: wait until the same two have lasted a few samples.
             var workers: [pid_t] = []
+            var stable = 0
             let deadline = Date().addingTimeInterval(30)
-            while workers.count < 2 && Date() < deadline {
-                usleep(50_000)
-                workers = TestEnv.children(of: host.processIdentifier, containing: "__worker")
+            while stable < 5 && Date() < deadline {
+                usleep(100_000)
+                let now = TestEnv.children(of: host.processIdentifier, containing: "__worker")
+                stable = now.count == 2 && Set(now) == Set(workers) ? stable + 1 : 0
+                workers = now
             }
             #expect(workers.count == 2, "one worker per connection")
             usleep(1_000_000)  // past start-up: SIGTERM is handled once the service runs
