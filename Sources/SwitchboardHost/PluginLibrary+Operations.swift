@@ -50,12 +50,17 @@ extension PluginLibrary {
         let context = CallContext(pluginID: descriptor.id, services: scoped)
         context.begin("open", allowed: EmitKind.mask(), sink: nil)
         var handle: OpaquePointer?
-        let status = config.withUnsafeBufferPointer {
-            OperationStatus(raw: vtable.open!(context.pointer, sb_bytes(ptr: $0.baseAddress, len: $0.count), &handle))
-        }
+        let raw = config.withUnsafeBufferPointer { vtable.open!(context.pointer, sb_bytes(ptr: $0.baseAddress, len: $0.count), &handle) }
+        let status = context.finishedStatus(raw)
         context.end()
         let outcome = CallOutcome(status: status, diagnostics: context.finishedDiagnostics)
         guard status == .ok, let handle else {
+            // Opened, but failed by the host (an oversize emit): the plugin gets its instance back to free.
+            if raw == SB_OK, let handle {
+                context.begin("close", allowed: 0, sink: nil)
+                vtable.close?(handle, context.pointer)
+                context.end()
+            }
             var failed = outcome
             if failed.isOK {
                 failed.status = .fatal
