@@ -247,7 +247,10 @@ __attribute__((constructor)) static void sbx_worker_start(int argc, char **argv,
     from = 2;
     while ((value = option(argc, argv, "--tmp", &from))) add_path(&writes, value, strlen(value));
     sbx_fs_view view = {.read = reads.items, .read_count = reads.count, .write = writes.items, .write_count = writes.count};
-    sbx_landlock_apply(&view, report);
+    /* --no-landlock: the host built a private root for this worker instead. */
+    int landlock = 1;
+    for (int i = 2; i < argc; i++) if (strcmp(argv[i], "--no-landlock") == 0) landlock = 0;
+    if (landlock) sbx_landlock_apply(&view, report);
     report->seccomp = install_filter();
 }
 

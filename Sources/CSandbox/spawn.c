@@ -27,7 +27,7 @@
  * leaves it no capabilities even there. */
 #define INSIDE_ID 1000
 
-enum { STEP_SETGROUPS = 1, STEP_SETGID, STEP_SETUID, STEP_FDS, STEP_EXEC, STEP_HOST_GONE };
+enum { STEP_SETGROUPS = 1, STEP_SETGID, STEP_SETUID, STEP_FDS, STEP_EXEC, STEP_HOST_GONE, STEP_ROOT };
 
 typedef struct child_context {
     const sbx_spawn_request *request;
@@ -37,6 +37,7 @@ typedef struct child_context {
     int error_write;  /* close-on-exec: EOF means execve succeeded */
     int change_ids;   /* 1: switch to `uid`/`gid` before execve */
     int drop_groups;  /* 1: setgroups(0) is allowed and needed */
+    int private_root; /* 1: build the private root (in the new mount namespace) */
     uid_t uid;
     gid_t gid;
 } child_context;
@@ -71,6 +72,11 @@ static int child_main(void *arg) {
         if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) != 0) report_failure(c->error_write, STEP_SETGID);
         if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) != 0) report_failure(c->error_write, STEP_SETUID);
     }
+    /* The private root, if asked: after the id change (files it makes need an id its namespace maps),
+     * and before execve, which drops the capabilities it still has in its namespace (it was never
+     * uid 0 there, so the id change kept them). */
+    if (c->private_root && !sbx_private_root(r->private_root, r->root_read_only, r->root_writable))
+        report_failure(c->error_write, STEP_ROOT);
     /* Again after the id change, which clears it. The host holds the socket's other
      * end: if it already died, the socket has hung up. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -116,6 +122,7 @@ static const char *step_name(int step) {
     case STEP_FDS: return "setting up its descriptors";
     case STEP_EXEC: return "executing the worker binary";
     case STEP_HOST_GONE: return "starting (the host had gone)";
+    case STEP_ROOT: return "building its private root";
     default: return "starting";
     }
 }
@@ -150,11 +157,16 @@ void sbx_spawn(const sbx_spawn_request *request, sbx_spawn_result *result) {
         context.uid = INSIDE_ID;
         context.gid = INSIDE_ID;
         context.drop_groups = privileged;
+        context.private_root = request->private_root != NULL;
         pid = clone(child_main, (char *)stack + stack_size, all | SIGCHLD, &context);
-        if (pid > 0) result->namespaces = 1;
+        if (pid > 0) {
+            result->namespaces = 1;
+            result->private_root = context.private_root;
+        }
     }
     if (pid < 0) {
         /* No user namespaces here: a privileged host still drops to the sandbox ids. */
+        context.private_root = 0;
         context.change_ids = privileged;
         context.drop_groups = privileged;
         context.uid = request->uid;

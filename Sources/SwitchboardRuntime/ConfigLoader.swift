@@ -241,7 +241,7 @@ struct Reader {
         var settings = SandboxSettings()
         guard let m = mapping(node, "plugins.sandbox", allowed: ["memory_mb", "cpu_seconds", "open_files", "restart_backoff",
                                                                  "max_restart_backoff", "breaker_failures", "breaker_cooldown", "grace",
-                                                                 "start_timeout", "detach_after", "uid", "gid"]) else {
+                                                                 "start_timeout", "detach_after", "uid", "gid", "filesystem"]) else {
             return settings
         }
         if let n = m["memory_mb"], let v = int(n, "plugins.sandbox.memory_mb", range: 128...1_048_576) { settings.limits.memoryMB = v }
@@ -254,6 +254,10 @@ struct Reader {
         if let n = m["grace"], let v = duration(n, "plugins.sandbox.grace") { settings.graceMillis = v }
         if let n = m["start_timeout"], let v = duration(n, "plugins.sandbox.start_timeout") { settings.startMillis = max(v, 100) }
         if let n = m["detach_after"], let v = duration(n, "plugins.sandbox.detach_after") { settings.detachAfterMillis = v }
+        if let n = m["filesystem"] {
+            if let v = n.string.flatMap(FilesystemView.init(rawValue:)) { settings.filesystem = v }
+            else { fail(n, "plugins.sandbox.filesystem must be auto, landlock or mount") }
+        }
         if let n = m["uid"], let v = int(n, "plugins.sandbox.uid", range: 1...4_294_967_294) { settings.uid = UInt32(v) }
         if let n = m["gid"], let v = int(n, "plugins.sandbox.gid", range: 1...4_294_967_294) { settings.gid = UInt32(v) }
         return settings

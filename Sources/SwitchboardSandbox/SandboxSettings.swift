@@ -13,6 +13,16 @@ public struct SandboxLimits: Sendable, Equatable {
     public init() {}
 }
 
+/// The mechanism behind a worker's filesystem view (docs/SANDBOX.md section 2).
+public enum FilesystemView: String, Sendable, Equatable, CaseIterable {
+    /// Landlock when the kernel has it, else the private root.
+    case auto
+    /// Landlock rules (kernel 5.13+).
+    case landlock
+    /// A private root: a tmpfs holding bind mounts of only what the worker needs, pivoted into.
+    case mount
+}
+
 /// Paths an operator lets one connection's sandboxed plugin reach (a connection's `files: {read, write}`).
 public struct FileGrants: Sendable, Equatable {
     /// Read-only: files, or directories with everything beneath them.
@@ -55,6 +65,9 @@ public struct SandboxSettings: Sendable, Equatable {
     public var gid: UInt32 = 65534
     /// New user, PID, mount, network, IPC and UTS namespaces for each worker (off only to diagnose a kernel that refuses them).
     public var namespaces = true
+    /// How the worker's filesystem view is enforced (`plugins.sandbox.filesystem`): `auto` uses Landlock
+    /// where the kernel has it and a private root in the worker's mount namespace where it does not.
+    public var filesystem = FilesystemView.auto
     /// The paths this connection's worker may reach besides its plugin, the runtime libraries and its
     /// private TMPDIR (a connection's `files:`).
     public var files = FileGrants()

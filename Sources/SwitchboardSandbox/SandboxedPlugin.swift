@@ -502,7 +502,8 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
             let seccomp = try h.bool(), rlimits = try h.bool()
             let landlock = Int(try h.u8()), signalScope = try h.bool()
             return (worker, WorkerHardening(namespaces: spawned.namespaces, uid: spawned.uid, ownUser: spawned.ownUser,
-                                            landlockABI: landlock, signalScope: signalScope, seccomp: seccomp, rlimits: rlimits))
+                                            landlockABI: landlock, privateRoot: spawned.privateRoot, signalScope: signalScope,
+                                            seccomp: seccomp, rlimits: rlimits))
         } catch {
             throw died(worker, path: path, during: "starting", error, settings: settings)
         }
@@ -558,7 +559,10 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         }
         let death = WorkerDeath.describe(status: status, output: worker.output.text, limitMB: settings.limits.memoryMB)
         let code = death.kind == .exit ? "sandbox-exit" : "sandbox-crash"
-        let detail = if case .violation(let why)? = error as? ChannelError { " (\(why))" } else { "" }
+        var detail = if case .violation(let why)? = error as? ChannelError { " (\(why))" } else { "" }
+        // What it printed last (the dynamic linker's or the plugin's own words), scrubbed.
+        let printed = worker.output.text.split(separator: "\n").filter { !$0.hasPrefix("SBCRASH ") }.suffix(2).joined(separator: " / ")
+        if !printed.isEmpty { detail += "; it printed: \(Redactor.redact(String(printed.suffix(300))))" }
         return StartFailure(code: code, message: "\(path): the sandbox worker \(death.text) while \(during)\(detail)", pluginID: pluginID)
     }
 
@@ -631,17 +635,20 @@ public struct WorkerHardening: Sendable, Equatable {
     public var ownUser = false
     /// The Landlock ABI enforcing the worker's filesystem view; 0: none.
     public var landlockABI = 0
+    /// The worker's root is a private one holding only what it needs (where Landlock is not used).
+    public var privateRoot = false
     /// No signal reaches a process outside the worker (Landlock scope, ABI 6+).
     public var signalScope = false
     public var seccomp = false
     public var rlimits = false
 
-    public init(namespaces: Bool = false, uid: UInt32 = 0, ownUser: Bool = false, landlockABI: Int = 0,
+    public init(namespaces: Bool = false, uid: UInt32 = 0, ownUser: Bool = false, landlockABI: Int = 0, privateRoot: Bool = false,
                 signalScope: Bool = false, seccomp: Bool = false, rlimits: Bool = false) {
         self.namespaces = namespaces
         self.uid = uid
         self.ownUser = ownUser
         self.landlockABI = landlockABI
+        self.privateRoot = privateRoot
         self.signalScope = signalScope
         self.seccomp = seccomp
         self.rlimits = rlimits
@@ -651,10 +658,13 @@ public struct WorkerHardening: Sendable, Equatable {
     public var networkNamespace: Bool { namespaces }
 
     /// How the worker's filesystem view is enforced.
-    public var filesystem: String { landlockABI > 0 ? "landlock v\(landlockABI)" : "none" }
+    public var filesystem: String { landlockABI > 0 ? "landlock v\(landlockABI)" : privateRoot ? "private root" : "none" }
 
-    /// Every mechanism docs/SANDBOX.md lists is in force.
-    public var complete: Bool { namespaces && ownUser && landlockABI > 0 && signalScope && seccomp && rlimits }
+    /// Every mechanism docs/SANDBOX.md lists is in force (the signal scope is Landlock's; with a
+    /// private root the PID namespace alone keeps the host out of reach).
+    public var complete: Bool {
+        namespaces && ownUser && (landlockABI > 0 ? signalScope : privateRoot) && seccomp && rlimits
+    }
 
     /// One line for health output and logs: what holds and what does not.
     public var summary: String {

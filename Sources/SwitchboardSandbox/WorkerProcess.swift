@@ -63,10 +63,13 @@ final class WorkerProcess: @unchecked Sendable {
                          "--open-files", "\(limits.openFiles)", "--plugin", plugin, "--tmp", tmp]
         for path in settings.files.read { arguments += ["--read", path] }
         for path in settings.files.write { arguments += ["--write", path] }
+        let privateRoot = settings.namespaces && FilesystemMechanism.usesPrivateRoot(settings.filesystem)
+        if privateRoot { arguments.append("--no-landlock") }
         // Nothing of the host's environment: the vault's master key and every other variable stay out.
         let environment = ["SWIFT_BACKTRACE=enable=no", "TMPDIR=\(tmp)", "HOME=\(tmp)", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+        let view = privateRoot ? FilesystemMechanism.rootView(tmp: tmp, executable: executable, plugin: plugin, files: settings.files) : nil
         let result = Spawner.shared.spawn(executable: executable, arguments: arguments, environment: environment,
-                                          socket: pair[1], output: out[1], settings: settings)
+                                          socket: pair[1], output: out[1], settings: settings, view: view)
         close(pair[1])
         close(out[1])
         switch result {
@@ -176,12 +179,12 @@ final class Spawner: @unchecked Sendable {
     }
 
     func spawn(executable: String, arguments: [String], environment: [String], socket: Int32,
-               output: Int32, settings: SandboxSettings) -> Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError> {
+               output: Int32, settings: SandboxSettings, view: FilesystemMechanism.RootView?) -> Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError> {
         let done = NSCondition()
         nonisolated(unsafe) var result: Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError>?
         let job = Job {
             let r = Spawner.clone(executable: executable, arguments: arguments, environment: environment,
-                                  socket: socket, output: output, settings: settings)
+                                  socket: socket, output: output, settings: settings, view: view)
             done.lock()
             result = r
             done.signal()
@@ -198,21 +201,33 @@ final class Spawner: @unchecked Sendable {
     }
 
     private static func clone(executable: String, arguments: [String], environment: [String], socket: Int32, output: Int32,
-                              settings: SandboxSettings) -> Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError> {
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
+                              settings: SandboxSettings, view: FilesystemMechanism.RootView?) -> Result<(pid: pid_t, containment: SpawnedContainment), WorkerProcess.SpawnError> {
+        // Every string the child reads is made here: between clone and execve it may not allocate.
+        func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] { strings.map { strdup($0) } + [nil] }
+        let argv = cStrings(arguments), envp = cStrings(environment)
+        let readOnly = cStrings(view?.readOnly ?? []), writable = cStrings(view?.writable ?? [])
+        let root = view.map { strdup($0.root) } ?? nil
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for list in [argv, envp, readOnly, writable] { list.forEach { free($0) } }
+            free(root)
         }
         var result = sbx_spawn_result()
         executable.withCString { path in
             argv.withUnsafeBufferPointer { a in
                 envp.withUnsafeBufferPointer { e in
-                    var request = sbx_spawn_request(path: path, argv: a.baseAddress, envp: e.baseAddress, socket_fd: socket,
-                                                    output_fd: output, uid: settings.uid, gid: settings.gid,
-                                                    namespaces: settings.namespaces ? 1 : 0)
-                    sbx_spawn(&request, &result)
+                    readOnly.withUnsafeBufferPointer { ro in
+                        writable.withUnsafeBufferPointer { rw in
+                            ro.withMemoryRebound(to: UnsafePointer<CChar>?.self) { ro in
+                                rw.withMemoryRebound(to: UnsafePointer<CChar>?.self) { rw in
+                                    var request = sbx_spawn_request(path: path, argv: a.baseAddress, envp: e.baseAddress, socket_fd: socket,
+                                                                    output_fd: output, uid: settings.uid, gid: settings.gid,
+                                                                    namespaces: settings.namespaces ? 1 : 0, private_root: root,
+                                                                    root_read_only: ro.baseAddress, root_writable: rw.baseAddress)
+                                    sbx_spawn(&request, &result)
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -225,7 +240,7 @@ final class Spawner: @unchecked Sendable {
             return .failure(.init(description: text))
         }
         return .success((result.pid, SpawnedContainment(namespaces: result.namespaces != 0, ownUser: result.own_user != 0,
-                                                        uid: result.uid, gid: result.gid)))
+                                                        uid: result.uid, gid: result.gid, privateRoot: result.private_root != 0)))
     }
 }
 
@@ -235,6 +250,7 @@ struct SpawnedContainment: Sendable {
     var ownUser: Bool
     var uid: UInt32
     var gid: UInt32
+    var privateRoot: Bool
 }
 
 /// Each worker's own TMPDIR: created by the host for the worker's uid, the only writable

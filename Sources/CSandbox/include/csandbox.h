@@ -29,12 +29,18 @@ typedef struct sbx_spawn_request {
     int output_fd;         /* becomes fds 1 and 2 */
     uint32_t uid, gid;     /* outside ids the worker runs as when the host is privileged */
     int namespaces;        /* 1: new user, PID, mount, network, IPC and UTS namespaces */
+    /* Non-NULL: build a private root here (an empty directory) holding only the paths below, and
+     * pivot into it (the filesystem view where Landlock is not used). NULL-terminated lists. */
+    const char *private_root;
+    const char *const *root_read_only;
+    const char *const *root_writable;
 } sbx_spawn_request;
 
 typedef struct sbx_spawn_result {
     int pid;               /* -1 on failure (see error) */
     int namespaces;        /* 1: the namespaces were created */
     int own_user;          /* 1: the worker runs under another uid than the host's */
+    int private_root;      /* 1: the worker's root is the private one */
     uint32_t uid, gid;     /* the worker's ids as the host sees them */
     int error_number;
     char error[256];
@@ -46,6 +52,11 @@ typedef struct sbx_spawn_result {
  * 0-3 set and every other descriptor closed on exec, signals reset, execve.
  * Safe to call from a multi-threaded process. */
 void sbx_spawn(const sbx_spawn_request *request, sbx_spawn_result *result);
+
+/* In a new mount namespace with CAP_SYS_ADMIN: mounts a tmpfs at `root`, binds each path at the
+ * same place under it (read-only, or read-write), mounts a fresh /proc, pivots into it and makes
+ * it read-only. Raw system calls only (safe between clone and execve). Returns 1 on success. */
+int sbx_private_root(const char *root, const char *const *read_only, const char *const *writable);
 
 /* Makes this process the subreaper of its descendants (PR_SET_CHILD_SUBREAPER): an orphaned
  * descendant becomes its child, not init's. Returns 1 on success. */
