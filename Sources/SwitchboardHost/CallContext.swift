@@ -77,8 +77,8 @@ final class CallContext: @unchecked Sendable {
 
     /// The generation of the call in progress; 0 while no call is live.
     private let live = Atomic<UInt32>(0)
-    /// When the call in progress began and its deadline (monotonic ns), for the watchdog's thread.
-    private let startedAt = Atomic<Int64>(0)
+    /// The deadline of the call in progress (monotonic ns; 0 none), for the watchdog's thread. (No start
+    /// time: a clock read per call would cost the in-process hot path more than the rest of this.)
     private let deadlineAt = Atomic<Int64>(0)
     /// The generation whose overrun the watchdog already reported.
     private let overrunReported = Atomic<UInt32>(0)
@@ -125,18 +125,19 @@ final class CallContext: @unchecked Sendable {
 
     /// A call in progress past its deadline by more than `graceNanos`: reported once per call (the
     /// watchdog's scan). An in-process call cannot be stopped; the host can only say so.
-    func overrun(now: Int64, graceNanos: Int64) -> (plugin: String, tenant: String, connection: String, runningMillis: Int64)? {
+    func overrun(now: Int64, graceNanos: Int64) -> (plugin: String, tenant: String, connection: String, pastDeadlineMillis: Int64)? {
         let generation = live.load(ordering: .acquiring)
         let deadline = deadlineAt.load(ordering: .relaxed)
         guard generation != 0, deadline != 0, now > deadline + graceNanos,
               overrunReported.exchange(generation, ordering: .relaxed) != generation else { return nil }
-        return (pluginID, services.tenant, services.connection, (now - startedAt.load(ordering: .relaxed)) / 1_000_000)
+        return (pluginID, services.tenant, services.connection, (now - deadline) / 1_000_000)
     }
 
-    /// The calls running now and for how long (the stop path names what it could not wait for).
-    func running(now: Int64) -> (plugin: String, connection: String, runningMillis: Int64)? {
+    /// A call running now, and how far past its deadline (nil: none, or not yet past it).
+    func running(now: Int64) -> (plugin: String, connection: String, pastDeadlineMillis: Int64?)? {
         guard live.load(ordering: .acquiring) != 0 else { return nil }
-        return (pluginID, services.connection, (now - startedAt.load(ordering: .relaxed)) / 1_000_000)
+        let deadline = deadlineAt.load(ordering: .relaxed)
+        return (pluginID, services.connection, deadline != 0 && now > deadline ? (now - deadline) / 1_000_000 : nil)
     }
 
     /// As `from`, without counting a late use: `cancelled` and `deadline_ns` are what a plugin
@@ -173,7 +174,6 @@ final class CallContext: @unchecked Sendable {
         current.pointee.oversize = false
         if !current.pointee.diagnostics.isEmpty { current.pointee.diagnostics.removeAll(keepingCapacity: true) }
         cancelFlag.store(false, ordering: .relaxed)
-        startedAt.store(Clock.monotonicNanoseconds(), ordering: .relaxed)
         deadlineAt.store(deadline, ordering: .relaxed)
         live.store(current.pointee.generation, ordering: .releasing)
     }

@@ -24,7 +24,7 @@ public enum TrustedCallWatchdog {
                     guard let overrun = context.overrun(now: now, graceNanos: graceMillis * 1_000_000) else { return }
                     logger.error("a trusted plugin's call overran its deadline; in-process it cannot be stopped", metadata: [
                         "plugin": .string(overrun.plugin), "tenant": .string(overrun.tenant), "connection": .string(overrun.connection),
-                        "running_ms": .string("\(overrun.runningMillis)"),
+                        "past_deadline_ms": .string("\(overrun.pastDeadlineMillis)"),
                         "hint": .string("run it sandboxed (remove it from plugins.trusted) to have it stopped and restarted"),
                     ])
                 }
@@ -34,12 +34,13 @@ public enum TrustedCallWatchdog {
         thread.start()
     }
 
-    /// The in-process calls running now: "plugin (connection) for N ms" each.
+    /// The in-process calls running now: "plugin (connection)", and how far past its deadline.
     public static func runningCalls() -> [String] {
         let now = Clock.monotonicNanoseconds()
         var calls: [String] = []
         CallHandles.forEach { context in
-            if let call = context.running(now: now) { calls.append("\(call.plugin) (\(call.connection)) for \(call.runningMillis) ms") }
+            guard let call = context.running(now: now) else { return }
+            calls.append("\(call.plugin) (\(call.connection))" + (call.pastDeadlineMillis.map { ", \($0) ms past its deadline" } ?? ""))
         }
         return calls
     }
