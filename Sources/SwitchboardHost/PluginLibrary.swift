@@ -101,7 +101,7 @@ public final class PluginLibrary: @unchecked Sendable {
         var result = sb_init_result()
         result.struct_size = UInt32(MemoryLayout<sb_init_result>.size)
         let initFn = unsafeBitCast(initSymbol, to: sb_init_fn.self)
-        let status = OperationStatus(raw: initFn(&args, &result))
+        let status = context.finishedStatus(initFn(&args, &result))
         guard status == .ok else {
             throw refuse(.initFailed(status: status.description, diagnostics: context.finishedDiagnostics.map(\.description)))
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SwitchboardCore
 import SwitchboardHost
+import SwitchboardRuntime
 import SwitchboardSandbox
 import Testing
 
@@ -282,5 +283,40 @@ import Testing
         #expect(outcome.isOK, "\(outcome.summary)")
         #expect(records == 3)
         #expect(plugin.hardening.filesystem == "private root" && plugin.hardening.complete, "\(plugin.hardening.summary)")
+    }
+
+    /// plugins.strict: a connection whose plugin failed to start is a configuration error naming the
+    /// connection's line, the plugin and why, instead of a failed connection in a running host.
+    @Test func strictModeRefusesAConnectionWhosePluginFailedToStart() throws {
+        let dir = TestEnv.tempDir("sbstrict")
+        let plugins = dir + "/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        _ = try TestEnv.zoo("zoo-initcrash", ["ZOO_INIT_CRASH"], in: plugins)
+        for strict in [true, false] {
+            try """
+                version: 1
+                store: sqlite:\(dir)/store-\(strict).db
+                plugins: { dir: \(plugins), strict: \(strict) }
+                tenants:
+                  - id: acme
+                    connections:
+                      - { id: crm, plugin: zoo-initcrash, config: { base_url: "https://api.invalid" } }
+                """.write(toFile: dir + "/switchboard.yaml", atomically: true, encoding: .utf8)
+            let config = try ConfigLoader.load(file: dir + "/switchboard.yaml")
+            if strict {
+                let error = #expect(throws: ConfigError.self) { _ = try Runtime(config: config, logger: Self.quiet) }
+                let text = error.map { "\($0)" } ?? ""
+                #expect(text.contains("switchboard.yaml:7:") && text.contains("plugin \"zoo-initcrash\" was refused")
+                        && text.contains("crashed with SIGSEGV while loading the plugin, in switchboard_plugin_init"), "\(text)")
+            } else {
+                let runtime = try Runtime(config: config, logger: Self.quiet)
+                let connection = try #require(runtime.registry.connection(tenant: "acme", id: "crm"))
+                #expect(connection.startFailure?.contains("in switchboard_plugin_init") == true)
+                let (outcome, _) = connection.instance.write(entity: "Account", idempotencyKey: "k", externalID: "", record: Array("{}".utf8),
+                                                             deadline: 0, labels: [:], onResult: nil)
+                #expect(outcome.status == .retry, "work sent to a failed connection waits; it is not lost")
+                runtime.registry.close()
+            }
+        }
     }
 }
