@@ -144,7 +144,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-testkit.so"), toPath: plugins + "/libsbplugin-testkit.so")
         let zoo = ["zoo-kill": "ZOO_KILL_HOST", "zoo-ghost": "ZOO_GHOST", "zoo-huge": "ZOO_EMIT_HUGE", "zoo-sleepy": "ZOO_INIT_SLEEP",
-                   "zoo-initcrash": "ZOO_INIT_CRASH", "zoo-ctorcrash": "ZOO_CTOR_CRASH", "zoo-ctorexit": "ZOO_CTOR_EXIT", "zoo-hang": "ZOO_HANG"]
+                   "zoo-initcrash": "ZOO_INIT_CRASH", "zoo-ctorcrash": "ZOO_CTOR_CRASH", "zoo-ctorexit": "ZOO_CTOR_EXIT", "zoo-hang": "ZOO_HANG",
+                   "zoo-probe": "ZOO_PROBE"]
         for (name, flag) in zoo { _ = try TestEnv.zoo(name, [flag], in: plugins) }
         let records = 300
         try """
@@ -169,6 +170,7 @@ import Testing
                     plugin: testkit
                     config: { role: sink, path: \(dir)/ghost.log }
                     files: { write: [\(dir)] }
+                  - { id: probe, plugin: zoo-probe, config: { base_url: "https://api.invalid", records: 1, probe_files: "\(dir)/store.db,\(dir)/switchboard.yaml" }, poll: { every: 50ms, streams: [accounts] } }
                   - { id: hang, plugin: zoo-hang, config: { base_url: "https://api.invalid" }, poll: { every: 20ms, streams: [accounts] } }
                   - { id: hangw, plugin: zoo-hang, config: { base_url: "https://api.invalid" }, retry: { max_attempts: 3, base_delay: 50ms } }
                   - { id: kill, plugin: zoo-kill, config: { base_url: "https://api.invalid", records: 5 }, poll: { every: 50ms, streams: [accounts] } }
@@ -243,6 +245,22 @@ import Testing
         let exceptions = try TestEnv.run(TestEnv.switchboard, ["exceptions", "list", "--config", dir + "/switchboard.yaml", "--connection", "huge"])
         #expect(exceptions.stdout.contains("exceeds the 16 MiB limit"), "\(exceptions.stdout.prefix(1500))")
         #expect(!output.contains(masterKey))
+
+        // The probe, run by this host (which holds the vault's master key and a canary in its environment):
+        // the worker's environment is the five variables, and neither the key, the canary, the store nor
+        // the configuration was reached.
+        let probe = output.split(separator: "\n").filter { $0.contains("\"connection\":\"probe\"") && $0.contains("\"plugin\":\"zoo-probe\"") }
+        func finding(_ what: String) -> String? {
+            probe.compactMap { line -> String? in
+                guard let range = line.range(of: "\"msg\":\"\(what): ") else { return nil }
+                return String(line[range.upperBound...].prefix { $0 != "\"" })
+            }.first
+        }
+        #expect(probe.contains { $0.contains("environment holds 5 variables") }, "\(probe.prefix(3))")
+        for what in ["getenv SWITCHBOARD_MASTER_KEY", "getenv SB_ZOO_CANARY", "open read \(dir)/store.db", "open read-write \(dir)/store.db",
+                     "open read \(dir)/switchboard.yaml"] {
+            #expect(finding(what).map { $0 != "reached" } ?? false, "\(what): \(finding(what) ?? "no finding")")
+        }
     }
 
     /// A 50 MB diagnostic is cut to its bound and marked, in both modes; the worker is not called hung.
