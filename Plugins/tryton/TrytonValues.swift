@@ -38,9 +38,9 @@ enum TrytonValue {
                 "minute": digits[4], "second": digits[5], "microsecond": digits.count > 6 ? digits[6] : 0]
     }
 
-    /// Hours of a Tryton timedelta.
+    /// Hours of a Tryton timedelta (which the JSON-RPC interface carries as total seconds).
     static func hoursOf(_ value: Any?) -> Double {
-        ((value as? [String: Any])?["seconds"] as? NSNumber)?.doubleValue ?? 0
+        (((value as? [String: Any])?["seconds"] as? NSNumber)?.doubleValue ?? 0) / 3600
     }
 
     /// A decimal string with two places (money).

@@ -43,6 +43,12 @@ struct RealSystemsTests {
         }
         let number = try #require(invoice["number"]?.stringValue)
         #expect(invoice["total"]?.stringValue == "450.00")   // 3 h at the default 150
+        // The canonical time.approved event carries the hours and the amount Tryton invoiced (it once said 10800 h,
+        // the duration's seconds, and 1,620,000.00 EUR).
+        let approved = try host.sql("SELECT CAST(payload AS TEXT) || ' | ' || coalesce(amount, '') || ' ' || coalesce(currency, '') FROM events "
+                                    + "WHERE type = 'time.approved' AND source = 'erp' AND external_id = '\(line)'")
+        #expect(approved.contains(#""hours":"3""#) && approved.contains(#""billable_amount":{"amount":"450.00""#), "\(approved)")
+        #expect(approved.hasSuffix("| 450.00 EUR"), "the money an item of this event would block: \(approved)")
         try await RealSystems.until("the invoice number and status on the deal") {
             let fields = try RealSystems.driver("crm-fields", deal)
             return fields["sb_invoice_number"]?.stringValue == number && fields["sb_invoice_status"]?.stringValue == "posted" ? true : nil
