@@ -40,9 +40,19 @@ struct TrytonWriter {
             return "\(id)"
         }
         guard values["name"] != nil else { throw PluginError.fatal("a new customer needs a name", fieldPath: "name") }
-        values["code"] = Self.partyCode(source: source, externalID: externalID)
+        let code = Self.partyCode(source: source, externalID: externalID)
+        values["code"] = code
         if let address { values["addresses"] = [["create", [addressValues(address)]]] }
-        return "\(try create("party.party", values))"
+        do {
+            return "\(try create("party.party", values))"
+        } catch {
+            // Refused, and the code is taken now: another host (or an earlier attempt whose answer was lost)
+            // created this customer between the search and the create ("The code on party must be unique").
+            // Get-or-create: take that party and go on, as a search that had found it would have.
+            guard let existing = try search("party.party", [["code", "=", code]]).first else { throw error }
+            if let address { try upsertAddress(party: existing, address) }
+            return "\(existing)"
+        }
     }
 
     func addressValues(_ address: [String: Any]) -> [String: Any] {

@@ -1,10 +1,13 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import Synchronization
 import SwitchboardStore
 import NIOCore
 import NIOHTTP1
 import SwitchboardCore
+import SwitchboardRuntime
+import Logging
 import Testing
 
 /// The opportunity-to-cash accelerator end to end against the real BottleCRM
@@ -75,6 +78,63 @@ struct RealSystemsTests {
         // The xref links each object's ids across both systems (read as the admin API reads it).
         #expect(try host.links(entity: "Project", crmID: deal) == ["crm=\(deal)", "erp=\(project)"])
         #expect(try host.links(entity: "Account", crmID: account).map { $0.prefix(4) } == ["crm=", "erp="])
+    }
+
+    /// Two hosts write one new customer at the same moment (two won deals of one new account delivered to
+    /// different hosts): each must end with the one party Tryton holds. Two runtimes are two hosts here: own
+    /// stores, own sandboxed connector, own Tryton session; 20 trials, both writes released at once.
+    @Test func oneNewCustomerWrittenByTwoHostsAtOnceIsOneParty() throws {
+        let password = (try? String(contentsOfFile: RealSystems.environment["TRYTON_PASSWORD_FILE"]!, encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        setenv("SB_TEST_TRYTON_PASSWORD", password, 1)
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let hosts = try (0..<2).map { index -> Runtime in
+            let dir = TestEnv.tempDir("sbrace-\(index)")
+            try """
+                version: 1
+                store: sqlite:\(dir)/store.db
+                plugins: { dir: \(TestEnv.productsDir) }
+                tenants:
+                  - id: acme
+                    connections:
+                      - id: erp
+                        plugin: tryton
+                        config: { url: "\(RealSystems.environment["TRYTON_URL"]!)", database: \(RealSystems.environment["TRYTON_DB"]!), user: \(RealSystems.environment["TRYTON_USER"]!) }
+                        secrets: { password: env:SB_TEST_TRYTON_PASSWORD }
+                        allow_raw_secrets: true
+                        egress: { allow: ["127.0.0.1:\(RealSystems.trytonPort)"] }
+                """.write(toFile: dir + "/switchboard.yaml", atomically: true, encoding: .utf8)
+            return try Runtime(config: try ConfigLoader.load(file: dir + "/switchboard.yaml"), logger: quiet)
+        }
+        defer { hosts.forEach { $0.registry.close() } }
+        let erp = try hosts.map { try #require($0.registry.connection(tenant: "acme", id: "erp")).instance }
+        let run = UUID().uuidString.prefix(8).lowercased()
+        var failures: [String] = []
+        for trial in 1...20 {
+            let account = "race-\(run)-\(trial)"
+            let record = Array(#"{"source":"crm","external_id":"\#(account)","name":"Race \#(trial)","billing_address":{"street":"1 Main St","city":"Lyon","postal_code":"69001"}}"#.utf8)
+            let results = Mutex<[(status: OperationStatus, id: String?, why: String)]>([])
+            let go = DispatchSemaphore(value: 0), done = DispatchGroup()
+            for (index, instance) in erp.enumerated() {
+                done.enter()
+                Thread {
+                    go.wait()
+                    let (outcome, id) = instance.write(entity: "Account", idempotencyKey: "acme/won-\(index)/\(account)", externalID: "",
+                                                       record: record, deadline: 0, labels: [:], onResult: nil)
+                    results.withLock { $0.append((outcome.status, id, outcome.summary)) }
+                    done.leave()
+                }.start()
+            }
+            go.signal()
+            go.signal()
+            done.wait()
+            let both = results.withLock { $0 }
+            for r in both where r.status != .ok { failures.append("trial \(trial): \(r.status) \(r.why)") }
+            let ids = Set(both.compactMap(\.id))
+            let parties = try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue ?? []
+            if ids.count != 1 || parties.count != 1 { failures.append("trial \(trial): ids \(ids), \(parties.count) parties") }
+        }
+        #expect(failures.isEmpty, "\(failures.count) of 40 writes failed or disagreed: \(failures.prefix(5))")
     }
 
     /// Tryton down while a deal is won: the writes are retried, and the flow completes once Tryton is back.
