@@ -20,6 +20,24 @@ struct TrytonWriter {
         return id
     }
 
+    /// A name as Tryton accepts it: Tryton refuses control characters in a name ("contains some invalid
+    /// chars"), so each run of them (a newline, a tab) becomes one space and the ends are trimmed. Safe:
+    /// a name's line breaks carry no meaning, and the source keeps its own value (docs/CONNECTORS.md).
+    static func name(_ raw: String) -> String {
+        var out = ""
+        var pendingSpace = false
+        for scalar in raw.unicodeScalars {
+            if scalar.properties.generalCategory == .control {
+                pendingSpace = true
+                continue
+            }
+            if pendingSpace && !out.isEmpty && scalar != " " { out.unicodeScalars.append(" ") }
+            pendingSpace = false
+            out.unicodeScalars.append(scalar)
+        }
+        return out.trimmingCharacters(in: .whitespaces)
+    }
+
     /// The party code that ties a Tryton customer to its record elsewhere.
     static func partyCode(source: String, externalID: String) -> String { "\(source)/\(externalID)" }
 
@@ -30,7 +48,7 @@ struct TrytonWriter {
             throw PluginError.fatal("an Account needs source and external_id", fieldPath: "external_id")
         }
         var values: [String: Any] = [:]
-        if let name = record["name"] as? String { values["name"] = name }
+        if let name = record["name"] as? String { values["name"] = Self.name(name) }
         let address = record["billing_address"] as? [String: Any]
         var id = Int(knownID)
         if id == nil { id = try search("party.party", [["code", "=", Self.partyCode(source: source, externalID: externalID)]]).first }
@@ -74,7 +92,7 @@ struct TrytonWriter {
     // MARK: Project -> project.work (a project with tasks, billed on timesheets)
 
     func upsertProject(_ record: [String: Any], knownID: String) throws -> String {
-        guard let source = record["source"] as? String, let name = record["name"] as? String else {
+        guard let source = record["source"] as? String, let name = (record["name"] as? String).map(Self.name), !name.isEmpty else {
             throw PluginError.fatal("a Project needs source and name", fieldPath: "name")
         }
         let opportunity = record["opportunity"] as? String ?? record["external_id"] as? String ?? ""
@@ -112,7 +130,7 @@ struct TrytonWriter {
         project["project_invoice_method"] = (record["billing_method"] as? String) == "fixed_price" ? "effort" : "timesheet"
         project["comment"] = comment
         if let effort { project["effort_duration"] = effort }
-        if !tasks.isEmpty { project["children"] = [["create", tasks.map { work($0, type: "task") }]] }
+        if !tasks.isEmpty { project["children"] = [["create", tasks.map { work(Self.name($0), type: "task") }]] }
         return "\(try create("project.work", project))"
     }
 

@@ -140,7 +140,7 @@ def tryton_project(deal):
     same_code = model("party.party", "search_count", [["code", "in", codes]]) if codes else 0
     tasks = [t["name"] for p in projects for t in model("project.work", "read", p["children"], ["name"])]
     return {"projects": [p["id"] for p in projects], "parties": parties, "party_codes": codes, "parties_with_code": same_code,
-            "tasks": tasks, "comments": [p["comment"] for p in projects]}
+            "tasks": tasks, "comments": [p["comment"] for p in projects], "names": [p["name"] for p in projects]}
 
 
 def tryton_party(code):

@@ -137,6 +137,23 @@ struct RealSystemsTests {
         #expect(failures.isEmpty, "\(failures.count) of 40 writes failed or disagreed: \(failures.prefix(5))")
     }
 
+    /// A deal whose name holds what Tryton refuses in a name (a newline, a tab) becomes a project whose name has
+    /// a space there: the connector's documented normalisation, not a fatal exception ("contains some invalid chars").
+    @Test func aDealNameWithLineBreaksBecomesAProjectNotAnException() async throws {
+        let host = try O2CHost(label: "names")
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let made = try RealSystems.driver("crm-deal", "Northwind\nrollout\tphase 2", "6000.00")
+        let deal = try #require(made["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        let opened = try await RealSystems.opened(deal: deal, "the project for the deal with a line break in its name")
+        // (the driver adds a run tag to every deal name: "NAME TAG")
+        let names = opened["names"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(names.count == 1 && names[0].hasPrefix("Northwind rollout phase 2 ") && names[0].hasSuffix(" delivery")
+                && !names[0].unicodeScalars.contains { $0.properties.generalCategory == .control }, "\(names)")
+        #expect(try host.sql("SELECT count(*) FROM exceptions") == "0")
+    }
+
     /// Tryton down while a deal is won: the writes are retried, and the flow completes once Tryton is back.
     @Test func trytonStoppedMidFlowIsRetriedUntilItIsBack() async throws {
         let host = try O2CHost(label: "outage")
