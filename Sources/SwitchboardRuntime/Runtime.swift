@@ -224,8 +224,8 @@ public final class Runtime: @unchecked Sendable {
                     RuntimeMetrics.rejected(done.tenant, done.connection, result.outcome.rejected)
                     counters.echoes.add(result.echoes, ordering: .relaxed)
                     if result.status == .auth {
-                        _ = try? store.setConnectionPaused(tenant: done.tenant, connection: done.connection, paused: true,
-                                                           reason: "AUTH on read: \(result.diagnostics.first?.summary ?? "")", now: Clock.nowMillis())
+                        pauseOnItsOwn(tenant: done.tenant, connection: done.connection,
+                                      reason: "AUTH on read: \(result.diagnostics.first?.summary ?? "")")
                     }
                     let found = result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0 || result.cursorMoved
                     let key = "\(done.tenant)/\(done.connection)/\(done.stream)"
@@ -385,13 +385,26 @@ public final class Runtime: @unchecked Sendable {
         default: break
         }
         if case .parked = outcome.disposition, let connection = outcome.connection {
-            _ = try? store.setConnectionPaused(tenant: item.tenant, connection: connection, paused: true,
-                                               reason: "AUTH: \(outcome.diagnostics.first?.summary ?? "credentials rejected")",
-                                               now: Clock.nowMillis())
-            logger.error("connection paused: credentials rejected", metadata: ["tenant": "\(item.tenant)", "connection": "\(connection)"])
+            pauseOnItsOwn(tenant: item.tenant, connection: connection,
+                          reason: "AUTH: \(outcome.diagnostics.first?.summary ?? "credentials rejected")")
         }
         metrics.record(item, outcome)
         return outcome
+    }
+
+    /// Pauses a connection whose credentials were rejected, and says so in the audit trail (actor
+    /// `switchboard`) the first time: a decision the runtime takes on its own is audited as an operator's is.
+    private func pauseOnItsOwn(tenant: String, connection: String, reason: String) {
+        let already = ((try? store.pausedConnections()) ?? []).contains { $0.tenant == tenant && $0.connection == connection }
+        _ = try? store.setConnectionPaused(tenant: tenant, connection: connection, paused: true, reason: reason, now: Clock.nowMillis())
+        guard !already else { return }
+        logger.error("connection paused: credentials rejected", metadata: ["tenant": "\(tenant)", "connection": "\(connection)"])
+        do {
+            try store.audit(actor: "switchboard", action: "connection.pause", target: "\(tenant)/\(connection)",
+                            detail: Redactor.redact(reason), now: Clock.nowMillis())
+        } catch {
+            logger.error("cannot write the audit trail", metadata: ["action": "connection.pause", "error": "\(error)"])
+        }
     }
 
     /// Starts the runtime, waits until nothing is left (or the timeout), then stops it (tests, batch jobs).

@@ -195,6 +195,9 @@ import Testing
         #expect(try open("to-auth").isEmpty)
         #expect(try store.stats(tenant: "acme").parked == 4)
         #expect(try store.pausedConnections().map(\.connection) == ["auth"])
+        // The runtime's own decision is in the audit trail, once, as an operator's pause would be.
+        let pauses = try store.auditEntries(limit: 1000).filter { $0.action == "connection.pause" && $0.target == "acme/auth" }
+        #expect(pauses.count == 1 && pauses.first?.actor == "switchboard" && pauses.first?.detail.hasPrefix("AUTH") == true, "\(pauses)")
         #expect(try store.setConnectionPaused(tenant: "acme", connection: "auth", paused: false, reason: "new token", now: Clock.nowMillis()) == 4)
         #expect(try store.stats(tenant: "acme").pending == 4)
     }
