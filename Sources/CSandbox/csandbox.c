@@ -216,8 +216,6 @@ __attribute__((constructor)) static void sbx_worker_start(int argc, char **argv,
     (void)envp;
     if (argc < 2 || strcmp(argv[1], "__worker") != 0) return;
     sbx_report *report = &worker_report;
-    report->worker = 1;
-    report->pdeathsig = 1;  /* set by the spawning child before execve */
     int ok = set_limit(RLIMIT_CORE, 0, 0);
     uint64_t memory = number(argc, argv, "--memory-mb") << 20, cpu = number(argc, argv, "--cpu-seconds"),
              files = number(argc, argv, "--open-files");
@@ -237,15 +235,13 @@ __attribute__((constructor)) static void sbx_worker_start(int argc, char **argv,
     for (size_t i = 0; i < sizeof system_reads / sizeof system_reads[0]; i++)
         add_path(&reads, system_reads[i], strlen(system_reads[i]));
     add_mapped_libraries();
-    int from = 2;
-    const char *value;
-    while ((value = option(argc, argv, "--plugin", &from))) add_path(&reads, value, strlen(value));
-    from = 2;
-    while ((value = option(argc, argv, "--read", &from))) add_path(&reads, value, strlen(value));
-    from = 2;
-    while ((value = option(argc, argv, "--write", &from))) add_path(&writes, value, strlen(value));
-    from = 2;
-    while ((value = option(argc, argv, "--tmp", &from))) add_path(&writes, value, strlen(value));
+    static const struct { const char *name; path_list *list; } grants[] = {
+        {"--plugin", &reads}, {"--read", &reads}, {"--write", &writes}, {"--tmp", &writes}};
+    for (size_t g = 0; g < sizeof grants / sizeof grants[0]; g++) {
+        int from = 2;
+        const char *value;
+        while ((value = option(argc, argv, grants[g].name, &from))) add_path(grants[g].list, value, strlen(value));
+    }
     sbx_fs_view view = {.read = reads.items, .read_count = reads.count, .write = writes.items, .write_count = writes.count};
     /* --no-landlock: the host built a private root for this worker instead. */
     int landlock = 1;

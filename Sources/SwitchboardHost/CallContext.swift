@@ -212,11 +212,11 @@ final class CallContext: @unchecked Sendable {
     /// The largest item (key + data) a plugin may emit: output past it is a plugin bug, not data.
     static let maxItemBytes = 16 << 20
 
-    /// Hands one item to the call's sink. `call` is checked again under the emit lock: an emit that
-    /// races the call's end is refused, never delivered to the next call's sink.
-    func emit(_ call: OpaquePointer?, _ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
+    /// Hands one item to the call's sink. The call's generation is checked again under the emit lock: an
+    /// emit that races the call's end is refused, never delivered to the next call's sink.
+    func emit(_ generation: UInt32, _ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
         emitLock.withLock {
-            guard let (_, generation) = CallHandles.resolve(call), isLive(generation) else {
+            guard isLive(generation) else {
                 refusedAfterReturn.add(1, ordering: .relaxed)
                 return SB_CANCELLED
             }

@@ -66,6 +66,12 @@ enum CallHandles {
         OpaquePointer(bitPattern: UInt(slot) << 32 | UInt(generation))!
     }
 
+    /// The generation a handle carries (its low 32 bits).
+    @inline(__always)
+    static func generation(of call: OpaquePointer?) -> UInt32 {
+        UInt32(truncatingIfNeeded: UInt(bitPattern: Int(bitPattern: call.map(UnsafeRawPointer.init))))
+    }
+
     /// The context a handle names and the generation it carries; nil for a handle no context issued.
     @inline(__always)
     static func resolve(_ call: OpaquePointer?) -> (context: CallContext, generation: UInt32)? {
@@ -73,6 +79,6 @@ enum CallHandles {
         let bits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(call)))
         let slot = Int(bits >> 32)
         guard slot < capacity, let raw = table[slot] else { return nil }
-        return (Unmanaged<CallContext>.fromOpaque(raw).takeUnretainedValue(), UInt32(truncatingIfNeeded: bits))
+        return (Unmanaged<CallContext>.fromOpaque(raw).takeUnretainedValue(), generation(of: call))
     }
 }

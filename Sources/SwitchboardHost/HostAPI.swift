@@ -24,10 +24,10 @@ enum HostAPI {
                 guard let item else { return SB_FATAL }
                 // Fast path: an item of exactly the v1 size needs no tail check.
                 if item.pointee.struct_size == UInt32(MemoryLayout<sb_emit>.size) {
-                    return context.emit(call, item.pointee.kind, key: item.pointee.key, data: item.pointee.data)
+                    return context.emit(CallHandles.generation(of: call), item.pointee.kind, key: item.pointee.key, data: item.pointee.data)
                 }
                 switch StructCopy.read(UnsafeRawPointer(item), as: sb_emit.self, declaredSize: Int(item.pointee.struct_size)) {
-                case .ok(let copy): return context.emit(call, copy.kind, key: copy.key, data: copy.data)
+                case .ok(let copy): return context.emit(CallHandles.generation(of: call), copy.kind, key: copy.key, data: copy.data)
                 case .unknownTail(let offset):
                     context.report(Diagnostic("sb_emit sets unknown fields (non-zero byte at offset \(offset))", fieldPath: "emit"))
                     return SB_FATAL

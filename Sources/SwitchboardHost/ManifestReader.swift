@@ -20,7 +20,8 @@ enum ManifestReader {
             throw PluginLoadError(path: path, reason: .wrongABIMajor(plugin: major, host: Int(SB_ABI_MAJOR)))
         }
         let manifest: sb_manifest
-        switch StructCopy.read(raw, as: sb_manifest.self, declaredSize: declaredSize, minimumSize: MemoryLayout<sb_manifest>.size) {
+        switch StructCopy.read(raw, as: sb_manifest.self, declaredSize: declaredSize, minimumSize: MemoryLayout<sb_manifest>.size,
+                               probeTail: true) {
         case .ok(let value): manifest = value
         case .unknownTail(let offset):
             throw PluginLoadError(path: path, reason: .unknownTail(structName: "sb_manifest", pluginMinor: minor,
@@ -79,7 +80,7 @@ enum VTableReader {
         let table: sb_plugin_vtable
         // The mandatory core ends at `close`.
         let coreSize = MemoryLayout<sb_plugin_vtable>.offset(of: \.close)! + MemoryLayout<Int>.size
-        switch StructCopy.read(raw, as: sb_plugin_vtable.self, declaredSize: declaredSize, minimumSize: coreSize) {
+        switch StructCopy.read(raw, as: sb_plugin_vtable.self, declaredSize: declaredSize, minimumSize: coreSize, probeTail: true) {
         case .ok(let value): table = value
         case .unknownTail(let offset):
             throw PluginLoadError(path: path, reason: .unknownTail(structName: "sb_plugin_vtable", pluginMinor: Int(manifest.abi_minor),

@@ -21,6 +21,9 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
 
     public var info: PluginInfo { library.info }
 
+    /// Host-function uses of a call after it returned, refused (a plugin thread emitting on an old call).
+    public var callsRefusedAfterReturn: Int { context.refusedAfterReturn.load(ordering: .relaxed) }
+
     /// Runs one operation on the instance. `deadline` is a monotonic time in ns (0 = none).
     @inline(__always)
     private func perform(_ operation: StaticString, allowed: UInt32, deadline: Int64 = 0, labels: [String: String] = [:], sink: EmitSink?,

@@ -22,11 +22,15 @@ enum StructCopy {
     /// How far past the host's size a newer minor's struct may reach (ABI 1 structs grow by a few fields).
     static let maxTailBytes = 4096
 
-    static func read<T>(_ pointer: UnsafeRawPointer, as type: T.Type, declaredSize: Int, minimumSize: Int = 4) -> Outcome<T> {
+    /// `probeTail`: check the tail is readable memory before scanning it (load time: a manifest or vtable
+    /// whose size lies would crash the loader). Per-call structs skip it: they live on the plugin's own
+    /// stack, and three system calls per emit of a newer minor would cost more than the bound protects.
+    static func read<T>(_ pointer: UnsafeRawPointer, as type: T.Type, declaredSize: Int, minimumSize: Int = 4,
+                        probeTail: Bool = false) -> Outcome<T> {
         let known = MemoryLayout<T>.size
         guard declaredSize >= minimumSize else { return .tooSmall(declaredSize) }
         if declaredSize > known {
-            guard declaredSize - known <= maxTailBytes, readable(pointer + known, count: declaredSize - known) else {
+            guard declaredSize - known <= maxTailBytes, !probeTail || readable(pointer + known, count: declaredSize - known) else {
                 return .tooLarge(declaredSize)
             }
             let tail = UnsafeRawBufferPointer(start: pointer + known, count: declaredSize - known)

@@ -155,8 +155,6 @@ struct Reader {
     mutating func config(_ root: Node) -> SwitchboardConfig? {
         guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "worker", "tenants", "branding"]) else { return nil }
         if let version = top["version"], version.int != 1 { fail(version, "version must be 1") }
-        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : base + "/" + path }
         var store = "sqlite:" + resolve("switchboard.db")
         if let node = top["store"], let url = string(node, "store", parent: root) {
             if url.hasPrefix("sqlite:") {
@@ -345,6 +343,11 @@ struct Reader {
                                 location: at(node), secretLocations: secretLocations)
     }
 
+    /// A path from the file: absolute, or relative to the configuration file's directory.
+    func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().path + "/" + path
+    }
+
     /// `files:` — the paths a sandboxed connection may read (`read:`) or write (`write:`), absolute or
     /// relative to the configuration file (docs/SANDBOX.md).
     mutating func fileGrants(_ node: Node) -> FileGrants? {
@@ -354,8 +357,7 @@ struct Reader {
             for item in f[key].flatMap({ sequence($0, "files.\(key)") }) ?? [] {
                 guard let path = string(item, "files.\(key) entry", parent: node) else { continue }
                 if path.isEmpty { fail(item, "files.\(key): an empty path"); continue }
-                let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
-                grants[keyPath: keyPath].append(path.hasPrefix("/") ? path : base + "/" + path)
+                grants[keyPath: keyPath].append(resolve(path))
             }
         }
         return grants

@@ -170,6 +170,10 @@ public final class Runtime: @unchecked Sendable {
         var scheduling = false
         let stall = config.worker.effectiveSchedulerStallMillis
         let deadlineMillis = config.worker.deadlineMillis
+        // Which connections are paused, read at most every 50 ms: this loop turns each time a lane reports,
+        // and one store query per turn would be work on the poll path for nothing.
+        var paused = Set<String>()
+        var pausedReadAt: Int64?
         // Exported from the start: a host that never wins the lock shows 0, not nothing.
         RuntimeMetrics.scheduler(false)
         while !isStopping {
@@ -186,7 +190,10 @@ public final class Runtime: @unchecked Sendable {
                 continue
             }
             var nextWake = Clock.monotonicNanoseconds() + 200_000_000
-            let paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })
+            if pausedReadAt.map({ Clock.monotonicNanoseconds() - $0 >= 50_000_000 }) ?? true {
+                paused = Set(((try? store.pausedConnections()) ?? []).map { "\($0.tenant)/\($0.connection)" })
+                pausedReadAt = Clock.monotonicNanoseconds()
+            }
             var expected: [String] = []
             round: for connection in registry.all {
                 // A connection whose plugin failed to start has nothing to poll (its failure was logged at start).

@@ -29,20 +29,25 @@ public enum ChildProcesses {
     /// (a child's own children come to this process as it dies). Returns how many were ended.
     @discardableResult
     public static func endAll(graceMillis: Int64 = 1_000) -> Int {
-        var ended = Set<pid_t>()
+        var ended = 0
         for _ in 0..<50 {
             let living = children()
             if living.isEmpty { break }
-            for pid in living where !ended.contains(pid) { kill(pid, SIGTERM) }
+            for pid in living { kill(pid, SIGTERM) }
+            // Reaped as they end; only those still running after the grace get SIGKILL (a reaped pid may
+            // already belong to another process).
+            var running = Set(living)
             let deadline = Date().addingTimeInterval(Double(graceMillis) / 1000)
-            while Date() < deadline && living.contains(where: { waitpid($0, nil, WNOHANG) == 0 }) { usleep(10_000) }
-            for pid in living {
-                kill(pid, SIGKILL)
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                ended.insert(pid)
+            while !running.isEmpty && Date() < deadline {
+                running = running.filter { waitpid($0, nil, WNOHANG) == 0 }
+                if !running.isEmpty { usleep(10_000) }
             }
+            for pid in running {
+                kill(pid, SIGKILL)
+                while waitpid(pid, nil, 0) < 0 && errno == EINTR {}
+            }
+            ended += living.count
         }
-        return ended.count
+        return ended
     }
 }

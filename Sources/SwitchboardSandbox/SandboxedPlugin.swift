@@ -561,7 +561,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         let code = death.kind == .exit ? "sandbox-exit" : "sandbox-crash"
         var detail = if case .violation(let why)? = error as? ChannelError { " (\(why))" } else { "" }
         // What it printed last (the dynamic linker's or the plugin's own words), scrubbed.
-        let printed = worker.output.text.split(separator: "\n").filter { !$0.hasPrefix("SBCRASH ") }.suffix(2).joined(separator: " / ")
+        let printed = worker.output.printed(lines: 2).replacingOccurrences(of: "\n", with: " / ")
         if !printed.isEmpty { detail += "; it printed: \(Redactor.redact(String(printed.suffix(300))))" }
         return StartFailure(code: code, message: "\(path): the sandbox worker \(death.text) while \(during)\(detail)", pluginID: pluginID)
     }
@@ -594,7 +594,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
             ])
         }
         let code: OperationStatus = death.kind == .cancelled ? .cancelled : .retry
-        let printed = worker.output.text.split(separator: "\n").filter { !$0.hasPrefix("SBCRASH ") }.joined(separator: "\n")
+        let printed = worker.output.printed()
         return CallOutcome(status: code, diagnostics: [Diagnostic(message, detail: Redactor.redact(String(printed.suffix(512))))])
     }
 
@@ -653,9 +653,6 @@ public struct WorkerHardening: Sendable, Equatable {
         self.seccomp = seccomp
         self.rlimits = rlimits
     }
-
-    /// The network namespace is one of the namespaces.
-    public var networkNamespace: Bool { namespaces }
 
     /// How the worker's filesystem view is enforced.
     public var filesystem: String { landlockABI > 0 ? "landlock v\(landlockABI)" : privateRoot ? "private root" : "none" }

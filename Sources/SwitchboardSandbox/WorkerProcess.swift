@@ -39,8 +39,7 @@ final class WorkerProcess: @unchecked Sendable {
     /// Starts `executable __worker ...` for the plugin at `plugin`, with the socket on fd 3 and
     /// stdout+stderr into an output socket, in the containment `settings` asks for (docs/SANDBOX.md).
     static func spawn(executable: String, plugin: String, settings: SandboxSettings) throws(SpawnError) -> (WorkerProcess, SpawnedContainment) {
-        let tmp: String
-        do { tmp = try PrivateTemporaryDirectory.make(uid: settings.uid, gid: settings.gid) } catch { throw error }
+        let tmp = try PrivateTemporaryDirectory.make(uid: settings.uid, gid: settings.gid)
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             PrivateTemporaryDirectory.remove(tmp)
@@ -143,6 +142,11 @@ final class OutputTail: @unchecked Sendable {
     }
 
     var text: String { String(decoding: state.withLock { $0.tail }, as: UTF8.self) }
+
+    /// What the plugin (or the dynamic linker) printed last: the tail without the worker's own crash line.
+    func printed(lines: Int = .max) -> String {
+        text.split(separator: "\n").filter { !$0.hasPrefix("SBCRASH ") }.suffix(lines).joined(separator: "\n")
+    }
     var totalBytes: Int { state.withLock { $0.total } }
 
     func waitForEOF(timeoutMillis: Int64) {

@@ -65,10 +65,8 @@ int sbx_become_subreaper(void);
 /* ---- worker side ---- */
 
 typedef struct sbx_report {
-    int worker;        /* 1: this process started as a worker and hardened itself */
     int seccomp;       /* 1: the syscall filter is installed */
     int rlimits;       /* 1: every requested limit is set */
-    int pdeathsig;
     int landlock_abi;  /* the kernel's Landlock ABI; 0: none */
     int landlock;      /* 1: the filesystem view is enforced by Landlock */
     int signal_scope;  /* 1: Landlock denies signals to processes outside the worker */
