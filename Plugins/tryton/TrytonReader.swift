@@ -240,11 +240,14 @@ struct TrytonReader {
 
 /// What the connector writes into a project's comment so the project can be
 /// found again (idempotent create) and traced back to its deal:
-/// `opportunity: SOURCE/ID` and `budget: AMOUNT CUR` lines.
+/// `opportunity: SOURCE/ID`, `budget: AMOUNT CUR` and `invoiced in: CUR` lines.
 struct ProjectMarker {
     struct Reference { var source: String; var id: String }
     var opportunity: Reference?
     var budget: [String: String]?
+    /// The currency the project is invoiced in (its deal's); nil: the company's.
+    var currency: String?
+    static let currencyPrefix = "invoiced in: "
 
     init(comment: String) {
         for line in comment.split(separator: "\n") {
@@ -253,6 +256,8 @@ struct ProjectMarker {
                 if let slash = value.firstIndex(of: "/") {
                     opportunity = Reference(source: String(value[..<slash]), id: String(value[value.index(after: slash)...]))
                 }
+            } else if line.hasPrefix(Self.currencyPrefix) {
+                currency = String(line.dropFirst(Self.currencyPrefix.count))
             } else if line.hasPrefix("budget: ") {
                 let parts = line.dropFirst("budget: ".count).split(separator: " ")
                 if parts.count == 2 { budget = ["amount": String(parts[0]), "currency": String(parts[1])] }

@@ -24,19 +24,21 @@ final class TrytonSession {
     func reset() { session = nil }
 
     /// Calls `model.MODEL.METHOD` with the user's context appended.
-    func model(_ name: String, _ method: String, _ arguments: [Any], host: HostCall) throws -> Any {
-        try call("model.\(name).\(method)", arguments, withContext: true, host: host)
+    /// `extra` adds to (or overrides) the context for this call only, e.g. `["date": ...]` for a rate on a date.
+    func model(_ name: String, _ method: String, _ arguments: [Any], context extra: [String: Any] = [:], host: HostCall) throws -> Any {
+        try call("model.\(name).\(method)", arguments, withContext: true, extra: extra, host: host)
     }
 
-    func call(_ method: String, _ arguments: [Any], withContext: Bool, host: HostCall) throws -> Any {
+    func call(_ method: String, _ arguments: [Any], withContext: Bool, extra: [String: Any] = [:], host: HostCall) throws -> Any {
         try ensureLogin(host: host)
+        let params = { withContext ? arguments + [self.context.merging(extra) { $1 }] : arguments }
         do {
-            return try rpc(method, withContext ? arguments + [context] : arguments, host: host)
+            return try rpc(method, params(), host: host)
         } catch is SessionExpired {
             session = nil
             try ensureLogin(host: host)
             do {
-                return try rpc(method, withContext ? arguments + [context] : arguments, host: host)
+                return try rpc(method, params(), host: host)
             } catch is SessionExpired {
                 throw PluginError.auth("Tryton rejected a fresh session for user \(user)")
             }

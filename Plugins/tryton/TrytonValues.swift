@@ -43,6 +43,26 @@ enum TrytonValue {
         (((value as? [String: Any])?["seconds"] as? NSNumber)?.doubleValue ?? 0) / 3600
     }
 
+    /// A decimal string as an exact Decimal (nil if it is not one).
+    static func exact(_ text: String) -> Decimal? {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "." || $0 == "-") }) else { return nil }
+        return Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
+    }
+
+    /// `value` rounded half-even (as Tryton's currencies round) to `places` decimals, written with exactly that many.
+    static func fixed(_ value: Decimal, places: Int) -> String {
+        var input = value, rounded = Decimal()
+        NSDecimalRound(&rounded, &input, places, .bankers)
+        let negative = rounded < 0
+        var text = "\(negative ? -rounded : rounded)"
+        if places > 0 {
+            if !text.contains(".") { text += "." }
+            let have = text.count - 1 - text.distance(from: text.startIndex, to: text.firstIndex(of: ".")!)
+            text += String(repeating: "0", count: max(0, places - have))
+        }
+        return (negative ? "-" : "") + text
+    }
+
     /// A decimal string with two places (money).
     static func money(_ value: Double) -> String { String(format: "%.2f", value) }
 }

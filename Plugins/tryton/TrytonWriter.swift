@@ -117,8 +117,17 @@ struct TrytonWriter {
         var comment = marker
         var effort: [String: Any]?
         if let budget = record["budget"] as? [String: Any], let amount = budget["amount"] as? String, let currency = budget["currency"] as? String {
-            comment += "\nbudget: \(amount) \(currency)"
-            if let total = Double(amount), let hourly = Double(rate), hourly > 0 { effort = TrytonValue.hours((total / hourly).rounded()) }
+            // The project is invoiced in the deal's currency; its hours are planned in the company's, at Tryton's rate.
+            let currencies = TrytonCurrencies(tryton: tryton, host: host)
+            let books = try currencies.company()
+            let deal = currency == books.code ? books : try currencies.currency(currency, fieldPath: "budget.currency")
+            let factor = try currencies.factor(from: deal, to: books, fieldPath: "budget.currency")
+            comment += "\nbudget: \(amount) \(currency)\n\(ProjectMarker.currencyPrefix)\(deal.code)"
+            if let total = TrytonValue.exact(amount), let hourly = TrytonValue.exact(rate), hourly > 0 {
+                var hours = total * factor / hourly, whole = Decimal()
+                NSDecimalRound(&whole, &hours, 0, .plain)
+                effort = TrytonValue.hours(NSDecimalNumber(decimal: whole).doubleValue)
+            }
         }
         let tasks = (custom["tasks"] as? [String]) ?? ["Delivery"]
         func work(_ name: String, type: String) -> [String: Any] {
@@ -146,6 +155,8 @@ struct TrytonWriter {
         let lines = record["lines"] as? [[String: Any]] ?? []
         let entries = lines.flatMap { ($0["time_entries"] as? [String]) ?? [] }.compactMap(Int.init)
         guard !entries.isEmpty else { throw PluginError.fatal("an Invoice needs the time entries it bills", fieldPath: "lines[0].time_entries") }
+        // Checked before anything is made: a missing rate leaves no company-currency draft behind for someone to post.
+        let conversion = try invoiceConversion(project: project)
         var invoices = try invoicesCovering(entries)
         if invoices.isEmpty {
             _ = try tryton.model("project.work", "invoice", [[project]], host: host)
@@ -158,10 +169,43 @@ struct TrytonWriter {
         }
         for id in invoices {
             let state = (try tryton.model("account.invoice", "read", [[id], ["state"]], host: host) as? [[String: Any]])?.first?["state"] as? String
+            if state == "draft", let conversion { try convert(invoice: id, conversion) }
             if state == "draft" { _ = try tryton.model("account.invoice", "validate_invoice", [[id]], host: host) }
             if state == "draft" || state == "validated" { _ = try tryton.model("account.invoice", "post", [[id]], host: host) }
         }
         return "\(invoice)"
+    }
+
+    typealias Conversion = (currency: TrytonCurrencies.Currency, factor: Decimal)
+
+    /// For a project invoiced in a currency other than the company's: that currency and the factor from the
+    /// company's (project_invoice drafts every invoice in the company's currency); nil when no conversion is due.
+    func invoiceConversion(project: Int) throws -> Conversion? {
+        let comment = (try tryton.model("project.work", "read", [[project], ["comment"]], host: host) as? [[String: Any]])?.first?["comment"]
+        guard let code = ProjectMarker(comment: comment as? String ?? "").currency else { return nil }
+        let currencies = TrytonCurrencies(tryton: tryton, host: host)
+        let books = try currencies.company()
+        guard code != books.code else { return nil }
+        let target = try currencies.currency(code, fieldPath: "project")
+        return (target, try currencies.factor(from: books, to: target, fieldPath: "project"))
+    }
+
+    /// Turns a draft invoice in the company's currency into one in `conversion.currency`: the same lines, each
+    /// unit price converted at Tryton's rate (to Tryton's 4 price digits). Tryton posts it with the company-currency
+    /// amounts beside it. Done once: an invoice already in that currency is left as it is.
+    func convert(invoice: Int, _ conversion: Conversion) throws {
+        let row = (try tryton.model("account.invoice", "read", [[invoice], ["currency", "lines"]], host: host) as? [[String: Any]])?.first ?? [:]
+        guard row["currency"] as? Int != conversion.currency.id else { return }
+        let lineIDs = row["lines"] as? [Int] ?? []
+        let lines = try tryton.model("account.invoice.line", "read", [lineIDs, ["unit_price"]], host: host) as? [[String: Any]] ?? []
+        var lineWrites: [Any] = []
+        for line in lines {
+            guard let id = line["id"] as? Int, let price = TrytonValue.decimalString(line["unit_price"]).flatMap(TrytonValue.exact) else { continue }
+            lineWrites.append(["write", [id], ["currency": conversion.currency.id,
+                                               "unit_price": TrytonValue.decimal(TrytonValue.fixed(price * conversion.factor, places: 4))]] as [Any])
+        }
+        // One write: Tryton requires an invoice's lines to be in its currency, so both change together.
+        _ = try tryton.model("account.invoice", "write", [[invoice], ["currency": conversion.currency.id, "lines": lineWrites]], host: host)
     }
 
     func invoicesCovering(_ entries: [Int]) throws -> [Int] {

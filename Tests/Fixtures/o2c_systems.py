@@ -40,14 +40,14 @@ def crm(method, path, body=None, token_file="BOTTLECRM_PAT_FILE"):
     return json.loads(text) if text else {}
 
 
-def crm_deal(name, amount):
+def crm_deal(name, amount, currency="EUR"):
     """A new account and a deal for it, in prospecting."""
     tag = uuid.uuid4().hex[:8]
     account = crm("POST", "/api/accounts/", {
         "name": f"{name} {tag} GmbH", "email": f"ap-{tag}@example.com", "city": "Hamburg", "country": "DE",
         "address_line": "Hafenstrasse 1", "postcode": "20095", "industry": "TECHNOLOGY"})["id"]
     deal = crm("POST", "/api/opportunities/", {
-        "name": f"{name} {tag}", "account": account, "amount": amount, "currency": "EUR", "probability": 40})["id"]
+        "name": f"{name} {tag}", "account": account, "amount": amount, "currency": currency, "probability": 40})["id"]
     return {"account": account, "deal": deal}
 
 
@@ -140,7 +140,8 @@ def tryton_project(deal):
     same_code = model("party.party", "search_count", [["code", "in", codes]]) if codes else 0
     tasks = [t["name"] for p in projects for t in model("project.work", "read", p["children"], ["name"])]
     return {"projects": [p["id"] for p in projects], "parties": parties, "party_codes": codes, "parties_with_code": same_code,
-            "tasks": tasks, "comments": [p["comment"] for p in projects], "names": [p["name"] for p in projects]}
+            "tasks": tasks, "comments": [p["comment"] for p in projects], "names": [p["name"] for p in projects],
+            "efforts": [(p["effort_duration"] or {}).get("seconds") for p in projects]}
 
 
 def tryton_party(code):
@@ -172,9 +173,29 @@ def tryton_invoices(*lines):
     rows = model("timesheet.line", "read", [int(x) for x in lines], ["invoice_line"])
     invoice_lines = [r["invoice_line"] for r in rows if r["invoice_line"]]
     ids = sorted({r["invoice"] for r in model("account.invoice.line", "read", invoice_lines, ["invoice"])}) if invoice_lines else []
-    invoices = model("account.invoice", "read", ids, ["number", "state", "total_amount"]) if ids else []
-    return {"invoices": [{"id": i["id"], "number": i["number"], "state": i["state"], "total": i["total_amount"]["decimal"]}
-                         for i in invoices]}
+    invoices = model("account.invoice", "read", ids, ["number", "state", "total_amount", "currency.code"]) if ids else []
+    return {"invoices": [{"id": i["id"], "number": i["number"], "state": i["state"], "total": i["total_amount"]["decimal"],
+                          "currency": i["currency."]["code"]} for i in invoices]}
+
+
+def tryton_currency(code, rate=None):
+    """The accountant adds currency CODE (if Tryton has none) and, given RATE, its rate against the company's
+    currency from 30 days ago (giving the company's currency its rate of 1 if it has none yet); without RATE,
+    CODE is left with no rate at all."""
+    found = model("currency.currency", "search", [["code", "=", code]], 0, 1, None)
+    currency = found[0] if found else model("currency.currency", "create", [{
+        "name": code, "code": code, "symbol": code, "rounding": {"__class__": "Decimal", "decimal": "0.01"}, "digits": 2}])[0]
+    if rate is None:
+        model("currency.currency.rate", "delete", model("currency.currency.rate", "search", [["currency", "=", currency]], 0, None, None))
+    else:
+        since = time.gmtime(time.time() - 30 * 86400)
+        day = {"__class__": "date", "year": since.tm_year, "month": since.tm_mon, "day": since.tm_mday}
+        company = model("company.company", "read", [_session["context"]["company"]], ["currency"])[0]["currency"]
+        for target, value in ((company, "1"), (currency, rate)):
+            if not model("currency.currency.rate", "search", [["currency", "=", target]], 0, 1, None):
+                model("currency.currency.rate", "create", [{"currency": target, "date": day,
+                                                            "rate": {"__class__": "Decimal", "decimal": value}}])
+    return {"currency": currency}
 
 
 def tryton_pay(invoice):
@@ -226,7 +247,7 @@ COMMANDS = {
     "crm-contact": crm_contact, "crm-account": crm_account, "crm-account-rename": crm_account_rename,
     "tryton-party": tryton_party, "tryton-party-rename": tryton_party_rename,
     "tryton-project": tryton_project, "tryton-log-time": tryton_log_time, "tryton-invoices": tryton_invoices,
-    "tryton-pay": tryton_pay, "bench-won-to-posted": bench_won_to_posted,
+    "tryton-pay": tryton_pay, "tryton-currency": tryton_currency, "bench-won-to-posted": bench_won_to_posted,
 }
 
 if __name__ == "__main__":

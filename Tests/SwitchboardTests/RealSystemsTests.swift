@@ -154,6 +154,52 @@ struct RealSystemsTests {
         #expect(try host.sql("SELECT count(*) FROM exceptions") == "0")
     }
 
+    /// A deal in a currency other than the company's (EUR) is invoiced in that currency at Tryton's rate, and the
+    /// write-back says so; a currency Tryton has no rate for is an exception naming it, retried once a rate is added.
+    /// (Before: a USD deal was planned and invoiced as if its amount were EUR, and `300.00 EUR` written onto it.)
+    @Test func aForeignCurrencyDealIsInvoicedInItsCurrencyOrParkedNamingTheMissingRate() async throws {
+        try RealSystems.driver("tryton-currency", "USD", "1.10")   // 1 EUR = 1.10 USD
+        let host = try O2CHost(label: "currency")
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let made = try RealSystems.driver("crm-deal", "Dollar deal", "12000.00", "USD")
+        let deal = try #require(made["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        let opened = try await RealSystems.opened(deal: deal, "the project for the USD deal")
+        #expect(opened["comments"]?.arrayValue?.first?.stringValue?.contains("budget: 12000.00 USD\ninvoiced in: USD") == true, "\(opened)")
+        // 12000 USD = 10909.09 EUR at 1.10, over 150 EUR an hour: 73 h (262800 s) planned, not 80 as if the dollars were euros.
+        #expect(opened["efforts"]?.arrayValue?.first?.numberText == "262800.0", "\(opened)")
+        let project = try #require(opened["projects"]?.arrayValue?.first?.intValue)
+        let line = try #require(try RealSystems.driver("tryton-log-time", String(project), "2")["line"]?.intValue)
+        let invoice = try await RealSystems.until("a posted invoice for the USD project's time") {
+            try RealSystems.driver("tryton-invoices", String(line))["invoices"]?.arrayValue?.first { $0["state"]?.stringValue == "posted" }
+        }
+        #expect(invoice["currency"]?.stringValue == "USD")
+        #expect(invoice["total"]?.stringValue == "330.00")   // 2 h at 150 EUR = 300 EUR = 330.00 USD
+        try await RealSystems.until("the invoice total on the deal, in the currency Tryton invoiced") {
+            try RealSystems.driver("crm-fields", deal)["sb_invoice_total"]?.stringValue == "330.00 USD" ? true : nil
+        }
+
+        try RealSystems.driver("tryton-currency", "GBP")   // the currency exists, but no one has entered a rate
+        let pounds = try #require(try RealSystems.driver("crm-deal", "Sterling deal", "9000.00", "GBP")["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", pounds)
+        let item = try await RealSystems.until("the exception item for the GBP deal") {
+            let listed = try TestEnv.run(TestEnv.switchboard, ["exceptions", "list", "--config", host.config, "--json"])
+            return (try? JSON.parse(listed.stdout))?.arrayValue?.first { $0["external_id"]?.stringValue == pounds }
+        }
+        #expect(item["reason"]?.stringValue == "fatal")
+        #expect(item.text.contains("Tryton has no rate for GBP") && item.text.contains("budget.currency"), "\(item.text)")
+        #expect(item["impact"]?["amount"]?.stringValue == "9000.00" && item["impact"]?["currency"]?.stringValue == "GBP")
+        #expect(try RealSystems.driver("tryton-project", pounds)["projects"]?.arrayValue?.isEmpty == true)
+        try RealSystems.driver("tryton-currency", "GBP", "0.85")
+        let retried = try TestEnv.run(TestEnv.switchboard, ["exceptions", "retry", String(try #require(item["id"]?.intValue)),
+                                                            "--config", host.config, "--actor", "finance@acme", "--note", "GBP rate entered"])
+        #expect(retried.status == 0, "\(retried.stderr)")
+        let fixed = try await RealSystems.opened(deal: pounds, "the GBP project after the rate was added")
+        // 9000 GBP = 10588.24 EUR at 0.85, over 150 EUR an hour: 71 h (255600 s).
+        #expect(fixed["efforts"]?.arrayValue?.first?.numberText == "255600.0", "\(fixed)")
+    }
+
     /// Tryton down while a deal is won: the writes are retried, and the flow completes once Tryton is back.
     @Test func trytonStoppedMidFlowIsRetriedUntilItIsBack() async throws {
         let host = try O2CHost(label: "outage")
