@@ -113,8 +113,14 @@ struct AdminAPI: Sendable {
             var fields: [(String, JSON)] = [
                 ("id", .string(c.id)), ("plugin", .string(c.plugin.descriptor.id)), ("version", .string(c.plugin.descriptor.version)),
                 ("isolation", .string(c.startFailure != nil ? "failed" : c.sandboxHealth == nil ? "inprocess" : "sandbox")),
-                ("paused", .bool(paused[c.id] != nil)),
+                ("paused", .bool(paused[c.id] != nil)), ("degraded", .bool(c.degraded)),
             ]
+            if c.plugin.has(.webhook) {
+                fields.append(("webhooks", .object([
+                    ("refused_last_minute", .number("\(c.refusals.recent())")), ("refused_total", .number("\(c.refusals.total)")),
+                    ("degraded", .bool(c.refusals.degraded())), ("last_refusal", c.refusals.lastReason.map { .string($0) } ?? .null),
+                ])))
+            }
             if let reason = paused[c.id] { fields.append(("paused_reason", .string(reason))) }
             if let failure = c.startFailure { fields.append(("start_failure", .string(Redactor.redact(failure)))) }
             if let worker = c.containment { fields.append(("containment", .string(worker.summary))) }
@@ -421,22 +427,8 @@ struct AdminAPI: Sendable {
         let method = request.method.rawValue, url = request.uri.description
         // The plugin call and the durable write block; run them off the cooperative pool, so many
         // deliveries wait on one fsync together (group commit) instead of two at a time.
-        let (outcome, stored) = try await Self.offloaded { () throws -> (CallOutcome, IngestOutcome?) in
-            var events: [(key: String, data: [UInt8])] = []
-            let outcome = c.instance.handleWebhook(method: method, url: url, headers: headers, body: body,
-                                                   deadline: Clock.monotonicNanoseconds() + 10_000_000_000) { item in
-                if item.kind == .event { events.append((item.keyString, item.dataBytes)) }
-                return .ok
-            }
-            guard outcome.isOK else { return (outcome, nil) }
-            return (outcome, try runtime.ingest(tenant: tenant, source: connection, kind: .event, items: events))
-        }
-        if !outcome.isOK {
-            // A refused delivery stores nothing, but someone should be able to see that it happened (and why).
-            runtime.logger.warning("webhook delivery refused", metadata: [
-                "tenant": .string(tenant), "connection": .string(connection), "status": .string(outcome.status.description),
-                "reason": .string(outcome.diagnostics.first?.summary ?? "-")])
-        }
+        let receipt = try await Self.offloaded { try runtime.receiveWebhook(c, method: method, url: url, headers: headers, body: body) }
+        let outcome = receipt.outcome, stored = receipt.stored
         switch outcome.status {
         case .ok:
             guard let stored else { throw AdminError(status: .internalServerError, code: "internal", message: "nothing stored") }

@@ -146,7 +146,7 @@ struct Dashboard: Sendable {
         var health = ""
         for c in api.runtime.registry.all where c.tenant == tenant {
             let h = c.sandboxHealth
-            let state = paused[c.id].map { "paused: \($0)" } ?? (h?.circuitOpen == true ? "circuit open" : h?.degraded == true ? "degraded" : "healthy")
+            let state = paused[c.id].map { "paused: \($0)" } ?? (h?.circuitOpen == true ? "circuit open" : c.degraded ? "degraded" : "healthy")
             let css = state == "healthy" ? "ok" : "bad"
             health += "<tr><td>\(esc(c.id))</td><td>\(esc(c.plugin.descriptor.id))</td><td>\(h == nil ? "in-process" : "sandbox")</td>"
                 + "<td class=\"\(css)\" data-testid=\"health-\(esc(c.id))\">\(esc(state))</td><td>\(h?.restarts ?? 0)</td></tr>"

@@ -22,6 +22,12 @@ public final class Connection: @unchecked Sendable {
     /// Why the connection's plugin did not start (the host runs without it); nil when it runs.
     public let startFailure: String?
 
+    /// Webhook deliveries this connection refused lately (this host's view).
+    public let refusals = DeliveryRefusals()
+
+    /// Degraded: its sandbox worker keeps failing, or its webhook deliveries are being refused in a burst.
+    public var degraded: Bool { sandboxHealth?.degraded == true || refusals.degraded() }
+
     init(tenant: String, config: ConnectionConfig, instance: any PluginHandle, startFailure: String? = nil) {
         self.tenant = tenant
         self.config = config

@@ -263,6 +263,7 @@ public final class Runtime: @unchecked Sendable {
         }
         for connection in registry.all {
             if let health = connection.sandboxHealth { RuntimeMetrics.sandbox(connection.tenant, connection.id, health) }
+            RuntimeMetrics.degraded(connection.tenant, connection.id, connection.degraded)
         }
     }
 
@@ -364,6 +365,7 @@ public final class Runtime: @unchecked Sendable {
             do {
                 if let held { try held.finish(finished, now: Clock.nowMillis()) } else { try store.finish(finished, now: Clock.nowMillis()) }
                 recentWrites.committed(finished)
+                auditGivingUp(items, finished)
                 counters.processed.add(finished.count, ordering: .relaxed)
                 counters.lastWorkCommitted.store(Clock.monotonicNanoseconds(), ordering: .releasing)
             } catch {
@@ -406,11 +408,29 @@ public final class Runtime: @unchecked Sendable {
         _ = try? store.setConnectionPaused(tenant: tenant, connection: connection, paused: true, reason: reason, now: Clock.nowMillis())
         guard !already else { return }
         logger.error("connection paused: credentials rejected", metadata: ["tenant": "\(tenant)", "connection": "\(connection)"])
+        auditOwnDecision("connection.pause", target: "\(tenant)/\(connection)", detail: reason)
+    }
+
+    /// The actor the runtime's own decisions are audited under.
+    public static let ownActor = "switchboard"
+
+    /// Writes a decision the runtime took on its own to the audit trail, as an operator's action is written
+    /// (actor `switchboard`, the detail redacted). A store that cannot take it costs a log line, not the decision.
+    func auditOwnDecision(_ action: String, target: String, detail: String) {
         do {
-            try store.audit(actor: "switchboard", action: "connection.pause", target: "\(tenant)/\(connection)",
-                            detail: Redactor.redact(reason), now: Clock.nowMillis())
+            try store.audit(actor: Self.ownActor, action: action, target: target, detail: Redactor.redact(detail), now: Clock.nowMillis())
         } catch {
-            logger.error("cannot write the audit trail", metadata: ["action": "connection.pause", "error": "\(error)"])
+            logger.error("cannot write the audit trail", metadata: ["action": "\(action)", "target": "\(target)", "error": "\(error)"])
+        }
+    }
+
+    /// Audits each committed item the runtime gave up retrying (retry.max_attempts or retry.max_age reached).
+    private func auditGivingUp(_ items: [ClaimedWork], _ outcomes: [WorkOutcome]) {
+        for (item, outcome) in zip(items, outcomes) {
+            guard case .exception(let reason) = outcome.disposition, reason == "max_attempts" || reason == "max_age" else { continue }
+            let why = outcome.diagnostics.map(\.summary).joined(separator: "; ")
+            auditOwnDecision("work.give_up", target: "\(item.tenant)/\(item.workflow)/work-\(item.id)",
+                             detail: "\(reason) at \(outcome.connection ?? "-"): \(why)")
         }
     }
 

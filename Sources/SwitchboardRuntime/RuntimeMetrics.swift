@@ -111,10 +111,20 @@ enum RuntimeMetrics {
         }
     }
 
+    /// One webhook delivery refused by its connection (`status`: auth for a bad signature, config, fatal, retry).
+    static func webhookRefused(_ tenant: String, _ connection: String, _ status: String) {
+        Counter(label: "switchboard_webhook_refused_total", dimensions: [("tenant", tenant), ("connection", connection), ("status", status)])
+            .increment()
+    }
+
+    /// 1 while a connection is degraded (sandbox worker failing, or webhook deliveries refused in a burst).
+    static func degraded(_ tenant: String, _ connection: String, _ degraded: Bool) {
+        Gauge(label: "switchboard_connection_degraded", dimensions: [("tenant", tenant), ("connection", connection)]).record(degraded ? 1 : 0)
+    }
+
     /// Sandbox health of one connection (the poller refreshes it about once a second).
     static func sandbox(_ tenant: String, _ connection: String, _ health: SandboxHealth) {
         let labels = [("tenant", tenant), ("connection", connection)]
-        Gauge(label: "switchboard_connection_degraded", dimensions: labels).record(health.degraded ? 1 : 0)
         Gauge(label: "switchboard_sandbox_circuit_open", dimensions: labels).record(health.circuitOpen ? 1 : 0)
         Gauge(label: "switchboard_sandbox_worker_restarts", dimensions: labels).record(health.restarts)
         for (kind, count) in health.failures {

@@ -284,6 +284,21 @@ struct RealSystemsTests {
         let log = try String(contentsOfFile: host.logFile, encoding: .utf8)
         #expect(log.components(separatedBy: "webhook delivery refused").count - 1 == 3)
         #expect(!log.contains(secret))
+        // The refusal is the runtime's decision, so it is in the audit trail (coalesced: one row per 10 s per connection,
+        // the next counting what it covers). Before: a log line only.
+        let audited = try host.sql("SELECT actor || ' ' || action || ' ' || target || ' ' || detail FROM audit WHERE action = 'webhook.refuse'")
+        #expect(audited.hasPrefix("switchboard webhook.refuse acme/crm AUTH: webhook rejected: signature does not match"), "\(audited)")
+        // Three refusals in a minute: still healthy; two more (five within 60 s): degraded in the metrics and the admin API.
+        #expect(try host.metric("switchboard_connection_degraded", connection: "crm") == 0)
+        for _ in 0..<2 { #expect(try await host.deliver(deal: deal, secret: "whsec_rotated-elsewhere").status == 401) }
+        try await RealSystems.until("the connection degraded in the metrics") {
+            try host.metric("switchboard_connection_degraded", connection: "crm") == 1 ? true : nil
+        }
+        #expect(try host.metric("switchboard_webhook_refused_total", connection: "crm", extra: #"status="AUTH""#) == 5)
+        let listed = try JSON.parse(try host.admin("/api/v1/tenants/acme/connections"))
+        let crm = try #require(listed["connections"]?.arrayValue?.first { $0["id"]?.stringValue == "crm" })
+        #expect(crm["degraded"]?.boolValue == true && crm["webhooks"]?["refused_last_minute"]?.intValue == 5, "\(crm)")
+        #expect(crm["webhooks"]?["last_refusal"]?.stringValue?.contains("signature does not match") == true)
     }
 
     /// Without webhooks the connector polls the CRM's activity feed: the won deal still becomes a
@@ -532,6 +547,25 @@ final class O2CHost: @unchecked Sendable {
             _ = try? RealSystems.driver("crm-webhook-delete", webhookID)
             self.webhookID = nil
         }
+    }
+
+    /// The value of a metric series of `connection` in the host's /metrics (nil: no such series).
+    func metric(_ name: String, connection: String, extra: String? = nil) throws -> Double? {
+        let text = try TestEnv.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/metrics"]).stdout
+        return text.split(separator: "\n").first { line in
+            line.hasPrefix(name + "{") && line.contains(#"connection="\#(connection)""#) && (extra.map { line.contains($0) } ?? true)
+        }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    /// GET `path` from the host's admin API with a viewer token made for it.
+    func admin(_ path: String) throws -> String {
+        let made = try TestEnv.run(TestEnv.switchboard, ["tokens", "create", "--config", config, "--name",
+                                                         "reader-\(UUID().uuidString.prefix(6).lowercased())", "--role", "viewer"])
+        let token = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard made.status == 0, !token.isEmpty else { throw TestEnv.FixtureError(message: "tokens create: \(made.stderr)") }
+        let result = try TestEnv.run("/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(token)", "http://127.0.0.1:\(port)\(path)"])
+        guard result.status == 0 else { throw TestEnv.FixtureError(message: "GET \(path): \(result.stderr)") }
+        return result.stdout
     }
 
     /// One value (or rows joined by newlines) from the host's store.

@@ -191,6 +191,10 @@ import Testing
         let busy = try open("to-busy")
         #expect(busy.map(\.reason) == Array(repeating: "max_attempts", count: 4))
         #expect(busy.allSatisfy { $0.attempts == 3 })
+        // Giving up is the runtime's decision too: one audit row per item, naming why and where.
+        let givenUp = try store.auditEntries(limit: 1000).filter { $0.action == "work.give_up" }
+        #expect(givenUp.count == 4 && givenUp.allSatisfy { $0.actor == "switchboard" && $0.target.hasPrefix("acme/to-busy/work-")
+                                                             && $0.detail.hasPrefix("max_attempts at busy: ") }, "\(givenUp)")
         // AUTH parks the items and pauses the connection; nothing is lost or filed as an exception.
         #expect(try open("to-auth").isEmpty)
         #expect(try store.stats(tenant: "acme").parked == 4)
