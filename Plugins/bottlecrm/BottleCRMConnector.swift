@@ -95,8 +95,16 @@ final class BottleCRMConnector: ConnectorPlugin {
             throw PluginError.config("the webhook secret (secrets.webhook_secret) is not available", fieldPath: "secrets.webhook_secret")
         }
         let now = host.unixNanoseconds / 1_000_000_000
-        if case .rejected(let why) = WebhookSignature.verify(header: request.header("X-BottleCRM-Signature"), body: request.body,
-                                                             secret: secret, now: now, toleranceSeconds: config.toleranceSeconds) {
+        let header = request.header("X-BottleCRM-Signature")
+        var verdict = WebhookSignature.verify(header: header, body: request.body, secret: secret, now: now, toleranceSeconds: config.toleranceSeconds)
+        // During a rotation's overlap window the host also holds the replaced secret (webhook_secret.previous):
+        // deliveries the CRM signed before the rotation still verify until the window ends.
+        if case .rejected = verdict, let previous = try? host.secret("webhook_secret.previous"), !previous.isEmpty,
+           WebhookSignature.verify(header: header, body: request.body, secret: previous, now: now,
+                                   toleranceSeconds: config.toleranceSeconds) == .authentic {
+            verdict = .authentic
+        }
+        if case .rejected(let why) = verdict {
             host.log(.warning, "webhook rejected: \(why)", fieldsJSON: #"{"delivery":"\#(Self.escape(request.header("X-BottleCRM-Delivery") ?? ""))"}"#)
             throw PluginError.auth("webhook rejected: \(why)")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwitchboardCore
 import SwitchboardRuntime
 import SwitchboardStore
 import SwitchboardVault
@@ -29,9 +30,19 @@ struct VaultCommand: ParsableCommand {
         @OptionGroup var common: ExceptionsCommand.Common
         @Argument(help: "TENANT/CONNECTION") var target: String
         @Argument(help: "The secret's name (what the config's vault:NAME refers to).") var name: String
+        @Option(help: ArgumentHelp("Keep the value this replaces readable as NAME.previous for this long (e.g. 24h): a rotation's overlap window, in which both are accepted (docs/HOST-SERVICES.md).",
+                                   valueName: "DURATION"))
+        var keepPrevious: String?
 
         func run() throws {
             let (tenant, connection) = try split(target)
+            let overlap = try keepPrevious.map { text -> Int64 in
+                guard let millis = DurationText.millis(text), millis > 0 else {
+                    printError("--keep-previous \(text): not a duration (use 30m, 24h, ...)")
+                    throw ExitCode.validationFailure
+                }
+                return millis
+            }
             let (_, vault) = try VaultCommand.open(common)
             var value = Array(FileHandle.standardInput.readDataToEndOfFile())
             if value.last == 0x0A { value.removeLast() }
@@ -40,8 +51,9 @@ struct VaultCommand: ParsableCommand {
                 printError("no value on stdin (pipe it in: printf %s \"$SECRET\" | switchboard vault set ...)")
                 throw Exit.failed
             }
-            try vault.set(tenant: tenant, connection: connection, name: name, value: value, actor: common.who)
-            print("stored \(tenant)/\(connection)/\(name) (\(value.count) bytes, encrypted under key \(vault.masterKeyID))")
+            try vault.set(tenant: tenant, connection: connection, name: name, value: value, actor: common.who, keepPreviousFor: overlap)
+            print("stored \(tenant)/\(connection)/\(name) (\(value.count) bytes, encrypted under key \(vault.masterKeyID))"
+                  + (overlap.map { " ; the value it replaced stays valid as \(name)\(Vault.previousSuffix) for \($0 / 1000) s" } ?? ""))
         }
     }
 
@@ -55,7 +67,8 @@ struct VaultCommand: ParsableCommand {
             let entries = try vault.list(tenant: tenant)
             print("\(entries.count) secret(s)")
             for e in entries {
-                print("  \(e.tenant)/\(e.connection)/\(e.name)  data key \(e.keyID)  updated \(Date(timeIntervalSince1970: Double(e.updatedAt) / 1000))")
+                let expiry = e.expiresAt.map { ($0 <= Clock.nowMillis() ? "  expired " : "  expires ") + "\(Date(timeIntervalSince1970: Double($0) / 1000))" } ?? ""
+                print("  \(e.tenant)/\(e.connection)/\(e.name)  data key \(e.keyID)  updated \(Date(timeIntervalSince1970: Double(e.updatedAt) / 1000))\(expiry)")
             }
         }
     }

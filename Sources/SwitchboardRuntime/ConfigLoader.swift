@@ -121,11 +121,7 @@ struct Reader {
             return nil
         }
         let text = s.string
-        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let n = Double(text.dropLast(suffix.count)), n >= 0 { return Int64(n * factor) }
-        }
-        if let n = Double(text), n >= 0 { return Int64(n * 1000) }
+        if let millis = DurationText.millis(text) { return millis }
         fail(node, "\(what) \"\(text)\" is not a duration (use 500ms, 2s, 5m or 24h)")
         return nil
     }

@@ -11,9 +11,13 @@ struct ConnectionSecrets: SecretResolver {
     let references: [String: String]
     let vault: VaultSecrets?
 
+    /// The secret a plugin asks for by `name`: one the connection's `secrets:` maps, or `NAME.previous` of one it maps
+    /// to the vault (the value a `vault set --keep-previous` replaced, during its overlap window).
     func secret(named name: String) throws -> [UInt8]? {
-        guard let reference = references[name] else { return nil }
-        return try resolve(reference: reference)
+        if let reference = references[name] { return try resolve(reference: reference) }
+        guard name.hasSuffix(Vault.previousSuffix), let current = references[String(name.dropLast(Vault.previousSuffix.count))],
+              current.hasPrefix("vault:") else { return nil }
+        return try resolve(reference: current + Vault.previousSuffix)
     }
 
     /// A reference's value within this connection's scope (egress credentials use this; plugins never do).

@@ -199,5 +199,9 @@ enum Migrations {
         (5, """
         ALTER TABLE ledger ADD COLUMN event_id INTEGER;
         """),
+        // A secret kept for an overlap window after it was replaced (`vault set --keep-previous`): NULL never expires.
+        (6, """
+        ALTER TABLE vault_secrets ADD COLUMN expires_at INTEGER;
+        """),
     ]
 }

@@ -30,11 +30,12 @@ extension SQLiteStore: VaultStore {
     public func vaultPut(_ secret: VaultSecretRow, actor: String, now: Millis) throws {
         try writer.write { db in
             try db.run("""
-                INSERT INTO vault_secrets (tenant, connection, name, sealed, key_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO vault_secrets (tenant, connection, name, sealed, key_id, created_at, updated_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (tenant, connection, name) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at, expires_at = excluded.expires_at
                 """, .text(secret.tenant), .text(secret.connection), .text(secret.name), .blob(secret.sealed), .text(secret.keyID),
-                       .int(now), .int(now))
+                       .int(now), .int(now), secret.expiresAt.map { .int($0) } ?? .null)
             // The audit line names the secret, never its value.
             try Self.appendAudit(actor: actor, action: "vault.set", target: "\(secret.tenant)/\(secret.connection)/\(secret.name)",
                                  detail: "", now: now, db: db)
@@ -43,9 +44,10 @@ extension SQLiteStore: VaultStore {
 
     public func vaultSecret(tenant: String, connection: String, name: String) throws -> VaultSecretRow? {
         try read { db in
-            try db.query("SELECT sealed, key_id, updated_at FROM vault_secrets WHERE tenant = ? AND connection = ? AND name = ?",
+            try db.query("SELECT sealed, key_id, updated_at, expires_at FROM vault_secrets WHERE tenant = ? AND connection = ? AND name = ?",
                          [.text(tenant), .text(connection), .text(name)]) {
-                VaultSecretRow(tenant: tenant, connection: connection, name: name, sealed: $0.blob(0), keyID: $0.text(1), updatedAt: $0.int(2))
+                VaultSecretRow(tenant: tenant, connection: connection, name: name, sealed: $0.blob(0), keyID: $0.text(1), updatedAt: $0.int(2),
+                               expiresAt: $0.optionalInt(3))
             }.first
         }
     }
@@ -53,11 +55,11 @@ extension SQLiteStore: VaultStore {
     public func vaultList(tenant: String?) throws -> [VaultEntryInfo] {
         try read { db in
             try db.query("""
-                SELECT tenant, connection, name, key_id, created_at, updated_at FROM vault_secrets
+                SELECT tenant, connection, name, key_id, created_at, updated_at, expires_at FROM vault_secrets
                 WHERE ? IS NULL OR tenant = ? ORDER BY tenant, connection, name
                 """, [tenant.map { .text($0) } ?? .null, tenant.map { .text($0) } ?? .null]) {
                 VaultEntryInfo(tenant: $0.text(0), connection: $0.text(1), name: $0.text(2), keyID: $0.text(3), createdAt: $0.int(4),
-                               updatedAt: $0.int(5))
+                               updatedAt: $0.int(5), expiresAt: $0.optionalInt(6))
             }
         }
     }

@@ -23,14 +23,17 @@ public struct VaultSecretRow: Sendable, Equatable {
     public var sealed: [UInt8]
     public var keyID: String
     public var updatedAt: Millis
+    /// After this the secret is no longer given out (a replaced secret kept for an overlap window); nil: never.
+    public var expiresAt: Millis?
 
-    public init(tenant: String, connection: String, name: String, sealed: [UInt8], keyID: String, updatedAt: Millis) {
+    public init(tenant: String, connection: String, name: String, sealed: [UInt8], keyID: String, updatedAt: Millis, expiresAt: Millis? = nil) {
         self.tenant = tenant
         self.connection = connection
         self.name = name
         self.sealed = sealed
         self.keyID = keyID
         self.updatedAt = updatedAt
+        self.expiresAt = expiresAt
     }
 }
 
@@ -42,14 +45,16 @@ public struct VaultEntryInfo: Sendable, Equatable {
     public var keyID: String
     public var createdAt: Millis
     public var updatedAt: Millis
+    public var expiresAt: Millis?
 
-    public init(tenant: String, connection: String, name: String, keyID: String, createdAt: Millis, updatedAt: Millis) {
+    public init(tenant: String, connection: String, name: String, keyID: String, createdAt: Millis, updatedAt: Millis, expiresAt: Millis? = nil) {
         self.tenant = tenant
         self.connection = connection
         self.name = name
         self.keyID = keyID
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.expiresAt = expiresAt
     }
 }
 

@@ -211,5 +211,9 @@ enum PostgresMigrations {
             created_at bigint NOT NULL
         )
         """),
+        // A secret kept for an overlap window after it was replaced (`vault set --keep-previous`): NULL never expires.
+        (6, """
+        ALTER TABLE vault_secrets ADD COLUMN expires_at bigint
+        """),
     ]
 }

@@ -107,10 +107,12 @@ extension PostgresStore: VaultStore {
     public func vaultPut(_ secret: VaultSecretRow, actor: String, now: Millis) throws {
         try pool.transaction { db in
             try db.run("""
-                INSERT INTO vault_secrets (tenant, connection, name, sealed, key_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)
+                INSERT INTO vault_secrets (tenant, connection, name, sealed, key_id, created_at, updated_at, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
                 ON CONFLICT (tenant, connection, name) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id,
-                    updated_at = excluded.updated_at
-                """, [.text(secret.tenant), .text(secret.connection), .text(secret.name), .bytes(secret.sealed), .text(secret.keyID), .int(now)])
+                    updated_at = excluded.updated_at, expires_at = excluded.expires_at
+                """, [.text(secret.tenant), .text(secret.connection), .text(secret.name), .bytes(secret.sealed), .text(secret.keyID), .int(now),
+                      .optional(secret.expiresAt)])
             // The audit line names the secret, never its value.
             try Self.appendAudit(actor: actor, action: "vault.set", target: "\(secret.tenant)/\(secret.connection)/\(secret.name)",
                                  detail: "", now: now, db: db)
@@ -119,10 +121,10 @@ extension PostgresStore: VaultStore {
 
     public func vaultSecret(tenant: String, connection: String, name: String) throws -> VaultSecretRow? {
         try pool.with { db in
-            try db.query("SELECT sealed, key_id, updated_at FROM vault_secrets WHERE tenant = $1 AND connection = $2 AND name = $3",
+            try db.query("SELECT sealed, key_id, updated_at, expires_at FROM vault_secrets WHERE tenant = $1 AND connection = $2 AND name = $3",
                          [.text(tenant), .text(connection), .text(name)]).first.map {
                 VaultSecretRow(tenant: tenant, connection: connection, name: name, sealed: try $0.bytes(0), keyID: try $0.text(1),
-                               updatedAt: try $0.int(2))
+                               updatedAt: try $0.int(2), expiresAt: try $0.optionalInt(3))
             }
         }
     }
@@ -130,11 +132,11 @@ extension PostgresStore: VaultStore {
     public func vaultList(tenant: String?) throws -> [VaultEntryInfo] {
         try pool.with { db in
             try db.query("""
-                SELECT tenant, connection, name, key_id, created_at, updated_at FROM vault_secrets
+                SELECT tenant, connection, name, key_id, created_at, updated_at, expires_at FROM vault_secrets
                 WHERE $1::text IS NULL OR tenant = $1 ORDER BY tenant, connection, name
                 """, [.optional(tenant)]).map {
                 VaultEntryInfo(tenant: try $0.text(0), connection: try $0.text(1), name: try $0.text(2), keyID: try $0.text(3),
-                               createdAt: try $0.int(4), updatedAt: try $0.int(5))
+                               createdAt: try $0.int(4), updatedAt: try $0.int(5), expiresAt: try $0.optionalInt(6))
             }
         }
     }

@@ -33,17 +33,31 @@ public final class Vault: @unchecked Sendable {
 
     // MARK: secrets
 
-    public func set(tenant: String, connection: String, name: String, value: [UInt8], actor: String) throws {
+    /// What a replaced secret is kept as during its overlap window: `NAME.previous`.
+    public static let previousSuffix = ".previous"
+
+    /// Stores `value` as the secret `name`. With `keepPreviousFor`, the value it replaces stays readable as
+    /// `NAME.previous` for that many milliseconds (a rotation's overlap window: both are accepted meanwhile).
+    public func set(tenant: String, connection: String, name: String, value: [UInt8], actor: String, keepPreviousFor: Millis? = nil) throws {
         Redactor.register(value)
+        if let keepPreviousFor, let previous = try self.value(tenant: tenant, connection: connection, name: name) {
+            try seal(tenant: tenant, connection: connection, name: name + Self.previousSuffix, value: previous, actor: actor,
+                     expiresAt: Clock.nowMillis() + keepPreviousFor)
+        }
+        try seal(tenant: tenant, connection: connection, name: name, value: value, actor: actor, expiresAt: nil)
+    }
+
+    private func seal(tenant: String, connection: String, name: String, value: [UInt8], actor: String, expiresAt: Millis?) throws {
         let (keyID, key) = try tenantKey(tenant)
         let sealed = try AES.GCM.seal(value, using: key, authenticating: Self.context(tenant, connection, name)).combined!
         try store.vaultPut(VaultSecretRow(tenant: tenant, connection: connection, name: name, sealed: Array(sealed), keyID: keyID,
-                                          updatedAt: Clock.nowMillis()), actor: actor, now: Clock.nowMillis())
+                                          updatedAt: Clock.nowMillis(), expiresAt: expiresAt), actor: actor, now: Clock.nowMillis())
     }
 
-    /// The value of one connection's secret, or nil if it is not in the vault.
+    /// The value of one connection's secret, or nil if it is not in the vault (or its overlap window is over).
     public func value(tenant: String, connection: String, name: String) throws -> [UInt8]? {
         guard let row = try store.vaultSecret(tenant: tenant, connection: connection, name: name) else { return nil }
+        if let expiresAt = row.expiresAt, expiresAt <= Clock.nowMillis() { return nil }
         let key: SymmetricKey
         if let cached = lock.withLock({ dataKeys[row.keyID] }) {
             key = cached  // the common case: no key-table read per lookup (egress resolves credentials per request)

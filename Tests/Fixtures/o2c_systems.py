@@ -74,6 +74,15 @@ def crm_webhook(url, secret_file):
     return {"id": created["id"]}
 
 
+def crm_webhook_rotate(webhook, secret_file):
+    """The CRM's admin rotates the webhook's secret (the old one stops signing at once); the new one replaces the file's."""
+    rotated = crm("POST", f"/api/webhooks/{webhook}/rotate-secret/", {}, token_file="BOTTLECRM_JWT_FILE")
+    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(rotated["secret"])
+    return {}
+
+
 def crm_webhook_delete(webhook):
     crm("DELETE", f"/api/webhooks/{webhook}/", token_file="BOTTLECRM_JWT_FILE")
     return {}
@@ -243,7 +252,7 @@ def bench_won_to_posted(runs, hours="2"):
 
 COMMANDS = {
     "crm-deal": crm_deal, "crm-win": crm_win, "crm-reopen": crm_reopen, "crm-fields": crm_fields,
-    "crm-webhook": crm_webhook, "crm-webhook-delete": crm_webhook_delete,
+    "crm-webhook": crm_webhook, "crm-webhook-delete": crm_webhook_delete, "crm-webhook-rotate": crm_webhook_rotate,
     "crm-contact": crm_contact, "crm-account": crm_account, "crm-account-rename": crm_account_rename,
     "tryton-party": tryton_party, "tryton-party-rename": tryton_party_rename,
     "tryton-project": tryton_project, "tryton-log-time": tryton_log_time, "tryton-invoices": tryton_invoices,

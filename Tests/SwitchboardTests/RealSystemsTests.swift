@@ -301,6 +301,39 @@ struct RealSystemsTests {
         #expect(crm["webhooks"]?["last_refusal"]?.stringValue?.contains("signature does not match") == true)
     }
 
+    /// The CRM's webhook secret rotated: `vault set --keep-previous` keeps the replaced secret valid for an overlap
+    /// window, so deliveries signed with either are accepted until it ends, and only the new one after.
+    /// (Before: every delivery signed with the other secret was refused with 401 the moment the vault changed.)
+    @Test func aRotatedWebhookSecretOverlapsWithThePreviousOneForItsWindow() async throws {
+        let host = try O2CHost(label: "rotate", vaultSecret: true)
+        defer { host.stop() }
+        try host.start(webhook: true)
+        let made = try RealSystems.driver("crm-deal", "Rotation", "3000.00")
+        let deal = try #require(made["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        try await RealSystems.opened(deal: deal, "the project, from a delivery signed with the first secret")
+        let old = try host.webhookSecret()
+        try RealSystems.driver("crm-webhook-rotate", try #require(host.webhookID), host.secretFile)
+        let new = try host.webhookSecret()
+        #expect(new != old)
+        try host.storeWebhookSecret(keepPrevious: "4s")
+        let rotatedAt = Date()
+        let oldSigned = try await host.deliver(deal: deal, secret: old)
+        let newSigned = try await host.deliver(deal: deal, secret: new)
+        #expect(oldSigned.status == 202, "a delivery signed before the rotation, inside the window: \(oldSigned.body)")
+        #expect(newSigned.status == 202, "\(newSigned.body)")
+        // The CRM itself now signs with the new secret: its next won deal goes through.
+        let next = try #require(try RealSystems.driver("crm-deal", "Rotation after", "3500.00")["deal"]?.stringValue)
+        try RealSystems.driver("crm-win", next)
+        try await RealSystems.opened(deal: next, "the project, from a delivery signed with the rotated secret")
+        try await Task.sleep(for: .seconds(max(0, 4.5 - Date().timeIntervalSince(rotatedAt))))
+        let late = try await host.deliver(deal: deal, secret: old)
+        #expect(late.status == 401, "the previous secret after its window: \(late.body)")
+        #expect(try await host.deliver(deal: deal, secret: new).status == 202)
+        let log = try String(contentsOfFile: host.logFile, encoding: .utf8)
+        #expect(!log.contains(old) && !log.contains(new))
+    }
+
     /// Without webhooks the connector polls the CRM's activity feed: the won deal still becomes a
     /// project, and new contacts are read as Contact records linked to their account.
     @Test func pollingFallbackFindsWonDealsAndContactsWithoutWebhooks() async throws {
@@ -446,15 +479,27 @@ final class O2CHost: @unchecked Sendable {
     var webhookID: String?
 
     let masterData: Bool
+    /// The webhook secret is in the host's vault (`vault:crm_webhook`, set from the CRM's answer), not in the environment.
+    let masterKey: String?
 
-    init(label: String, serviceItem: String = "CONSULT-HR", pollCRM: Bool = false, masterData: Bool = false) throws {
+    init(label: String, serviceItem: String = "CONSULT-HR", pollCRM: Bool = false, masterData: Bool = false, vaultSecret: Bool = false) throws {
         dir = TestEnv.tempDir("sbo2c-\(label)")
         config = dir + "/switchboard.yaml"
         logFile = dir + "/switchboard.log"
         port = TestEnv.freePort()
         self.pollCRM = pollCRM
         self.masterData = masterData
+        masterKey = vaultSecret ? try TestEnv.run(TestEnv.switchboard, ["vault", "keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil
         try writeConfig(serviceItem: serviceItem)
+    }
+
+    /// `switchboard vault set acme/crm crm_webhook [--keep-previous DURATION]` with the secret file's value on stdin.
+    func storeWebhookSecret(keepPrevious: String? = nil) throws {
+        let command = "'\(TestEnv.switchboard)' vault set acme/crm crm_webhook --config '\(config)'"
+            + (keepPrevious.map { " --keep-previous \($0)" } ?? "") + " < '\(secretFile)'"
+        let result = try TestEnv.run("/bin/sh", ["-c", command],
+                                     environment: ProcessInfo.processInfo.environment.merging(["SWITCHBOARD_MASTER_KEY": masterKey ?? ""]) { $1 })
+        guard result.status == 0 else { throw TestEnv.FixtureError(message: "vault set: \(result.stderr)") }
     }
 
     func writeConfig(serviceItem: String) throws {
@@ -474,7 +519,7 @@ final class O2CHost: @unchecked Sendable {
                   - id: crm
                     plugin: bottlecrm
                     config: { url: "\(RealSystems.environment["BOTTLECRM_URL"]!)", initial_sync: now }
-                    secrets: { webhook_secret: env:SB_TEST_CRM_WEBHOOK_SECRET }
+                    secrets: { webhook_secret: \(masterKey == nil ? "env:SB_TEST_CRM_WEBHOOK_SECRET" : "vault:crm_webhook") }
                     allow_raw_secrets: true
                     egress: { allow: ["127.0.0.1:\(RealSystems.crmPort)"], auth: { type: bearer, token: env:SB_TEST_CRM_PAT } }
                     retry: { max_attempts: 100, base_delay: 200ms, max_delay: 2s }
@@ -507,6 +552,7 @@ final class O2CHost: @unchecked Sendable {
     func start(webhook: Bool) throws {
         if webhook && webhookID == nil {
             webhookID = try RealSystems.driver("crm-webhook", "http://127.0.0.1:\(port)/hooks/acme/crm", secretFile)["id"]?.stringValue
+            if masterKey != nil { try storeWebhookSecret() }
         }
         let secret = (try? webhookSecret()) ?? "whsec_unset"
         let p = Process()
@@ -517,7 +563,7 @@ final class O2CHost: @unchecked Sendable {
         }
         p.environment = ProcessInfo.processInfo.environment.merging([
             "SB_TEST_CRM_WEBHOOK_SECRET": secret, "SB_TEST_CRM_PAT": read("BOTTLECRM_PAT_FILE"),
-            "SB_TEST_TRYTON_PASSWORD": read("TRYTON_PASSWORD_FILE"),
+            "SB_TEST_TRYTON_PASSWORD": read("TRYTON_PASSWORD_FILE"), "SWITCHBOARD_MASTER_KEY": masterKey ?? "",
         ]) { $1 }
         FileManager.default.createFile(atPath: logFile, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))

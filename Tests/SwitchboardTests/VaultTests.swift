@@ -31,6 +31,26 @@ import Testing
         #expect(!trail.description.contains(Self.secretValue))
     }
 
+    /// A rotation's overlap window: the replaced value stays readable as NAME.previous until its expiry, on both
+    /// stores; a plain set keeps nothing; the CLI names the window and `vault list` shows the expiry, never a value.
+    @Test(arguments: [StoreBackend.sqlite, .postgres])
+    func aReplacedSecretStaysReadableAsPreviousForItsWindowOnly(_ backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        let vault = Vault(store: store, masterKey: try MasterKey(text: MasterKey.generate()))
+        try vault.set(tenant: "acme", connection: "crm", name: "hook", value: Array("whsec_one".utf8), actor: "ops")
+        try vault.set(tenant: "acme", connection: "crm", name: "hook", value: Array("whsec_two".utf8), actor: "ops", keepPreviousFor: 700)
+        #expect(try vault.value(tenant: "acme", connection: "crm", name: "hook") == Array("whsec_two".utf8))
+        #expect(try vault.value(tenant: "acme", connection: "crm", name: "hook.previous") == Array("whsec_one".utf8))
+        let listed = try vault.list().first { $0.name == "hook.previous" }
+        #expect(listed?.expiresAt != nil && listed!.expiresAt! > Clock.nowMillis())
+        #expect(try vault.list().first { $0.name == "hook" }?.expiresAt == nil)
+        usleep(900_000)
+        #expect(try vault.value(tenant: "acme", connection: "crm", name: "hook.previous") == nil, "read after its window")
+        // A set without a window replaces the value and keeps nothing new.
+        try vault.set(tenant: "acme", connection: "crm", name: "hook", value: Array("whsec_three".utf8), actor: "ops")
+        #expect(try vault.value(tenant: "acme", connection: "crm", name: "hook.previous") == nil)
+    }
+
     @Test func aWrongMasterKeyIsAClearErrorNotGarbage() throws {
         let (store, key) = try fresh()
         try Vault(store: store, masterKey: key).set(tenant: "acme", connection: "crm", name: "k", value: [1, 2, 3], actor: "ops")
