@@ -8,7 +8,8 @@
  *       an idempotent sink like a real external system: it survives restarts
  *       (one "key id" line per distinct record in `path`, every call also
  *       logged in `path`.calls). Without `path` it keeps keys in memory.
- *       "misbehave": "auth" | "fatal" | "retry" | "no-result" | "status77" makes every write fail that way.
+ *       "misbehave": "auth" | "fatal" | "retry" | "no-result" | "status77" makes every write fail that way;
+ *       "fatal-first" refuses (FATAL) only a record's first version (a name without " v2", " v3", ...).
  *       "shared": 1 makes it one system for several host processes: each write
  *       takes an exclusive flock on `path` and first reads what the others
  *       appended, so a key is stored once whichever host writes it.
@@ -16,6 +17,7 @@
  *       a two-way system: records written to it come back on its "records"
  *       stream, as a CRM would show a record the integration just wrote.
  */
+#define _GNU_SOURCE /* memmem */
 #include <fcntl.h>
 #include <sys/file.h>
 #include <stdio.h>
@@ -105,7 +107,7 @@ static sb_status spec(sb_call *call) {
     return sbkit_emit(host, call, SB_EMIT_SPEC, "",
         "{\"type\":\"object\",\"required\":[\"role\"],\"properties\":{\"role\":{\"enum\":[\"source\",\"sink\",\"mirror\"]},"
         "\"records\":{\"type\":\"integer\"},\"versions\":{\"type\":\"integer\"},\"entity\":{\"type\":\"string\"},\"prefix\":{\"type\":\"string\"},"
-        "\"path\":{\"type\":\"string\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"retry\",\"no-result\",\"status77\"]}}}");
+        "\"path\":{\"type\":\"string\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"fatal-first\",\"retry\",\"no-result\",\"status77\"]}}}");
 }
 
 static sb_status validate_config(sb_call *call, sb_bytes config) {
@@ -230,6 +232,10 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
     if (!strcmp(in->misbehave, "auth")) { sbkit_report(host, call, "401 Unauthorized: token expired", ""); return SB_AUTH; }
     if (!strcmp(in->misbehave, "fatal")) { sbkit_report(host, call, "422 the target rejects this record", "name"); return SB_FATAL; }
     if (!strcmp(in->misbehave, "retry")) { sbkit_emit(host, call, SB_EMIT_RETRY_AFTER, "", "50"); sbkit_report(host, call, "503 busy", ""); return SB_RETRY; }
+    if (!strcmp(in->misbehave, "fatal-first") && !memmem(req->record.ptr, req->record.len, " v", 2)) {
+        sbkit_report(host, call, "422 the target rejects this version of the record", "name");
+        return SB_FATAL;
+    }
     if (!strcmp(in->misbehave, "status77")) return 77;
     if (!strcmp(in->misbehave, "no-result")) return SB_OK;
     if (!req->idempotency_key.len) { sbkit_report(host, call, "a write needs an idempotency key", "idempotency_key"); return SB_FATAL; }

@@ -152,8 +152,8 @@ struct AdminAPI: Sendable {
     func exceptions(_ who: Principal, tenant: String, query: Parameters) throws -> Response {
         var filter = ExceptionFilter(tenant: tenant)
         if let status = query.get("status") {
-            guard ["open", "retried", "discarded", "all"].contains(status) else {
-                throw AdminError.badRequest("status: must be open, retried, discarded or all")
+            guard ["open", "retried", "discarded", "superseded", "all"].contains(status) else {
+                throw AdminError.badRequest("status: must be open, retried, discarded, superseded or all")
             }
             filter.status = status == "all" ? nil : status
         }

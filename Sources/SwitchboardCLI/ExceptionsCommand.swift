@@ -34,7 +34,7 @@ struct ExceptionsCommand: ParsableCommand {
     struct Filters: ParsableArguments {
         @Option(help: "Only this tenant.") var tenant: String?
         @Option(help: "Only this reason (schema_invalid, fatal, config, max_attempts, max_age, mapping_invalid, ...).") var reason: String?
-        @Option(help: "open (default), retried, discarded, or all.") var status: String = "open"
+        @Option(help: "open (default), retried, discarded, superseded (resolved by a newer event of the same record that went through), or all.") var status: String = "open"
         @Option(help: "Only this workflow.") var workflow: String?
         @Option(help: "Only this connection.") var connection: String?
         @Option(help: "Only items assigned to this person.") var assignee: String?

@@ -37,6 +37,9 @@ public final class Runtime: @unchecked Sendable {
         /// Monotonic ns: when the last complete poll round started, and when work was last committed.
         let lastPollRoundStarted = Atomic<Int64>(0)
         let lastWorkCommitted = Atomic<Int64>(0)
+        /// Whether any exception item may be open (refreshed about once a second, set by every batch that files one):
+        /// while none is, a finished batch skips looking for items it supersedes.
+        let mayHaveOpenExceptions = Atomic<Bool>(true)
         public var records: Int { polledRecords.load(ordering: .relaxed) }
         public var echoesSuppressed: Int { echoes.load(ordering: .relaxed) }
         public var itemsProcessed: Int { processed.load(ordering: .relaxed) }
@@ -256,11 +259,16 @@ public final class Runtime: @unchecked Sendable {
         let now = Clock.monotonicNanoseconds()
         guard now - lastDepthUpdate > 1_000_000_000 else { return }
         lastDepthUpdate = now
+        var anyOpen = false
         for tenant in config.tenants {
             if let depth = try? store.openExceptionCount(tenant: tenant.id) {
                 RuntimeMetrics.exceptionDepth(tenant.id, depth)
+                anyOpen = anyOpen || depth > 0
+            } else {
+                anyOpen = true
             }
         }
+        counters.mayHaveOpenExceptions.store(anyOpen, ordering: .relaxed)
         for connection in registry.all {
             if let health = connection.sandboxHealth { RuntimeMetrics.sandbox(connection.tenant, connection.id, health) }
             RuntimeMetrics.degraded(connection.tenant, connection.id, connection.degraded)
@@ -366,6 +374,7 @@ public final class Runtime: @unchecked Sendable {
                 if let held { try held.finish(finished, now: Clock.nowMillis()) } else { try store.finish(finished, now: Clock.nowMillis()) }
                 recentWrites.committed(finished)
                 auditGivingUp(items, finished)
+                supersedeExceptions(items, finished)
                 counters.processed.add(finished.count, ordering: .relaxed)
                 counters.lastWorkCommitted.store(Clock.monotonicNanoseconds(), ordering: .releasing)
             } catch {
@@ -421,6 +430,29 @@ public final class Runtime: @unchecked Sendable {
             try store.audit(actor: Self.ownActor, action: action, target: target, detail: Redactor.redact(detail), now: Clock.nowMillis())
         } catch {
             logger.error("cannot write the audit trail", metadata: ["action": "\(action)", "target": "\(target)", "error": "\(error)"])
+        }
+    }
+
+    /// Resolves the open exception items that the batch's done items superseded (an older event of the same record,
+    /// type and workflow): the newer version went through, so the old item no longer blocks its money.
+    private func supersedeExceptions(_ items: [ClaimedWork], _ outcomes: [WorkOutcome]) {
+        if outcomes.contains(where: { if case .exception = $0.disposition { true } else { false } }) {
+            counters.mayHaveOpenExceptions.store(true, ordering: .relaxed)
+        }
+        guard counters.mayHaveOpenExceptions.load(ordering: .relaxed) else { return }
+        var done: [DoneWork] = []
+        for (item, outcome) in zip(items, outcomes) {
+            if case .done = outcome.disposition { done.append(DoneWork(tenant: item.tenant, workflow: item.workflow, eventID: item.eventID, workID: item.id)) }
+        }
+        guard !done.isEmpty else { return }
+        do {
+            let resolved = try store.supersedeExceptions(by: done, now: Clock.nowMillis())
+            if !resolved.isEmpty {
+                logger.info("exception items superseded by newer events that went through",
+                            metadata: ["items": "\(resolved.map { "#\($0)" }.joined(separator: ", "))"])
+            }
+        } catch {
+            logger.error("cannot resolve superseded exception items", metadata: ["error": "\(error)"])
         }
     }
 

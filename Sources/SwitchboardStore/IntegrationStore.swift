@@ -40,6 +40,10 @@ public protocol IntegrationStore: AnyObject, Sendable {
     /// Replays exception items: their work goes back to the queue, rejected records are re-ingested by the caller.
     func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem]
     func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem
+    /// Resolves as `superseded` (actor `switchboard`, audited) every open item of the same workflow whose event is an
+    /// older event of the same source record and type as a work item that is now done: the newer version went through.
+    /// Returns the ids resolved.
+    func supersedeExceptions(by done: [DoneWork], now: Millis) throws -> [Int64]
     func assignException(id: Int64, to assignee: String, actor: String, now: Millis) throws -> ExceptionItem
     /// The stored payload of an event (for replaying a rejected record).
     func event(id: Int64) throws -> StoredEvent?

@@ -321,6 +321,26 @@ extension ExceptionItem {
     }
 }
 
+/// A work item that finished `done`: what it may supersede in the exception queue.
+public struct DoneWork: Sendable {
+    public var tenant: String
+    public var workflow: String
+    public var eventID: Int64
+    public var workID: Int64
+
+    public init(tenant: String, workflow: String, eventID: Int64, workID: Int64) {
+        self.tenant = tenant
+        self.workflow = workflow
+        self.eventID = eventID
+        self.workID = workID
+    }
+
+    /// The audit detail and resolution of an item this work superseded.
+    public var resolution: String {
+        "superseded: a newer event of the same record (event \(eventID), work \(workID)) went through \(workflow)"
+    }
+}
+
 public struct ExceptionFilter: Sendable {
     public var tenant: String?
     public var reason: String?

@@ -79,6 +79,30 @@ extension PostgresStore {
         }
     }
 
+    public func supersedeExceptions(by done: [DoneWork], now: Millis) throws -> [Int64] {
+        guard !done.isEmpty else { return [] }
+        return try pool.transaction { db in
+            var resolved: [Int64] = []
+            for work in done {
+                let ids = try db.query("""
+                    UPDATE exceptions SET status = 'superseded', resolved_at = $1, resolved_by = 'switchboard', resolution = $2
+                    WHERE id IN (
+                        -- From the open items (exceptions_open), never a scan of the event log.
+                        SELECT x.id FROM exceptions x JOIN events older ON older.id = x.event_id JOIN events newer ON newer.id = $5
+                        WHERE x.status = 'open' AND x.tenant = $3 AND x.work_id IS NOT NULL AND x.workflow = $4 AND x.event_id < newer.id
+                            AND x.event_type = newer.type AND x.external_id = newer.external_id AND older.source = newer.source)
+                    RETURNING id
+                    """, [.int(now), .text(work.resolution), .text(work.tenant), .text(work.workflow), .int(work.eventID)]).map { try $0.int(0) }
+                for id in ids {
+                    try Self.appendAudit(actor: "switchboard", action: "exception.supersede", target: "exception/\(id)", detail: work.resolution,
+                                         now: now, db: db)
+                }
+                resolved += ids
+            }
+            return resolved
+        }
+    }
+
     public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
         try pool.transaction { db in
             let item = try Self.loadOpen(id, db: db)

@@ -206,6 +206,36 @@ import Testing
         #expect(try store.stats(tenant: "acme").pending == 4)
     }
 
+    /// A record whose first version was refused (an exception item blocking its money) and whose next version went
+    /// through the same workflow: the old item is resolved as superseded, audited, not left open. Other workflows'
+    /// items and the items of records with no newer version stay open.
+    @Test(arguments: [StoreBackend.sqlite, .postgres])
+    func anItemIsSupersededWhenANewerVersionOfItsRecordGoesThrough(_ backend: StoreBackend) throws {
+        let s = try setup("""
+            connections:
+              - id: gen
+                plugin: testkit
+                config: { role: source, records: 3, versions: 2 }
+                poll: { every: 20ms, streams: [records] }
+              - { id: picky, plugin: testkit, config: { role: sink, misbehave: fatal-first } }
+              - { id: never, plugin: testkit, config: { role: sink, misbehave: fatal } }
+            workflows:
+              - { id: to-picky, trigger: { event: record.Account }, steps: [ { write: { connection: picky, entity: Account } } ] }
+              - { id: to-never, trigger: { event: record.Account }, steps: [ { write: { connection: never, entity: Account } } ] }
+            """)
+        let rt = try Runtime(config: try ConfigLoader.load(file: s.configPath), store: try backend.freshStore(),
+                             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try rt.drain(timeoutSeconds: 30)
+        let store = rt.store
+        let picky = try store.exceptions(ExceptionFilter(status: nil, workflow: "to-picky"))
+        #expect(picky.count == 3 && picky.allSatisfy { $0.status == "superseded" && $0.resolvedBy == "switchboard" }, "\(picky.map(\.status))")
+        #expect(picky.first?.resolution?.hasPrefix("superseded: a newer event of the same record") == true)
+        #expect(try store.exceptions(ExceptionFilter(workflow: "to-never")).count == 6, "every version failed there: nothing supersedes")
+        #expect(try store.openExceptionCount(tenant: "acme") == 6)
+        let audited = try store.auditEntries(limit: 1000).filter { $0.action == "exception.supersede" }
+        #expect(audited.count == 3 && audited.allSatisfy { $0.actor == "switchboard" })
+    }
+
     @Test func ownWritesComingBackAreSuppressedNotPingPonged() throws {
         let s = try setup("""
             connections:
