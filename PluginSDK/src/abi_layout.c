@@ -85,7 +85,8 @@ SB_PIN(sb_host_api, clock_monotonic_ns, 88);
 SB_PIN(sb_host_api, cancelled, 96);
 SB_PIN(sb_host_api, deadline_ns, 104);
 
-SB_SIZE(sb_plugin_vtable, 88);
+/* ABI 1.1 appended `fetch` at 88: a 1.0 plugin's vtable is the first 88 bytes. */
+SB_SIZE(sb_plugin_vtable, 96);
 SB_PIN(sb_plugin_vtable, spec, 8);
 SB_PIN(sb_plugin_vtable, validate_config, 16);
 SB_PIN(sb_plugin_vtable, open, 24);
@@ -96,6 +97,13 @@ SB_PIN(sb_plugin_vtable, read, 56);
 SB_PIN(sb_plugin_vtable, write, 64);
 SB_PIN(sb_plugin_vtable, handle_webhook, 72);
 SB_PIN(sb_plugin_vtable, on_event, 80);
+SB_PIN(sb_plugin_vtable, fetch, 88);
+
+/* ABI 1.1 */
+SB_SIZE(sb_fetch_request, 56);
+SB_PIN(sb_fetch_request, entity, 8);
+SB_PIN(sb_fetch_request, external_id, 24);
+SB_PIN(sb_fetch_request, event_type, 40);
 
 SB_SIZE(sb_init_args, 24);
 SB_PIN(sb_init_args, host, 8);

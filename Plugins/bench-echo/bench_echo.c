@@ -78,7 +78,7 @@ static sb_status on_event(sb_instance *inst, sb_call *call, sb_str type, sb_byte
 
 static const sb_plugin_vtable VTABLE = {
     sizeof(sb_plugin_vtable), 0, spec, validate_config, open_instance, close_instance,
-    NULL, NULL, NULL, NULL, NULL, on_event
+    NULL, NULL, NULL, NULL, NULL, on_event, NULL
 };
 
 static const sb_manifest MANIFEST = {

@@ -11,7 +11,7 @@ import SwitchboardPluginKit
 final class BottleCRMConnector: ConnectorPlugin {
     static let manifest = PluginManifest(
         id: "bottlecrm", version: "1.0.0", kind: .connector,
-        capabilities: [.check, .discover, .read, .write, .webhook, .hostEgress, .rawSecrets],
+        capabilities: [.check, .discover, .read, .write, .webhook, .fetch, .hostEgress, .rawSecrets],
         name: "BottleCRM", description: "BottleCRM accounts and deals: signed webhooks, activity-feed polling, write-back to deals",
         vendor: "Switchboard")
 
@@ -85,6 +85,25 @@ final class BottleCRMConnector: ConnectorPlugin {
          "writes":["Opportunity","Account"],
          "webhooks":["deal.won","account.created","account.updated"]}
         """
+    }
+
+    // MARK: - Fetch (one record as the CRM holds it now: replays re-read their source)
+
+    func fetch(_ request: FetchRequest, host: HostCall) throws {
+        let mapper = BottleCRMMapper(api: api(host))
+        switch request.entity {
+        case "Opportunity":
+            // The same record a webhook or a poll builds; the won event only while the deal is still won.
+            guard let deal = try mapper.opportunity(id: request.externalID) else { return }
+            if request.eventType == "opportunity.won" && deal.stage == "won" {
+                try host.emitEvent(type: "opportunity.won", json: deal.json)
+            } else {
+                try host.emitRecord(entity: "Opportunity", json: deal.json)
+            }
+        case "Account": try host.emitRecord(entity: "Account", json: try mapper.account(id: request.externalID))
+        case "Contact": try host.emitRecord(entity: "Contact", json: try mapper.contact(id: request.externalID))
+        default: throw PluginError.config("bottlecrm fetches Opportunity, Account and Contact, not \(request.entity)", fieldPath: "entity")
+        }
     }
 
     // MARK: - Webhooks

@@ -232,11 +232,21 @@ static sb_status handle_webhook(sb_instance *inst, sb_call *call, const sb_http_
     return emit(call, SB_EMIT_EVENT, "opportunity.won", (const char *)req->body.ptr, req->body.len);
 }
 
+/* Designated initialisers: a newer minor appends slots (1.1 added fetch), and
+ * the ones this plugin does not name stay NULL ("not implemented") without an
+ * edit, even under -Wmissing-field-initializers. */
 static const sb_plugin_vtable VTABLE = {
-    sizeof(sb_plugin_vtable), 0,
-    spec, validate_config, open_instance, close_instance,
-    check_connection, discover, read_stream, write_record, handle_webhook,
-    NULL /* on_event: connectors do not take events */
+    .struct_size = sizeof(sb_plugin_vtable),
+    .spec = spec,
+    .validate_config = validate_config,
+    .open = open_instance,
+    .close = close_instance,
+    .check_connection = check_connection,
+    .discover = discover,
+    .read = read_stream,
+    .write = write_record,
+    .handle_webhook = handle_webhook,
+    /* on_event: connectors do not take events */
 };
 
 static const sb_manifest MANIFEST = {

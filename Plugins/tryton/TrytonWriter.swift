@@ -58,9 +58,15 @@ struct TrytonWriter {
             return "\(id)"
         }
         guard values["name"] != nil else { throw PluginError.fatal("a new customer needs a name", fieldPath: "name") }
+        // Tryton cannot invoice a party without an address ("A value is required for field Invoice Address"): say so
+        // now, while the account can be fixed at its source, not at the first invoice weeks later.
+        guard let address, !addressValues(address).isEmpty else {
+            throw PluginError.fatal("account \(externalID) (\(values["name"] as? String ?? "")) has no billing address: Tryton needs one to "
+                                    + "invoice this customer; add it to the account in \(source), then retry the item", fieldPath: "billing_address")
+        }
         let code = Self.partyCode(source: source, externalID: externalID)
         values["code"] = code
-        if let address { values["addresses"] = [["create", [addressValues(address)]]] }
+        values["addresses"] = [["create", [addressValues(address)]]]
         do {
             return "\(try create("party.party", values))"
         } catch {
@@ -68,7 +74,7 @@ struct TrytonWriter {
             // created this customer between the search and the create ("The code on party must be unique").
             // Get-or-create: take that party and go on, as a search that had found it would have.
             guard let existing = try search("party.party", [["code", "=", code]]).first else { throw error }
-            if let address { try upsertAddress(party: existing, address) }
+            try upsertAddress(party: existing, address)
             return "\(existing)"
         }
     }

@@ -179,15 +179,22 @@ struct AdminAPI: Sendable {
 
     func act(_ action: String, _ who: Principal, tenant: String, id: String?, body: JSON) throws -> Response {
         let item = try item(who, tenant: tenant, id: id)
-        let service = ExceptionService(store: runtime.store, config: runtime.config)
+        let service = ExceptionService(store: runtime.store, config: runtime.config, connections: runtime.registry)
         let now = Clock.nowMillis()
         do {
             switch action {
             case "retry":
-                let report = try service.retry(ids: [item.id], actor: actor(who), reason: try Self.requiredString(body, "reason"))
+                let mode: ExceptionService.Reread
+                switch body["reread"] {
+                case nil: mode = .auto
+                case .string(let text)? where ExceptionService.Reread(rawValue: text) != nil: mode = ExceptionService.Reread(rawValue: text)!
+                default: throw AdminError.badRequest("reread: must be auto, always or never")
+                }
+                let report = try service.retry(ids: [item.id], actor: actor(who), reason: try Self.requiredString(body, "reason"), reread: mode)
                 let failing = report.stillFailing.first?.diagnostics.map(\.description) ?? []
                 return JSON.object([("id", .number("\(item.id)")), ("retried", .bool(!report.retried.isEmpty)),
-                                    ("still_failing", .array(failing.map { .string($0) }))]).response()
+                                    ("still_failing", .array(failing.map { .string($0) })),
+                                    ("reread", report.reread[item.id].map { .string($0) } ?? .null)]).response()
             case "discard":
                 let updated = try runtime.store.discardException(id: item.id, actor: actor(who), reason: try Self.requiredString(body, "reason"), now: now)
                 return Self.itemJSON(updated).response()

@@ -100,7 +100,9 @@ public enum AdminServer {
                 let tenant = try context.parameters.require("tenant")
                 let who = try api.authorize(request, .operator, tenant: tenant)
                 let body = try await api.body(request)
-                return try api.act(action, who, tenant: tenant, id: context.parameters.get("id"), body: body)
+                let id = context.parameters.get("id")
+                // A retry may re-read the source (an HTTP call to the outside system): off the cooperative pool.
+                return try await AdminAPI.offloaded { try api.act(action, who, tenant: tenant, id: id, body: body) }
             }
         }
         router.post("/api/v1/tenants/:tenant/connections/:connection/check") { request, context in

@@ -60,7 +60,7 @@ struct Dashboard: Sendable {
                 let id = context.parameters.get("id")
                 let form = try await formBody(request)
                 let reason = (form["reason"] ?? "").isEmpty ? "from the dashboard" : form["reason"]!
-                _ = try api.act(action, who, tenant: tenant, id: id, body: .object([("reason", .string(reason))]))
+                _ = try await AdminAPI.offloaded { try api.act(action, who, tenant: tenant, id: id, body: .object([("reason", .string(reason))])) }
                 return redirect("/ui/\(tenant)?notice=\(action == "retry" ? "retried" : "discarded")+item+\(id ?? "")")
             }
         }

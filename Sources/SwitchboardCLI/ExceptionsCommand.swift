@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SwitchboardCore
 import SwitchboardRuntime
 import SwitchboardStore
@@ -61,9 +62,10 @@ struct ExceptionsCommand: ParsableCommand {
             print("\(items.count) exception item(s)")
             for item in items {
                 let money = item.amount.map { "\($0) \(item.currency ?? "")" } ?? "-"
-                print("  #\(item.id)  \(item.tenant)  \(item.reason)  \(item.eventType) \(item.externalID)  blocks \(money)  "
+                // Ids, amounts and diagnostics come from outside systems and plugins: printed inert.
+                print(TerminalText.line("  #\(item.id)  \(item.tenant)  \(item.reason)  \(item.eventType) \(item.externalID)  blocks \(money)  "
                       + "attempts \(item.attempts)  \(item.assignee.map { "assigned to \($0)" } ?? "unassigned")  "
-                      + (item.diagnostics.first?.description ?? ""))
+                      + (item.diagnostics.first?.description ?? "")))
             }
         }
     }
@@ -84,22 +86,58 @@ struct ExceptionsCommand: ParsableCommand {
     }
 
     struct Retry: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Replay items: back to the queue (or re-validated, for rejected records).")
+        static let configuration = CommandConfiguration(
+            abstract: "Replay items: re-read from their source, else back to the queue (or re-validated, for rejected records).",
+            discussion: """
+                A failed transaction's record is read again from its source first when the source connection can (its plugin \
+                declares fetch): a record fixed at its source fixes the item, and the item is resolved as superseded by the \
+                newer version. If the source holds what the item already has, or cannot be read now, the stored event is \
+                replayed. --refetch insists on the re-read (an item whose source cannot be read stays open); --no-refetch \
+                replays the stored event as it was received.
+                """)
         @OptionGroup var common: Common
         @OptionGroup var filters: Filters
         @Argument(help: "Item ids; with none, every item matching the filters (bulk replay).") var ids: [Int64] = []
         // Not --reason: that is the filter by exception reason (Filters).
         @Option(name: .customLong("note"), help: "Why (recorded in the audit trail).") var note: String = "replayed from the CLI"
+        @Flag(help: "Always re-read the record from its source; an item whose source cannot be read stays open.") var refetch = false
+        @Flag(help: "Replay the stored event as received, without reading the source.") var noRefetch = false
 
         func run() throws {
+            guard !(refetch && noRefetch) else {
+                printError("--refetch and --no-refetch contradict each other")
+                throw ExitCode.validationFailure
+            }
+            let mode: ExceptionService.Reread = refetch ? .always : noRefetch ? .never : .auto
             let (config, store) = try common.open()
             let targets = ids.isEmpty ? try store.exceptions(filters.filter).map(\.id) : ids
-            let report = try ExceptionService(store: store, config: config).retry(ids: targets, actor: common.who, reason: note)
+            let connections = mode == .never || targets.isEmpty ? nil : try openConnections(config, store, required: mode == .always)
+            defer { connections?.close() }
+            let report = try ExceptionService(store: store, config: config, connections: connections)
+                .retry(ids: targets, actor: common.who, reason: note, reread: mode)
             print("retried \(report.retried.count) item(s)\(report.retried.isEmpty ? "" : ": " + report.retried.map { "#\($0)" }.joined(separator: ", "))")
+            for (id, what) in report.reread.sorted(by: { $0.key < $1.key }) { print("  #\(id) \(TerminalText.line(what))") }
             for (id, problems) in report.stillFailing {
-                print("  #\(id) still fails: " + problems.map(\.description).joined(separator: "; "))
+                print(TerminalText.line("  #\(id) still fails: " + problems.map(\.description).joined(separator: "; ")))
             }
             if !report.stillFailing.isEmpty { throw Exit.failed }
+        }
+
+        /// The configuration's connections, opened to re-read sources (plugins, sandbox workers, the vault if a key is set).
+        func openConnections(_ config: SwitchboardConfig, _ store: any FullStore, required: Bool) throws -> ConnectionRegistry? {
+            var logger = Logger(label: "switchboard.retry", factory: { StreamLogHandler.standardError(label: $0) })
+            logger.logLevel = .error
+            do {
+                return try ConnectionRegistry(config: config, store: store, vault: try Runtime.openVault(store: store), logger: logger)
+            } catch {
+                let problem = (error as? ConfigError).map { $0.problems.map(\.description).joined(separator: "; ") } ?? "\(error)"
+                if required {
+                    printError("cannot open the connections to re-read sources: \(problem)")
+                    throw Exit.failed
+                }
+                printError("not re-reading sources (the connections did not open: \(problem)); replaying stored events")
+                return nil
+            }
         }
     }
 

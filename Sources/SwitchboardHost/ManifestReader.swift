@@ -43,9 +43,11 @@ enum ManifestReader {
         default: throw invalid("kind", "\(manifest.kind) is neither SB_KIND_CONNECTOR (1) nor SB_KIND_WORKFLOW (2)")
         }
         guard manifest.reserved0 == 0 else { throw invalid("reserved0", "must be 0") }
-        let unknownBits = manifest.capabilities & ~SB_CAP_ALL_V1
+        // A bit is known if the minor the plugin was built against defines it (and this host knows that minor).
+        let known = min(minor, Int(SB_ABI_MINOR)) >= 1 ? SB_CAP_ALL_V1_1 : SB_CAP_ALL_V1
+        let unknownBits = manifest.capabilities & ~known
         guard unknownBits == 0 else {
-            throw invalid("capabilities", "unknown bits 0x\(String(unknownBits, radix: 16)) (not in ABI 1.\(SB_ABI_MINOR))")
+            throw invalid("capabilities", "unknown bits 0x\(String(unknownBits, radix: 16)) (not in ABI 1.\(min(minor, Int(SB_ABI_MINOR))))")
         }
         if kind == .workflow && manifest.capabilities & SB_CAP_ON_EVENT == 0 {
             throw invalid("capabilities", "a workflow plugin must declare SB_CAP_ON_EVENT")
@@ -100,6 +102,7 @@ enum VTableReader {
             (SB_CAP_WRITE, "write", table.write != nil),
             (SB_CAP_WEBHOOK, "handle_webhook", table.handle_webhook != nil),
             (SB_CAP_ON_EVENT, "on_event", table.on_event != nil),
+            (SB_CAP_FETCH, "fetch", table.fetch != nil),
         ]
         for (bit, name, present) in declared where manifest.capabilities & bit != 0 && !present {
             throw invalid(name, "the manifest declares this capability but the slot is NULL")

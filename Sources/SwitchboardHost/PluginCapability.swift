@@ -10,6 +10,8 @@ public enum PluginCapability: String, CaseIterable, Sendable {
     case onEvent = "on_event"
     case hostEgress = "host_egress"
     case rawSecrets = "raw_secrets"
+    /// ABI 1.1
+    case fetch
 
     public var bit: UInt64 {
         switch self {
@@ -21,6 +23,7 @@ public enum PluginCapability: String, CaseIterable, Sendable {
         case .onEvent: SB_CAP_ON_EVENT
         case .hostEgress: SB_CAP_HOST_EGRESS
         case .rawSecrets: SB_CAP_RAW_SECRETS
+        case .fetch: SB_CAP_FETCH
         }
     }
 

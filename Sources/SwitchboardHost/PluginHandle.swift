@@ -36,6 +36,9 @@ public protocol PluginHandle: AnyObject, Sendable {
                        deadline: Int64, sink: @escaping EmitSink) -> CallOutcome
     func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64, labels: [String: String],
                  sink: EmitSink?) -> CallOutcome
+    /// Reads one record as the source holds it now (ABI 1.1 `fetch`); `sink` receives its event or record.
+    func fetch(entity: String, externalID: String, eventType: String, deadline: Int64, labels: [String: String],
+               sink: @escaping EmitSink) -> CallOutcome
     /// Asks an operation in progress to stop (thread-safe).
     func cancel()
     /// Closes the instance (idempotent).

@@ -127,6 +127,23 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
         }
     }
 
+    /// Reads one record as the source holds it now; `sink` receives the event of `eventType` or the record.
+    public func fetch(entity: String, externalID: String, eventType: String, deadline: Int64 = 0, labels: [String: String] = [:],
+                      sink: @escaping EmitSink) -> CallOutcome {
+        perform("fetch", allowed: EmitKind.mask(.record, .event), deadline: deadline, labels: labels, sink: sink) { h, c in
+            guard library.negotiatedMinor >= 1, let fetch = library.vtable.fetch else { return nil }
+            return withSBStr(entity) { e in
+                withSBStr(externalID) { x in
+                    withSBStr(eventType) { t in
+                        var request = sb_fetch_request(struct_size: UInt32(MemoryLayout<sb_fetch_request>.size), reserved0: 0,
+                                                       entity: e, external_id: x, event_type: t)
+                        return fetch(h, c, &request)
+                    }
+                }
+            }
+        }
+    }
+
     /// Hands one canonical event to a workflow plugin; `sink` receives its commands.
     public func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64 = 0, labels: [String: String] = [:],
                         sink: EmitSink?) -> CallOutcome {

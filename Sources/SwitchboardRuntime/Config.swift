@@ -163,9 +163,23 @@ public struct MasterDataConfig: Sendable {
     public var owner: String
     public var fieldOwners: [String: String]
     public var location: SourceLocation
+    /// What a change to a field made at a connection that does not own it does, unless `conflictPolicies` says.
+    public var onConflict: ConflictPolicy = .raise
+    public var conflictPolicies: [String: ConflictPolicy] = [:]
+
+    /// A system-of-record conflict's handling (docs/RUNTIME.md, "Conflicts on owned fields").
+    public enum ConflictPolicy: String, Sendable, CaseIterable {
+        /// An exception item (reason `conflict`) showing both values, for a person to decide.
+        case raise
+        /// The owner's value is written back where it was changed, with an audit row.
+        case restore
+    }
 
     /// The connection that owns `field`.
     public func owner(of field: String) -> String { fieldOwners[field] ?? owner }
+
+    /// How a conflict on `field` is handled.
+    public func policy(for field: String) -> ConflictPolicy { conflictPolicies[field] ?? onConflict }
 
     /// The built-in workflow id that carries this sync.
     public var workflowID: String { "master-data:\(entity)" }

@@ -417,7 +417,7 @@ struct Reader {
         let members = m["connections"].flatMap { sequence($0, "connections") }?.compactMap { $0.string } ?? []
         if members.count < 2 { fail(node, "master_data \(entity) needs at least two connections") }
         for name in members where !connections.contains(name) { fail(m["connections"]!, "unknown connection \"\(name)\"") }
-        guard let sorNode = m["system_of_record"], let sor = mapping(sorNode, "system_of_record", allowed: ["owner", "fields"]),
+        guard let sorNode = m["system_of_record"], let sor = mapping(sorNode, "system_of_record", allowed: ["owner", "fields", "on_conflict", "conflicts"]),
               let owner = string(sor["owner"], "system_of_record.owner", parent: sorNode) else {
             if m["system_of_record"] == nil { fail(node, "master_data \(entity) needs a system_of_record with an owner") }
             return nil
@@ -433,7 +433,29 @@ struct Reader {
                 fieldOwners[field] = who
             }
         }
-        return MasterDataConfig(entity: entity, connections: members, owner: owner, fieldOwners: fieldOwners, location: at(node))
+        var config = MasterDataConfig(entity: entity, connections: members, owner: owner, fieldOwners: fieldOwners, location: at(node))
+        let policies = MasterDataConfig.ConflictPolicy.allCases.map(\.rawValue).joined(separator: " or ")
+        if let node = sor["on_conflict"] {
+            if let policy = node.string.flatMap(MasterDataConfig.ConflictPolicy.init(rawValue:)) { config.onConflict = policy }
+            else { fail(node, "system_of_record.on_conflict must be \(policies)") }
+        }
+        if let conflicts = sor["conflicts"] {
+            guard case .mapping(let fields) = conflicts else {
+                fail(conflicts, "system_of_record.conflicts maps a field to \(policies)")
+                return config
+            }
+            let known = Set(CanonicalModel.entity(entity)?.fields.map(\.name) ?? [])
+            for (key, value) in fields {
+                guard let field = key.string else { continue }
+                if !known.contains(field) { fail(key, "\(entity) has no field \"\(field)\"") }
+                guard let policy = value.string.flatMap(MasterDataConfig.ConflictPolicy.init(rawValue:)) else {
+                    fail(value, "system_of_record.conflicts.\(field) must be \(policies)")
+                    continue
+                }
+                config.conflictPolicies[field] = policy
+            }
+        }
+        return config
     }
 
     mutating func workflow(_ node: Node, connections: Set<String>) -> WorkflowConfig? {

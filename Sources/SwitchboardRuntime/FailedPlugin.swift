@@ -32,6 +32,8 @@ final class FailedPlugin: PluginHandle, @unchecked Sendable {
                        deadline: Int64, sink: @escaping EmitSink) -> CallOutcome { refused }
     func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64, labels: [String: String],
                  sink: EmitSink?) -> CallOutcome { refused }
+    func fetch(entity: String, externalID: String, eventType: String, deadline: Int64, labels: [String: String],
+               sink: @escaping EmitSink) -> CallOutcome { refused }
     func cancel() {}
     func close() {}
 }

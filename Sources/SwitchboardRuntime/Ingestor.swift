@@ -71,14 +71,18 @@ struct Ingestor: Sendable {
         var fingerprint = data
         if !isEvent && router.tracksContent(tenant: tenant, entity: entity, connection: source) {
             let content = Self.content(of: record)
-            fingerprint = content.bytes
             let stored = try? store.xref(tenant: tenant, entity: entity, connection: source, externalID: externalID)
             // Our own write may show up here before its outcome (and xref) is committed.
             let known = recentWrites?.lookup(tenant: tenant, entity: entity, connection: source, externalID: externalID) ?? stored
+            // A change is a transition at a time: from what was known to this content, as of the record's updated_at. A
+            // repeated read of one change is one event; a value that comes back (A, B, then A again; or the same edit
+            // made again after it was undone) is a new change, not a repeat. (An updated_at alone is an echo, above.)
+            fingerprint = content.bytes + Array("|".utf8) + (known?.content ?? []) + Array("|\(record["updated_at"]?.stringValue ?? "")".utf8)
             let previous = known?.content.flatMap { try? JSON.parse($0) }
             let changed = Self.changedFields(content, since: previous)
             if known != nil && changed.isEmpty { return .echo }
-            meta = JSON.object([("changed", .array(changed.map { .string($0) }))]).text
+            // `first`: nothing was known of this record here, so every field counts as changed but none was edited.
+            meta = JSON.object([("changed", .array(changed.map { .string($0) }))] + (previous == nil ? [("first", .bool(true))] : [])).text
             seen = XrefKey(tenant: tenant, entity: entity, canonicalID: known?.canonicalID ?? CanonicalID.make(entity: entity, source: source, externalID: externalID),
                            connection: source, externalID: externalID, content: content.bytes)
         }

@@ -12,12 +12,15 @@ struct ConnectionSecrets: SecretResolver {
     let vault: VaultSecrets?
 
     /// The secret a plugin asks for by `name`: one the connection's `secrets:` maps, or `NAME.previous` of one it maps
-    /// to the vault (the value a `vault set --keep-previous` replaced, during its overlap window).
+    /// (the value a `vault set --keep-previous` replaced, during its overlap window). `NAME.previous` is optional by
+    /// nature: when there is none (none kept, window over, an env: secret) it is empty, not an error.
     func secret(named name: String) throws -> [UInt8]? {
         if let reference = references[name] { return try resolve(reference: reference) }
-        guard name.hasSuffix(Vault.previousSuffix), let current = references[String(name.dropLast(Vault.previousSuffix.count))],
-              current.hasPrefix("vault:") else { return nil }
-        return try resolve(reference: current + Vault.previousSuffix)
+        guard name.hasSuffix(Vault.previousSuffix), let current = references[String(name.dropLast(Vault.previousSuffix.count))] else {
+            return nil
+        }
+        guard current.hasPrefix("vault:") else { return [] }
+        return try resolve(reference: current + Vault.previousSuffix) ?? []
     }
 
     /// A reference's value within this connection's scope (egress credentials use this; plugins never do).

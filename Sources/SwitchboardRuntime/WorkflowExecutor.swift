@@ -327,6 +327,12 @@ struct WorkflowExecutor {
             progress.steps.append(StepTiming(step: "sync \(group.entity) to \(target)", millis: Double(Clock.monotonicNanoseconds() - started) / 1e6,
                                              status: "OK", detail: "\(owned.joined(separator: ", ")) -> \(id)"))
         }
+        // What this change did to fields another connection owns: restored or raised, never skipped in silence. Only
+        // a change measured against what was known at the source counts: a record's first read is not an edit.
+        let meta = try? JSON.parse(item.event.meta ?? "{}")
+        let measured = meta?["first"]?.boolValue == true ? [] : meta?["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let found = conflicts(measured, group: group, record: record, source: source, tenant: tenant.id, externalID: item.event.externalID)
+        if !found.isEmpty { try handle(found, group: group, item: item, tenant: tenant, record: record, progress: &progress) }
     }
 
     func deadline() -> Int64 { Clock.monotonicNanoseconds() + config.worker.deadlineMillis * 1_000_000 }

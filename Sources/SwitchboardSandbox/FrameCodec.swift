@@ -96,7 +96,7 @@ enum FrameType: UInt8 {
 
 /// The operations a CALL frame carries.
 enum WorkerOp: UInt8 {
-    case spec = 1, validateConfig, open, checkConnection, discover, read, write, handleWebhook, onEvent, close
+    case spec = 1, validateConfig, open, checkConnection, discover, read, write, handleWebhook, onEvent, close, fetch
 
     var name: String {
         switch self {
@@ -110,6 +110,7 @@ enum WorkerOp: UInt8 {
         case .handleWebhook: "handle_webhook"
         case .onEvent: "on_event"
         case .close: "close"
+        case .fetch: "fetch"
         }
     }
 }

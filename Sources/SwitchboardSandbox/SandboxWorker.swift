@@ -165,6 +165,10 @@ private final class WorkerLoop {
             let type = try r.string(), event = try r.bytes()
             guard let instance else { return finish(noInstance) }
             finish(event.withUnsafeBytes { instance.onEvent(type: type, event: $0, deadline: deadline, labels: labels, sink: forward) })
+        case .fetch:
+            let entity = try r.string(), external = try r.string(), type = try r.string()
+            finish(instance?.fetch(entity: entity, externalID: external, eventType: type, deadline: deadline, labels: labels, sink: forward)
+                   ?? noInstance)
         case .close:
             instance?.close()
             instance = nil

@@ -152,6 +152,15 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         }
     }
 
+    public func fetch(entity: String, externalID: String, eventType: String, deadline: Int64 = 0, labels: [String: String] = [:],
+                      sink: @escaping EmitSink) -> CallOutcome {
+        call(.fetch, deadline: deadline, labels: labels, sink: sink) {
+            $0.string(entity)
+            $0.string(externalID)
+            $0.string(eventType)
+        }
+    }
+
     /// Stops the call in progress: the worker is killed (its plugin cannot be interrupted otherwise) and restarts on the next call.
     public func cancel() {
         cancelled.store(true, ordering: .relaxed)

@@ -40,6 +40,9 @@ public protocol IntegrationStore: AnyObject, Sendable {
     /// Replays exception items: their work goes back to the queue, rejected records are re-ingested by the caller.
     func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem]
     func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem
+    /// Resolves an open item as `status` without requeueing its work (e.g. `superseded` when a re-read of its source
+    /// replaced its event), audited as `action`.
+    func closeException(id: Int64, status: String, action: String, actor: String, reason: String, now: Millis) throws -> ExceptionItem
     /// Resolves as `superseded` (actor `switchboard`, audited) every open item of the same workflow whose event is an
     /// older event of the same source record and type as a work item that is now done: the newer version went through.
     /// Returns the ids resolved.

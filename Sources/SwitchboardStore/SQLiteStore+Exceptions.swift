@@ -75,6 +75,16 @@ extension SQLiteStore {
         }
     }
 
+    public func closeException(id: Int64, status: String, action: String, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
+        try writer.write { db in
+            let item = try Self.loadOpen(id, db: db)
+            try db.run("UPDATE exceptions SET status = ?, resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
+                       .text(status), .int(now), .text(actor), .text(reason), .int(id))
+            try Self.appendAudit(actor: actor, action: action, target: "exception/\(id)", detail: reason, now: now, db: db)
+            return item.resolved(status, by: actor, reason: reason)
+        }
+    }
+
     public func supersedeExceptions(by done: [DoneWork], now: Millis) throws -> [Int64] {
         guard !done.isEmpty else { return [] }
         return try writer.write { db in

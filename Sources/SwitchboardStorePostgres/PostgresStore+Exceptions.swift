@@ -79,6 +79,16 @@ extension PostgresStore {
         }
     }
 
+    public func closeException(id: Int64, status: String, action: String, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
+        try pool.transaction { db in
+            let item = try Self.loadOpen(id, db: db)
+            try db.run("UPDATE exceptions SET status = $1, resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $5",
+                       [.text(status), .int(now), .text(actor), .text(reason), .int(id)])
+            try Self.appendAudit(actor: actor, action: action, target: "exception/\(id)", detail: reason, now: now, db: db)
+            return item.resolved(status, by: actor, reason: reason)
+        }
+    }
+
     public func supersedeExceptions(by done: [DoneWork], now: Millis) throws -> [Int64] {
         guard !done.isEmpty else { return [] }
         return try pool.transaction { db in

@@ -219,10 +219,11 @@ static const sb_plugin_vtable VTABLE = {
 #endif
     NULL, NULL, NULL, NULL,
 #if FIX_KIND == SB_KIND_WORKFLOW
-    (sb_status (*)(sb_instance *, sb_call *, sb_str, sb_bytes))0
+    (sb_status (*)(sb_instance *, sb_call *, sb_str, sb_bytes))0,
 #else
-    NULL
+    NULL,
 #endif
+    NULL /* fetch (ABI 1.1) */
 };
 
 #ifdef FIX_TAIL
@@ -262,7 +263,9 @@ SB_EXPORT sb_status switchboard_plugin_init(const sb_init_args *args, sb_init_re
 #ifdef FIX_BAD_NEGOTIATION
     result->abi_minor = (uint16_t)(args->host_abi_minor + 5);
 #else
-    result->abi_minor = sb_negotiate_minor(args->host_abi_minor);
+    /* As a plugin built against FIX_MINOR's header would: the lower of the two. */
+    const int own = FIX_MINOR; /* a variable: FIX_MINOR=0 would make a constant comparison (-Wtype-limits) */
+    result->abi_minor = (int)args->host_abi_minor < own ? args->host_abi_minor : (uint16_t)own;
 #endif
     result->vtable = &VTABLE;
     return SB_OK;

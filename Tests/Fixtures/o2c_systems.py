@@ -40,12 +40,12 @@ def crm(method, path, body=None, token_file="BOTTLECRM_PAT_FILE"):
     return json.loads(text) if text else {}
 
 
-def crm_deal(name, amount, currency="EUR"):
-    """A new account and a deal for it, in prospecting."""
+def crm_deal(name, amount, currency="EUR", address="with-address"):
+    """A new account and a deal for it, in prospecting (ADDRESS no-address: an account without one)."""
     tag = uuid.uuid4().hex[:8]
+    where = {"city": "Hamburg", "country": "DE", "address_line": "Hafenstrasse 1", "postcode": "20095"} if address != "no-address" else {}
     account = crm("POST", "/api/accounts/", {
-        "name": f"{name} {tag} GmbH", "email": f"ap-{tag}@example.com", "city": "Hamburg", "country": "DE",
-        "address_line": "Hafenstrasse 1", "postcode": "20095", "industry": "TECHNOLOGY"})["id"]
+        "name": f"{name} {tag} GmbH", "email": f"ap-{tag}@example.com", "industry": "TECHNOLOGY", **where})["id"]
     deal = crm("POST", "/api/opportunities/", {
         "name": f"{name} {tag}", "account": account, "amount": amount, "currency": currency, "probability": 40})["id"]
     return {"account": account, "deal": deal}
@@ -99,6 +99,12 @@ def crm_contact(account, last_name):
 def crm_account(account):
     found = crm("GET", f"/api/accounts/{account}/")["account_obj"]
     return {"name": found["name"], "city": found.get("city")}
+
+
+def crm_account_address(account, street, city, postcode):
+    """Sales fills in the account's billing address."""
+    crm("PATCH", f"/api/accounts/{account}/", {"address_line": street, "city": city, "postcode": postcode, "country": "DE"})
+    return {}
 
 
 def crm_account_rename(account, name):
@@ -254,6 +260,7 @@ COMMANDS = {
     "crm-deal": crm_deal, "crm-win": crm_win, "crm-reopen": crm_reopen, "crm-fields": crm_fields,
     "crm-webhook": crm_webhook, "crm-webhook-delete": crm_webhook_delete, "crm-webhook-rotate": crm_webhook_rotate,
     "crm-contact": crm_contact, "crm-account": crm_account, "crm-account-rename": crm_account_rename,
+    "crm-account-address": crm_account_address,
     "tryton-party": tryton_party, "tryton-party-rename": tryton_party_rename,
     "tryton-project": tryton_project, "tryton-log-time": tryton_log_time, "tryton-invoices": tryton_invoices,
     "tryton-pay": tryton_pay, "tryton-currency": tryton_currency, "bench-won-to-posted": bench_won_to_posted,

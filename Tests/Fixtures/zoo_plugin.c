@@ -480,7 +480,7 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
 
 static const sb_plugin_vtable VTABLE = {
     sizeof(sb_plugin_vtable), 0, spec, validate_config, open_instance, close_instance,
-    check_connection, discover, read_stream, write_record, NULL, NULL
+    check_connection, discover, read_stream, write_record, NULL, NULL, NULL
 };
 
 static const sb_manifest MANIFEST = {

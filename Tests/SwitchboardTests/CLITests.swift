@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardABI
 import Testing
 
 /// The documented exit codes and messages of `switchboard plugins`.
@@ -64,7 +65,7 @@ import Testing
         #expect(object["kind"] as? String == "connector")
         #expect((object["capabilities"] as? [String])?.contains("read") == true)
         #expect((object["config_spec"] as? [String: Any])?["required"] as? [String] == ["accounts"])
-        #expect((object["abi"] as? [String: Any])?["negotiated_minor"] as? Int == 0)
+        #expect((object["abi"] as? [String: Any])?["negotiated_minor"] as? Int == Int(SB_ABI_MINOR))
     }
 
     @Test func smokeWithABadConfigExits1AndNamesTheField() throws {

@@ -53,13 +53,20 @@ import Testing
         for (index, path) in slots.enumerated() { #expect(offset(path) == 8 + 8 * index, "\(path)") }
     }
 
+    /// ABI 1.0's ten slots where they were; 1.1 appended `fetch` after them (a 1.0 plugin's table is the first 88 bytes).
     @Test func pluginVTable() {
-        #expect(MemoryLayout<sb_plugin_vtable>.size == 88)
+        #expect(MemoryLayout<sb_plugin_vtable>.size == 96)
         let slots: [PartialKeyPath<sb_plugin_vtable>] = [
             \.spec, \.validate_config, \.open, \.close, \.check_connection, \.discover, \.read, \.write,
-            \.handle_webhook, \.on_event,
+            \.handle_webhook, \.on_event, \.fetch,
         ]
         for (index, path) in slots.enumerated() { #expect(offset(path) == 8 + 8 * index, "\(path)") }
+    }
+
+    @Test func fetchRequest() {
+        #expect(MemoryLayout<sb_fetch_request>.size == 56)
+        #expect([offset(\sb_fetch_request.reserved0), offset(\sb_fetch_request.entity), offset(\sb_fetch_request.external_id),
+                 offset(\sb_fetch_request.event_type)] == [4, 8, 24, 40])
     }
 
     @Test func initStructs() {

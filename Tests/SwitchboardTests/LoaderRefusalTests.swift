@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardABI
 import SwitchboardHost
 import Testing
 
@@ -83,19 +84,30 @@ import Testing
     @Test func newerMinorWithNonZeroTailIsRefused() throws {
         let error = try #require(refusal(try TestEnv.fixture("tail", ["FIX_MINOR=3", "FIX_TAIL=9"])))
         #expect(error.code == "abi-unknown-fields")
-        #expect(error.description.contains("sb_manifest from ABI 1.3 sets fields this host (ABI 1.0) does not know"))
+        #expect(error.description.contains("sb_manifest from ABI 1.3 sets fields this host (ABI 1.\(SB_ABI_MINOR)) does not know"))
     }
 
     @Test func newerMinorWithZeroTailIsAcceptedAndNegotiatedDown() throws {
         let plugin = try PluginLibrary.load(path: try TestEnv.fixture("tailzero", ["FIX_MINOR=3", "FIX_TAIL=0", "FIX_ID='\"tailzero\"'"]))
         #expect(plugin.descriptor.abiMinor == 3)
-        #expect(plugin.negotiatedMinor == 0)
+        #expect(plugin.negotiatedMinor == Int(SB_ABI_MINOR))
+    }
+
+    /// ABI 1.1 added `fetch`: a plugin built for 1.0 loads and negotiates 1.0; it cannot claim the 1.1 capability bit;
+    /// a 1.1 plugin that declares fetch must set the slot.
+    @Test func theFetchCapabilityIsAMinorOneAddition() throws {
+        let old = try PluginLibrary.load(path: try TestEnv.fixture("minor0", ["FIX_MINOR=0", "FIX_ID='\"minorzero\"'"]))
+        #expect(old.negotiatedMinor == 0 && !old.descriptor.capabilities.contains("fetch"))
+        let claims = try #require(refusal(try TestEnv.fixture("minor0fetch", ["FIX_MINOR=0", "FIX_CAPS=0x101", "FIX_ID='\"minorzerofetch\"'"])))
+        #expect(claims.reason == .invalidManifest(field: "capabilities", problem: "unknown bits 0x100 (not in ABI 1.0)"), "\(claims)")
+        let unset = try #require(refusal(try TestEnv.fixture("nullfetch", ["FIX_CAPS=0x101", "FIX_ID='\"nullfetch\"'"])))
+        #expect(unset.reason == .invalidVTable(field: "fetch", problem: "the manifest declares this capability but the slot is NULL"))
     }
 
     @Test func initThatLiesAboutTheNegotiatedMinor() throws {
         let error = try #require(refusal(try TestEnv.fixture("liar", ["FIX_BAD_NEGOTIATION", "FIX_ID='\"liar\"'"])))
         #expect(error.code == "init-failed")
-        #expect(error.description.contains("negotiated ABI minor 5"))
+        #expect(error.description.contains("negotiated ABI minor \(Int(SB_ABI_MINOR) + 5)"))
     }
 
     @Test(arguments: [
@@ -104,7 +116,7 @@ import Testing
         (["FIX_VERSION='\"1.0\"'"], "version", "not a semantic version"),
         (["FIX_VERSION='\"01.0.0\"'"], "version", "not a semantic version"),
         (["FIX_KIND=7"], "kind", "neither SB_KIND_CONNECTOR"),
-        (["FIX_CAPS=0x100"], "capabilities", "unknown bits 0x100"),
+        (["FIX_CAPS=0x200"], "capabilities", "unknown bits 0x200"),
         (["FIX_KIND=SB_KIND_WORKFLOW", "FIX_CAPS=0"], "capabilities", "must declare SB_CAP_ON_EVENT"),
         (["FIX_CAPS=SB_CAP_ON_EVENT"], "capabilities", "for workflow plugins"),
     ])

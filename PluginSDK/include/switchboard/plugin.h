@@ -52,7 +52,7 @@ extern "C" {
 /* The ABI this header describes. A host loads plugins of the same major only;
  * host and plugin agree on min(host minor, plugin minor) at init. */
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 0
+#define SB_ABI_MINOR 1 /* 1.1 added: SB_CAP_FETCH, sb_fetch_request, sb_plugin_vtable.fetch */
 
 /* Marks the two entry points as exported even under -fvisibility=hidden. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -163,6 +163,8 @@ typedef struct sb_instance sb_instance;
 #define SB_CAP_HOST_EGRESS ((uint64_t)0x40) /* makes HTTP calls through sb_host_api.http */
 #define SB_CAP_RAW_SECRETS ((uint64_t)0x80) /* needs secret values in its memory; the operator must allow it */
 #define SB_CAP_ALL_V1 ((uint64_t)0xFF)        /* every bit defined in ABI 1.0 */
+#define SB_CAP_FETCH ((uint64_t)0x100)      /* fetch (ABI 1.1) */
+#define SB_CAP_ALL_V1_1 ((uint64_t)0x1FF)     /* every bit defined in ABI 1.1 */
 
 /* What the plugin is. Returned by switchboard_plugin_manifest().
  * OWNERSHIP: plugin-owned static data; it and every string it points to stay
@@ -267,6 +269,16 @@ typedef struct sb_write_request {
     sb_str external_id;      /* the target's id for this record if known (xref), else empty: create */
     sb_bytes record;         /* canonical record JSON */
 } sb_write_request;
+
+/* Arguments of sb_plugin_vtable.fetch (ABI 1.1).
+ * OWNERSHIP: borrowed by the plugin for the duration of fetch(). */
+typedef struct sb_fetch_request {
+    uint32_t struct_size;
+    uint32_t reserved0;  /* 0 */
+    sb_str entity;       /* canonical entity of the record, e.g. "Opportunity" */
+    sb_str external_id;  /* the record's id in this system, as its events carry it */
+    sb_str event_type;   /* the event the host asks about, e.g. "opportunity.won"; empty: the record only */
+} sb_fetch_request;
 
 /* ------------------------------------------------------------------------ */
 /* The host's services to the plugin                                        */
@@ -383,6 +395,15 @@ typedef struct sb_plugin_vtable {
 
     /* Workflow: reacts to one canonical event with SB_EMIT_COMMAND items. */
     sb_status (*on_event)(sb_instance *instance, sb_call *call, sb_str event_type, sb_bytes event_json);
+
+    /* ABI 1.1. Connector: reads ONE record from the source as it is now and
+     * emits it exactly as read or handle_webhook would: an SB_EMIT_EVENT of
+     * request->event_type if the record, as it is now, still makes that
+     * event; otherwise its SB_EMIT_RECORD (or nothing, if the source no longer
+     * has it). Never SB_EMIT_STATE. The host calls it to replay an exception
+     * item with the source's current data, so a record fixed at its source
+     * fixes the item. */
+    sb_status (*fetch)(sb_instance *instance, sb_call *call, const sb_fetch_request *request);
 } sb_plugin_vtable;
 
 /* ------------------------------------------------------------------------ */

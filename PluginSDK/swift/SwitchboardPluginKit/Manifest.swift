@@ -40,4 +40,6 @@ public struct Capabilities: OptionSet, Sendable {
     public static let hostEgress = Capabilities(rawValue: 1 << 6)
     /// The plugin needs secret values in its own memory; the operator must allow it.
     public static let rawSecrets = Capabilities(rawValue: 1 << 7)
+    /// `fetch`: one record as the source holds it now (ABI 1.1; a 1.0 host refuses a manifest that declares it).
+    public static let fetch = Capabilities(rawValue: 1 << 8)
 }

@@ -58,7 +58,7 @@ public enum PluginExport {
         let vtable = exported.withLock { state -> UnsafePointer<sb_plugin_vtable> in
             if let built = state.vtable { return UnsafePointer(built) }
             let table = UnsafeMutablePointer<sb_plugin_vtable>.allocate(capacity: 1)
-            table.initialize(to: makeVTable(type.manifest.capabilities))
+            table.initialize(to: makeVTable(type.manifest.capabilities, minor: sb_negotiate_minor(args.pointee.host_abi_minor)))
             state.vtable = table
             return UnsafePointer(table)
         }
@@ -114,9 +114,10 @@ private func run(_ call: OpaquePointer?, _ body: (HostCall) throws -> Void) -> I
 
 private func notThisKind(_ op: String) -> PluginError { .fatal("\(op) is not supported by this plugin kind") }
 
-private func makeVTable(_ caps: Capabilities) -> sb_plugin_vtable {
+/// The table for the negotiated minor: an older host gets the table of its minor (sized for it, no newer slots).
+private func makeVTable(_ caps: Capabilities, minor: UInt16) -> sb_plugin_vtable {
     var table = sb_plugin_vtable()
-    table.struct_size = UInt32(MemoryLayout<sb_plugin_vtable>.size)
+    table.struct_size = UInt32(minor >= 1 ? MemoryLayout<sb_plugin_vtable>.size : MemoryLayout<sb_plugin_vtable>.offset(of: \.fetch)!)
     table.spec = { call in
         run(call) { host in try host.emit(kind: SB_EMIT_SPEC, key: "", data: Array(registered!.type.configSchema.utf8)) }
     }
@@ -183,6 +184,14 @@ private func makeVTable(_ caps: Capabilities) -> sb_plugin_vtable {
                 }
                 try c.handleWebhook(WebhookRequest(method: r.method.string, url: r.url.string, headers: headers, body: r.body.array),
                                     host: host)
+            }
+        }
+    }
+    if caps.contains(.fetch) && minor >= 1 {
+        table.fetch = { instance, call, request in
+            run(call) { host in
+                guard let c = box(instance)?.connector, let r = request?.pointee else { throw notThisKind("fetch") }
+                try c.fetch(FetchRequest(entity: r.entity.string, externalID: r.external_id.string, eventType: r.event_type.string), host: host)
             }
         }
     }

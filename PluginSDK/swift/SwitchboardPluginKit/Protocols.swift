@@ -31,6 +31,9 @@ public protocol ConnectorPlugin: SwitchboardPlugin {
     func write(_ request: WriteRequest, host: HostCall) throws -> String
     /// Turns one inbound webhook into events (`host.emitEvent`).
     func handleWebhook(_ request: WebhookRequest, host: HostCall) throws
+    /// Reads one record as the source holds it now and emits it as `read` would: the event `request.eventType` if the
+    /// record still makes it, else the record, else nothing (ABI 1.1; declare `.fetch`).
+    func fetch(_ request: FetchRequest, host: HostCall) throws
 }
 
 extension ConnectorPlugin {
@@ -41,6 +44,7 @@ extension ConnectorPlugin {
     public func handleWebhook(_ request: WebhookRequest, host: HostCall) throws {
         throw PluginError.fatal("handle_webhook is not implemented")
     }
+    public func fetch(_ request: FetchRequest, host: HostCall) throws { throw PluginError.fatal("fetch is not implemented") }
 }
 
 /// A plugin that reacts to canonical events with commands (`host.emitCommand`).
@@ -64,6 +68,16 @@ public struct WriteRequest: Sendable {
     /// The target's id for this record if known, else empty (create).
     public var externalID: String
     public var record: [UInt8]
+}
+
+/// Arguments of `fetch`.
+public struct FetchRequest: Sendable {
+    /// The canonical entity, e.g. `Opportunity`.
+    public var entity: String
+    /// The record's id in this system, as its events carry it.
+    public var externalID: String
+    /// The event the host asks about, e.g. `opportunity.won`; empty: the record only.
+    public var eventType: String
 }
 
 /// An inbound webhook.
