@@ -85,6 +85,13 @@ extension WorkflowExecutor {
                              now: Clock.nowMillis())
         }
         guard !raised.isEmpty else { return }
+        for (conflict, _) in raised {
+            try? store.audit(actor: "switchboard", action: "masterdata.conflict",
+                             target: "\(tenant.id)/\(group.entity)/\(source)/\(item.event.externalID)",
+                             detail: Redactor.redact("\(conflict.field): \(conflict.owner) (system of record) has \(Self.shown(conflict.ownerValue)), "
+                                                     + "\(source) has \(Self.shown(conflict.sourceValue)); raised as an exception item"),
+                             now: Clock.nowMillis())
+        }
         throw Failure(status: .fatal, reason: "conflict", connection: source, diagnostics: raised.map { conflict, why in
             Diagnostic("conflict on \(group.entity).\(conflict.field): \(conflict.owner) (system of record) has \(Self.shown(conflict.ownerValue)), "
                        + "\(source) has \(Self.shown(conflict.sourceValue))",

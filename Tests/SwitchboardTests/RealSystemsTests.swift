@@ -410,17 +410,7 @@ struct RealSystemsTests {
     @Test func accountMasterDataFollowsTheCRMWithoutPingPong() async throws {
         let host = try O2CHost(label: "master", masterData: true)
         defer { host.stop() }
-        try host.start(webhook: true)
-        try await RealSystems.until("the first poll of the CRM's accounts") {
-            try host.sql("SELECT count(*) FROM cursors WHERE connection = 'crm' AND stream = 'accounts'") != "0" ? true : nil
-        }
-        let made = try RealSystems.driver("crm-deal", "Master data", "7000.00")
-        let deal = try #require(made["deal"]?.stringValue), account = try #require(made["account"]?.stringValue)
-        try RealSystems.driver("crm-win", deal)
-        let party = try await RealSystems.until("the customer in Tryton") {
-            try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue?.first
-        }
-        let partyID = try #require(party["id"]?.intValue)
+        let (account, partyID) = try await host.wonCustomer("Master data")
         let renamed = "Renamed \(UUID().uuidString.prefix(8)) AG"
         try RealSystems.driver("crm-account-rename", account, renamed)
         try await RealSystems.until("the CRM's new name on the Tryton customer") {
@@ -448,6 +438,7 @@ struct RealSystemsTests {
         }
         #expect(conflict == #"conflict on Account.name: crm (system of record) has "\#(renamed)", erp has "Edited in Tryton""#, "\(conflict)")
         #expect(try host.sql("SELECT count(*) FROM exceptions") == "1", "one conflict, on the one field the systems disagree on")
+        #expect(try host.sql("SELECT actor || ' ' || action FROM audit WHERE action LIKE 'masterdata.%'") == "switchboard masterdata.conflict")
     }
 
     /// With `on_conflict: restore`, a name edited in Tryton (the CRM owns it) is written back to the CRM's value,
@@ -455,24 +446,12 @@ struct RealSystemsTests {
     @Test func aConflictOnAnOwnedFieldIsRestoredWithAnAuditRow() async throws {
         let host = try O2CHost(label: "restore", masterData: true, onConflict: "restore")
         defer { host.stop() }
-        try host.start(webhook: true)
-        try await RealSystems.until("the first poll of the CRM's accounts") {
-            try host.sql("SELECT count(*) FROM cursors WHERE connection = 'crm' AND stream = 'accounts'") != "0" ? true : nil
-        }
-        let made = try RealSystems.driver("crm-deal", "Restore", "4000.00")
-        let deal = try #require(made["deal"]?.stringValue), account = try #require(made["account"]?.stringValue)
-        try RealSystems.driver("crm-win", deal)
-        let party = try await RealSystems.until("the customer in Tryton") {
-            try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue?.first
-        }
-        let partyID = try #require(party["id"]?.intValue), crmName = try #require(party["name"]?.stringValue)
-        // The CRM's account is linked to the party once the CRM's account record and Tryton's party were both read.
+        let (account, partyID) = try await host.wonCustomer("Restore")
         let renamed = "Renamed \(UUID().uuidString.prefix(8)) SE"
         try RealSystems.driver("crm-account-rename", account, renamed)
         try await RealSystems.until("the CRM's name on the Tryton customer") {
             try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue?.first?["name"]?.stringValue == renamed ? true : nil
         }
-        _ = crmName
         try RealSystems.driver("tryton-party-rename", String(partyID), "Edited in Tryton")
         try await RealSystems.until("the CRM's name restored in Tryton") {
             try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue?.first?["name"]?.stringValue == renamed ? true : nil
@@ -589,6 +568,22 @@ final class O2CHost: @unchecked Sendable {
         self.masterData = masterData
         masterKey = vaultSecret ? try TestEnv.run(TestEnv.switchboard, ["vault", "keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil
         try writeConfig(serviceItem: serviceItem)
+    }
+
+    /// Starts the host polling the CRM's accounts, wins a deal of a new account and waits for its Tryton customer:
+    /// the master-data tests' common start. Returns the CRM account id and the Tryton party id.
+    func wonCustomer(_ name: String) async throws -> (account: String, party: Int) {
+        try start(webhook: true)
+        try await RealSystems.until("the first poll of the CRM's accounts") {
+            try sql("SELECT count(*) FROM cursors WHERE connection = 'crm' AND stream = 'accounts'") != "0" ? true : nil
+        }
+        let made = try RealSystems.driver("crm-deal", name, "7000.00")
+        let deal = try #require(made["deal"]?.stringValue), account = try #require(made["account"]?.stringValue)
+        try RealSystems.driver("crm-win", deal)
+        let party = try await RealSystems.until("the customer in Tryton") {
+            try RealSystems.driver("tryton-party", "crm/\(account)")["parties"]?.arrayValue?.first
+        }
+        return (account, try #require(party["id"]?.intValue))
     }
 
     /// `switchboard vault set acme/crm crm_webhook [--keep-previous DURATION]` with the secret file's value on stdin.
