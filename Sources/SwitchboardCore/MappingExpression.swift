@@ -86,7 +86,7 @@ private struct ExpressionParser {
         let c = chars[at]
         if c == "$" { return try path() }
         if c == "'" || c == "\"" { return .literal(.string(try quoted(c))) }
-        if c == "-" || c.isNumber { return .literal(.number(number())) }
+        if c == "-" || (c.isASCII && c.isNumber) { return .literal(.number(try number())) }
         guard c.isLetter else { throw error("unexpected '\(c)'") }
         let name = identifier()
         switch name {
@@ -143,11 +143,21 @@ private struct ExpressionParser {
         return out
     }
 
-    mutating func number() -> String {
+    /// A JSON number as the mapping writes it out: `-?DIGITS(.DIGITS)?`, ASCII digits only (anything else would
+    /// be written into a record as invalid JSON).
+    mutating func number() throws(MappingExpression.ParseError) -> String {
         let start = at
         at += 1
-        while at < chars.count, chars[at].isNumber || chars[at] == "." { at += 1 }
-        return String(chars[start..<at])
+        while at < chars.count, (chars[at].isASCII && chars[at].isNumber) || chars[at] == "." { at += 1 }
+        let text = String(chars[start..<at])
+        guard CanonicalValidator.isDecimal(text) else {
+            at = start
+            throw error("\(text) is not a number (write digits, an optional minus sign and at most one decimal point, e.g. -12.50)")
+        }
+        if at < chars.count, chars[at].isNumber {
+            throw error("'\(chars[at])' is not an ASCII digit")
+        }
+        return text
     }
 
     mutating func identifier() -> String {

@@ -170,6 +170,48 @@ import Testing
         #expect(DecimalText.add("0.10", "0.2") == "0.30")
         #expect(DecimalText.add("181000.00", "-1.5") == "180998.50")
         #expect(DecimalText.add("0", "12") == "12")
+        // Amounts an outside system may send that 64-bit totals trapped on or left out (issue 26).
+        #expect(DecimalText.add("1.0000000000000001", "1000") == "1001.0000000000000001")
+        #expect(DecimalText.add("99999999999999999999999999999999999999.99", "0.01") == "100000000000000000000000000000000000000.00")
+        #expect(DecimalText.add("-5.5", "5.50") == "0.00")
+        #expect(DecimalText.add("-0.01", "0.001") == "-0.009")
+        #expect(DecimalText.add("00012.50", "-12.5") == "0.00")
+        #expect(DecimalText.add("not a number", "7.25") == "7.25" && DecimalText.add("7.25", "1e3") == "7.25")
+    }
+
+    /// The totals behind `GET /stats`, the dashboard and the quickstart summary: two open items of one reason and
+    /// currency whose sum trapped in 64 bits ("arithmetic overflow" killed `switchboard run` on every view), and an
+    /// amount of 25 digits that was left out of the total.
+    @Test func moneyBlockedTotalsNeverTrapAndLeaveNoAmountOut() {
+        let stats = StoreShared.stats(events: 3, byStatus: [:], openExceptions: [
+            ("fatal", "1.0000000000000001", "EUR"), ("fatal", "1000", "EUR"), ("fatal", "1234567890123456789012345.00", "USD"),
+            ("fatal", "5.00", "USD"),
+        ], latencies: [])
+        #expect(stats.exceptionsByReason["fatal"]?.blocked == ["EUR": "1001.0000000000000001", "USD": "1234567890123456789012350.00"])
+        #expect(stats.exceptionsByReason["fatal"]?.count == 4)
+    }
+
+    /// Random sums at random sizes and scales against Foundation's Decimal (exact to 38 digits), and the laws an
+    /// exact sum keeps at any size: commutative, associative, and a + (-a) = 0.
+    @Test func decimalAdditionAgreesWithAnExactReferenceAndItsLaws() {
+        var random = SystemRandomNumberGenerator()
+        func decimal(maxWhole: Int, maxScale: Int) -> String {
+            let whole = (0..<Int.random(in: 1...maxWhole, using: &random)).map { _ in String(Int.random(in: 0...9, using: &random)) }.joined()
+            let scale = Int.random(in: 0...maxScale, using: &random)
+            let fraction = (0..<scale).map { _ in String(Int.random(in: 0...9, using: &random)) }.joined()
+            return (Bool.random(using: &random) ? "-" : "") + whole + (scale > 0 ? "." + fraction : "")
+        }
+        func negated(_ s: String) -> String { s.hasPrefix("-") ? String(s.dropFirst()) : "-" + s }
+        for _ in 0..<2_000 {
+            let a = decimal(maxWhole: 16, maxScale: 8), b = decimal(maxWhole: 16, maxScale: 8)
+            let reference = Decimal(string: a)! + Decimal(string: b)!
+            #expect(Decimal(string: DecimalText.add(a, b)) == reference, "\(a) + \(b)")
+            let c = decimal(maxWhole: 60, maxScale: 30), d = decimal(maxWhole: 60, maxScale: 30), e = decimal(maxWhole: 60, maxScale: 30)
+            #expect(DecimalText.add(c, d) == DecimalText.add(d, c))
+            let left = DecimalText.add(DecimalText.add(c, d), e), right = DecimalText.add(c, DecimalText.add(d, e))
+            #expect(left == right, "(\(c) + \(d)) + \(e)")
+            #expect(DecimalText.add(c, negated(c)).allSatisfy { $0 == "0" || $0 == "." }, "\(c) - itself")
+        }
     }
 
     /// The JSON Schemas shipped to partners are exactly what the model generates.
@@ -201,6 +243,21 @@ import Testing
         #expect(out["day"]?.stringValue == "2026-11-27")
         #expect(out["address"]?["country"]?.stringValue == "GB")
         #expect(out["skipped"] == nil)
+    }
+
+    /// Number literals are JSON numbers: `1.2.3`, a lone `-`, `5.` or non-ASCII digits are refused where they stand
+    /// (before: accepted, and written into the record as invalid JSON).
+    @Test func numberLiteralsAreJSONNumbersOrAClearError() throws {
+        #expect(try MappingExpression.parse("-12.50").evaluate(.null) == .number("-12.50"))
+        #expect(try MappingExpression.parse("coalesce($.a, 7)").evaluate(.object([])).numberText == "7")
+        for (text, message) in [("1.2.3", "1.2.3 is not a number"), ("-", "- is not a number"), ("5.", "5. is not a number"),
+                                ("coalesce($.a, 1..2)", "1..2 is not a number"), ("\u{0663}", "unexpected"), ("1\u{0663}", "not an ASCII digit")] {
+            #expect {
+                _ = try MappingExpression.parse(text)
+            } throws: { error in
+                (error as? MappingExpression.ParseError)?.message.contains(message) == true
+            }
+        }
     }
 
     @Test(arguments: [("frobnicate($.a)", "unknown function"), ("upper($.a, $.b)", "takes 1 arguments"), ("'open", "unterminated"),
