@@ -34,7 +34,7 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let (_, store) = try common.open()
             for entry in try store.auditEntries(limit: limit) {
-                print("\(entry.seq)  \(entry.at)  \(entry.actor)  \(entry.action)  \(entry.target)  \(entry.detail)")
+                print(TerminalText.line("\(entry.seq)  \(entry.at)  \(entry.actor)  \(entry.action)  \(entry.target)  \(entry.detail)"))
             }
         }
     }

@@ -17,7 +17,7 @@ struct ConnectionsCommand: ParsableCommand {
             let (_, store) = try common.open()
             let paused = try store.pausedConnections()
             print("\(paused.count) paused connection(s)")
-            for p in paused { print("  \(p.tenant)/\(p.connection): \(p.reason)") }
+            for p in paused { print(TerminalText.line("  \(p.tenant)/\(p.connection): \(p.reason)")) }
         }
     }
 

@@ -150,7 +150,7 @@ struct ExceptionsCommand: ParsableCommand {
         func run() throws {
             let (_, store) = try common.open()
             let item = try store.discardException(id: id, actor: common.who, reason: reason, now: Clock.nowMillis())
-            print("discarded #\(item.id) (\(item.reason), \(item.eventType) \(item.externalID))")
+            print(TerminalText.line("discarded #\(item.id) (\(item.reason), \(item.eventType) \(item.externalID))"))
         }
     }
 

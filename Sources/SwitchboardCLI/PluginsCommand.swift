@@ -48,9 +48,9 @@ struct PluginsCommand: ParsableCommand {
                 print("Plugins in \(directory): \(catalog.plugins.count) loaded, \(catalog.refused.count) refused")
                 for plugin in catalog.plugins {
                     let d = plugin.descriptor
-                    print("  \(d.id) \(d.version)  \(d.kind.rawValue)  ABI \(d.abiMajor).\(d.abiMinor)  [\(d.capabilities.joined(separator: ", "))]  \(plugin.path)")
+                    print(TerminalText.line("  \(d.id) \(d.version)  \(d.kind.rawValue)  ABI \(d.abiMajor).\(d.abiMinor)  [\(d.capabilities.joined(separator: ", "))]  \(plugin.path)"))
                 }
-                for refusal in catalog.refused { print("  refused: \(refusal.description)") }
+                for refusal in catalog.refused { print(TerminalText.line("  refused: \(refusal.description)")) }
             }
             if !catalog.refused.isEmpty { throw Exit.failed }
         }
@@ -81,11 +81,13 @@ struct PluginsCommand: ParsableCommand {
                 return
             }
             let d = plugin.descriptor
+            // Name, vendor and description are the plugin's own strings: printed inert.
+            let safe = { (text: String?) in TerminalText.line(text ?? "-") }
             print("""
-                \(d.name ?? d.id) (\(d.id) \(d.version))
+                \(safe(d.name ?? d.id)) (\(d.id) \(d.version))
                   kind:          \(d.kind.rawValue)
-                  vendor:        \(d.vendor ?? "-")
-                  description:   \(d.description ?? "-")
+                  vendor:        \(safe(d.vendor))
+                  description:   \(safe(d.description))
                   ABI:           built for \(d.abiMajor).\(d.abiMinor), host \(PluginLibrary.hostABIMajor).\(PluginLibrary.hostABIMinor), negotiated \(PluginLibrary.hostABIMajor).\(plugin.negotiatedMinor)
                   capabilities:  \(d.capabilities.joined(separator: ", "))
                   file:          \(plugin.path)

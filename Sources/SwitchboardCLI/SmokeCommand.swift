@@ -19,7 +19,7 @@ extension PluginsCommand {
         func run() throws {
             let plugin = try loadOrExit(path)
             let (lines, ok) = PluginSmoke.run(plugin, config: try readConfig(config))
-            lines.forEach { print($0) }
+            lines.forEach { print(TerminalText.line($0)) }   // the plugin's own text, inert
             if !ok { throw Exit.failed }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardCore
 
 /// The outcome of one conformance check.
 public struct CheckResult: Sendable {
@@ -43,7 +44,8 @@ public struct ConformanceReport: Sendable {
         let counts = Dictionary(grouping: checks, by: \.status).mapValues(\.count)
         lines.append("\(counts[.passed] ?? 0) passed, \(counts[.failed] ?? 0) failed, \(counts[.skipped] ?? 0) skipped: "
                      + (passed ? "the plugin conforms" : "the plugin does NOT conform"))
-        return lines.joined(separator: "\n")
+        // Names, summaries and details carry the plugin's own text: each line printed inert.
+        return lines.map(TerminalText.line).joined(separator: "\n")
     }
 
     /// JUnit XML, one testcase per check (CI systems render it).

@@ -1,11 +1,28 @@
 import Foundation
 import SwitchboardABI
+import SwitchboardCore
+import SwitchboardStore
 import Testing
 
 /// The documented exit codes and messages of `switchboard plugins`.
 @Suite struct CLITests {
     /// Every command and subcommand parses its own options (two options of one name make
     /// the argument parser refuse the whole command at run time, as `exceptions retry` once did).
+    /// Text from outside (a plugin's diagnostic kept in the audit trail, an exception item, a manifest) cannot drive
+    /// the operator's terminal or forge lines: ESC, CR, NUL and newlines print as visible escapes (issue 26).
+    @Test func outsideTextIsPrintedInert() throws {
+        let dir = TestEnv.tempDir("sbinert")
+        try "version: 1\nstore: sqlite:\(dir)/store.db\ntenants: [ { id: acme } ]\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let store = try SQLiteStore(path: dir + "/store.db")
+        try store.audit(actor: "switchboard", action: "webhook.refuse", target: "acme/crm",
+                        detail: "bad\u{1B}[2J\u{1B}]0;pwned\u{07}\r\n999  forged  line\u{0}", now: Clock.nowMillis())
+        let log = try TestEnv.run(TestEnv.switchboard, ["audit", "log", "--config", dir + "/c.yaml"])
+        #expect(log.status == 0, "\(log.stderr)")
+        #expect(!log.stdout.unicodeScalars.contains { $0.properties.generalCategory == .control && $0 != "\n" }, "\(log.stdout.debugDescription)")
+        #expect(log.stdout.split(separator: "\n").count == 1, "one row, one line: \(log.stdout.debugDescription)")
+        #expect(log.stdout.contains(#"bad\u{1B}[2J\u{1B}]0;pwned\u{7}\u{D}\u{A}999  forged  line"#), "\(log.stdout.debugDescription)")
+    }
+
     @Test func everyCommandsHelpParses() throws {
         func subcommands(_ path: [String]) throws -> [[String]] {
             let help = try TestEnv.run(TestEnv.switchboard, path + ["--help"])
