@@ -42,8 +42,11 @@ public struct ConformanceReport: Sendable {
             if check.details.count > 12 { lines.append("          - ... \(check.details.count - 12) more") }
         }
         let counts = Dictionary(grouping: checks, by: \.status).mapValues(\.count)
-        lines.append("\(counts[.passed] ?? 0) passed, \(counts[.failed] ?? 0) failed, \(counts[.skipped] ?? 0) skipped: "
-                     + (passed ? "the plugin conforms" : "the plugin does NOT conform"))
+        let skipped = counts[.skipped] ?? 0
+        lines.append("\(counts[.passed] ?? 0) passed, \(counts[.failed] ?? 0) failed, \(skipped) skipped: "
+                     + (!passed ? "the plugin does NOT conform"
+                        : skipped == 0 ? "the plugin conforms"
+                        : "the plugin conforms in every check exercised; \(skipped) were not exercised (SKIP above), so nothing is proved there"))
         // Names, summaries and details carry the plugin's own text: each line printed inert.
         return lines.map(TerminalText.line).joined(separator: "\n")
     }

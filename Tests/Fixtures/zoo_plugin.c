@@ -403,6 +403,14 @@ static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_reque
 #ifdef ZOO_REEMIT
     i = 0;
 #endif
+#ifdef ZOO_READ_RETRY   /* every read fails: nothing about reading is shown */
+    sbkit_report(host, call, "503 the source is busy", "");
+    return SB_RETRY;
+#endif
+#ifdef ZOO_READ_EMPTY   /* every read is an empty page: no record is ever checked */
+    (void)limit;
+    return sbkit_emit(host, call, SB_EMIT_STATE, "records", "{\"next\":0}");
+#endif
 #ifdef ZOO_BADJSON
     return sbkit_emit(host, call, SB_EMIT_RECORD, "Account", "{\"external_id\": \"A-1\", \"name\": ");
 #endif

@@ -84,6 +84,18 @@ import FoundationXML
         #expect(run.report.contains("does NOT conform"))
     }
 
+    /// A check that never saw its operation succeed is not a pass (issue 27): reads that all fail fail the read
+    /// check and leave resuming unexercised; reads that are all empty leave both unexercised, and the verdict says so.
+    @Test func readChecksThatExercisedNothingDoNotPass() throws {
+        let failing = try test(try TestEnv.zoo("zoo-readretry", ["ZOO_READ_RETRY"]), ["--fuzz", "200"])
+        #expect(failing.status == 1 && failing.results["read.records_valid"] == "failed", "\(failing.report)")
+        #expect(failing.results["read.resumes_from_state"] == "skipped", "before: passed for a build whose every read returned RETRY\n\(failing.report)")
+        let empty = try test(try TestEnv.zoo("zoo-readempty", ["ZOO_READ_EMPTY"]), ["--fuzz", "200"])
+        #expect(empty.results["read.records_valid"] == "skipped", "before: passed with \"0 records, all valid\"\n\(empty.report)")
+        #expect(empty.results["read.resumes_from_state"] == "skipped")
+        #expect(empty.report.contains("not exercised: 0 records read") && empty.report.contains("were not exercised"), "\(empty.report)")
+    }
+
     /// The plugins this repository ships pass the suite partners are asked to pass. (tryton is
     /// not here: it logs in with a raw secret and speaks JSON-RPC, which scripted egress cannot
     /// answer; RealSystemsTests runs it against a real Tryton instead.)
