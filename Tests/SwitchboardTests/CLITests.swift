@@ -92,6 +92,18 @@ import Testing
         #expect(result.stdout.contains("validate_config  CONFIG: accounts: must be an integer from 0 to 100000"))
     }
 
+    /// Two writes that both failed show nothing about idempotency (before: "same id: idempotent", since neither had an id).
+    @Test func smokeClaimsIdempotencyOnlyFromTwoWritesThatSucceeded() throws {
+        let failing = try TestEnv.run(TestEnv.switchboard, ["plugins", "smoke", TestEnv.product("libsbplugin-testkit.so"),
+                                                            "--config", #"{"role": "sink", "misbehave": "fatal"}"#])
+        #expect(failing.status == 1)
+        #expect(failing.stdout.contains("idempotency not shown: the writes did not both succeed") && !failing.stdout.contains("idempotent\n"),
+                "\(failing.stdout)")
+        let working = try TestEnv.run(TestEnv.switchboard, ["plugins", "smoke", TestEnv.product("libsbplugin-testkit.so"),
+                                                            "--config", #"{"role": "sink"}"#])
+        #expect(working.stdout.contains("same id: idempotent"), "\(working.stdout)")
+    }
+
     @Test func usageErrorExits64() throws {
         let result = try TestEnv.run(TestEnv.switchboard, ["plugins", "inspect"])
         #expect(result.status == 64)
