@@ -27,7 +27,9 @@ public final class DeliveryRefusals: Sendable {
     static let auditEveryMillis: Int64 = 10_000
 
     private struct State {
-        var recent: [Int64] = []
+        /// Refusals per second over the window: one bucket per second, stamped with its second (a flood of forged
+        /// deliveries costs O(1) each and fixed memory, not a list that grows with it).
+        var buckets = [(second: Int64, count: Int)](repeating: (-1, 0), count: Int(DeliveryRefusals.windowMillis / 1000))
         var total = 0
         var lastReason = ""
         var lastAudit: Int64?
@@ -40,8 +42,8 @@ public final class DeliveryRefusals: Sendable {
     /// Records one refusal at `now`; returns how many refusals an audit row should cover now (0: not yet).
     func refused(reason: String, now: Int64) -> Int {
         state.withLock { s in
-            s.recent.removeAll { $0 <= now - Self.windowMillis }
-            s.recent.append(now)
+            let second = now / 1000, slot = Int(second % Int64(s.buckets.count))
+            if s.buckets[slot].second == second { s.buckets[slot].count += 1 } else { s.buckets[slot] = (second, 1) }
             s.total += 1
             s.lastReason = reason
             s.unaudited += 1
@@ -52,9 +54,10 @@ public final class DeliveryRefusals: Sendable {
         }
     }
 
-    /// Refusals within the window ending `now`.
+    /// Refusals within the window ending `now` (to the second).
     public func recent(now: Int64 = Clock.nowMillis()) -> Int {
-        state.withLock { s in s.recent.filter { $0 > now - Self.windowMillis }.count }
+        let second = now / 1000, span = Self.windowMillis / 1000
+        return state.withLock { s in s.buckets.reduce(0) { $0 + ($1.second > second - span ? $1.count : 0) } }
     }
 
     public var total: Int { state.withLock { $0.total } }

@@ -51,3 +51,27 @@ import Testing
         #expect(WorkflowExecutor.setValueText(Array(#"{"set":{}}"#.utf8)).map(Array.init) == Array("{}".utf8))
     }
 }
+
+/// The webhook refusal window: degraded from the 5th refusal within 60 s until the burst is 60 s old; a flood
+/// costs fixed memory and O(1) a refusal; audit rows are coalesced to one per 10 s, each counting what it covers.
+@Suite struct DeliveryRefusalTests {
+    @Test func aBurstDegradesTheConnectionUntilItIsAMinuteOld() {
+        let refusals = DeliveryRefusals()
+        let start: Int64 = 1_800_000_000_000
+        var audited: [Int] = []
+        for i in 0..<4 { audited.append(refusals.refused(reason: "bad signature", now: start + Int64(i) * 1000)) }
+        #expect(!refusals.degraded(now: start + 4000) && refusals.recent(now: start + 4000) == 4)
+        audited.append(refusals.refused(reason: "bad signature", now: start + 11_000))
+        #expect(refusals.degraded(now: start + 11_000))
+        #expect(audited == [1, 0, 0, 0, 4], "the first refusal is audited at once, the next row counts the four since")
+        #expect(refusals.degraded(now: start + 59_000) && !refusals.degraded(now: start + 64_000))
+        #expect(refusals.recent(now: start + 71_000) == 0 && refusals.total == 5 && refusals.lastReason == "bad signature")
+    }
+
+    @Test func aFloodCostsFixedMemory() {
+        let refusals = DeliveryRefusals()
+        let start: Int64 = 1_800_000_000_000
+        for i in 0..<1_000_000 { _ = refusals.refused(reason: "forged", now: start + Int64(i / 20_000) * 1000) }
+        #expect(refusals.recent(now: start + 49_000) == 1_000_000 && refusals.total == 1_000_000)
+    }
+}
