@@ -97,9 +97,18 @@ final class CallContext: @unchecked Sendable {
 
     deinit {
         end()
-        if current.pointee.slot < UInt32(CallHandles.capacity) { CallHandles.unregister(current.pointee.slot) }
+        retire()
         current.deinitialize(count: 1)
         current.deallocate()
+    }
+
+    /// Gives up the context's handle slot: its handles resolve to nothing from now on. The owner calls it while
+    /// it still holds the context (a plugin thread resolving a stale handle at that moment then holds a live
+    /// context, or none); deinit's call is the fallback. Idempotent; not concurrent with calls on this context.
+    func retire() {
+        guard current.pointee.slot < UInt32(CallHandles.capacity) else { return }
+        CallHandles.unregister(current.pointee.slot)
+        current.pointee.slot = UInt32(CallHandles.capacity)
     }
 
     /// The labels of the call in progress (read by the log slot, which runs during the call).

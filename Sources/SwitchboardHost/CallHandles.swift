@@ -15,7 +15,7 @@ enum CallHandles {
     /// Plugin instances and libraries that can exist at once in one process.
     static let capacity = 1 << 16
 
-    /// Slot -> its context (unretained; a context clears its slot before it is freed).
+    /// Slot -> its context (unretained; its owner retires it, clearing the slot, while still holding it).
     private nonisolated(unsafe) static let table: UnsafeMutablePointer<UnsafeRawPointer?> = {
         let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: capacity)
         table.initialize(repeating: nil, count: capacity)
@@ -40,8 +40,8 @@ enum CallHandles {
         }
     }
 
-    /// Called from the context's deinit; under the lock, so a scan in progress (which holds it)
-    /// finishes with the context before it is freed.
+    /// Called when the context retires (its owner still holds it); under the lock, so a scan or a resolve in
+    /// progress (which holds it) has retained what it found before the slot is cleared.
     static func unregister(_ slot: UInt32) {
         free.withLock { f in
             table[Int(slot)] = nil
@@ -72,13 +72,18 @@ enum CallHandles {
         UInt32(truncatingIfNeeded: UInt(bitPattern: Int(bitPattern: call.map(UnsafeRawPointer.init))))
     }
 
-    /// The context a handle names and the generation it carries; nil for a handle no context issued.
+    /// The context a handle names and the generation it carries; nil for a handle no context issued (or
+    /// one whose context retired). The context is retained under the lock: a plugin thread that outlived its
+    /// instance (a stale handle) can race the instance's retirement, and must hold a live object or nothing.
     @inline(__always)
     static func resolve(_ call: OpaquePointer?) -> (context: CallContext, generation: UInt32)? {
         guard let call else { return nil }
         let bits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(call)))
         let slot = Int(bits >> 32)
-        guard slot < capacity, let raw = table[slot] else { return nil }
-        return (Unmanaged<CallContext>.fromOpaque(raw).takeUnretainedValue(), generation(of: call))
+        guard slot < capacity else { return nil }
+        return free.withLock { _ -> (context: CallContext, generation: UInt32)? in
+            guard let raw = table[slot] else { return nil }
+            return (Unmanaged<CallContext>.fromOpaque(raw).takeUnretainedValue(), generation(of: call))
+        }
     }
 }

@@ -17,7 +17,10 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
         self.context = context
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        context.retire()   // while this instance still holds it: see CallContext.retire
+    }
 
     public var info: PluginInfo { library.info }
 

@@ -9,6 +9,7 @@ extension PluginLibrary {
         context.begin(operation, allowed: allowed, sink: sink)
         let status = context.finishedStatus(body(context.pointer))
         context.end()
+        context.retire()
         return CallOutcome(status: status, diagnostics: context.finishedDiagnostics)
     }
 

@@ -95,7 +95,10 @@ public final class PluginLibrary: @unchecked Sendable {
         onStage?(.initializing, descriptor.id)
         let context = CallContext(pluginID: descriptor.id, services: InstanceServices())
         context.begin("init", allowed: 0, sink: nil)
-        defer { context.end() }
+        defer {
+            context.end()
+            context.retire()
+        }
         var args = sb_init_args(struct_size: UInt32(MemoryLayout<sb_init_args>.size), host_abi_major: UInt16(SB_ABI_MAJOR),
                                 host_abi_minor: UInt16(SB_ABI_MINOR), host: HostAPI.table, call: context.pointer)
         var result = sb_init_result()
