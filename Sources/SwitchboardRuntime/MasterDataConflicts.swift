@@ -78,7 +78,7 @@ extension WorkflowExecutor {
             progress.steps.append(StepTiming(step: "restore \(group.entity).\(conflict.field) at \(source)",
                                              millis: Double(Clock.monotonicNanoseconds() - started) / 1e6, status: "OK",
                                              detail: "\(conflict.owner)'s value -> \(id)"))
-            try? store.audit(actor: "switchboard", action: "masterdata.restore",
+            try? store.audit(actor: Runtime.ownActor, action: "masterdata.restore",
                              target: "\(tenant.id)/\(group.entity)/\(source)/\(item.event.externalID)",
                              detail: Redactor.redact("\(conflict.field): \(source) had \(Self.shown(conflict.sourceValue)); restored "
                                                      + "\(conflict.owner)'s \(Self.shown(ownerValue)) (system of record)"),
@@ -86,7 +86,7 @@ extension WorkflowExecutor {
         }
         guard !raised.isEmpty else { return }
         for (conflict, _) in raised {
-            try? store.audit(actor: "switchboard", action: "masterdata.conflict",
+            try? store.audit(actor: Runtime.ownActor, action: "masterdata.conflict",
                              target: "\(tenant.id)/\(group.entity)/\(source)/\(item.event.externalID)",
                              detail: Redactor.redact("\(conflict.field): \(conflict.owner) (system of record) has \(Self.shown(conflict.ownerValue)), "
                                                      + "\(source) has \(Self.shown(conflict.sourceValue)); raised as an exception item"),

@@ -187,10 +187,7 @@ struct RealSystemsTests {
         try RealSystems.driver("tryton-currency", "GBP")   // the currency exists, but no one has entered a rate
         let pounds = try #require(try RealSystems.driver("crm-deal", "Sterling deal", "9000.00", "GBP")["deal"]?.stringValue)
         try RealSystems.driver("crm-win", pounds)
-        let item = try await RealSystems.until("the exception item for the GBP deal") {
-            let listed = try TestEnv.run(TestEnv.switchboard, ["exceptions", "list", "--config", host.config, "--json"])
-            return (try? JSON.parse(listed.stdout))?.arrayValue?.first { $0["external_id"]?.stringValue == pounds }
-        }
+        let item = try await host.exceptionItem(for: pounds, "the exception item for the GBP deal")
         #expect(item["reason"]?.stringValue == "fatal")
         #expect(item.text.contains("Tryton has no rate for GBP") && item.text.contains("budget.currency"), "\(item.text)")
         #expect(item["impact"]?["amount"]?.stringValue == "9000.00" && item["impact"]?["currency"]?.stringValue == "GBP")
@@ -216,10 +213,7 @@ struct RealSystemsTests {
         let made = try RealSystems.driver("crm-deal", "No address", "5000.00", "EUR", "no-address")
         let deal = try #require(made["deal"]?.stringValue), account = try #require(made["account"]?.stringValue)
         try RealSystems.driver("crm-win", deal)
-        let item = try await RealSystems.until("the exception item for the account without an address") {
-            let listed = try host.cli(["exceptions", "list", "--json"])
-            return (try? JSON.parse(listed.stdout))?.arrayValue?.first { $0["external_id"]?.stringValue == deal }
-        }
+        let item = try await host.exceptionItem(for: deal, "the exception item for the account without an address")
         #expect(item["reason"]?.stringValue == "fatal")
         #expect(item.text.contains("account \(account)") && item.text.contains("has no billing address") && item.text.contains("billing_address"),
                 "\(item.text)")
@@ -277,10 +271,7 @@ struct RealSystemsTests {
         let made = try RealSystems.driver("crm-deal", "Bad item", "16000.00")
         let deal = try #require(made["deal"]?.stringValue)
         try RealSystems.driver("crm-win", deal)
-        let item = try await RealSystems.until("the exception item") {
-            let listed = try TestEnv.run(TestEnv.switchboard, ["exceptions", "list", "--config", host.config, "--json"])
-            return (try? JSON.parse(listed.stdout))?.arrayValue?.first { $0["external_id"]?.stringValue == deal }
-        }
+        let item = try await host.exceptionItem(for: deal, "the exception item")
         #expect(item["reason"]?.stringValue == "fatal")
         #expect(item["impact"]?["amount"]?.stringValue == "16000.00")
         #expect(item["impact"]?["currency"]?.stringValue == "EUR")
@@ -518,6 +509,7 @@ enum RealSystems {
     }
 
     /// Waits until Tryton has the project(s) Switchboard opened for `deal`; returns what tryton-project reports.
+    @discardableResult
     static func opened(deal: String, _ what: String) async throws -> JSON {
         try await until(what) {
             let found = try driver("tryton-project", deal)
@@ -716,6 +708,14 @@ final class O2CHost: @unchecked Sendable {
         let result = try TestEnv.run("/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(token)", "http://127.0.0.1:\(port)\(path)"])
         guard result.status == 0 else { throw TestEnv.FixtureError(message: "GET \(path): \(result.stderr)") }
         return result.stdout
+    }
+
+    /// Waits for the exception item of the record `externalID`, as `switchboard exceptions list --json` shows it.
+    func exceptionItem(for externalID: String, _ what: String) async throws -> JSON {
+        try await RealSystems.until(what) {
+            let listed = try cli(["exceptions", "list", "--json"])
+            return (try? JSON.parse(listed.stdout))?.arrayValue?.first { $0["external_id"]?.stringValue == externalID }
+        }
     }
 
     /// One value (or rows joined by newlines) from the host's store.
