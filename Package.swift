@@ -11,6 +11,10 @@ let package = Package(
         .executable(name: "switchboard-plugin-smoke", targets: ["SwitchboardPluginSmoke"]),
         // The Swift SDK partners link into their plugins.
         .library(name: "SwitchboardPluginKit", targets: ["SwitchboardPluginKit"]),
+        // Timestamped HMAC webhook signatures (`t=UNIX,v1=HEX`) for connectors that receive signed deliveries.
+        .library(name: "SwitchboardSignedWebhook", targets: ["SwitchboardSignedWebhook"]),
+        // libFuzzer targets over the host's parsers of outside input (scripts/fuzz; docs/FUZZING.md).
+        .executable(name: "switchboard-fuzz", targets: ["SwitchboardFuzz"]),
         // Example plugins: each a shared library the host loads with dlopen.
         .library(name: "sbplugin-example-c", type: .dynamic, targets: ["ExampleCConnector"]),
         .library(name: "sbplugin-example-swift", type: .dynamic, targets: ["ExampleSwiftConnector"]),
@@ -49,6 +53,11 @@ let package = Package(
             name: "SwitchboardPluginKit",
             dependencies: ["SwitchboardABI"],
             path: "PluginSDK/swift/SwitchboardPluginKit"
+        ),
+        .target(
+            name: "SwitchboardSignedWebhook",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "PluginSDK/swift/SwitchboardSignedWebhook"
         ),
         // The core model: statuses, diagnostics, plugin descriptors, the canonical
         // data model and its validation, JSON, mapping expressions (no I/O).
@@ -155,13 +164,22 @@ let package = Package(
         .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/o2c"),
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
         .target(name: "CSVDropConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/csv-drop"),
-        .target(name: "BottleCRMConnector", dependencies: ["SwitchboardPluginKit", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "BottleCRMConnector", dependencies: ["SwitchboardPluginKit", "SwitchboardSignedWebhook"],
                 path: "Plugins/bottlecrm"),
         .target(name: "TrytonConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/tryton"),
+        // The fuzz targets: one function per parser of outside input, each asserting its own invariants.
+        // libFuzzer drives them (SwitchboardFuzz built with -sanitize=fuzzer,address); the tests replay their corpora.
+        .target(
+            name: "SwitchboardFuzzTargets",
+            dependencies: ["SwitchboardCore", "SwitchboardABI", "SwitchboardHost", "SwitchboardSandbox", "SwitchboardRuntime",
+                           "SwitchboardSignedWebhook"],
+            path: "Tests/Fuzz/Targets"
+        ),
+        .executableTarget(name: "SwitchboardFuzz", dependencies: ["SwitchboardFuzzTargets"], path: "Tests/Fuzz/Driver"),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "CSQLite",
+                "SwitchboardFuzzTargets", "SwitchboardSignedWebhook", "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

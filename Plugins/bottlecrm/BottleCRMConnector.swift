@@ -7,6 +7,7 @@
 // project, invoice number and status, payment).
 import Foundation
 import SwitchboardPluginKit
+import SwitchboardSignedWebhook
 
 final class BottleCRMConnector: ConnectorPlugin {
     static let manifest = PluginManifest(
@@ -115,12 +116,13 @@ final class BottleCRMConnector: ConnectorPlugin {
         }
         let now = host.unixNanoseconds / 1_000_000_000
         let header = request.header("X-BottleCRM-Signature")
-        var verdict = WebhookSignature.verify(header: header, body: request.body, secret: secret, now: now, toleranceSeconds: config.toleranceSeconds)
+        var verdict = SignedWebhook.verify(header: header, body: request.body, secret: secret, now: now, toleranceSeconds: config.toleranceSeconds,
+                                           headerName: "X-BottleCRM-Signature")
         // During a rotation's overlap window the host also holds the replaced secret (webhook_secret.previous):
         // deliveries the CRM signed before the rotation still verify until the window ends.
         if case .rejected = verdict, let previous = try? host.secret("webhook_secret.previous"), !previous.isEmpty,
-           WebhookSignature.verify(header: header, body: request.body, secret: previous, now: now,
-                                   toleranceSeconds: config.toleranceSeconds) == .authentic {
+           SignedWebhook.verify(header: header, body: request.body, secret: previous, now: now,
+                                toleranceSeconds: config.toleranceSeconds) == .authentic {
             verdict = .authentic
         }
         if case .rejected(let why) = verdict {

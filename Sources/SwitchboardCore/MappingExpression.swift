@@ -143,8 +143,8 @@ private struct ExpressionParser {
         return out
     }
 
-    /// A JSON number as the mapping writes it out: `-?DIGITS(.DIGITS)?`, ASCII digits only (anything else would
-    /// be written into a record as invalid JSON).
+    /// A JSON number as the mapping writes it out: `-?DIGITS(.DIGITS)?`, ASCII digits only, no leading zero
+    /// (anything else would be written into a record as invalid JSON; `07` was, found by fuzzing).
     mutating func number() throws(MappingExpression.ParseError) -> String {
         let start = at
         at += 1
@@ -156,6 +156,11 @@ private struct ExpressionParser {
         }
         if at < chars.count, chars[at].isNumber {
             throw error("'\(chars[at])' is not an ASCII digit")
+        }
+        let whole = text.drop { $0 == "-" }.prefix { $0 != "." }
+        if whole.count > 1, whole.first == "0" {
+            at = start
+            throw error("\(text) is not a number: a JSON number has no leading zero")
         }
         return text
     }

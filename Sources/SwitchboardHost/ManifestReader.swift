@@ -2,11 +2,11 @@ import SwitchboardABI
 import SwitchboardCore
 
 /// Validates a plugin's `sb_manifest` field by field before any other plugin code runs.
-enum ManifestReader {
+package enum ManifestReader {
     /// Longest NUL-terminated string read from a manifest: a runaway pointer stops here.
     static let maxString = 4096
 
-    static func read(_ raw: UnsafeRawPointer, path: String) throws(PluginLoadError) -> (sb_manifest, PluginDescriptor) {
+    package static func read(_ raw: UnsafeRawPointer, path: String) throws(PluginLoadError) -> (sb_manifest, PluginDescriptor) {
         func invalid(_ field: String, _ problem: String) -> PluginLoadError {
             PluginLoadError(path: path, reason: .invalidManifest(field: field, problem: problem))
         }

@@ -7,8 +7,8 @@ import Darwin
 /// Reads a versioned struct the other side filled, by the rules of the ABI
 /// (the Linux copy_struct_from_user rule): a shorter struct is zero-extended,
 /// a longer one is accepted only when every byte past what the host knows is zero.
-enum StructCopy {
-    enum Outcome<T> {
+package enum StructCopy {
+    package enum Outcome<T> {
         case ok(T)
         /// The sender set a byte the host does not know (offset from the struct start).
         case unknownTail(offset: Int)
@@ -25,7 +25,7 @@ enum StructCopy {
     /// `probeTail`: check the tail is readable memory before scanning it (load time: a manifest or vtable
     /// whose size lies would crash the loader). Per-call structs skip it: they live on the plugin's own
     /// stack, and three system calls per emit of a newer minor would cost more than the bound protects.
-    static func read<T>(_ pointer: UnsafeRawPointer, as type: T.Type, declaredSize: Int, minimumSize: Int = 4,
+    package static func read<T>(_ pointer: UnsafeRawPointer, as type: T.Type, declaredSize: Int, minimumSize: Int = 4,
                         probeTail: Bool = false) -> Outcome<T> {
         let known = MemoryLayout<T>.size
         guard declaredSize >= minimumSize else { return .tooSmall(declaredSize) }

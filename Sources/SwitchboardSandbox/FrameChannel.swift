@@ -4,9 +4,9 @@ import Glibc
 import SwitchboardCore
 
 /// One received frame: its type byte and its payload.
-struct Frame {
-    var type: UInt8
-    var body: ArraySlice<UInt8>
+package struct Frame {
+    package var type: UInt8
+    package var body: ArraySlice<UInt8>
     var reader: FrameReader { FrameReader(body) }
 }
 
@@ -31,8 +31,7 @@ enum ChannelError: Error, CustomStringConvertible {
 /// has one reader, and writers serialise through their own lock.
 final class FrameChannel: @unchecked Sendable {
     let fd: Int32
-    private var buffer: [UInt8] = []
-    private var start = 0
+    private var frames = FrameSplitter()
     private let chunk = 64 * 1024
 
     private let scratch: UnsafeMutableRawPointer
@@ -64,30 +63,17 @@ final class FrameChannel: @unchecked Sendable {
     /// The next frame. `deadline` is a monotonic time in ns (0 waits forever).
     func receive(deadline: Int64 = 0) throws(ChannelError) -> Frame {
         while true {
-            let available = buffer.count - start
-            if available >= 4 {
-                let length = Int(UInt32(buffer[start]) | UInt32(buffer[start + 1]) << 8 | UInt32(buffer[start + 2]) << 16
-                                 | UInt32(buffer[start + 3]) << 24)
-                guard length >= 1, length <= maxFrameBytes else { throw .violation("frame length \(length)") }
-                if available >= 4 + length {
-                    let type = buffer[start + 4]
-                    let body = buffer[(start + 5)..<(start + 4 + length)]
-                    start += 4 + length
-                    return Frame(type: type, body: body)
-                }
+            do {
+                if let frame = try frames.next() { return frame }
+            } catch {
+                throw .violation(error.description)
             }
             try fill(deadline: deadline)
         }
     }
 
     private func fill(deadline: Int64) throws(ChannelError) {
-        if start > 0 && start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            start = 0
-        } else if start > chunk {
-            buffer.removeFirst(start)
-            start = 0
-        }
+        frames.compact(threshold: chunk)
         // A short spin before sleeping: the peer usually answers within microseconds, and a
         // sleeping thread's wake-up costs more than the whole exchange (docs/SANDBOX.md).
         if spinNanoseconds > 0 {
@@ -95,7 +81,7 @@ final class FrameChannel: @unchecked Sendable {
             repeat {
                 let n = recv(fd, scratch, chunk, Int32(MSG_DONTWAIT))
                 if n > 0 {
-                    buffer.append(contentsOf: UnsafeRawBufferPointer(start: scratch, count: n))
+                    frames.buffer.append(contentsOf: UnsafeRawBufferPointer(start: scratch, count: n))
                     return
                 }
                 if n == 0 { throw .closed }
@@ -114,7 +100,7 @@ final class FrameChannel: @unchecked Sendable {
         }
         var n: Int
         repeat { n = recv(fd, scratch, chunk, 0) } while n < 0 && errno == EINTR
-        if n > 0 { buffer.append(contentsOf: UnsafeRawBufferPointer(start: scratch, count: n)) }
+        if n > 0 { frames.buffer.append(contentsOf: UnsafeRawBufferPointer(start: scratch, count: n)) }
         if n <= 0 { throw .closed }
     }
 }

@@ -40,8 +40,8 @@ struct FrameWriter {
 }
 
 /// A malformed frame: the peer is broken or hostile.
-struct ProtocolViolation: Error, CustomStringConvertible {
-    var description: String
+package struct ProtocolViolation: Error, CustomStringConvertible {
+    package var description: String
 }
 
 struct FrameReader {

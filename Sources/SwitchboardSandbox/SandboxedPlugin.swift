@@ -305,26 +305,20 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                 throw .timedOut
             }
             do {
-                switch FrameType(rawValue: frame.type) {
-                case .emit:
-                    var r = frame.reader
-                    guard let kind = EmitKind(rawValue: try r.u32()) else { throw ProtocolViolation(description: "unknown emit kind") }
-                    let key = try r.bytes(), data = try r.bytes()
+                switch try WorkerFrame.decode(frame) {
+                case .emit(let kind, let key, let data):
                     guard !sinkStopped, let sink else { continue }
                     let status = key.withUnsafeBytes { k in data.withUnsafeBytes { d in sink(EmittedItem(kind: kind, key: k, data: d)) } }
                     if status == .cancelled { sinkStopped = true }
-                case .log:
-                    try relayLog(frame.reader, labels: labels)
-                case .metric:
-                    var r = frame.reader
-                    guard let kind = PluginMetricKind(rawValue: Int32(try r.u8())) else { continue }
-                    let name = try r.string(), value = Double(bitPattern: try r.u64()), extra = try r.string()
+                case .log(let level, let message, let metadata):
+                    relayLog(level: level, message: message, metadata: metadata, labels: labels)
+                case .metric(let kind, let name, let value, let extra):
+                    guard let kind else { continue }
                     services.metrics?.record(kind: kind, name: name, value: value,
                                              labels: ["plugin": pluginID, "connection": services.connection, "labels": extra])
-                case .request:
-                    try worker.channel.send(serve(frame.reader).framed())
-                case .result:
-                    var outcome = try ResultCoding.decode(frame.reader)
+                case .request(let request):
+                    try worker.channel.send(serve(request).framed())
+                case .result(var outcome):
                     if sinkStopped && outcome.status == .ok { outcome.status = .cancelled }
                     return outcome
                 default:
@@ -340,13 +334,9 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         }
     }
 
-    private func relayLog(_ reader: FrameReader, labels: [String: String]) throws(ProtocolViolation) {
-        var r = reader
-        let levels = Logger.Level.allCases
-        let level = levels[min(Int(try r.u8()), levels.count - 1)]
-        let message = try r.string()
+    private func relayLog(level: Logger.Level, message: String, metadata pairs: [(String, String)], labels: [String: String]) {
         var metadata: Logger.Metadata = [:]
-        for (k, v) in try r.map() { metadata[k] = .string(Redactor.redact(v)) }
+        for (k, v) in pairs { metadata[k] = .string(Redactor.redact(v)) }
         // The host's own labels win over anything the worker claims.
         metadata["plugin"] = .string(pluginID)
         metadata["tenant"] = .string(services.tenant)
@@ -356,13 +346,10 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
     }
 
     /// Answers one REQUEST with the host's real services, under the host's rules.
-    private func serve(_ reader: FrameReader) throws -> FrameWriter {
-        var r = reader
+    private func serve(_ request: ServiceRequest) -> FrameWriter {
         var reply = FrameWriter(type: .reply)
-        guard let service = WorkerService(rawValue: try r.u8()) else { throw ProtocolViolation(description: "unknown service") }
-        switch service {
-        case .secret:
-            let name = try r.string()
+        switch request {
+        case .secret(let name):
             guard services.rawSecretsAllowed else {
                 reply.i32(OperationStatus.auth.rawValue)
                 reply.string("plugin \(pluginID) may not read raw secrets")
@@ -379,8 +366,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                 reply.i32(OperationStatus.retry.rawValue)
                 reply.string("secret \"\(name)\" could not be read")
             }
-        case .stateGet:
-            let key = try r.string()
+        case .stateGet(let key):
             do {
                 let value = try services.state.value(forKey: key)
                 reply.i32(OperationStatus.ok.rawValue)
@@ -390,8 +376,7 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                 reply.i32(OperationStatus.retry.rawValue)
                 reply.string("state \"\(key)\" could not be read: \(error)")
             }
-        case .statePut:
-            let key = try r.string(), value = try r.bytes()
+        case .statePut(let key, let value):
             do {
                 try services.state.setValue(value, forKey: key)
                 reply.i32(OperationStatus.ok.rawValue)
@@ -399,20 +384,14 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
                 reply.i32(OperationStatus.retry.rawValue)
                 reply.string("state \"\(key)\" could not be written: \(error)")
             }
-        case .http:
-            let method = try r.string(), url = try r.string()
-            let headers = try r.map().map { (name: $0.0, value: $0.1) }
-            let body = try r.bytes()
-            let timeout = Int(try r.u32())
-            let injectAuth = try r.bool()
+        case .http(let request):
             guard let egress = services.egress else {
                 reply.i32(OperationStatus.config.rawValue)
                 reply.string("no HTTP egress is configured for connection \(services.connection)")
                 reply.string("egress")
                 return reply
             }
-            switch egress.send(EgressRequest(method: method, url: url, headers: headers, body: body,
-                                             timeoutMilliseconds: timeout, injectAuth: injectAuth)) {
+            switch egress.send(request) {
             case .response(let status, let responseHeaders, let responseBody):
                 reply.i32(OperationStatus.ok.rawValue)
                 reply.i32(Int32(status))
@@ -505,14 +484,12 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
         }
         do {
             let hello = try worker.channel.receive(deadline: Clock.monotonicNanoseconds() + settings.startMillis * 1_000_000)
-            guard hello.type == FrameType.hello.rawValue else { throw ChannelError.violation("expected HELLO") }
-            var h = hello.reader
-            _ = try h.u32()
-            let seccomp = try h.bool(), rlimits = try h.bool()
-            let landlock = Int(try h.u8()), signalScope = try h.bool()
+            guard hello.type == FrameType.hello.rawValue, case .hello(let h) = try WorkerFrame.decode(hello) else {
+                throw ChannelError.violation("expected HELLO")
+            }
             return (worker, WorkerHardening(namespaces: spawned.namespaces, uid: spawned.uid, ownUser: spawned.ownUser,
-                                            landlockABI: landlock, privateRoot: spawned.privateRoot, signalScope: signalScope,
-                                            seccomp: seccomp, rlimits: rlimits))
+                                            landlockABI: h.landlockABI, privateRoot: spawned.privateRoot, signalScope: h.signalScope,
+                                            seccomp: h.seccomp, rlimits: h.rlimits))
         } catch {
             throw died(worker, path: path, during: "starting", error, settings: settings)
         }
@@ -531,19 +508,16 @@ public final class SandboxedPlugin: PluginHandle, @unchecked Sendable {
             try worker.channel.send(load.framed())
             while true {
                 let answer = try worker.channel.receive(deadline: deadline)
-                var r = answer.reader
-                switch FrameType(rawValue: answer.type) {
-                case .stage:
-                    stage = PluginLibrary.LoadStage(rawValue: try r.u8())
-                    let id = try r.string()
+                switch try WorkerFrame.decode(answer) {
+                case .stage(let reached, let id):
+                    stage = reached
                     if !id.isEmpty { pluginID = id }
                 case .log, .metric:
                     continue  // init may log; nothing to relay it to yet
-                case .loaded:
-                    let descriptor = try JSONDecoder().decode(PluginDescriptor.self, from: Data(try r.bytes()))
-                    return PluginInfo(path: path, descriptor: descriptor, capabilities: try r.u64(), negotiatedMinor: Int(try r.u32()))
-                case .loadFailed:
-                    throw StartFailure(code: try r.string(), message: try r.string(), pluginID: pluginID)
+                case .loaded(let descriptor, let capabilities, let negotiatedMinor):
+                    return PluginInfo(path: path, descriptor: descriptor, capabilities: capabilities, negotiatedMinor: negotiatedMinor)
+                case .loadFailed(let code, let message):
+                    throw StartFailure(code: code, message: message, pluginID: pluginID)
                 default:
                     throw ChannelError.violation("unexpected frame \(answer.type) while loading")
                 }

@@ -1,18 +1,24 @@
-// BottleCRM signs each delivery: `X-BottleCRM-Signature: t=UNIX,v1=HEX` where
-// HEX = HMAC-SHA256(secret, "UNIX." + body). A delivery is authentic when the
-// MAC matches (compared in constant time) and UNIX is within the tolerance of
-// now, so a captured delivery cannot be replayed later.
+// Timestamped HMAC webhook signatures, the scheme BottleCRM, Stripe and many others use:
+// `HEADER: t=UNIX,v1=HEX` where HEX = HMAC-SHA256(secret, "UNIX." + body). A delivery is
+// authentic when one v1 MAC matches (compared in constant time) and UNIX is within the
+// tolerance of now, so a captured delivery cannot be replayed later. The header is outside
+// input: this parser is fuzzed (Tests/Fuzz).
 import Crypto
 import Foundation
 
-enum WebhookSignature {
-    enum Verdict: Equatable {
+/// Verifies `t=UNIX,v1=HEX` HMAC-SHA256 webhook signatures for connector plugins.
+public enum SignedWebhook {
+    /// Whether a delivery is authentic, and if not, why (safe to show: it never contains the secret).
+    public enum Verdict: Equatable, Sendable {
         case authentic
         case rejected(String)
     }
 
-    static func verify(header: String?, body: [UInt8], secret: [UInt8], now: Int64, toleranceSeconds: Int64) -> Verdict {
-        guard let header, !header.isEmpty else { return .rejected("no X-BottleCRM-Signature header") }
+    /// Checks `header` (the signature header's value, nil if absent) against `body` and `secret`.
+    /// `now` and the signed time are UNIX seconds; `headerName` only names the header in verdicts.
+    public static func verify(header: String?, body: [UInt8], secret: [UInt8], now: Int64, toleranceSeconds: Int64,
+                              headerName: String = "signature") -> Verdict {
+        guard let header, !header.isEmpty else { return .rejected("no \(headerName) header") }
         var timestamp: Int64?
         var macs: [String] = []
         for part in header.split(separator: ",") {
@@ -21,9 +27,12 @@ enum WebhookSignature {
             if pair[0] == "t" { timestamp = Int64(pair[1]) }
             if pair[0] == "v1" { macs.append(pair[1].lowercased()) }
         }
-        guard let timestamp, !macs.isEmpty else { return .rejected("X-BottleCRM-Signature is not t=UNIX,v1=HEX") }
-        let age = now - timestamp
-        guard abs(age) <= toleranceSeconds else {
+        guard let timestamp, !macs.isEmpty else { return .rejected("\(headerName) is not t=UNIX,v1=HEX") }
+        // Any Int64 parses as a timestamp: the age saturates instead of trapping (t=-9223372036854775808
+        // crashed the verifier, found by fuzzing).
+        let (difference, overflow) = now.subtractingReportingOverflow(timestamp)
+        let age = overflow ? (timestamp < 0 ? Int64.max : Int64.min) : difference
+        guard age != .min, abs(age) <= toleranceSeconds else {
             return .rejected("stale delivery: signed \(age) s ago, outside the \(toleranceSeconds) s tolerance")
         }
         let key = SymmetricKey(data: secret)
@@ -38,7 +47,7 @@ enum WebhookSignature {
         return .rejected("signature does not match (wrong secret, or the body was altered)")
     }
 
-    static func hexBytes(_ text: String) -> [UInt8]? {
+    public static func hexBytes(_ text: String) -> [UInt8]? {
         let digits = Array(text.utf8)
         guard digits.count % 2 == 0 else { return nil }
         var bytes: [UInt8] = []
