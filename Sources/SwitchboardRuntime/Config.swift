@@ -1,6 +1,7 @@
 import SwitchboardCore
 import SwitchboardEgress
 import SwitchboardSandbox
+import SwitchboardStore
 
 /// A loaded, checked configuration (docs/CONFIG.md describes the file).
 public struct SwitchboardConfig: Sendable {
@@ -20,6 +21,8 @@ public struct SwitchboardConfig: Sendable {
     public var branding = Branding()
     public var worker: WorkerSettings
     public var tenants: [TenantConfig]
+    /// The background pruner (`retention:`; each tenant's own policy is `TenantConfig.retention`).
+    public var retention = RetentionSettings()
 
     public func tenant(_ id: String) -> TenantConfig? { tenants.first { $0.id == id } }
 }
@@ -45,6 +48,15 @@ public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
     public var line: Int
     public var column: Int
     public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// What is not per tenant about retention (docs/STORE.md "Retention").
+public struct RetentionSettings: Sendable {
+    /// How often the pruner runs.
+    public var everyMillis: Int64 = 10 * 60_000
+    /// How long audit rows are kept; nil (the default) keeps the whole trail.
+    public var auditMillis: Int64?
+    public init() {}
 }
 
 public struct WorkerSettings: Sendable {
@@ -75,6 +87,8 @@ public struct TenantConfig: Sendable {
     public var masterData: [MasterDataConfig]
     /// A transaction that completes within this time counts toward the tenant's SLA %.
     public var slaTargetMillis: Int64 = 15 * 60_000
+    /// How long this tenant's history is kept (`retention:` at the top, overridden per tenant).
+    public var retention = RetentionPolicy.standard
     public var location: SourceLocation
 
     public func connection(_ id: String) -> ConnectionConfig? { connections.first { $0.id == id } }

@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardCore
 import SwitchboardSandbox
 import SwitchboardEgress
+import SwitchboardStore
 import SwitchboardStorePostgres
 import Yams
 
@@ -49,6 +50,8 @@ public enum ConfigLoader {
 struct Reader {
     let file: String
     var problems: [ConfigError.Problem] = []
+    /// The top-level `retention:` policy, which each tenant's own overrides.
+    var retentionDefaults = RetentionPolicy.standard
 
     init(file: String) { self.file = file }
 
@@ -149,7 +152,7 @@ struct Reader {
     }
 
     mutating func config(_ root: Node) -> SwitchboardConfig? {
-        guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "worker", "tenants", "branding"]) else { return nil }
+        guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "worker", "tenants", "branding", "retention"]) else { return nil }
         if let version = top["version"], version.int != 1 { fail(version, "version must be 1") }
         var store = "sqlite:" + resolve("switchboard.db")
         if let node = top["store"], let url = string(node, "store", parent: root) {
@@ -203,6 +206,13 @@ struct Reader {
                 }
             }
         }
+        var retention = RetentionSettings()
+        if let node = top["retention"],
+           let m = mapping(node, "retention", allowed: Self.retentionKeys + ["audit", "every"]) {
+            retentionDefaults = retentionPolicy(m, node, "retention", base: .standard)
+            if let n = m["every"], let v = duration(n, "retention.every") { retention.everyMillis = max(v, 1_000) }
+            if let n = m["audit"], let v = keepFor(n, "retention.audit") { retention.auditMillis = v }
+        }
         var tenants: [TenantConfig] = []
         if let node = top["tenants"], let list = sequence(node, "tenants") {
             for item in list { if let t = tenant(item) { tenants.append(t) } }
@@ -227,7 +237,29 @@ struct Reader {
             }
         }
         return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, trustedPlugins: trusted, strictPlugins: strict, sandbox: sandbox,
-                                 branding: branding, worker: worker, tenants: tenants)
+                                 branding: branding, worker: worker, tenants: tenants, retention: retention)
+    }
+
+    /// A retention duration: `90d`, `12h`..., or `forever` (nil).
+    mutating func keepFor(_ node: Node, _ what: String) -> Int64?? {
+        if node.string == "forever" { return .some(nil) }
+        return duration(node, what).map { .some($0) } ?? nil
+    }
+
+    static let retentionKeys = ["done_transactions", "event_payloads", "step_timings", "dedupe_window"]
+
+    /// A `retention:` mapping's per-tenant keys over `base`.
+    mutating func retentionPolicy(_ m: [String: Node], _ node: Node, _ what: String, base: RetentionPolicy) -> RetentionPolicy {
+        var policy = base
+        if let n = m["done_transactions"], let v = keepFor(n, "\(what).done_transactions") { policy.doneTransactions = v }
+        if let n = m["event_payloads"], let v = keepFor(n, "\(what).event_payloads") { policy.eventPayloads = v }
+        if let n = m["step_timings"], let v = keepFor(n, "\(what).step_timings") { policy.stepTimings = v }
+        if let n = m["dedupe_window"], let v = keepFor(n, "\(what).dedupe_window") { policy.dedupeWindow = v }
+        // Event rows go last: their work must be gone first, and a redelivery inside the window stays a no-op.
+        if let events = policy.dedupeWindow, (policy.doneTransactions ?? .max) > events {
+            fail(m["dedupe_window"] ?? node, "\(what).dedupe_window must be at least done_transactions: an event row goes only after its transaction")
+        }
+        return policy
     }
 
     /// `plugins.sandbox:` — worker limits and supervision (docs/SANDBOX.md).
@@ -258,7 +290,7 @@ struct Reader {
     }
 
     mutating func tenant(_ node: Node) -> TenantConfig? {
-        guard let t = mapping(node, "a tenant", allowed: ["id", "name", "connections", "workflows", "master_data", "sla_target"]) else { return nil }
+        guard let t = mapping(node, "a tenant", allowed: ["id", "name", "connections", "workflows", "master_data", "sla_target", "retention"]) else { return nil }
         guard let id = identifier(t["id"], "tenant id", parent: node) else { return nil }
         let name = t["name"].flatMap { $0.string } ?? id
         var connections: [ConnectionConfig] = []
@@ -283,8 +315,12 @@ struct Reader {
             }
         }
         let sla = t["sla_target"].flatMap { duration($0, "sla_target") } ?? 15 * 60_000
+        var retention = retentionDefaults
+        if let node = t["retention"], let m = mapping(node, "tenant \(id) retention", allowed: Self.retentionKeys) {
+            retention = retentionPolicy(m, node, "tenant \(id) retention", base: retentionDefaults)
+        }
         return TenantConfig(id: id, name: name, connections: connections, workflows: workflows, masterData: masterData,
-                            slaTargetMillis: sla, location: at(node))
+                            slaTargetMillis: sla, retention: retention, location: at(node))
     }
 
     mutating func connection(_ node: Node) -> ConnectionConfig? {

@@ -85,6 +85,7 @@ public final class Runtime: @unchecked Sendable {
         TrustedCallWatchdog.start(logger: logger, graceMillis: config.sandbox.graceMillis)
         spawn("switchboard.poller") { [self] in pollLoop() }
         spawn("switchboard.worker") { [self] in workLoop() }
+        spawn("switchboard.retention") { [self] in retentionLoop() }
         if !(store.coordination is SingleHost) { spawn("switchboard.heartbeat") { [self] in heartbeatLoop() } }
     }
 
@@ -275,7 +276,7 @@ public final class Runtime: @unchecked Sendable {
         }
     }
 
-    private func sleepUnlessStopping(nanos: Int64) {
+    func sleepUnlessStopping(nanos: Int64) {
         var remaining = nanos
         while remaining > 0 && !isStopping {
             let slice = min(remaining, 20_000_000)

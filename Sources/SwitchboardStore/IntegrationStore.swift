@@ -62,6 +62,14 @@ public protocol IntegrationStore: AnyObject, Sendable {
     func setStateValue(_ value: [UInt8], tenant: String, connection: String, key: String, now: Millis) throws
 
     func stats(tenant: String?) throws -> RuntimeStats
+
+    /// Removes at most `limit` rows of each kind of one tenant's history older than its `policy` allows
+    /// (docs/STORE.md "Retention"), never what unfinished work, deduplication of live events, idempotency
+    /// (the ledger) or xref need. Callers repeat while it removes anything.
+    func prune(tenant: String, policy: RetentionPolicy, now: Millis, limit: Int) throws -> PruneReport
+    /// Removes at most `limit` audit rows older than `before`, first recording a checkpoint (the last removed
+    /// row's seq and hash) that verification continues the chain from, and an `audit.prune` row naming it.
+    func pruneAudit(before: Millis, actor: String, now: Millis, limit: Int) throws -> Int
 }
 
 /// What several hosts sharing one store need to coordinate (docs/STORE-POSTGRES.md).

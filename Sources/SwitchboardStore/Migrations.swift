@@ -203,5 +203,42 @@ enum Migrations {
         (6, """
         ALTER TABLE vault_secrets ADD COLUMN expires_at INTEGER;
         """),
+        // Bounded reads and retention (docs/STORE.md "Retention"): totals kept by triggers in the transactions
+        // that change them (stats read a few rows, not the whole log); the latest completions, a tenant's latest
+        // transactions and its events by age through indexes (recent latency, the dashboard, the pruner); the
+        // audit trail's pruning checkpoint.
+        // Counters count what ever happened: pruning deletes rows but no trigger takes them off.
+        (7, """
+        CREATE TABLE tenant_counts (
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (tenant, name)
+        ) WITHOUT ROWID;
+        INSERT INTO tenant_counts (tenant, name, n) SELECT tenant, 'events', COUNT(*) FROM events GROUP BY tenant;
+        INSERT INTO tenant_counts (tenant, name, n) SELECT tenant, 'work.' || status, COUNT(*) FROM work GROUP BY tenant, status;
+        CREATE TRIGGER count_events AFTER INSERT ON events BEGIN
+            INSERT INTO tenant_counts (tenant, name, n) VALUES (new.tenant, 'events', 1)
+                ON CONFLICT (tenant, name) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER count_work AFTER INSERT ON work BEGIN
+            INSERT INTO tenant_counts (tenant, name, n) VALUES (new.tenant, 'work.' || new.status, 1)
+                ON CONFLICT (tenant, name) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER count_work_status AFTER UPDATE OF status ON work WHEN old.status IS NOT new.status BEGIN
+            UPDATE tenant_counts SET n = n - 1 WHERE tenant = old.tenant AND name = 'work.' || old.status;
+            INSERT INTO tenant_counts (tenant, name, n) VALUES (new.tenant, 'work.' || new.status, 1)
+                ON CONFLICT (tenant, name) DO UPDATE SET n = n + 1;
+        END;
+        CREATE INDEX work_done_at ON work(tenant, finished_at) WHERE status = 'done';
+        CREATE INDEX work_by_tenant ON work(tenant, id);
+        CREATE INDEX events_by_age ON events(tenant, received_at);
+        CREATE TABLE audit_checkpoint (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            at INTEGER NOT NULL
+        );
+        """),
     ]
 }

@@ -35,7 +35,8 @@ extension SQLiteStore {
                                      prevHash: r.text(6), hash: r.text(7))
             }
             let head = try db.query("SELECT seq, hash FROM audit_head WHERE id = 1") { ($0.int(0), $0.text(1)) }.first
-            return StoreShared.verifyAudit(rows, head: head)
+            let checkpoint = try db.query("SELECT seq, hash FROM audit_checkpoint WHERE id = 1") { ($0.int(0), $0.text(1)) }.first
+            return StoreShared.verifyAudit(rows, head: head, checkpoint: checkpoint)
         }
     }
 }

@@ -70,14 +70,27 @@ public enum StoreShared {
         }
     }
 
+    /// How many of the latest completions the stats' latency figures cover.
+    public static let recentLatencies = 1000
+
+    /// The `audit.prune` row's detail: it names the checkpoint, so the chain itself vouches for where it starts.
+    public static func auditPruneDetail(removed: Int, through seq: Int64, hash: String, before: Millis) -> String {
+        "removed \(removed) rows older than \(before) ms; the chain continues from checkpoint seq \(seq) hash \(hash)"
+    }
+
     /// Walks an audit chain in sequence order; `head` is the recorded last (seq, hash), nil if there is none.
-    public static func verifyAudit(_ rows: some Sequence<AuditRow>, head: (Int64, String)?) -> AuditVerification {
+    /// After pruning, the chain starts at `checkpoint` (the last removed row's seq and hash), and the newest
+    /// `audit.prune` row must name that checkpoint.
+    public static func verifyAudit(_ rows: some Sequence<AuditRow>, head: (Int64, String)?,
+                                   checkpoint: (Int64, String)? = nil) -> AuditVerification {
         var problems: [String] = []
-        var expectedSeq: Int64 = 1
-        var prev = "genesis"
+        var expectedSeq: Int64 = (checkpoint?.0 ?? 0) + 1
+        var prev = checkpoint?.1 ?? "genesis"
         var count = 0
+        var lastPruneDetail: String?
         for row in rows {
             count += 1
+            if row.action == "audit.prune" { lastPruneDetail = row.detail }
             if row.seq != expectedSeq { problems.append("row \(expectedSeq)\(row.seq > expectedSeq + 1 ? "-\(row.seq - 1)" : "") is missing (deleted)") }
             if row.prevHash != prev { problems.append("row \(row.seq): previous-hash link broken (a row before it was deleted or edited)") }
             let computed = auditHash(seq: row.seq, at: row.at, actor: row.actor, action: row.action, target: row.target,
@@ -92,6 +105,9 @@ public enum StoreShared {
             }
         } else if count > 0 {
             problems.append("the audit head is missing")
+        }
+        if let checkpoint, lastPruneDetail?.hasSuffix("checkpoint seq \(checkpoint.0) hash \(checkpoint.1)") != true {
+            problems.append("the pruning checkpoint (seq \(checkpoint.0)) is not the one the trail's last audit.prune row recorded")
         }
         return AuditVerification(rows: count, problems: problems)
     }

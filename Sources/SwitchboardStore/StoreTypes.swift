@@ -387,6 +387,41 @@ public struct AuditVerification: Sendable, Equatable {
     public var ok: Bool { problems.isEmpty }
 }
 
+/// How long a tenant's history is kept (docs/STORE.md "Retention"); nil keeps it forever.
+public struct RetentionPolicy: Sendable, Equatable {
+    /// Finished transactions (done work items) and resolved exception items.
+    public var doneTransactions: Millis?
+    /// Event payloads (and their metadata) of events whose work is finished; the event row stays for deduplication.
+    public var eventPayloads: Millis?
+    /// The per-step timings of finished transactions.
+    public var stepTimings: Millis?
+    /// Event rows themselves, with the dedupe keys that make a redelivery a no-op. At least `doneTransactions`.
+    public var dedupeWindow: Millis?
+
+    public init(doneTransactions: Millis? = nil, eventPayloads: Millis? = nil, stepTimings: Millis? = nil, dedupeWindow: Millis? = nil) {
+        (self.doneTransactions, self.eventPayloads, self.stepTimings, self.dedupeWindow) =
+            (doneTransactions, eventPayloads, stepTimings, dedupeWindow)
+    }
+
+    /// The defaults (docs/STORE.md): 90 days of transactions, 30 of payloads, 14 of step timings, 400 of dedupe keys.
+    public static let standard = RetentionPolicy(doneTransactions: 90 * day, eventPayloads: 30 * day, stepTimings: 14 * day,
+                                                 dedupeWindow: 400 * day)
+    public static let forever = RetentionPolicy()
+    public static let day: Millis = 86_400_000
+}
+
+/// What one pruning pass removed.
+public struct PruneReport: Sendable, Equatable {
+    public var doneTransactions = 0
+    public var resolvedExceptions = 0
+    public var eventPayloads = 0
+    public var stepTimings = 0
+    public var events = 0
+    public var auditRows = 0
+    public init() {}
+    public var total: Int { doneTransactions + resolvedExceptions + eventPayloads + stepTimings + events + auditRows }
+}
+
 /// Counts for progress displays and summaries.
 public struct RuntimeStats: Sendable, Equatable {
     public var events: Int
@@ -397,7 +432,8 @@ public struct RuntimeStats: Sendable, Equatable {
     public var openExceptions: Int
     /// reason -> (count, currency -> amount as decimal string)
     public var exceptionsByReason: [String: (count: Int, blocked: [String: String])]
-    /// Completed transactions' latency (received -> done), ms, sorted.
+    /// The latency (received -> done, ms, sorted) of the most recent completed transactions, at most
+    /// `StoreShared.recentLatencies` of them: a bounded read, and the figure an operator watches is today's.
     public var latenciesMillis: [Int64]
 
     public static func == (a: RuntimeStats, b: RuntimeStats) -> Bool {

@@ -6,6 +6,24 @@
 /// what several hosts need: `lease_owner` and `ordering_key` on work items.
 /// Times stay integer milliseconds so both backends compare the same way.
 enum PostgresMigrations {
+    /// A migration's statements, one at a time (the extended protocol takes one): split at `;` + newline,
+    /// except inside a `$$` function body.
+    static func statements(_ sql: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var inBody = false
+        for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
+            current += line + "\n"
+            if line.components(separatedBy: "$$").count % 2 == 0 { inBody.toggle() }
+            if !inBody && line.hasSuffix(";") {
+                out.append(String(current.dropLast(2)))
+                current = ""
+            }
+        }
+        if !current.allSatisfy(\.isWhitespace) { out.append(current) }
+        return out.filter { !$0.allSatisfy(\.isWhitespace) }
+    }
+
     static let all: [(version: Int, sql: String)] = [
         (1, """
         CREATE TABLE events (
@@ -214,6 +232,49 @@ enum PostgresMigrations {
         // A secret kept for an overlap window after it was replaced (`vault set --keep-previous`): NULL never expires.
         (6, """
         ALTER TABLE vault_secrets ADD COLUMN expires_at bigint
+        """),
+        // Bounded reads and retention, as SQLite's migration 7. Several hosts write at once here, so the triggers
+        // append per-statement deltas (no row any two transactions both update: no lock waits, no deadlocks) and
+        // the maintenance pass folds them into the totals; stats read totals plus the few unfolded deltas.
+        (7, """
+        CREATE TABLE tenant_counts (tenant text NOT NULL, name text NOT NULL, n bigint NOT NULL, PRIMARY KEY (tenant, name));
+        CREATE TABLE tenant_count_deltas (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant text NOT NULL,
+                                          name text NOT NULL, n bigint NOT NULL);
+        INSERT INTO tenant_counts (tenant, name, n) SELECT tenant, 'events', COUNT(*) FROM events GROUP BY tenant;
+        INSERT INTO tenant_counts (tenant, name, n) SELECT tenant, 'work.' || status, COUNT(*) FROM work GROUP BY tenant, status;
+        CREATE FUNCTION count_events() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO tenant_count_deltas (tenant, name, n) SELECT tenant, 'events', COUNT(*) FROM new_rows GROUP BY tenant;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER count_events AFTER INSERT ON events REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION count_events();
+        CREATE FUNCTION count_work_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO tenant_count_deltas (tenant, name, n)
+                SELECT tenant, 'work.' || status, COUNT(*) FROM new_rows GROUP BY tenant, status;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER count_work_insert AFTER INSERT ON work REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION count_work_insert();
+        CREATE FUNCTION count_work_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO tenant_count_deltas (tenant, name, n)
+                SELECT tenant, name, SUM(n) FROM (
+                    SELECT o.tenant, 'work.' || o.status AS name, -1 AS n FROM old_rows o JOIN new_rows c ON c.id = o.id
+                        WHERE o.status IS DISTINCT FROM c.status
+                    UNION ALL
+                    SELECT c.tenant, 'work.' || c.status, 1 FROM old_rows o JOIN new_rows c ON c.id = o.id
+                        WHERE o.status IS DISTINCT FROM c.status) d
+                GROUP BY tenant, name HAVING SUM(n) <> 0;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER count_work_update AFTER UPDATE ON work REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION count_work_update();
+        CREATE INDEX work_done_at ON work(tenant, finished_at) WHERE status = 'done';
+        CREATE INDEX work_by_tenant ON work(tenant, id);
+        CREATE INDEX events_by_age ON events(tenant, received_at);
+        CREATE TABLE audit_checkpoint (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL, at bigint NOT NULL);
         """),
     ]
 }

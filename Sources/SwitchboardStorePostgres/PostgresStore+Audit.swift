@@ -37,7 +37,8 @@ extension PostgresStore {
                                      detail: try r.text(5), prevHash: try r.text(6), hash: try r.text(7))
             }
             let head = try db.query("SELECT seq, hash FROM audit_head WHERE id = 1").first.map { (try $0.int(0), try $0.text(1)) }
-            return StoreShared.verifyAudit(rows, head: head)
+            let checkpoint = try db.query("SELECT seq, hash FROM audit_checkpoint WHERE id = 1").first.map { (try $0.int(0), try $0.text(1)) }
+            return StoreShared.verifyAudit(rows, head: head, checkpoint: checkpoint)
         }
     }
 }

@@ -136,11 +136,18 @@ extension PostgresStore {
 
     public func stats(tenant: String?) throws -> RuntimeStats {
         try pool.with { db in
+            // Bounded reads (docs/STORE.md "Retention"): totals plus unfolded deltas, open items through their
+            // index, latency from the latest completions only.
             let args: [PGValue] = [.optional(tenant)]
-            let events = Int(try db.query("SELECT COUNT(*) FROM events WHERE $1::text IS NULL OR tenant = $1", args)[0].int(0))
+            var events = 0
             var byStatus: [String: Int] = [:]
-            for row in try db.query("SELECT status, COUNT(*) FROM work WHERE $1::text IS NULL OR tenant = $1 GROUP BY status", args) {
-                byStatus[try row.text(0)] = Int(try row.int(1))
+            for row in try db.query("""
+                SELECT name, SUM(n)::bigint FROM (SELECT tenant, name, n FROM tenant_counts
+                    UNION ALL SELECT tenant, name, n FROM tenant_count_deltas) c
+                WHERE $1::text IS NULL OR tenant = $1 GROUP BY name
+                """, args) {
+                let name = try row.text(0), count = Int(try row.int(1))
+                if name == "events" { events = count } else if name.hasPrefix("work.") { byStatus[String(name.dropFirst(5))] = count }
             }
             // Held items are `pending` in their rows; the hold records of live sessions say which are running.
             let held = Int(try db.query("""
@@ -152,10 +159,15 @@ extension PostgresStore {
             let open = try db.query("""
                 SELECT reason, amount, currency FROM exceptions WHERE status = 'open' AND ($1::text IS NULL OR tenant = $1)
                 """, args).map { (reason: try $0.text(0), amount: try $0.optionalText(1), currency: try $0.optionalText(2)) }
-            let latencies = try db.query("""
-                SELECT w.finished_at - e.received_at FROM work w JOIN events e ON e.id = w.event_id
-                WHERE w.status = 'done' AND ($1::text IS NULL OR w.tenant = $1) ORDER BY 1
-                """, args).map { try $0.int(0) }
+            let tenants = try tenant.map { [$0] } ?? db.query("SELECT DISTINCT tenant FROM tenant_counts").map { try $0.text(0) }
+            var recent: [(finished: Int64, latency: Int64)] = []
+            for t in tenants {
+                recent += try db.query("""
+                    SELECT w.finished_at, w.finished_at - e.received_at FROM work w JOIN events e ON e.id = w.event_id
+                    WHERE w.tenant = $1 AND w.status = 'done' ORDER BY w.finished_at DESC LIMIT $2
+                    """, [.text(t), .int(Int64(StoreShared.recentLatencies))]).map { (try $0.int(0), try $0.int(1)) }
+            }
+            let latencies = recent.sorted { $0.finished > $1.finished }.prefix(StoreShared.recentLatencies).map(\.latency).sorted()
             return StoreShared.stats(events: events, byStatus: byStatus, openExceptions: open, latencies: latencies)
         }
     }

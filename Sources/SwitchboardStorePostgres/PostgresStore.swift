@@ -87,7 +87,7 @@ public final class PostgresStore: IntegrationStore, @unchecked Sendable {
             }
             for (version, sql) in PostgresMigrations.all where !applied.contains(version) {
                 // Statement by statement (the extended protocol takes one at a time); same transaction.
-                for statement in sql.components(separatedBy: ";\n") where !statement.allSatisfy(\.isWhitespace) {
+                for statement in PostgresMigrations.statements(sql) {
                     try db.run(statement)
                 }
                 try db.run("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", [.int(Int64(version)), .int(Clock.nowMillis())])

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SwitchboardCore
 import SwitchboardRuntime
+import SwitchboardStore
 import Testing
 
 /// Bad configuration gets a clear error naming file:line and what is wrong.
@@ -47,6 +48,24 @@ import Testing
         #expect(unknown.first?.contains("use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE") == true, "\(unknown)")
         let tls = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: postgres://sb@db/sb?sslmode=verify\n"))
         #expect(tls.count == 1 && tls[0].hasPrefix("cfg.yaml:2:8: store: ") && tls[0].contains("sslmode \"verify\" is not one of"), "\(tls)")
+    }
+
+    /// `retention:` sets every tenant's default and the audit trail's; a tenant overrides its own keys; the
+    /// event rows may not go before their transactions.
+    @Test func retentionDefaultsOverridesAndItsOneRule() throws {
+        #expect(try ConfigLoader.parse(Self.valid, file: "cfg.yaml").tenants[0].retention == .standard)
+        let yaml = Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nretention: { done_transactions: 7d, audit: 365d, every: 1m }\n")
+            .replacingOccurrences(of: "  - id: acme\n", with: "  - id: acme\n    retention: { event_payloads: forever }\n")
+        let config = try ConfigLoader.parse(yaml, file: "cfg.yaml")
+        let day = RetentionPolicy.day
+        #expect(config.tenants[0].retention == RetentionPolicy(doneTransactions: 7 * day, eventPayloads: nil, stepTimings: 14 * day,
+                                                              dedupeWindow: 400 * day))
+        #expect(config.retention.auditMillis == 365 * day && config.retention.everyMillis == 60_000)
+        let inverted = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nretention:\n  done_transactions: forever\n"))
+        #expect(inverted.count == 1 && inverted[0].hasPrefix("cfg.yaml:3:3: retention.dedupe_window must be at least done_transactions"),
+                "\(inverted)")
+        let unknown = problems(Self.valid.replacingOccurrences(of: "  - id: acme\n", with: "  - id: acme\n    retention: { audit: 1d }\n"))
+        #expect(unknown.first?.hasPrefix("cfg.yaml:4:18: unknown key \"audit\" in tenant acme retention") == true, "\(unknown)")
     }
 
     @Test func malformedYAMLNamesTheLine() {

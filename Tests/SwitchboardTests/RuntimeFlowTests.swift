@@ -89,6 +89,43 @@ import Testing
     /// version, and each version updates the record it first created at the target (not a second one).
     /// (A redelivered version repeats its write under the same idempotency key, which the target's contract absorbs;
     /// CrashTests redelivers record changes after kill -9 and checks the sink holds each once.)
+    /// The runtime's retention pass applies each tenant's policy and the audit window, and what it leaves
+    /// verifies: the totals and the audit chain (from its checkpoint).
+    @Test func theRetentionPassPrunesWhatEachPolicyAllows() throws {
+        let s = try setup("""
+            retention: { done_transactions: 1d, event_payloads: 1d, step_timings: 1d, dedupe_window: 2d }
+            connections:
+              - id: gen
+                plugin: testkit
+                config: { role: source, records: 20 }
+                poll: { every: 20ms, streams: [records], batch: 40 }
+              - id: sink
+                plugin: testkit
+                config: { role: sink, path: SINK/sink.log }
+                files: { write: [SINK] }
+            workflows:
+              - id: copy
+                trigger: { event: record.Account, source: gen }
+                steps:
+                  - write: { connection: sink, entity: Account }
+            """.replacingOccurrences(of: "SINK", with: TestEnv.tempDir("sbsink")))
+        let yaml = try String(contentsOfFile: s.configPath, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "tenants:\n", with: "retention: { audit: 1d }\ntenants:\n")
+            .write(toFile: s.configPath, atomically: true, encoding: .utf8)
+        let rt = try runtime(s)
+        try rt.drain()
+        try rt.store.audit(actor: "alice", action: "token.create", target: "token/1", detail: "", now: Clock.nowMillis())
+        #expect(rt.runRetentionPass().total == 0, "nothing is a day old")
+        let later = rt.runRetentionPass(now: Clock.nowMillis() + 3 * RetentionPolicy.day)
+        #expect(later.doneTransactions == 20, "\(later)")
+        #expect(later.stepTimings == 20 && later.eventPayloads == 20 && later.events == 20, "\(later)")
+        #expect(later.auditRows >= 1)
+        let stats = try rt.store.stats(tenant: "acme")
+        #expect(stats.events == 20 && stats.done == 20)
+        let audit = try rt.store.verifyAudit()
+        #expect(audit.ok, "\(audit.problems)")
+    }
+
     @Test func eachVersionOfAChangedRecordUpdatesTheSameTargetRecord() throws {
         let sinkPath = TestEnv.tempDir("sbsink") + "/sink.log"
         let s = try setup("""
