@@ -434,7 +434,13 @@ struct AdminAPI: Sendable {
         let method = request.method.rawValue, url = request.uri.description
         // The plugin call and the durable write block; run them off the cooperative pool, so many
         // deliveries wait on one fsync together (group commit) instead of two at a time.
-        let receipt = try await Self.offloaded { try runtime.receiveWebhook(c, method: method, url: url, headers: headers, body: body) }
+        let receipt: WebhookReceipt
+        do {
+            receipt = try await Self.offloaded { try runtime.receiveWebhook(c, method: method, url: url, headers: headers, body: body) }
+        } catch let unavailable as StoreUnavailable {
+            throw AdminError(status: .serviceUnavailable, code: "store_unavailable", message: unavailable.description,
+                             headers: [.retryAfter: "\(unavailable.retryAfterSeconds)"])
+        }
         let outcome = receipt.outcome, stored = receipt.stored
         switch outcome.status {
         case .ok:

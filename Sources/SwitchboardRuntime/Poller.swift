@@ -21,6 +21,8 @@ struct Poller {
         var more = false
         /// The committed cursor changed (progress even without new records, e.g. a file finished).
         var cursorMoved = false
+        /// The store could not write what was read (nothing past the last committed checkpoint was).
+        var storeFailure: (any Error)?
     }
 
     func poll(_ connection: Connection, stream: String, batch: Int, deadlineMillis: Int64) -> Result {
@@ -78,6 +80,7 @@ struct Poller {
             }
         }
         if let storeError {
+            result.storeFailure = storeError
             result.status = .retry
             result.diagnostics = [Diagnostic("store write failed during read: \(storeError)")]
             return result

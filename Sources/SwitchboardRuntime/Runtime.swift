@@ -28,6 +28,8 @@ public final class Runtime: @unchecked Sendable {
     private let heldBatches = Mutex<[ObjectIdentifier: any HeldBatch]>([:])
     /// Counters for progress displays.
     public let counters = Counters()
+    /// Whether the store's writes fail now (a full disk): logged once per outage.
+    public let storeOutage: StoreOutage
 
     public final class Counters: Sendable {
         let polledRecords = Atomic<Int>(0)
@@ -51,6 +53,7 @@ public final class Runtime: @unchecked Sendable {
     public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        storeOutage = StoreOutage(logger: logger)
         let opened = try store ?? Stores.open(url: config.store, forHost: true)
         self.store = opened
         vault = try Self.openVault(store: opened)
@@ -230,6 +233,8 @@ public final class Runtime: @unchecked Sendable {
             for (_, polls) in lanes.take(waitingUpTo: wait) {
                 for done in polls {
                     let result = done.result
+                    if let failure = result.storeFailure { storeOutage.failed(failure, while: "storing read records") }
+                    else if result.outcome.inserted + result.outcome.rejected > 0 || result.cursorMoved { storeOutage.succeeded() }
                     counters.polledRecords.add(result.outcome.inserted + result.outcome.rejected, ordering: .relaxed)
                     RuntimeMetrics.eventsIn(done.tenant, done.connection, result.outcome.inserted)
                     RuntimeMetrics.rejected(done.tenant, done.connection, result.outcome.rejected)
@@ -339,7 +344,7 @@ public final class Runtime: @unchecked Sendable {
             inFlight.withLock { $0.formUnion(items.map(\.id)) }
             return Claim(items: items)
         } catch {
-            logger.error("cannot claim work", metadata: ["error": "\(error)"])
+            storeOutage.failed(error, while: "claiming work")
             return Claim()
         }
     }
@@ -373,6 +378,7 @@ public final class Runtime: @unchecked Sendable {
             }
             do {
                 if let held { try held.finish(finished, now: Clock.nowMillis()) } else { try store.finish(finished, now: Clock.nowMillis()) }
+                storeOutage.succeeded()
                 recentWrites.committed(finished)
                 auditGivingUp(items, finished)
                 supersedeExceptions(items, finished)
@@ -381,7 +387,7 @@ public final class Runtime: @unchecked Sendable {
             } catch {
                 // Nothing was committed: a held batch's items are due again at once, leased ones when their leases expire;
                 // either way they run again (writes are idempotent).
-                logger.error("cannot commit work outcomes", metadata: ["error": "\(error)"])
+                storeOutage.failed(error, while: "committing work outcomes")
             }
         }
         return items.count

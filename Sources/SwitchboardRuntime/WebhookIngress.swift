@@ -69,7 +69,8 @@ public final class DeliveryRefusals: Sendable {
 
 extension Runtime {
     /// Hands one delivery to `connection`'s plugin and, if it is authentic, commits its events (validated,
-    /// echo-checked, deduplicated) in one transaction. Blocking: call it off the cooperative pool.
+    /// echo-checked, deduplicated) in one transaction. Blocking: call it off the cooperative pool. Throws
+    /// `StoreUnavailable` when the store cannot write: the delivery must not be acknowledged.
     public func receiveWebhook(_ connection: Connection, method: String, url: String, headers: [(name: String, value: String)],
                                body: [UInt8]) throws -> WebhookReceipt {
         var events: [(key: String, data: [UInt8])] = []
@@ -82,7 +83,14 @@ extension Runtime {
             refuse(connection, outcome)
             return WebhookReceipt(outcome: outcome, stored: nil)
         }
-        let stored = try ingest(tenant: connection.tenant, source: connection.id, kind: .event, items: events)
+        let stored: IngestOutcome
+        do {
+            stored = try ingest(tenant: connection.tenant, source: connection.id, kind: .event, items: events)
+            storeOutage.succeeded()
+        } catch {
+            storeOutage.failed(error, while: "storing a webhook delivery")
+            throw StoreUnavailable(retryAfterSeconds: StoreOutage.retryAfterSeconds)
+        }
         RuntimeMetrics.eventsIn(connection.tenant, connection.id, stored.inserted)
         RuntimeMetrics.rejected(connection.tenant, connection.id, stored.rejected)
         return WebhookReceipt(outcome: outcome, stored: stored)
