@@ -62,8 +62,9 @@ struct AdminAPI: Sendable {
 
     static func requiredString(_ body: JSON, _ field: String) throws -> String {
         guard let value = body[field] else { throw AdminError.badRequest("\(field): required") }
-        guard let text = value.stringValue, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw AdminError.badRequest("\(field): must be a non-empty string, got \(value.typeName)")
+        guard let text = value.stringValue else { throw AdminError.badRequest("\(field): must be a string, got \(value.typeName)") }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw AdminError.badRequest("\(field): must not be empty or blank")
         }
         return text
     }
@@ -319,10 +320,17 @@ struct AdminAPI: Sendable {
         guard let entity = query.get("entity"), CanonicalModel.entity(entity) != nil else {
             throw AdminError.badRequest("entity: required, a canonical entity such as Account")
         }
+        // Exactly one way to name the record (the document's `record` parameter: one of two exploded objects).
+        let canonicalID = query.get("canonical_id"), connection = query.get("connection"), externalID = query.get("external_id")
+        let byCanonical = canonicalID != nil && connection == nil && externalID == nil
+        let byExternal = canonicalID == nil && connection != nil && externalID != nil
+        guard byCanonical || byExternal, [canonicalID, connection, externalID].allSatisfy({ $0 == nil || !$0!.isEmpty }) else {
+            throw AdminError.badRequest("give canonical_id, or connection and external_id (one of the two, none empty)")
+        }
         let keys: [XrefKey]
-        if let canonical = query.get("canonical_id") {
+        if let canonical = canonicalID {
             keys = try runtime.store.xref(tenant: tenant, entity: entity, canonicalID: canonical)
-        } else if let connection = query.get("connection"), let external = query.get("external_id") {
+        } else if let connection, let external = externalID {
             guard let key = try runtime.store.xref(tenant: tenant, entity: entity, connection: connection, externalID: external) else {
                 throw AdminError.notFound("no \(entity) \(external) at \(connection) in tenant \(tenant)")
             }

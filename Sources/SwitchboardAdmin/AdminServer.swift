@@ -54,9 +54,16 @@ public enum AdminServer {
     static func router(runtime: Runtime, branding: Branding = Branding(), metrics: (@Sendable () -> String)? = nil) -> Router<BasicRequestContext> {
         let api = AdminAPI(runtime: runtime)
         let router = Router()
+        router.middlewares.add(MethodNotAllowedMiddleware(routes: routes))
         if let metrics {
-            router.get("/metrics") { _, _ in
-                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics())))
+            router.get("/metrics") { request, _ in
+                // No token: the operator's scrape (docs/ADMIN-API.md: bind to loopback or a proxy). A tenant's token sees
+                // only its own tenant's series and the host's own (found by the contract run: it saw every tenant's).
+                var text = metrics()
+                if request.headers[.authorization] != nil, let tenant = try api.authorize(request, .viewer, tenant: nil).tenant {
+                    text = MetricsScope.only(tenant: tenant, in: text)
+                }
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
             }
         }
         Dashboard(api: api, branding: branding).register(on: router)
