@@ -1,15 +1,17 @@
 /*
  * testkit: connectors for crash, echo and benchmark tests, chosen by config.
  *
- *   {"role": "source", "records": N, "entity": "Account", "prefix": "R", "versions": V}
+ *   {"role": "source", "records": N, "entity": "Account", "prefix": "R", "versions": V, "per_read": P}
  *       stream "records": N records R-1..R-N with a {"next": i} cursor; with V > 1 the
  *       stream then shows each record changed, V - 1 more times (name "Record n v2", ...).
+ *       With P, a read returns at most P records (a source that trickles, for soak tests).
  *   {"role": "sink", "path": "/dir/sink.log"}
  *       an idempotent sink like a real external system: it survives restarts
  *       (one "key id" line per distinct record in `path`, every call also
  *       logged in `path`.calls). Without `path` it keeps keys in memory.
  *       "misbehave": "auth" | "fatal" | "retry" | "no-result" | "status77" makes every write fail that way;
  *       "fatal-first" refuses (FATAL) only a record's first version (a name without " v2", " v3", ...).
+ *       "crash_every": N aborts the process after every Nth record it stored, before answering (soak tests).
  *       "shared": 1 makes it one system for several host processes: each write
  *       takes an exclusive flock on `path` and first reads what the others
  *       appended, so a key is stored once whichever host writes it.
@@ -39,6 +41,8 @@ struct sb_instance {
     char entity[24], prefix[16], path[512], misbehave[16];
     int fd, calls_fd, shared;
     long loaded_to;   /* bytes of `path` already read into the table */
+    long crash_every, writes;  /* soak: abort after every crash_every-th stored write */
+    long per_read;             /* source: at most this many records per read (0: the host's batch) */
     /* open-addressing table of idempotency keys -> index into entries */
     long *slots;
     size_t slot_cap;
@@ -107,15 +111,15 @@ static sb_status spec(sb_call *call) {
     return sbkit_emit(host, call, SB_EMIT_SPEC, "",
         "{\"type\":\"object\",\"required\":[\"role\"],\"properties\":{\"role\":{\"enum\":[\"source\",\"sink\",\"mirror\"]},"
         "\"records\":{\"type\":\"integer\"},\"versions\":{\"type\":\"integer\"},\"entity\":{\"type\":\"string\"},\"prefix\":{\"type\":\"string\"},"
-        "\"path\":{\"type\":\"string\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"fatal-first\",\"retry\",\"no-result\",\"status77\"]}}}");
+        "\"path\":{\"type\":\"string\"},\"crash_every\":{\"type\":\"integer\"},\"per_read\":{\"type\":\"integer\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"fatal-first\",\"retry\",\"no-result\",\"status77\"]}}}");
 }
 
 static sb_status validate_config(sb_call *call, sb_bytes config) {
     char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_status st = SB_OK;
-    static const char *const names[] = {"role", "records", "entity", "prefix", "path", "misbehave", "versions", NULL};
+    static const char *const names[] = {"role", "records", "entity", "prefix", "path", "misbehave", "versions", "crash_every", "per_read", NULL};
     if (!json) return SB_RETRY;
-    if (!sbkit_check_config(host, call, json, names, "snssssn")) { free(json); return SB_CONFIG; }
+    if (!sbkit_check_config(host, call, json, names, "snssssnnn")) { free(json); return SB_CONFIG; }
     if (!sbkit_find_string(json, "role", role, sizeof role) || (strcmp(role, "source") && strcmp(role, "sink") && strcmp(role, "mirror"))) {
         sbkit_report(host, call, "must be source, sink or mirror", "role");
         st = SB_CONFIG;
@@ -161,6 +165,8 @@ static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out
     if (!sbkit_find_string(json, "prefix", in->prefix, sizeof in->prefix)) strcpy(in->prefix, "R");
     sbkit_find_string(json, "misbehave", in->misbehave, sizeof in->misbehave);
     in->shared = sbkit_find_long(json, "shared", 0) != 0;
+    in->crash_every = sbkit_find_long(json, "crash_every", 0);
+    in->per_read = sbkit_find_long(json, "per_read", 0);
     in->next_id = 1;
     if (sbkit_find_string(json, "path", in->path, sizeof in->path)) {
         char calls[600];
@@ -203,6 +209,7 @@ static sb_status read_stream(sb_instance *in, sb_call *call, const sb_read_reque
     long i = sbkit_cursor(req), limit = req->max_records ? (long)req->max_records : 1000000;
     char rec[600], state[48];
     sb_status st = SB_OK;
+    if (in->per_read > 0 && in->per_read < limit) limit = in->per_read;
     if (in->role == SOURCE) {
         for (; i < in->records * in->versions && limit-- > 0 && st == SB_OK; i++) {
             long record = i % in->records + 1, version = i / in->records + 1;
@@ -251,7 +258,12 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
         flock(in->fd, LOCK_UN);
         return st;
     }
-    return store_record(in, call, req);
+    {
+        sb_status st = store_record(in, call, req);
+        /* The worst moment to die: the record is stored, the host has no answer. Its retry must find the key. */
+        if (st == SB_OK && in->crash_every > 0 && ++in->writes % in->crash_every == 0) abort();
+        return st;
+    }
 }
 
 /* Looks the key up and stores the record if it is new; reports the id either way. */

@@ -75,7 +75,15 @@ private struct Parser {
         while true {
             skipSpace()
             guard peek == UInt8(ascii: "\"") else { throw error("expected a member name in quotes") }
+            let keyAt = at
             let key = try string()
+            // Duplicate names are refused: systems disagree on which one counts (Python's json takes the last, our
+            // subscript the first), so a record could mean one thing to a connector and another to us; and a value
+            // with a duplicate name was not even equal to itself (found by fuzzing).
+            if members.contains(where: { $0.0 == key }) {
+                at = keyAt
+                throw error("duplicate member name \"\(key)\" in object")
+            }
             skipSpace()
             guard peek == UInt8(ascii: ":") else { throw error("expected ':' after member name") }
             at += 1

@@ -37,6 +37,23 @@ import Testing
         }
     }
 
+    /// Found by fuzzing: with several `t=`, the verifier took the last one that parsed; now exactly one is required.
+    @Test func aHeaderWithTwoTimestampsIsRejected() {
+        let verdict = SignedWebhook.verify(header: "t=garbage,t=1800000000,v1=00", body: [], secret: [1], now: 1_800_000_000,
+                                           toleranceSeconds: 300, headerName: "X-Sig")
+        #expect(verdict == .rejected("X-Sig is not t=UNIX,v1=HEX (one t, at least one v1)"))
+    }
+
+    /// Found by fuzzing: an object with a duplicate member name was not equal to itself after a round trip, and
+    /// which of the two counted differed between systems. Such JSON is refused, naming the name.
+    @Test func aDuplicateMemberNameIsRefused() {
+        #expect(throws: JSONParseError.self) { try JSON.parse(#"{"n":[1],"n":2}"#) }
+        do { _ = try JSON.parse(#"{"a":{"n":1,"m":2,"n":3}}"#) } catch {
+            #expect(error.description == #"invalid JSON at byte 18: duplicate member name "n" in object"#)
+        }
+        #expect(throws: Never.self) { try JSON.parse(#"{"n":{"n":1},"m":[{"n":2},{"n":3}]}"#) }
+    }
+
     /// Found by fuzzing: the number literal `07` parsed and was written into records as invalid JSON.
     @Test func aNumberLiteralWithALeadingZeroIsRefused() throws {
         for text in ["07", "-00.5", "00"] {

@@ -19,15 +19,19 @@ public enum SignedWebhook {
     public static func verify(header: String?, body: [UInt8], secret: [UInt8], now: Int64, toleranceSeconds: Int64,
                               headerName: String = "signature") -> Verdict {
         guard let header, !header.isEmpty else { return .rejected("no \(headerName) header") }
-        var timestamp: Int64?
+        var timestamps: [Substring] = []
         var macs: [String] = []
         for part in header.split(separator: ",") {
             let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard pair.count == 2 else { continue }
-            if pair[0] == "t" { timestamp = Int64(pair[1]) }
+            if pair[0] == "t" { timestamps.append(Substring(pair[1])) }
             if pair[0] == "v1" { macs.append(pair[1].lowercased()) }
         }
-        guard let timestamp, !macs.isEmpty else { return .rejected("\(headerName) is not t=UNIX,v1=HEX") }
+        // Exactly one timestamp, a whole number: with several, which one was signed would be up to the parser
+        // (found by fuzzing: an unparseable t= before a valid one was skipped).
+        guard timestamps.count == 1, let timestamp = Int64(timestamps[0]), !macs.isEmpty else {
+            return .rejected("\(headerName) is not t=UNIX,v1=HEX (one t, at least one v1)")
+        }
         // Any Int64 parses as a timestamp: the age saturates instead of trapping (t=-9223372036854775808
         // crashed the verifier, found by fuzzing).
         let (difference, overflow) = now.subtractingReportingOverflow(timestamp)

@@ -79,8 +79,9 @@ enum WebhookSignatureFuzz {
         guard verdict == .authentic else { return }
         // Authentic only if the header carries the MAC of some in-tolerance timestamp: recompute and compare.
         let fields = header.split(separator: ",").map { $0.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) } }
-        guard let t = fields.first(where: { $0.count == 2 && $0[0] == "t" }).flatMap({ Int64($0[1]) }) else {
-            throw FuzzFinding("authentic without a timestamp: \(header.debugDescription)")
+        let stamps = fields.filter { $0.count == 2 && $0[0] == "t" }
+        guard stamps.count == 1, let t = Int64(stamps[0][1]) else {
+            throw FuzzFinding("authentic without exactly one timestamp: \(header.debugDescription)")
         }
         guard abs(now - t) <= 300 else { throw FuzzFinding("authentic outside the tolerance: \(header.debugDescription)") }
     }
