@@ -60,7 +60,9 @@ extension SQLiteStore {
         // in the batch owns its row, later ones were dropped).
         var work: [StoreShared.NewWork] = []
         var inserted = 0
+        var counts = TenantCounts()
         func queue(_ i: Int, eventID: Int64) {
+            counts.add(events[i].tenant, "events", 1)
             for workflow in events[i].workflows { work.append(StoreShared.NewWork(eventID: eventID, eventIndex: i, workflow: workflow)) }
         }
         try db.forEachChunk(insertEventRows, count: events.count, bind: { i, bind in try bindEvent(events[i], now: now, &bind) },
@@ -83,6 +85,8 @@ extension SQLiteStore {
             try bind(.int(work[i].eventID)); try bind(.text(events[work[i].eventIndex].tenant)); try bind(.text(work[i].workflow))
             try bind(.int(now)); try bind(.int(now))
         }
+        for w in work { counts.add(events[w.eventIndex].tenant, "work.pending", 1) }
+        try counts.write(db)
         return inserted
     }
 
@@ -93,6 +97,11 @@ extension SQLiteStore {
             while try statement.step() {}
             if db.changes == 1 { id = db.lastInsertRowID }
         })
+        if id != nil {
+            var counts = TenantCounts()
+            counts.add(e.tenant, "events", 1)
+            try counts.write(db)
+        }
         return id
     }
 
@@ -385,6 +394,23 @@ extension SQLiteStore {
                 INSERT INTO kv (tenant, connection, key, value, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (tenant, connection, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
                 """, .text(tenant), .text(connection), .text(key), .blob(value), .int(now))
+        }
+    }
+}
+
+/// Additions to `tenant_counts` gathered over a batch and written with one upsert per (tenant, name): the totals stats
+/// read (docs/STORE.md "Retention") for the rows a batch inserts. Status changes are counted by a trigger.
+struct TenantCounts {
+    private var deltas: [String: [String: Int64]] = [:]
+
+    mutating func add(_ tenant: String, _ name: String, _ n: Int64) { deltas[tenant, default: [:]][name, default: 0] += n }
+
+    func write(_ db: SQLiteConnection) throws {
+        for (tenant, names) in deltas {
+            for (name, n) in names where n != 0 {
+                try db.run("INSERT INTO tenant_counts (tenant, name, n) VALUES (?, ?, ?) ON CONFLICT (tenant, name) DO UPDATE SET n = n + excluded.n",
+                           .text(tenant), .text(name), .int(n))
+            }
         }
     }
 }

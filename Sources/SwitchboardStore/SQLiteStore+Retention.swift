@@ -3,13 +3,6 @@ import SwitchboardCore
 /// Retention on the embedded store (docs/STORE.md "Retention"). Every statement removes at most `limit` rows,
 /// oldest first through an index, so a pass holds the writer for a bounded time whatever the store's size.
 extension SQLiteStore {
-    /// Events with unfinished work or an open exception item keep everything: their payload is what a retry
-    /// (or the replay of a rejected record) runs on.
-    static let openEvents = """
-        SELECT event_id FROM work WHERE status <> 'done'
-        UNION SELECT event_id FROM exceptions WHERE status = 'open' AND event_id IS NOT NULL
-        """
-
     public func prune(tenant: String, policy: RetentionPolicy, now: Millis, limit: Int) throws -> PruneReport {
         try writer.write { db in
             var report = PruneReport()
@@ -37,7 +30,7 @@ extension SQLiteStore {
                 let cutoff = now - keep
                 let rows = try db.query("""
                     SELECT id, received_at FROM events WHERE tenant = ?1 AND received_at >= ?2 AND received_at < ?3
-                        AND length(payload) > 0 AND id NOT IN (\(Self.openEvents)) ORDER BY received_at LIMIT ?4
+                        AND length(payload) > 0 AND id NOT IN (\(StoreShared.eventsInUse)) ORDER BY received_at LIMIT ?4
                     """, [t, .int(from), .int(cutoff), n]) { ($0.int(0), $0.int(1)) }
                 for (id, _) in rows {
                     report.eventPayloads += try db.run("UPDATE events SET payload = X'', meta = NULL WHERE id = ? AND length(payload) > 0", .int(id))
@@ -51,7 +44,7 @@ extension SQLiteStore {
                 // Their work is finished and (the done window being shorter) gone: only the event rows are left.
                 report.events = try db.run("""
                     DELETE FROM events WHERE id IN (SELECT id FROM events WHERE tenant = ?1 AND received_at < ?2
-                        AND id NOT IN (SELECT event_id FROM work WHERE tenant = ?1) AND id NOT IN (\(Self.openEvents))
+                        AND id NOT IN (SELECT event_id FROM work WHERE tenant = ?1) AND id NOT IN (\(StoreShared.eventsInUse))
                         ORDER BY received_at LIMIT ?3)
                     """, t, .int(now - keep), n)
             }

@@ -70,6 +70,13 @@ public enum StoreShared {
         }
     }
 
+    /// Retention: the events pruning never touches, as a subquery both backends use. Events with unfinished work or an
+    /// open exception item keep everything: their payload is what a retry (or the replay of a rejected record) runs on.
+    public static let eventsInUse = """
+        SELECT event_id FROM work WHERE status <> 'done'
+        UNION SELECT event_id FROM exceptions WHERE status = 'open' AND event_id IS NOT NULL
+        """
+
     /// How many of the latest completions the stats' latency figures cover.
     public static let recentLatencies = 1000
 

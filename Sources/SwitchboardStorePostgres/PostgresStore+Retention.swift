@@ -4,11 +4,6 @@ import SwitchboardStore
 /// Retention on PostgreSQL, the same rules as SQLiteStore+Retention (docs/STORE.md "Retention"): each
 /// statement removes at most `limit` rows, oldest first through an index.
 extension PostgresStore {
-    static let openEvents = """
-        SELECT event_id FROM work WHERE status <> 'done'
-        UNION SELECT event_id FROM exceptions WHERE status = 'open' AND event_id IS NOT NULL
-        """
-
     public func prune(tenant: String, policy: RetentionPolicy, now: Millis, limit: Int) throws -> PruneReport {
         try pool.transaction { db in
             try Self.foldCounters(db)
@@ -36,7 +31,7 @@ extension PostgresStore {
                 let cutoff = now - keep
                 let rows = try db.query("""
                     SELECT id, received_at FROM events WHERE tenant = $1 AND received_at >= $2 AND received_at < $3
-                        AND length(payload) > 0 AND id NOT IN (\(Self.openEvents)) ORDER BY received_at LIMIT $4
+                        AND length(payload) > 0 AND id NOT IN (\(StoreShared.eventsInUse)) ORDER BY received_at LIMIT $4
                     """, [t, .int(from), .int(cutoff), n]).map { (try $0.int(0), try $0.int(1)) }
                 if !rows.isEmpty {
                     report.eventPayloads = try db.run("""
@@ -50,7 +45,7 @@ extension PostgresStore {
             if let keep = policy.dedupeWindow {
                 report.events = try db.run("""
                     DELETE FROM events WHERE id IN (SELECT id FROM events WHERE tenant = $1 AND received_at < $2
-                        AND id NOT IN (SELECT event_id FROM work WHERE tenant = $1) AND id NOT IN (\(Self.openEvents))
+                        AND id NOT IN (SELECT event_id FROM work WHERE tenant = $1) AND id NOT IN (\(StoreShared.eventsInUse))
                         ORDER BY received_at LIMIT $3)
                     """, [t, .int(now - keep), n])
             }
