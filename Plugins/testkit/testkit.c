@@ -7,8 +7,11 @@
  *       With P, a read returns at most P records (a source that trickles, for soak tests).
  *   {"role": "sink", "path": "/dir/sink.log"}
  *       an idempotent sink like a real external system: it survives restarts
- *       (one "key id" line per distinct record in `path`, every call also
- *       logged in `path`.calls). Without `path` it keeps keys in memory.
+ *       (one "key id external_id" line per distinct record in `path`, every call also
+ *       logged in `path`.calls). Its keys are indexed in `path`.idx, a hash table
+ *       mapped from the file, so a restart costs the same whatever the sink holds
+ *       (as a real system's would); "index_slots": N sizes it (default 2^23, a power
+ *       of two; a write past 70% full is RETRY). Without `path` it keeps keys in memory.
  *       "misbehave": "auth" | "fatal" | "retry" | "no-result" | "status77" makes every write fail that way;
  *       "fatal-first" refuses (FATAL) only a record's first version (a name without " v2", " v3", ...).
  *       "crash_every": N aborts the process after every Nth record it stored, before answering (soak tests).
@@ -21,7 +24,10 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +46,8 @@ struct sb_instance {
     long records, versions;
     char entity[24], prefix[16], path[512], misbehave[16];
     int fd, calls_fd, shared;
-    long loaded_to;   /* bytes of `path` already read into the table */
+    struct sink_index *index;  /* `path`.idx mapped (a sink with a path), else NULL */
+    size_t index_bytes;
     long crash_every, writes;  /* soak: abort after every crash_every-th stored write */
     long per_read;             /* source: at most this many records per read (0: the host's batch) */
     /* open-addressing table of idempotency keys -> index into entries */
@@ -111,15 +118,15 @@ static sb_status spec(sb_call *call) {
     return sbkit_emit(host, call, SB_EMIT_SPEC, "",
         "{\"type\":\"object\",\"required\":[\"role\"],\"properties\":{\"role\":{\"enum\":[\"source\",\"sink\",\"mirror\"]},"
         "\"records\":{\"type\":\"integer\"},\"versions\":{\"type\":\"integer\"},\"entity\":{\"type\":\"string\"},\"prefix\":{\"type\":\"string\"},"
-        "\"path\":{\"type\":\"string\"},\"crash_every\":{\"type\":\"integer\"},\"per_read\":{\"type\":\"integer\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"fatal-first\",\"retry\",\"no-result\",\"status77\"]}}}");
+        "\"path\":{\"type\":\"string\"},\"crash_every\":{\"type\":\"integer\"},\"per_read\":{\"type\":\"integer\"},\"shared\":{\"type\":\"integer\"},\"index_slots\":{\"type\":\"integer\"},\"misbehave\":{\"enum\":[\"auth\",\"fatal\",\"fatal-first\",\"retry\",\"no-result\",\"status77\"]}}}");
 }
 
 static sb_status validate_config(sb_call *call, sb_bytes config) {
     char *json = sbkit_cstr(config.ptr, config.len), role[16] = "";
     sb_status st = SB_OK;
-    static const char *const names[] = {"role", "records", "entity", "prefix", "path", "misbehave", "versions", "crash_every", "per_read", NULL};
+    static const char *const names[] = {"role", "records", "entity", "prefix", "path", "misbehave", "versions", "crash_every", "per_read", "shared", "index_slots", NULL};
     if (!json) return SB_RETRY;
-    if (!sbkit_check_config(host, call, json, names, "snssssnnn")) { free(json); return SB_CONFIG; }
+    if (!sbkit_check_config(host, call, json, names, "snssssnnnnn")) { free(json); return SB_CONFIG; }
     if (!sbkit_find_string(json, "role", role, sizeof role) || (strcmp(role, "source") && strcmp(role, "sink") && strcmp(role, "mirror"))) {
         sbkit_report(host, call, "must be source, sink or mirror", "role");
         st = SB_CONFIG;
@@ -128,25 +135,94 @@ static sb_status validate_config(sb_call *call, sb_bytes config) {
     return st;
 }
 
-/* Reads the sink's ledger file from where the last read stopped: the sink remembers
-   across host restarts, and a shared sink sees what other processes appended. */
-static void load_sink(sb_instance *in) {
-    FILE *f = fopen(in->path, "r");
+/* The on-disk key index of a sink with a path: open addressing over ledger offsets. The ledger
+   stays the truth; the index covers it up to `indexed_to`, and whoever opens or (shared) writes
+   first indexes what lies past that, so a crash between a line and its slot loses nothing. */
+struct sink_index {
+    char magic[8];
+    uint64_t slot_cap, indexed_to, next_id, count;
+    uint64_t slots[];   /* 0: empty; else hash tag << 40 | (ledger offset + 1) */
+};
+
+#define OFFSET_MASK ((1ULL << 40) - 1)
+
+/* The id stored for `key` (into id, idsize), or 0 when the key is not in the index. */
+static int index_find(sb_instance *in, const char *k, size_t n, char *id, size_t idsize) {
+    struct sink_index *x = in->index;
+    unsigned long h = hash(k, n);
+    uint64_t i, tag = h >> 40;
     char line[1024];
+    for (i = h & (x->slot_cap - 1);; i = (i + 1) & (x->slot_cap - 1)) {
+        uint64_t v = x->slots[i];
+        ssize_t got;
+        char *end;
+        if (!v) return 0;
+        if (v >> 40 != tag) continue;
+        got = pread(in->fd, line, sizeof line - 1, (off_t)((v & OFFSET_MASK) - 1));
+        if (got <= (ssize_t)n || memcmp(line, k, n) || line[n] != ' ') continue;
+        line[got] = 0;
+        if ((end = strpbrk(line + n + 1, " \n")) != NULL) *end = 0;
+        snprintf(id, idsize, "%s", line + n + 1);
+        return 1;
+    }
+}
+
+static void index_put(sb_instance *in, const char *k, size_t n, uint64_t offset) {
+    struct sink_index *x = in->index;
+    unsigned long h = hash(k, n);
+    uint64_t i;
+    for (i = h & (x->slot_cap - 1); x->slots[i]; i = (i + 1) & (x->slot_cap - 1)) {}
+    x->slots[i] = (uint64_t)(h >> 40) << 40 | (offset + 1);
+    x->count++;
+}
+
+/* Indexes the ledger's lines past `indexed_to` (lines of a crashed write, or of another host). */
+static void index_catch_up(sb_instance *in) {
+    struct sink_index *x = in->index;
+    FILE *f = fopen(in->path, "r");
+    char line[1024], id[64];
     if (!f) return;
-    if (fseek(f, in->loaded_to, SEEK_SET) != 0) { fclose(f); return; }
+    if (fseek(f, (long)x->indexed_to, SEEK_SET) != 0) { fclose(f); return; }
     while (fgets(line, sizeof line, f)) {
-        char *space = strchr(line, ' '), *nl = strchr(line, '\n'), *third;
-        if (!nl) break;                /* a torn last line from a crash: not acknowledged, ignore */
-        in->loaded_to = ftell(f);
+        char *space = strchr(line, ' ');
+        uint64_t at = x->indexed_to;
+        if (!strchr(line, '\n')) break;   /* a torn last line from a crash: not acknowledged, ignore */
+        x->indexed_to = (uint64_t)ftell(f);
         if (!space) continue;
-        *space = 0;
-        *nl = 0;
-        if ((third = strchr(space + 1, ' ')) != NULL) *third = 0;
-        remember(in, line, strlen(line), space + 1, NULL, NULL);
-        if (atol(space + 1 + 2) >= in->next_id) in->next_id = atol(space + 1 + 2) + 1;
+        if (!index_find(in, line, (size_t)(space - line), id, sizeof id)) index_put(in, line, (size_t)(space - line), at);
+        if (!strncmp(space + 1, "X-", 2) && (uint64_t)atol(space + 3) >= x->next_id) x->next_id = (uint64_t)atol(space + 3) + 1;
     }
     fclose(f);
+}
+
+/* Maps `path`.idx, creating it with `slots` slots; under the ledger's flock, as other hosts may share it. */
+static int index_open(sb_instance *in, uint64_t slots) {
+    char name[600];
+    struct stat st;
+    int fd, ok = 0;
+    snprintf(name, sizeof name, "%s.idx", in->path);
+    if (flock(in->fd, LOCK_EX) != 0) return 0;
+    fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        size_t bytes = st.st_size ? (size_t)st.st_size : sizeof(struct sink_index) + slots * sizeof(uint64_t);
+        if (st.st_size || ftruncate(fd, (off_t)bytes) == 0) {
+            void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (map != MAP_FAILED) {
+                in->index = (struct sink_index *)map;
+                in->index_bytes = bytes;
+                if (memcmp(in->index->magic, "SBSINKX1", 8)) {
+                    memcpy(in->index->magic, "SBSINKX1", 8);
+                    in->index->slot_cap = slots;
+                    in->index->next_id = 1;
+                }
+                index_catch_up(in);
+                ok = 1;
+            }
+        }
+    }
+    if (fd >= 0) close(fd);
+    flock(in->fd, LOCK_UN);
+    return ok;
 }
 
 static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out) {
@@ -170,11 +246,11 @@ static sb_status open_instance(sb_call *call, sb_bytes config, sb_instance **out
     in->next_id = 1;
     if (sbkit_find_string(json, "path", in->path, sizeof in->path)) {
         char calls[600];
-        load_sink(in);
-        in->fd = open(in->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        long slots = sbkit_find_long(json, "index_slots", 1L << 23);
+        in->fd = open(in->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         snprintf(calls, sizeof calls, "%s.calls", in->path);
         in->calls_fd = open(calls, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (in->fd < 0 || in->calls_fd < 0) {
+        if (in->fd < 0 || in->calls_fd < 0 || slots < 1024 || (slots & (slots - 1)) || !index_open(in, (uint64_t)slots)) {
             sbkit_report(host, call, "cannot open the sink file", "path");
             if (in->fd >= 0) close(in->fd);
             if (in->calls_fd >= 0) close(in->calls_fd);
@@ -193,6 +269,7 @@ static void close_instance(sb_instance *in, sb_call *call) {
     (void)call;
     if (in->fd >= 0) close(in->fd);
     if (in->calls_fd >= 0) close(in->calls_fd);
+    if (in->index) munmap(in->index, in->index_bytes);
     for (i = 0; i < in->count; i++) { free(in->entries[i].key); free(in->entries[i].id); free(in->entries[i].record); }
     free(in->entries);
     free(in->slots);
@@ -253,7 +330,7 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
     if (in->shared && in->fd >= 0) {
         sb_status st;
         if (flock(in->fd, LOCK_EX) != 0) return SB_RETRY;
-        load_sink(in);
+        index_catch_up(in);
         st = store_record(in, call, req);
         flock(in->fd, LOCK_UN);
         return st;
@@ -269,26 +346,39 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
 /* Looks the key up and stores the record if it is new; reports the id either way. */
 static sb_status store_record(sb_instance *in, sb_call *call, const sb_write_request *req) {
     long at;
-    char id[48], line[1024], entity[24];
+    char id[64], line[1024], entity[24];
     int n;
-    at = lookup(in, req->idempotency_key.ptr, req->idempotency_key.len);
-    if (at >= 0) return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, in->entries[at].id, "");
-    if (req->external_id.len && req->external_id.len < sizeof id) {
+    if (in->index) {
+        if (index_find(in, (const char *)req->idempotency_key.ptr, req->idempotency_key.len, id, sizeof id))
+            return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, id, "");
+        if (in->index->count * 10 >= in->index->slot_cap * 7) { sbkit_report(host, call, "the sink's index is full (index_slots)", ""); return SB_RETRY; }
+    } else {
+        at = lookup(in, req->idempotency_key.ptr, req->idempotency_key.len);
+        if (at >= 0) return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, in->entries[at].id, "");
+    }
+    if (req->external_id.len && req->external_id.len < 48) {
         memcpy(id, req->external_id.ptr, req->external_id.len);
         id[req->external_id.len] = 0;
+    } else if (in->index) {
+        snprintf(id, sizeof id, "X-%llu", (unsigned long long)in->index->next_id++);
     } else {
         /* A sink kept in memory lives in one host process: its ids carry the pid, as ids from one real system are unique. */
-        if (in->fd >= 0) snprintf(id, sizeof id, "X-%ld", in->next_id++);
-        else snprintf(id, sizeof id, "X-%ld-%ld", (long)getpid(), in->next_id++);
+        snprintf(id, sizeof id, "X-%ld-%ld", (long)getpid(), in->next_id++);
     }
-    if (in->fd >= 0) {
+    if (in->index) {
         /* One write(2) per record: a kill -9 leaves whole lines (page cache survives the process). */
         char ext[128] = "-";
         char *json = sbkit_cstr(req->record.ptr, req->record.len);
+        off_t offset = lseek(in->fd, 0, SEEK_END);
         if (json) { sbkit_find_string(json, "external_id", ext, sizeof ext); free(json); }
         n = snprintf(line, sizeof line, "%.*s %s %s\n", (int)req->idempotency_key.len, req->idempotency_key.ptr, id, ext);
-        if (write(in->fd, line, (size_t)n) != n) return SB_RETRY;
-        if (in->shared) in->loaded_to += n;   /* our own line: under the lock, nothing else was appended */
+        if (offset < 0 || write(in->fd, line, (size_t)n) != n) return SB_RETRY;
+        /* Only a sink that writes alone (or holds the flock) knows nothing lies between: else catch-up indexes it. */
+        if ((uint64_t)offset == in->index->indexed_to) {
+            index_put(in, (const char *)req->idempotency_key.ptr, req->idempotency_key.len, (uint64_t)offset);
+            in->index->indexed_to = (uint64_t)offset + (uint64_t)n;
+        }
+        if (in->role == SINK) return sbkit_emit(host, call, SB_EMIT_WRITE_RESULT, id, "");
     }
     snprintf(entity, sizeof entity, "%.*s", (int)req->entity.len, req->entity.ptr);
     {
