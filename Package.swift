@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "SwitchboardSignedWebhook", targets: ["SwitchboardSignedWebhook"]),
         // libFuzzer targets over the host's parsers of outside input (scripts/fuzz; docs/FUZZING.md).
         .executable(name: "switchboard-fuzz", targets: ["SwitchboardFuzz"]),
+        // A fake host for partners' unit tests of their plugins (switchboard/fakehost.h for C).
+        .library(name: "SwitchboardPluginKitTesting", targets: ["SwitchboardPluginKitTesting"]),
         // Example plugins: each a shared library the host loads with dlopen.
         .library(name: "sbplugin-example-c", type: .dynamic, targets: ["ExampleCConnector"]),
         .library(name: "sbplugin-example-swift", type: .dynamic, targets: ["ExampleSwiftConnector"]),
@@ -53,6 +55,12 @@ let package = Package(
             name: "SwitchboardPluginKit",
             dependencies: ["SwitchboardABI"],
             path: "PluginSDK/swift/SwitchboardPluginKit"
+        ),
+        .target(name: "SwitchboardFakeHost", dependencies: ["SwitchboardABI"], path: "PluginSDK/swift/SwitchboardFakeHost"),
+        .target(
+            name: "SwitchboardPluginKitTesting",
+            dependencies: ["SwitchboardPluginKit", "SwitchboardFakeHost"],
+            path: "PluginSDK/swift/SwitchboardPluginKitTesting"
         ),
         .target(
             name: "SwitchboardSignedWebhook",
@@ -126,7 +134,14 @@ let package = Package(
         // The partner conformance runner behind `switchboard plugin test`.
         .target(
             name: "SwitchboardConformance",
-            dependencies: ["SwitchboardCore", "SwitchboardHost", "SwitchboardSandbox", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardSandbox", "SwitchboardEgress", "SwitchboardRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // The HTTP server inside `switchboard run`: webhook ingress and the admin API (docs/ADMIN-API.md).
         .target(
@@ -169,17 +184,19 @@ let package = Package(
         .target(name: "TrytonConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/tryton"),
         // The fuzz targets: one function per parser of outside input, each asserting its own invariants.
         // libFuzzer drives them (SwitchboardFuzz built with -sanitize=fuzzer,address); the tests replay their corpora.
+        // The C SDK helper (PluginSDK/include/switchboard/kit.h) compiled for its fuzz target.
+        .target(name: "SwitchboardKitFuzzShim", dependencies: ["SwitchboardABI"], path: "Tests/Fuzz/CKit"),
         .target(
             name: "SwitchboardFuzzTargets",
             dependencies: ["SwitchboardCore", "SwitchboardABI", "SwitchboardHost", "SwitchboardSandbox", "SwitchboardRuntime",
-                           "SwitchboardSignedWebhook"],
+                           "SwitchboardSignedWebhook", "SwitchboardKitFuzzShim"],
             path: "Tests/Fuzz/Targets"
         ),
         .executableTarget(name: "SwitchboardFuzz", dependencies: ["SwitchboardFuzzTargets"], path: "Tests/Fuzz/Driver"),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardFuzzTargets", "SwitchboardSignedWebhook", "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "CSQLite",
+                "SwitchboardFuzzTargets", "SwitchboardSignedWebhook", "SwitchboardPluginKitTesting", "SwitchboardPluginKit", "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -26,9 +26,13 @@ struct BottleCRMAPI {
         let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) } ?? []
         let response = try host.http(method: method, url: baseURL + path,
                                      headers: [("Accept", "application/json"), ("Content-Type", "application/json")], body: bytes)
-        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
         switch response.status {
         case 200...299:
+            if response.body.isEmpty { return [:] }
+            // A proxy's error page or a cut-off answer is not "nothing": found by `plugin test`'s malformed-answer check.
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
+                throw PluginError.retry("BottleCRM answered \(method) \(path) with a body that is not a JSON object (HTTP \(response.status), \(response.body.count) bytes)")
+            }
             return object
         case 401, 403:
             throw PluginError.auth("BottleCRM refused the access token (HTTP \(response.status) on \(method) \(path))")

@@ -43,7 +43,18 @@ struct AuditCommand: ParsableCommand {
 /// `switchboard schemas export DIR`: the canonical model as JSON Schema files.
 struct SchemasCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "schemas", abstract: "The canonical model's JSON Schemas.", subcommands: [Export.self])
+        commandName: "schemas", abstract: "The canonical model: its JSON Schemas and its documentation.", subcommands: [Export.self, Docs.self])
+
+    /// `switchboard schemas docs [FILE]`: docs/CANONICAL.md, generated from the model.
+    struct Docs: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print (or write to FILE) the canonical model as Markdown: every entity and event, its fields, what is required, an example.")
+        @Argument(help: "Write here instead of printing (docs/CANONICAL.md in this repository).") var file: String?
+
+        func run() throws {
+            let text = CanonicalDocs.markdown()
+            if let file { try text.write(toFile: file, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+        }
+    }
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write every entity and event schema into a directory.")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchboardConformance
+import SwitchboardRuntime
 import SwitchboardSandbox
 
 /// `switchboard plugin test`: the partner conformance runner (README "Test your plugin in CI").
@@ -16,7 +17,8 @@ struct PluginCommand: ParsableCommand {
             abstract: "Run the conformance suite against a plugin .so, in the sandbox.",
             discussion: """
                 Checks the manifest and ABI, the config spec, validate_config, check_connection's error classes, \
-                discover, read (valid records, resume from state), write idempotency, error diagnostics, \
+                discover, read (valid records, resume from state), write idempotency and updates read back at the target, \
+                HTTP error classes against a fixture (--fixture, docs/CONFORMANCE.md), error diagnostics, \
                 boundary fuzzing and stray output; with --leaks also valgrind. Exit 0 when every check passes, 1 otherwise.
                 """
         )
@@ -24,8 +26,11 @@ struct PluginCommand: ParsableCommand {
         @Argument(help: "The plugin .so to test.")
         var path: String
 
-        @Option(help: "A JSON file with the config to open the plugin with (default: built from the spec's required fields).")
+        @Option(help: "A JSON file with the config to open the plugin with (default: the fixture's, else built from the spec's required fields).")
         var config: String?
+
+        @Option(help: "A fixture (YAML, docs/CONFORMANCE.md): the remote system the connector talks to, served on loopback through real host egress, or a test instance.")
+        var fixture: String?
 
         @Option(help: "Write a JUnit XML report here.")
         var junit: String?
@@ -65,6 +70,12 @@ struct PluginCommand: ParsableCommand {
                     throw Exit.unreadable
                 }
                 options.config = Array(data)
+            }
+            if let fixture {
+                do throws(ConfigError) { options.fixture = try Fixture.load(file: fixture) } catch {
+                    printError(error.description)
+                    throw Exit.badConfig
+                }
             }
             options.fuzzIterations = max(fuzz, 0)
             options.seed = seed

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SwitchboardAdmin
+import SwitchboardCore
 import SwitchboardRuntime
 import SwitchboardSandbox
 
@@ -15,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The configuration file (YAML).")
     var config: String
 
-    @Flag(help: "Exit once every connection is read and the queue is empty (batch jobs, tests).")
+    @Flag(help: "Exit once every connection is read and the queue is empty (batch jobs, tests). Exits 6, naming them, if a connection is failing, paused or did not start.")
     var exitWhenIdle = false
 
     @Option(help: "Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.")
@@ -45,11 +46,18 @@ struct RunCommand: AsyncParsableCommand {
             }]
         } ?? []
         try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, alongside: server, logger: logger)
+        // Idle is not done when a connection could not be read: a batch job must not pass with changes unread.
+        let unsettled = exitWhenIdle ? runtime.unsettledConnections() : []
         let orphans = ChildProcesses.endAll()
         if orphans > 0 { logger.warning("ended processes a plugin left behind", metadata: ["processes": "\(orphans)"]) }
         // Claimed and never committed: 0 after a clean drain (such items run again at the next start).
         logger.info("switchboard stopped", metadata: ["processed": "\(runtime.counters.itemsProcessed)",
                                                      "uncommitted": "\(runtime.uncommittedItems)"])
+        if !unsettled.isEmpty {
+            for line in unsettled { printError(TerminalText.line(line)) }
+            printError("switchboard: idle, but \(unsettled.count) connection(s) not read to the end (exit \(Exit.idleUnsettled.rawValue))")
+            throw Exit.idleUnsettled
+        }
     }
 }
 

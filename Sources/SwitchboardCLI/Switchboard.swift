@@ -36,4 +36,6 @@ enum Exit {
     static let refused = ExitCode(2)
     static let unreadable = ExitCode(3)
     static let badConfig = ExitCode(4)
+    /// `run --exit-when-idle` ended with a connection failing, paused or not started (5 is RuntimeService.stopTimedOutExitCode).
+    static let idleUnsettled = ExitCode(6)
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SwitchboardCore
+import SwitchboardEgress
 import SwitchboardHost
 import SwitchboardSandbox
 
@@ -20,6 +21,8 @@ public struct ConformanceOptions: Sendable {
     public var leaks = false
     /// Where inputs that crashed the plugin are saved (nil: not saved).
     public var artifactsDir: String?
+    /// The remote system the connector talks to (docs/CONFORMANCE.md): served on loopback, or a test instance.
+    public var fixture: Fixture?
     public var sandbox = SandboxSettings()
 
     public init(path: String) {
@@ -48,6 +51,9 @@ final class ConformanceSession {
     var results: [CheckResult] = []
     var plugin: SandboxedPlugin?
     let egress = ScriptedEgress()
+    /// The fixture's server (a served fixture) and the real host egress that reaches it or the test instance.
+    var server: FixtureServer?
+    var fixtureEgress: HTTPEgress?
     let state = MemoryState()
     var spec: JSON?
     var config: [UInt8] = Array("{}".utf8)
@@ -99,11 +105,15 @@ final class ConformanceSession {
     }
 
     func runAll() {
+        if let fixture = options.fixture {
+            guard startFixture(fixture) else { return }
+        }
+        defer { server?.stop() }
         checkLoad()
         guard let plugin else {
             for name in ["spec.json_schema", "validate_config.accepts_good", "validate_config.rejects_bad", "open", "check_connection.classifies",
                          "discover.catalog", "read.records_valid", "read.resumes_from_state", "write.idempotent", "write.updates", "errors.classified",
-                         "fuzz.boundary", "output.quiet"] {
+                         "errors.http_classified", "fuzz.boundary", "output.quiet"] {
                 skip(name, "the plugin did not load")
             }
             return
@@ -130,6 +140,10 @@ final class ConformanceSession {
             }
         }
         checkErrors()
+        if opened, let server { checkHTTPClasses(plugin, server) } else {
+            skip("errors.http_classified", options.fixture == nil ? "no fixture (--fixture): no target to answer with each error"
+                                                                 : "a test instance cannot be made to fail on cue; serve a fixture for this check")
+        }
         checkFuzz(plugin)
         check("output.quiet") {
             let printed = plugin.printedBytes
@@ -203,11 +217,14 @@ final class ConformanceSession {
     func checkConfigs(_ plugin: SandboxedPlugin) {
         if let given = options.config {
             config = given
+        } else if let fromFixture = options.fixture?.config(fixtureURL: server?.url ?? "") {
+            config = fromFixture
         } else {
             let members = properties.filter(\.required).map { p in (p.name, sampleValue(p.type, property: spec?["properties"]?[p.name])) }
             config = JSON.object(members).bytes
         }
-        let source = options.config == nil ? "a config built from the spec's required fields" : "the given config"
+        let source = options.config != nil ? "the given config" : options.fixture?.config != nil ? "the fixture's config"
+            : "a config built from the spec's required fields"
         check("validate_config.accepts_good") {
             let outcome = note("validate_config", plugin.validate(config: config))
             return outcome.isOK ? Finding(status: .passed, summary: "accepts \(source)")
@@ -245,7 +262,7 @@ final class ConformanceSession {
         check("open") {
             let services = InstanceServices(tenant: "conformance", connection: "under-test",
                                             logger: Logger(label: "conformance", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                            state: state, egress: egress)
+                                            state: state, egress: fixtureEgress.map { $0 as any EgressClient } ?? egress)
             do throws(PluginCallError) {
                 try plugin.open(config: config, services: services)
                 opened = true
@@ -258,6 +275,10 @@ final class ConformanceSession {
     }
 
     func checkConnectionClassification(_ plugin: SandboxedPlugin) {
+        if let server {
+            check("check_connection.classifies") { fixtureConnectionClassification(plugin, server) }
+            return
+        }
         check("check_connection.classifies") {
             let scenarios: [(ScriptedEgress.Scenario, OperationStatus)] = [
                 (.ok, .ok), (.unauthorized, .auth), (.unavailable, .retry), (.unreachable, .retry), (.notAllowed, .config),
@@ -324,8 +345,17 @@ final class ConformanceSession {
         var reemitted: [String] = []
         var stateProblems: [String] = []
         var total = 0
+        var resumed = 0
         check("read.records_valid") {
-            for stream in streams.prefix(3) {
+            var chosen = Array(streams.prefix(3))
+            if let wanted = options.fixture?.readStream {
+                guard let stream = streams.first(where: { $0.name == wanted }) else {
+                    invalid.append("the fixture's read.stream \"\(wanted)\" is not in the catalogue (streams: \(streams.map(\.name).joined(separator: ", ")))")
+                    return Finding(status: .failed, summary: "the stream to read is not in the catalogue", details: invalid)
+                }
+                chosen = [stream]
+            }
+            for stream in chosen {
                 var state: [UInt8] = []
                 var seen = Set<String>()
                 for page in 0..<50 {
@@ -340,6 +370,7 @@ final class ConformanceSession {
                         invalid.append("\(stream.name) page \(page + 1): read returned \(outcome.summary)")
                         break
                     }
+                    if !state.isEmpty { resumed += 1 }
                     total += records.count
                     var repeats: [String] = []
                     for (key, data) in records {
@@ -365,70 +396,26 @@ final class ConformanceSession {
                     if invalid.count > 20 { break }
                 }
             }
-            // A check that saw no record checked nothing: not exercised, never a pass.
-            if invalid.isEmpty && total == 0 {
-                return Finding(status: .skipped, summary: "not exercised: 0 records read (every stream's first page was empty), so no record was checked",
-                               details: ["give the runner responses that contain records to check the read path"])
+            // A check that saw no record checked nothing: a reading connector must show it reads.
+            let needed = options.fixture?.minRecords ?? 1
+            if invalid.isEmpty && total < needed {
+                let why = options.fixture == nil
+                    ? "0 records read: every stream's first page was empty. A connector that reads through egress needs a fixture (--fixture, docs/CONFORMANCE.md) that holds records"
+                    : "\(total) record(s) read, the fixture asks for at least \(needed): the plugin did not read what the fixture serves"
+                return Finding(status: .failed, summary: why, details: unmatchedRequests())
             }
             return invalid.isEmpty ? Finding(status: .passed, summary: "\(total) records, all valid canonical records")
-                : Finding(status: .failed, summary: "\(invalid.count) problem(s) in records read", details: invalid)
+                : Finding(status: .failed, summary: "\(invalid.count) problem(s) in records read", details: invalid + unmatchedRequests() + fixtureHint())
         }
         check("read.resumes_from_state") {
             if total == 0 {
                 return Finding(status: .skipped, summary: invalid.isEmpty ? "not exercised: no records were read, so no saved state was resumed from"
                                                                           : "not exercised: the reads did not succeed (see read.records_valid)")
             }
-            let problems = reemitted + stateProblems
+            var problems = reemitted + stateProblems
+            if problems.isEmpty && resumed == 0 { problems.append("no read started from a saved state, so resuming was never exercised") }
             return problems.isEmpty ? Finding(status: .passed, summary: "each read from a saved state emitted only new records")
                 : Finding(status: .failed, summary: "the cursor does not cover what was emitted", details: problems)
-        }
-    }
-
-    func checkWrite(_ plugin: SandboxedPlugin) {
-        check("write.idempotent") {
-            let entity = writes.first ?? streams.first?.entity ?? "Account"
-            guard let record = CanonicalSamples.record(entity: entity, externalID: "conformance-\(options.seed)")?.bytes else {
-                return Finding(status: .skipped, summary: "no sample for \(entity)")
-            }
-            let key = "conformance-\(options.seed)-key-1"
-            let first = plugin.write(entity: entity, idempotencyKey: key, externalID: "", record: record, deadline: deadline, labels: [:], onResult: nil)
-            _ = note("write", first.0)
-            guard first.0.isOK, let id1 = first.1 else { return Finding(status: .failed, summary: "writing a valid \(entity) failed: \(first.0.summary)") }
-            let again = plugin.write(entity: entity, idempotencyKey: key, externalID: "", record: record, deadline: deadline, labels: [:], onResult: nil)
-            _ = note("write", again.0)
-            guard again.0.isOK, let id2 = again.1 else { return Finding(status: .failed, summary: "repeating the write failed: \(again.0.summary)") }
-            let other = plugin.write(entity: entity, idempotencyKey: key + "-other", externalID: "", record: record, deadline: deadline, labels: [:], onResult: nil)
-            _ = note("write", other.0)
-            if id1 != id2 {
-                return Finding(status: .failed, summary: "the same idempotency key created two records: \(id1), then \(id2)",
-                               details: ["a redelivered write must return the first record's id and create nothing"])
-            }
-            return Finding(status: .passed, summary: "the same idempotency key twice yields one record (\(id1))",
-                           details: ["a different key: \(other.0.status) \(other.1 ?? "")"])
-        }
-        // The host sends a later version of a record it wrote before with that record's id and a key of its own.
-        check("write.updates") {
-            let entity = writes.first ?? streams.first?.entity ?? "Account"
-            let externalID = "conformance-\(options.seed)-updated"
-            guard let record = CanonicalSamples.record(entity: entity, externalID: externalID)?.bytes else {
-                return Finding(status: .skipped, summary: "no sample for \(entity)")
-            }
-            let key = "conformance-\(options.seed)-key-update"
-            let created = plugin.write(entity: entity, idempotencyKey: key + "-1", externalID: "", record: record, deadline: deadline,
-                                       labels: [:], onResult: nil)
-            _ = note("write", created.0)
-            guard created.0.isOK, let id = created.1 else { return Finding(status: .failed, summary: "writing a valid \(entity) failed: \(created.0.summary)") }
-            let updated = plugin.write(entity: entity, idempotencyKey: key + "-2", externalID: id, record: record, deadline: deadline,
-                                       labels: [:], onResult: nil)
-            _ = note("write", updated.0)
-            guard updated.0.isOK, let again = updated.1 else {
-                return Finding(status: .failed, summary: "updating \(entity) \(id) (its external_id given) failed: \(updated.0.summary)")
-            }
-            if again != id {
-                return Finding(status: .failed, summary: "an update of \(id) (its external_id given, a new key) created \(again)",
-                               details: ["a record changed at its source would be a second record at the target: write to the record external_id names"])
-            }
-            return Finding(status: .passed, summary: "a write with the external_id of \(id) updates it")
         }
     }
 

@@ -112,6 +112,20 @@ public struct ConnectionConfig: Sendable {
     public var files = FileGrants()
     public var location: SourceLocation
     public var secretLocations: [String: SourceLocation]
+    /// Where each member of `config:` is written, by field path (`url`, `auth.client_id`, `items[0].id`),
+    /// so a plugin's diagnostic points at the field's own line.
+    public var configLocations: [String: SourceLocation] = [:]
+
+    /// The line of the field a plugin named: the path itself, else its nearest written parent, else the connection.
+    public func location(ofConfigField path: String) -> SourceLocation {
+        var path = path
+        while !path.isEmpty {
+            if let at = configLocations[path] { return at }
+            guard let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
+            path = String(path[..<cut])
+        }
+        return configLocations[""] ?? location
+    }
 }
 
 /// How a connection's failed work is retried: exponential backoff with full jitter.
@@ -205,8 +219,15 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
         public var location: SourceLocation?
         public var message: String
         public var description: String { location.map { "\($0): \(message)" } ?? message }
+
+        public init(location: SourceLocation?, message: String) {
+            self.location = location
+            self.message = message
+        }
     }
 
     public var problems: [Problem]
+
+    public init(problems: [Problem]) { self.problems = problems }
     public var description: String { problems.map(\.description).joined(separator: "\n") }
 }

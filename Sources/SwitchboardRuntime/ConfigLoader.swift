@@ -17,6 +17,15 @@ public enum ConfigLoader {
     }
 
     public static func parse(_ text: String, file: String) throws(ConfigError) -> SwitchboardConfig {
+        let root = try document(text, file: file)
+        var reader = ConfigReader(file: file)
+        let config = reader.config(root)
+        guard reader.problems.isEmpty, let config else { throw ConfigError(problems: reader.problems) }
+        return config
+    }
+
+    /// The YAML tree of a file, or its syntax error at file:line:column (read it with a ConfigReader).
+    public static func document(_ text: String, file: String) throws(ConfigError) -> Node {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -30,10 +39,7 @@ public enum ConfigLoader {
         } catch {
             throw ConfigError(problems: [.init(location: nil, message: "\(file): \(error)")])
         }
-        var reader = Reader(file: file)
-        let config = reader.config(root)
-        guard reader.problems.isEmpty, let config else { throw ConfigError(problems: reader.problems) }
-        return config
+        return root
     }
 
     static func yamlProblem(_ error: YamlError, file: String) -> ConfigError.Problem {
@@ -47,22 +53,24 @@ public enum ConfigLoader {
 }
 
 /// Walks the YAML tree; each accessor records a located problem and returns nil on a wrong shape.
-struct Reader {
-    let file: String
-    var problems: [ConfigError.Problem] = []
+/// Public so that every YAML file the product reads (the plugin test runner's fixtures too) is read
+/// one way, with the same file:line:column errors.
+public struct ConfigReader {
+    public let file: String
+    public var problems: [ConfigError.Problem] = []
     /// The top-level `retention:` policy, which each tenant's own overrides.
     var retentionDefaults = RetentionPolicy.standard
 
-    init(file: String) { self.file = file }
+    public init(file: String) { self.file = file }
 
-    func at(_ node: Node) -> SourceLocation {
+    public func at(_ node: Node) -> SourceLocation {
         SourceLocation(file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0)
     }
 
-    mutating func fail(_ node: Node, _ message: String) { problems.append(.init(location: at(node), message: message)) }
+    public mutating func fail(_ node: Node, _ message: String) { problems.append(.init(location: at(node), message: message)) }
 
     /// The members of a mapping, checking that no key outside `allowed` appears.
-    mutating func mapping(_ node: Node, _ what: String, allowed: [String]) -> [String: Node]? {
+    public mutating func mapping(_ node: Node, _ what: String, allowed: [String]) -> [String: Node]? {
         guard case .mapping(let m) = node else {
             fail(node, "\(what) must be a mapping")
             return nil
@@ -80,7 +88,7 @@ struct Reader {
         return out
     }
 
-    mutating func sequence(_ node: Node, _ what: String) -> [Node]? {
+    public mutating func sequence(_ node: Node, _ what: String) -> [Node]? {
         guard case .sequence(let s) = node else {
             fail(node, "\(what) must be a list")
             return nil
@@ -88,7 +96,7 @@ struct Reader {
         return Array(s)
     }
 
-    mutating func string(_ node: Node?, _ what: String, parent: Node) -> String? {
+    public mutating func string(_ node: Node?, _ what: String, parent: Node) -> String? {
         guard let node else {
             fail(parent, "\(what) is required")
             return nil
@@ -109,7 +117,7 @@ struct Reader {
         return text
     }
 
-    mutating func int(_ node: Node, _ what: String, range: ClosedRange<Int>) -> Int? {
+    public mutating func int(_ node: Node, _ what: String, range: ClosedRange<Int>) -> Int? {
         guard let value = node.int, range.contains(value) else {
             fail(node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
             return nil
@@ -118,7 +126,7 @@ struct Reader {
     }
 
     /// `500ms`, `2s`, `5m`, `24h`, or a number of seconds.
-    mutating func duration(_ node: Node, _ what: String) -> Int64? {
+    public mutating func duration(_ node: Node, _ what: String) -> Int64? {
         guard case .scalar(let s) = node else {
             fail(node, "\(what) must be a duration such as 500ms, 2s, 5m or 24h")
             return nil
@@ -130,7 +138,7 @@ struct Reader {
     }
 
     /// Any YAML as JSON (plugin configs).
-    mutating func json(_ node: Node) -> JSON {
+    public mutating func json(_ node: Node) -> JSON {
         switch node {
         case .scalar(let s):
             if s.style == .plain {
@@ -370,9 +378,29 @@ struct Reader {
         var egress = c["egress"].flatMap { egressPolicy($0) }
         if let policy = egress, case .none = policy.auth { egress?.pluginAuthorization = allowRaw }
         let files = c["files"].flatMap { fileGrants($0) } ?? FileGrants()
-        return ConnectionConfig(id: id, plugin: plugin, config: c["config"].map { json($0) } ?? .object([]), secrets: secrets,
-                                allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, isolation: isolation, files: files,
-                                location: at(node), secretLocations: secretLocations)
+        var connection = ConnectionConfig(id: id, plugin: plugin, config: c["config"].map { json($0) } ?? .object([]), secrets: secrets,
+                                          allowRawSecrets: allowRaw, retry: retry, poll: poll, egress: egress, isolation: isolation,
+                                          files: files, location: at(node), secretLocations: secretLocations)
+        if let config = c["config"] { connection.configLocations = locations(config) }
+        return connection
+    }
+
+    /// Where each member of a plugin's `config:` is written, by field path ("" is the block itself).
+    func locations(_ node: Node, path: String = "") -> [String: SourceLocation] {
+        var out = [path: at(node)]
+        switch node {
+        case .mapping(let m):
+            for (key, value) in m {
+                guard let name = key.string else { continue }
+                let member = path.isEmpty ? name : "\(path).\(name)"
+                out.merge(locations(value, path: member)) { a, _ in a }
+                out[member] = at(key)   // the key's line: where the field is written
+            }
+        case .sequence(let items):
+            for (i, item) in items.enumerated() { out.merge(locations(item, path: "\(path)[\(i)]")) { a, _ in a } }
+        default: break
+        }
+        return out
     }
 
     /// A path from the file: absolute, or relative to the configuration file's directory.
@@ -396,10 +424,11 @@ struct Reader {
     }
 
     /// `egress:` — allow, timeouts, max_response, rate, auth (credential values are vault:/env: references).
-    mutating func egressPolicy(_ node: Node) -> EgressPolicy? {
+    /// `requireAllow: false` for a caller that adds hosts of its own (the plugin test runner's fixture server).
+    public mutating func egressPolicy(_ node: Node, requireAllow: Bool = true) -> EgressPolicy? {
         guard let e = mapping(node, "egress", allowed: ["allow", "timeouts", "max_response", "rate", "auth"]) else { return nil }
         let allow = e["allow"].flatMap { sequence($0, "egress.allow") }?.compactMap { $0.string } ?? []
-        if allow.isEmpty { fail(node, "egress.allow must list at least one host (host or host:port)") }
+        if allow.isEmpty && requireAllow { fail(node, "egress.allow must list at least one host (host or host:port)") }
         var policy = EgressPolicy(allow: allow)
         if let t = e["timeouts"], let m = mapping(t, "egress.timeouts", allowed: ["connect", "read"]) {
             if let n = m["connect"], let v = duration(n, "egress.timeouts.connect") { policy.connectTimeoutMillis = max(v, 1) }

@@ -124,7 +124,7 @@ public final class ConnectionRegistry: @unchecked Sendable {
                     connections["\(tenant.id)/\(c.id)"] = Connection(tenant: tenant.id, config: c, instance: instance)
                 } catch {
                     for d in error.outcome.diagnostics {
-                        problems.append(.init(location: c.location,
+                        problems.append(.init(location: c.location(ofConfigField: d.fieldPath),
                                               message: "connection \(tenant.id)/\(c.id) (plugin \(c.plugin)): config\(d.fieldPath.isEmpty ? "" : ".\(d.fieldPath)"): \(d.summary)"))
                     }
                     if error.outcome.diagnostics.isEmpty {

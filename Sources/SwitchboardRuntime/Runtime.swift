@@ -147,6 +147,36 @@ public final class Runtime: @unchecked Sendable {
 
     /// True when nothing is left to do: a poll round that started after the last
     /// committed work found nothing new (writes can surface as reads), and no work is pending or running.
+    /// Polls of one stream that failed in a row before `--exit-when-idle` stops waiting for it to
+    /// recover and counts it as failing (a transient 503 is retried; a source that is down ends the run).
+    public static let failedPollsBeforeGivingUp = 3
+
+    /// Each stream's consecutive failed polls and the last one's reason ("tenant/connection/stream").
+    let pollFailures = Mutex<[String: (count: Int, reason: String)]>([:])
+
+    /// Why a run that is idle did not read everything: connections whose plugin did not start, that are
+    /// paused, or whose last polls failed (`switchboard run --exit-when-idle` exits non-zero and prints these).
+    public func unsettledConnections() -> [String] {
+        var out: [String] = []
+        let paused = Dictionary(((try? store.pausedConnections()) ?? []).map { ("\($0.tenant)/\($0.connection)", $0.reason) }) { a, _ in a }
+        let failures = pollFailures.withLock { $0 }
+        for connection in registry.all {
+            let name = "\(connection.tenant)/\(connection.id)"
+            if let failure = connection.startFailure {
+                out.append("\(name): its plugin did not start: \(failure)")
+            } else if let reason = paused[name] {
+                out.append("\(name): paused (\(reason)); its changes are not read")
+            } else {
+                for stream in connection.config.poll?.streams ?? [] {
+                    if let f = failures["\(name)/\(stream)"], f.count > 0 {
+                        out.append("\(name)/\(stream): its last \(f.count == 1 ? "poll" : "\(f.count) polls") failed (\(f.reason)); changes may be unread")
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     public func isIdle() -> Bool {
         counters.lastPollRoundStarted.load(ordering: .acquiring) > counters.lastWorkCommitted.load(ordering: .acquiring)
             && !counters.lastPollFoundWork.load(ordering: .acquiring) && !((try? store.hasUnfinishedWork()) ?? true)
@@ -243,8 +273,17 @@ public final class Runtime: @unchecked Sendable {
                         pauseOnItsOwn(tenant: done.tenant, connection: done.connection,
                                       reason: "AUTH on read: \(result.diagnostics.first?.summary ?? "")")
                     }
-                    let found = result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0 || result.cursorMoved
                     let key = "\(done.tenant)/\(done.connection)/\(done.stream)"
+                    let failed = result.status != .ok || result.storeFailure != nil
+                    let streak = pollFailures.withLock { failures -> Int in
+                        let count = failed ? (failures[key]?.count ?? 0) + 1 : 0
+                        failures[key] = (count, result.diagnostics.first?.summary ?? (result.storeFailure.map { "\($0)" } ?? "\(result.status)"))
+                        return count
+                    }
+                    // A failed poll read nothing it could vouch for: not idle until the stream reads cleanly, or has
+                    // failed often enough that waiting longer would not end (the run then reports it as failing).
+                    let found = result.more || result.outcome.inserted > 0 || result.outcome.rejected > 0 || result.cursorMoved
+                        || (failed && streak < Self.failedPollsBeforeGivingUp)
                     lastPolled[key] = (done.started, found)
                     due[key] = result.more ? Clock.monotonicNanoseconds() : Clock.monotonicNanoseconds() + done.everyMillis * 1_000_000
                 }

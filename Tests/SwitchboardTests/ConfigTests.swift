@@ -125,7 +125,8 @@ import Testing
     }
 
     /// Problems only the plugins can find (unknown plugin id, the plugin's own config check,
-    /// a missing secret) are located too, when the runtime opens the configuration.
+    /// a missing secret) are located too, when the runtime opens the configuration: a field the
+    /// plugin names at that field's line.
     @Test func runtimeChecksNameTheConnectionLine() throws {
         let dir = TestEnv.tempDir("sbcfg")
         let yaml = """
@@ -153,7 +154,8 @@ import Testing
         } catch let error as ConfigError {
             let text = error.problems.map(\.description)
             #expect(text.contains { $0.hasPrefix(dir + "/cfg.yaml:7:") && $0.contains("unknown plugin id \"salesforce\"") }, "\(text)")
-            #expect(text.contains { $0.hasPrefix(dir + "/cfg.yaml:9:") && $0.contains("config.role: must be source, sink or mirror") }, "\(text)")
+            // The plugin's own check names `role`: the problem is on role's line (11), not the connection's (9).
+            #expect(text.contains { $0.hasPrefix(dir + "/cfg.yaml:11:") && $0.contains("config.role: must be source, sink or mirror") }, "\(text)")
             #expect(text.contains { $0.hasPrefix(dir + "/cfg.yaml:15:") && $0.contains("SB_TEST_SURELY_UNSET_VARIABLE, which is not set") }, "\(text)")
         }
     }

@@ -214,6 +214,23 @@ import Testing
         }
     }
 
+    /// docs/CANONICAL.md is what the model generates, and each example in it is a valid record of its entity.
+    @Test func shippedCanonicalDocsMatchTheModel() throws {
+        let shipped = try String(contentsOfFile: TestEnv.repoRoot + "/docs/CANONICAL.md", encoding: .utf8)
+        #expect(shipped == CanonicalDocs.markdown(), "docs/CANONICAL.md is stale: run `switchboard schemas docs docs/CANONICAL.md`")
+        for entity in CanonicalModel.entities {
+            #expect(CanonicalValidator.validate(record: CanonicalDocs.example(entity), entity: entity.name).isEmpty, "\(entity.name)'s example")
+            #expect(shipped.contains("\n## \(entity.name)\n"), "a section for \(entity.name)")
+        }
+        // The question a partner asks, answered by the docs: which fields does an Invoice need?
+        let invoice = try #require(CanonicalModel.entity("Invoice"))
+        let section = try #require(shipped.components(separatedBy: "\n## Invoice\n").last?.components(separatedBy: "\n## ").first)
+        let requiredLine = try #require(section.split(separator: "\n").first { $0.contains("Required:") })
+        for field in invoice.allFields where field.required { #expect(requiredLine.contains("`\(field.name)`"), "Invoice's required \(field.name)") }
+        for field in invoice.fields where field.required { #expect(section.contains("| `\(field.name)` |"), "a row for Invoice's \(field.name)") }
+        for event in CanonicalModel.events { #expect(shipped.contains("| `\(event.name)` |")) }
+    }
+
     /// The JSON Schemas shipped to partners are exactly what the model generates.
     @Test func shippedSchemasMatchTheModel() throws {
         for (name, text) in CanonicalSchemaExport.files() {

@@ -29,6 +29,8 @@ public struct FuzzTarget: Sendable {
                    run: ConfigLoaderFuzz.run),
         FuzzTarget(name: "decimal", summary: "exact decimal addition; commutative, and a decimal in gives a decimal out",
                    run: DecimalFuzz.run),
+        FuzzTarget(name: "c-kit-json", summary: "switchboard/kit.h (C SDK) JSON reader and writer: what reads, writes back and reads the same",
+                   run: CKitJSONFuzz.run),
     ]
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
