@@ -35,7 +35,8 @@ extension PluginsCommand {
                 }
                 let target = try FixtureTarget.start(loaded)
                 server = target.server
-                services = InstanceServices(tenant: "smoke", connection: "smoke", egress: target.egress)
+                services = InstanceServices(tenant: "smoke", connection: "smoke", secrets: target.secrets,
+                                            rawSecretsAllowed: target.secrets != nil, egress: target.egress)
                 if config == nil, let fromFixture = loaded.config(fixtureURL: target.server?.url ?? "") { configBytes = fromFixture }
             }
             let (lines, ok) = PluginSmoke.run(plugin, config: configBytes, services: services)

@@ -54,6 +54,7 @@ final class ConformanceSession {
     /// The fixture's server (a served fixture) and the real host egress that reaches it or the test instance.
     var server: FixtureServer?
     var fixtureEgress: HTTPEgress?
+    var fixtureSecrets: (any SecretResolver)?
     let state = MemoryState()
     var spec: JSON?
     var config: [UInt8] = Array("{}".utf8)
@@ -262,6 +263,7 @@ final class ConformanceSession {
         check("open") {
             let services = InstanceServices(tenant: "conformance", connection: "under-test",
                                             logger: Logger(label: "conformance", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                            secrets: fixtureSecrets, rawSecretsAllowed: fixtureSecrets != nil,
                                             state: state, egress: fixtureEgress.map { $0 as any EgressClient } ?? egress)
             do throws(PluginCallError) {
                 try plugin.open(config: config, services: services)
@@ -277,6 +279,15 @@ final class ConformanceSession {
     func checkConnectionClassification(_ plugin: SandboxedPlugin) {
         if let server {
             check("check_connection.classifies") { fixtureConnectionClassification(plugin, server) }
+            return
+        }
+        if options.fixture != nil {
+            // A test instance: it must answer OK; the error classes need a served fixture to fail on cue.
+            check("check_connection.classifies") {
+                let outcome = note("check_connection", plugin.checkConnection(deadline: deadline, labels: [:]))
+                return outcome.isOK ? Finding(status: .passed, summary: "OK against the test instance (its error classes need a served fixture)")
+                    : Finding(status: .failed, summary: "check_connection failed against the test instance: \(outcome.summary)")
+            }
             return
         }
         check("check_connection.classifies") {

@@ -35,10 +35,18 @@ public struct Fixture: Sendable {
     public var config: JSON?
     public var egress: EgressPolicy?
     public var vault: [String: String] = [:]
+    /// Secrets the plugin reads itself (`host.secret`, for a plugin that logs in on its own): name ->
+    /// `vault:NAME` (a value of `vault:`) or `env:VAR`. Given, the plugin runs as a connection allowed raw secrets.
+    public var secrets: [String: String] = [:]
     public var readStream: String?
     public var minRecords = 1
     public var writeEntity: String?
     public var writeCollection: String?
+    /// A record that exists at the target: for a connector that only updates (never creates), the write
+    /// checks write to it (by its external id) and expect nothing new at the target.
+    public var writeExternalID: String?
+    /// Fields the target needs beyond the canonical required ones, set over the runner's sample record.
+    public var writeRecord: [(String, JSON)] = []
     public var collections: [Collection] = []
     public var exchanges: [Exchange] = []
     /// Headers every request must carry (the credentials the host injects); a request without them gets 401.
@@ -67,7 +75,7 @@ public struct Fixture: Sendable {
 
 extension ConfigReader {
     mutating func fixture(_ root: Node) -> Fixture? {
-        guard let top = mapping(root, "the fixture", allowed: ["config", "egress", "vault", "require_headers", "read", "write",
+        guard let top = mapping(root, "the fixture", allowed: ["config", "egress", "vault", "secrets", "require_headers", "read", "write",
                                                                  "collections", "exchanges"]) else { return nil }
         var fixture = Fixture(file: file)
         fixture.config = top["config"].map { json($0) }
@@ -76,11 +84,19 @@ extension ConfigReader {
             for (key, value) in m { if let k = key.string, let s = string(value, "vault.\(k)", parent: v) { fixture.vault[k] = s } }
         } else if let v = top["vault"] { fail(v, "vault must be a mapping of secret name to test value") }
         fixture.requireHeaders = stringMap(top["require_headers"], "require_headers")
+        fixture.secrets = stringMap(top["secrets"], "secrets")
+        for (name, reference) in fixture.secrets where !reference.hasPrefix("vault:") && !reference.hasPrefix("env:") {
+            fail(top["secrets"]!, "secrets.\(name) must be a reference (vault:NAME or env:VARIABLE), never the value itself")
+        }
         if let r = top["read"], let m = mapping(r, "read", allowed: ["stream", "min_records"]) {
             if m["stream"] != nil { fixture.readStream = string(m["stream"], "read.stream", parent: r) }
             if let n = m["min_records"], let v = int(n, "read.min_records", range: 1...1_000_000) { fixture.minRecords = v }
         }
-        if let w = top["write"], let m = mapping(w, "write", allowed: ["entity", "collection"]) {
+        if let w = top["write"], let m = mapping(w, "write", allowed: ["entity", "collection", "external_id", "record"]) {
+            if let r = m["record"] {
+                if case .object(let members) = json(r) { fixture.writeRecord = members } else { fail(r, "write.record must be a mapping of fields") }
+            }
+            if m["external_id"] != nil { fixture.writeExternalID = string(m["external_id"], "write.external_id", parent: w) }
             if let n = m["entity"], let entity = string(n, "write.entity", parent: w) {
                 if CanonicalModel.entity(entity) == nil { fail(n, "write.entity \"\(entity)\" is not a canonical entity") } else { fixture.writeEntity = entity }
             }

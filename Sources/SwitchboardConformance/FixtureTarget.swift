@@ -1,5 +1,13 @@
 import Foundation
 import SwitchboardEgress
+import SwitchboardHost
+
+/// The fixture's `secrets:` as the plugin's vault.
+struct FixtureSecrets: SecretResolver {
+    let references: [String: String]
+    let resolve: @Sendable (String) -> [UInt8]?
+    func secret(named name: String) throws -> [UInt8]? { references[name].flatMap(resolve) }
+}
 
 /// What a plugin under test talks to: the fixture's server on loopback (if it serves one) and the
 /// real host egress, allowed to reach it (or the test instance in egress.allow), with the fixture's
@@ -7,6 +15,8 @@ import SwitchboardEgress
 public struct FixtureTarget {
     public var server: FixtureServer?
     public var egress: HTTPEgress
+    /// The fixture's `secrets:`, resolved as the host's vault would (nil: the plugin reads none).
+    public var secrets: (any SecretResolver)?
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -15,6 +25,8 @@ public struct FixtureTarget {
     public static func start(_ fixture: Fixture) throws(Failure) -> FixtureTarget {
         var policy = fixture.egress ?? EgressPolicy(allow: [])
         policy.connectionLabel = "fixture/under-test"
+        // A plugin that logs in itself (secrets, no host auth) sends its own Authorization, as on a connection.
+        if !fixture.secrets.isEmpty, case .none = policy.auth { policy.pluginAuthorization = true }
         var server: FixtureServer?
         if fixture.served {
             let started = FixtureServer(fixture)
@@ -24,12 +36,18 @@ public struct FixtureTarget {
         } else if policy.allow.isEmpty {
             throw Failure(description: "\(fixture.file): the fixture serves nothing (no exchanges or collections) and names no test instance (egress.allow)")
         }
-        let vault = fixture.vault
-        let egress = HTTPEgress(policy: policy, resolve: { reference in
+        let resolve = Self.resolver(vault: fixture.vault)
+        let egress = HTTPEgress(policy: policy, resolve: resolve)
+        let secrets = fixture.secrets.isEmpty ? nil : FixtureSecrets(references: fixture.secrets, resolve: resolve)
+        return FixtureTarget(server: server, egress: egress, secrets: secrets)
+    }
+
+    /// `vault:NAME` from the fixture's test values, `env:VAR` from the environment.
+    static func resolver(vault: [String: String]) -> @Sendable (String) -> [UInt8]? {
+        { reference in
             if reference.hasPrefix("vault:") { return vault[String(reference.dropFirst(6))].map { Array($0.utf8) } }
             if reference.hasPrefix("env:") { return ProcessInfo.processInfo.environment[String(reference.dropFirst(4))].map { Array($0.utf8) } }
             return nil
-        })
-        return FixtureTarget(server: server, egress: egress)
+        }
     }
 }

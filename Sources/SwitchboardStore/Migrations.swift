@@ -234,5 +234,12 @@ enum Migrations {
             at INTEGER NOT NULL
         );
         """),
+        // The pruner deletes event rows whose work is gone. With foreign keys on, SQLite checks each deleted event
+        // against work.event_id, and without an index that is a scan of the whole work table per event: found by the
+        // soak with a 10-minute dedupe window, where one 2,000-row delete held the writer for minutes and the host
+        // stopped. The index makes the check a lookup, and lets the pruner ask "is any work left?" per event.
+        (8, """
+        CREATE INDEX work_by_event ON work(event_id);
+        """),
     ]
 }

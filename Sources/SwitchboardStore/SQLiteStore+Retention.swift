@@ -30,7 +30,7 @@ extension SQLiteStore {
                 let cutoff = now - keep
                 let rows = try db.query("""
                     SELECT id, received_at FROM events WHERE tenant = ?1 AND received_at >= ?2 AND received_at < ?3
-                        AND length(payload) > 0 AND id NOT IN (\(StoreShared.eventsInUse)) ORDER BY received_at LIMIT ?4
+                        AND length(payload) > 0 AND \(Self.notInUse) ORDER BY received_at LIMIT ?4
                     """, [t, .int(from), .int(cutoff), n]) { ($0.int(0), $0.int(1)) }
                 for (id, _) in rows {
                     report.eventPayloads += try db.run("UPDATE events SET payload = X'', meta = NULL WHERE id = ? AND length(payload) > 0", .int(id))
@@ -44,13 +44,20 @@ extension SQLiteStore {
                 // Their work is finished and (the done window being shorter) gone: only the event rows are left.
                 report.events = try db.run("""
                     DELETE FROM events WHERE id IN (SELECT id FROM events WHERE tenant = ?1 AND received_at < ?2
-                        AND id NOT IN (SELECT event_id FROM work WHERE tenant = ?1) AND id NOT IN (\(StoreShared.eventsInUse))
+                        AND NOT EXISTS (SELECT 1 FROM work WHERE work.event_id = events.id) AND \(Self.notInUse)
                         ORDER BY received_at LIMIT ?3)
                     """, t, .int(now - keep), n)
             }
             return report
         }
     }
+
+    /// StoreShared.eventsInUse, per event through `work_by_event` (the shared form builds the set of every
+    /// unfinished item's event in each statement: a scan of the work table per batch).
+    static let notInUse = """
+        NOT EXISTS (SELECT 1 FROM work WHERE work.event_id = events.id AND work.status <> 'done')
+            AND id NOT IN (SELECT event_id FROM exceptions WHERE status = 'open' AND event_id IS NOT NULL)
+        """
 
     public func pruneAudit(before: Millis, actor: String, now: Millis, limit: Int) throws -> Int {
         try writer.write { db in

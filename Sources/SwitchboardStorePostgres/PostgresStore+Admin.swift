@@ -48,16 +48,40 @@ extension PostgresStore: TokenStore, TransactionStore {
         """
 
     public func transactions(_ f: TransactionFilter) throws -> [TransactionSummary] {
-        try pool.with { db in
+        // The limit is written into the statement, rounded up to a power of 4 (a few statements to prepare): as a
+        // parameter the generic plan guessed 500,000 rows and merge-joined all 10 million events, 800 ms for the latest
+        // 10,000 (RetentionTests.statsAreBoundedOverTenMillionStoredEventsOnPostgreSQL); with it, 14 ms.
+        let bucket = Self.limitBucket(f.limit)
+        // No filter on the event: take the tenant's latest items first, then each one's event by its key (LATERAL: a
+        // generic plan may not merge-join all events instead).
+        if f.entity == nil && f.since == nil && f.until == nil {
+            return try pool.with { db in
+                try db.query("""
+                    SELECT \(Self.transactionColumns) FROM (
+                        SELECT * FROM work WHERE tenant = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR workflow = $3)
+                        ORDER BY id DESC LIMIT \(bucket)) w
+                    CROSS JOIN LATERAL (SELECT * FROM events WHERE events.id = w.event_id) e
+                    ORDER BY w.id DESC
+                    """, [.text(f.tenant), .optional(f.status), .optional(f.workflow)]).prefix(max(f.limit, 0)).map(Self.summary)
+            }
+        }
+        return try pool.with { db in
             try db.query("""
                 SELECT \(Self.transactionColumns) FROM work w JOIN events e ON e.id = w.event_id
                 WHERE w.tenant = $1 AND ($2::text IS NULL OR w.status = $2) AND ($3::text IS NULL OR e.entity = $3)
                   AND ($4::text IS NULL OR w.workflow = $4) AND ($5::bigint IS NULL OR e.received_at >= $5)
                   AND ($6::bigint IS NULL OR e.received_at < $6)
-                ORDER BY w.id DESC LIMIT $7
-                """, [.text(f.tenant), .optional(f.status), .optional(f.entity), .optional(f.workflow), .optional(f.since), .optional(f.until),
-                      .int(Int64(f.limit))]).map(Self.summary)
+                ORDER BY w.id DESC LIMIT \(bucket)
+                """, [.text(f.tenant), .optional(f.status), .optional(f.entity), .optional(f.workflow), .optional(f.since), .optional(f.until)])
+                .prefix(max(f.limit, 0)).map(Self.summary)
         }
+    }
+
+    /// The smallest power of 4 (at least 16) not below `limit`.
+    static func limitBucket(_ limit: Int) -> Int {
+        var bucket = 16
+        while bucket < limit && bucket < 1 << 30 { bucket *= 4 }
+        return bucket
     }
 
     public func transaction(id: Int64) throws -> TransactionSummary? {

@@ -104,6 +104,64 @@ import Testing
         #expect(run.report.contains("needs a fixture (--fixture"), "\(run.report)")
     }
 
+    /// A test instance instead of a fixture: the shipped BottleCRM connector against the real BottleCRM CI runs,
+    /// reached through real host egress with the token injected. Its reads are real records; its writes (it only
+    /// updates accounts and deals) go to an account created for the run and are read back through its own read.
+    @Test(.enabled(if: RealSystems.available)) func bottlecrmConformsAgainstARealBottleCRM() throws {
+        let made = try RealSystems.driver("crm-deal", "Conformance", "1000.00")
+        let account = try #require(made["account"]?.stringValue ?? made["account"].map { $0.text })
+        let url = RealSystems.environment["BOTTLECRM_URL"]!
+        let fixture = TestEnv.tempDir("sbinstance") + "/bottlecrm-instance.yaml"
+        try """
+        config: { url: "\(url)", initial_sync: all }
+        egress:
+          allow: ["127.0.0.1:\(RealSystems.crmPort)"]
+          auth: { type: bearer, token: env:SB_TEST_CRM_PAT }
+        read: { stream: accounts, min_records: 1 }
+        write: { entity: Account, external_id: "\(account)" }
+        """.write(toFile: fixture, atomically: true, encoding: .utf8)
+        let pat = try String(contentsOfFile: RealSystems.environment["BOTTLECRM_PAT_FILE"]!, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let junit = TestEnv.tempDir("sbjunit") + "/report.xml"
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugin", "test", TestEnv.product("libsbplugin-bottlecrm.so"), "--fixture", fixture,
+                                                           "--fuzz", "200", "--call-timeout", "20000", "--junit", junit],
+                                     environment: ["SB_TEST_CRM_PAT": pat])
+        let results = try ConformanceTests.parse((try? String(contentsOfFile: junit, encoding: .utf8)) ?? "")
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        for check in ["read.records_valid", "read.resumes_from_state", "write.idempotent", "write.updates"] {
+            #expect(results[check] == "passed", "\(check)\n\(result.stdout)")
+        }
+        #expect(results["errors.http_classified"] == "skipped")
+        #expect(result.stdout.contains("read back at the target"), "\(result.stdout)")
+        #expect(!result.stdout.contains(pat), "the token never shows")
+    }
+
+    /// The shipped Tryton connector against the real Tryton CI runs: it logs in itself with a raw secret
+    /// (the fixture's `secrets:`), reads parties, and creates and updates one, read back through its own read.
+    @Test(.enabled(if: RealSystems.available)) func trytonConformsAgainstARealTryton() throws {
+        let env = RealSystems.environment
+        let fixture = TestEnv.tempDir("sbinstance") + "/tryton-instance.yaml"
+        try """
+        config: { url: "\(env["TRYTON_URL"]!)", database: \(env["TRYTON_DB"]!), user: \(env["TRYTON_USER"]!) }
+        egress: { allow: ["127.0.0.1:\(RealSystems.trytonPort)"] }
+        secrets: { password: env:SB_TEST_TRYTON_PASSWORD }
+        read: { stream: parties, min_records: 1 }
+        write:
+          entity: Account
+          record: { billing_address: { street: "Hafenstrasse 1", city: Hamburg, postal_code: "20095", country: DE } }
+        """.write(toFile: fixture, atomically: true, encoding: .utf8)
+        let password = try String(contentsOfFile: env["TRYTON_PASSWORD_FILE"]!, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let junit = TestEnv.tempDir("sbjunit") + "/report.xml"
+        let result = try TestEnv.run(TestEnv.switchboard, ["plugin", "test", TestEnv.product("libsbplugin-tryton.so"), "--fixture", fixture,
+                                                           "--fuzz", "200", "--call-timeout", "30000", "--junit", junit],
+                                     environment: ["SB_TEST_TRYTON_PASSWORD": password])
+        let results = try ConformanceTests.parse((try? String(contentsOfFile: junit, encoding: .utf8)) ?? "")
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        for check in ["read.records_valid", "read.resumes_from_state", "write.idempotent", "write.updates"] {
+            #expect(results[check] == "passed", "\(check)\n\(result.stdout)")
+        }
+        #expect(!result.stdout.contains(password), "the password never shows")
+    }
+
     /// A fixture's mistakes are named with file:line:column, before anything runs.
     @Test func aBrokenFixtureIsReportedWhereItIsWrong() throws {
         let built = try Self.build("broken fixture")

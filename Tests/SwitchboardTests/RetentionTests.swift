@@ -133,4 +133,64 @@ import Testing
             #expect(median < 100_000, "transactions(\(tenant)) took \(median) µs")
         }
     }
+
+    /// The same bound on PostgreSQL, the store for users who outgrow one machine: 10,000,000 events, each with a
+    /// done transaction, inserted by SQL so the store's own statement triggers keep the totals (as its inserts do).
+    @Test(.enabled(if: TestPostgres.url != nil)) func statsAreBoundedOverTenMillionStoredEventsOnPostgreSQL() throws {
+        let store = try TestPostgres.freshStore()
+        let started = Clock.monotonicNanoseconds()
+        // In slices of 250,000: each statement stays well inside the store's 30 s statement deadline.
+        let slice = 250_000
+        for from in stride(from: 1, through: 10_000_000, by: slice) {
+            try TestPostgres.sql(store, """
+                INSERT INTO events (tenant, source, type, entity, external_id, dedupe_key, payload, received_at)
+                SELECT CASE WHEN i <= 10 THEN 'tiny' WHEN i % 10 = 0 THEN 'small' ELSE 'big' END, 'crm', 'record.Account', 'Account',
+                       i::text, 'k' || i, '\\x7b7d'::bytea, i
+                FROM generate_series(\(from), \(from + slice - 1)) AS i
+                """)
+            try TestPostgres.sql(store, """
+                INSERT INTO work (event_id, tenant, workflow, ordering_key, status, attempts, next_attempt_at, created_at, finished_at)
+                SELECT id, tenant, 'wf', tenant || '|' || id, 'done', 1, received_at, received_at, received_at + (id % 100) FROM events
+                WHERE id BETWEEN \(from) AND \(from + slice - 1)   -- ids are 1... in a fresh database
+                """)
+        }
+        try TestPostgres.sql(store, "ANALYZE events")
+        try TestPostgres.sql(store, "ANALYZE work")
+        let built = (Clock.monotonicNanoseconds() - started) / 1_000_000
+        for tenant in ["big", nil] as [String?] {
+            var timings: [Int64] = []
+            var stats: RuntimeStats?
+            for _ in 0..<5 {
+                let t = Clock.monotonicNanoseconds()
+                stats = try store.stats(tenant: tenant)
+                timings.append((Clock.monotonicNanoseconds() - t) / 1_000)
+            }
+            let median = timings.sorted()[2]
+            print("PostgreSQL stats(\(tenant ?? "all")) over 10,000,000 events: median \(median) µs (store built in \(built) ms)")
+            #expect(stats?.events == (tenant == nil ? 10_000_000 : 8_999_991))
+            #expect(stats?.done == (tenant == nil ? 10_000_000 : 8_999_991))
+            #expect(median < 100_000, "stats(\(tenant ?? "all")) took \(median) µs")
+        }
+        for tenant in ["big", "tiny"] {
+            var timings: [Int64] = []
+            var found = 0
+            for _ in 0..<5 {
+                let t = Clock.monotonicNanoseconds()
+                var filter = TransactionFilter(tenant: tenant)
+                filter.limit = 10_000
+                found = try store.transactions(filter).count
+                timings.append((Clock.monotonicNanoseconds() - t) / 1_000)
+            }
+            let median = timings.sorted()[2]
+            print("PostgreSQL dashboard transactions(\(tenant)) over 10,000,000 events: median \(median) µs")
+            #expect(found == (tenant == "tiny" ? 10 : 10_000))
+            // Not yet under 100 ms for 10,000 rows (issue 26 stays open for it): the server runs the statement in about
+            // 30 ms (EXPLAIN ANALYZE, nested loop over the latest items), but reading the rows into the host costs about
+            // 75 µs each, whatever the store's size. Held here to its figure, so it cannot silently grow with the store.
+            #expect(median < (tenant == "tiny" ? 100_000 : 3_000_000), "transactions(\(tenant)) took \(median) µs")
+        }
+        if ProcessInfo.processInfo.environment["SB_KEEP_BIG_DATABASE"] == nil {
+            try TestPostgres.sql(store, "TRUNCATE work, events")   // gigabytes of test data do not outlive the test
+        }
+    }
 }
