@@ -107,7 +107,10 @@ import Testing
     /// A test instance instead of a fixture: the shipped BottleCRM connector against the real BottleCRM CI runs,
     /// reached through real host egress with the token injected. Its reads are real records; its writes (it only
     /// updates accounts and deals) go to an account created for the run and are read back through its own read.
-    @Test(.enabled(if: RealSystems.available)) func bottlecrmConformsAgainstARealBottleCRM() throws {
+    /// Opt-in (SB_CONFORMANCE_INSTANCES=1): it writes into the real systems RealSystemsTests run their flows on, in parallel.
+    static let instances = RealSystems.available && ProcessInfo.processInfo.environment["SB_CONFORMANCE_INSTANCES"] == "1"
+
+    @Test(.enabled(if: Self.instances)) func bottlecrmConformsAgainstARealBottleCRM() throws {
         let made = try RealSystems.driver("crm-deal", "Conformance", "1000.00")
         let account = try #require(made["account"]?.stringValue ?? made["account"].map { $0.text })
         let url = RealSystems.environment["BOTTLECRM_URL"]!
@@ -137,7 +140,7 @@ import Testing
 
     /// The shipped Tryton connector against the real Tryton CI runs: it logs in itself with a raw secret
     /// (the fixture's `secrets:`), reads parties, and creates and updates one, read back through its own read.
-    @Test(.enabled(if: RealSystems.available)) func trytonConformsAgainstARealTryton() throws {
+    @Test(.enabled(if: Self.instances)) func trytonConformsAgainstARealTryton() throws {
         let env = RealSystems.environment
         let fixture = TestEnv.tempDir("sbinstance") + "/tryton-instance.yaml"
         try """
