@@ -24,8 +24,8 @@ extension ConformanceSession {
     /// The requests the fixture could not answer, for the report.
     func unmatchedRequests() -> [String] {
         guard let server else { return [] }
-        let missed = server.seen.filter { !$0.matched }
-        if missed.isEmpty { return server.seen.isEmpty ? ["the plugin sent the fixture server no request"] : [] }
+        let missed = server.unmatched
+        if missed.isEmpty { return server.requestCount == 0 ? ["the plugin sent the fixture server no request"] : [] }
         return missed.prefix(5).map { "no fixture matched \($0.method) \($0.target) (answered 404)" }
     }
 
@@ -176,9 +176,9 @@ extension ConformanceSession {
     func fixtureConnectionClassification(_ plugin: SandboxedPlugin, _ server: FixtureServer) -> Finding {
         var details: [String] = []
         var wrong = 0
-        let requestsBefore = server.seen.count
+        let requestsBefore = server.requestCount
         let ok = note("check_connection", plugin.checkConnection(deadline: deadline, labels: [:]))
-        if server.seen.count == requestsBefore {
+        if server.requestCount == requestsBefore {
             return Finding(status: .skipped, summary: "check_connection made no request through host egress; its classification cannot be observed")
         }
         if !ok.isOK { wrong += 1 }
@@ -213,7 +213,7 @@ extension ConformanceSession {
             var wrong = 0
             for (label, call) in operations {
                 for fault in FixtureServer.Fault.allCases {
-                    let seenBefore = server.seen.count
+                    let seenBefore = server.requestCount
                     server.inject(fault)
                     let outcome = note(label, call())
                     server.clearFaults()
@@ -224,7 +224,7 @@ extension ConformanceSession {
                     case .malformed: [.retry, .fatal]
                     }
                     var problem: String?
-                    if server.seen.count == seenBefore {
+                    if server.requestCount == seenBefore {
                         problem = "made no request, so the answer could not be tested"
                     } else if !expected.contains(outcome.status) {
                         problem = "expected \(expected.map { "\($0)" }.joined(separator: " or "))"

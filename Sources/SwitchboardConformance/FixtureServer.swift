@@ -44,7 +44,9 @@ public final class FixtureServer: @unchecked Sendable {
         var exchanges: [Fixture.Exchange]
         var required: [String: String]
         var faults: [Fault] = []
-        var seen: [Seen] = []
+        /// Requests answered; the unmatched ones are kept (the first 100) for the report.
+        var requests = 0
+        var unmatched: [Seen] = []
     }
 
     private let store: Mutex<Store>
@@ -87,7 +89,12 @@ public final class FixtureServer: @unchecked Sendable {
 
     /// The records a collection holds now.
     public func records(_ path: String) -> [JSON] { store.withLock { $0.collections[path]?.records ?? [] } }
-    public var seen: [Seen] { store.withLock { $0.seen } }
+    /// How many requests the server answered.
+    public var requestCount: Int { store.withLock { $0.requests } }
+    /// The first requests no exchange or collection matched.
+    public var unmatched: [Seen] { store.withLock { $0.unmatched } }
+    /// A request body larger than this is refused (413): the runner holds each body in memory.
+    static let maxBody = 16 << 20
 
     // MARK: answering
 
@@ -116,7 +123,10 @@ public final class FixtureServer: @unchecked Sendable {
                 matched = false
                 answer = Self.json(404, .object([("error", .string("no fixture matches \(method) \(target)"))]))
             }
-            s.seen.append(Seen(method: method, target: target, headers: headers, answered: answer.status, matched: matched))
+            s.requests += 1
+            if !matched && s.unmatched.count < 100 {
+                s.unmatched.append(Seen(method: method, target: target, headers: headers, answered: answer.status, matched: false))
+            }
             return answer
         }
     }
@@ -264,6 +274,7 @@ private final class FixtureHandler: ChannelInboundHandler, @unchecked Sendable {
     let server: FixtureServer
     var head: HTTPRequestHead?
     var body: [UInt8] = []
+    var oversize = false
 
     init(server: FixtureServer) { self.server = server }
 
@@ -272,11 +283,15 @@ private final class FixtureHandler: ChannelInboundHandler, @unchecked Sendable {
         case .head(let h):
             head = h
             body = []
+            oversize = false
         case .body(var buffer):
-            body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            // Past the cap the body is dropped, not buffered: the request is answered 413 at its end.
+            if body.count + buffer.readableBytes <= FixtureServer.maxBody { body += buffer.readBytes(length: buffer.readableBytes) ?? [] } else { oversize = true }
         case .end:
             guard let head else { return }
-            let answer = server.answer(method: head.method.rawValue, target: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
+            let answer = oversize
+                ? FixtureServer.json(413, .object([("error", .string("the request body is over \(FixtureServer.maxBody) bytes"))]))
+                : server.answer(method: head.method.rawValue, target: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
             var headers = HTTPHeaders(answer.headers.map { ($0.0, $0.1) })
             headers.replaceOrAdd(name: "Content-Length", value: String(answer.body.count))
             let response = HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: answer.status), headers: headers)

@@ -100,38 +100,7 @@ import Testing
             """)
         let built = (Clock.monotonicNanoseconds() - started) / 1_000_000
         let store = try SQLiteStore(path: path)
-        for tenant in ["big", nil] as [String?] {
-            var timings: [Int64] = []
-            var stats: RuntimeStats?
-            for _ in 0..<5 {
-                let t = Clock.monotonicNanoseconds()
-                stats = try store.stats(tenant: tenant)
-                timings.append((Clock.monotonicNanoseconds() - t) / 1_000)
-            }
-            let median = timings.sorted()[2]
-            print("stats(\(tenant ?? "all")) over 10,000,000 events: median \(median) µs (store built in \(built) ms)")
-            #expect(stats?.events == (tenant == nil ? 10_000_000 : 8_999_991))
-            #expect(stats?.done == (tenant == nil ? 10_000_000 : 8_999_991))
-            #expect(stats?.latenciesMillis.count == StoreShared.recentLatencies)
-            #expect(median < 100_000, "stats(\(tenant ?? "all")) took \(median) µs")
-        }
-        // The dashboard's read: a tenant's latest transactions (up to 10,000), also for a tenant whose
-        // ten transactions are the oldest of the ten million.
-        for tenant in ["big", "tiny"] {
-            var timings: [Int64] = []
-            var found = 0
-            for _ in 0..<5 {
-                let t = Clock.monotonicNanoseconds()
-                var filter = TransactionFilter(tenant: tenant)
-                filter.limit = 10_000
-                found = try store.transactions(filter).count
-                timings.append((Clock.monotonicNanoseconds() - t) / 1_000)
-            }
-            let median = timings.sorted()[2]
-            print("dashboard transactions(\(tenant)) over 10,000,000 events: median \(median) µs")
-            #expect(found == (tenant == "tiny" ? 10 : 10_000))
-            #expect(median < 100_000, "transactions(\(tenant)) took \(median) µs")
-        }
+        try Self.checkBoundedReads(store, label: "", built: built, latestBigBound: 100_000, latencies: true)
     }
 
     /// The same bound on PostgreSQL, the store for users who outgrow one machine: 10,000,000 events, each with a
@@ -157,40 +126,48 @@ import Testing
         try TestPostgres.sql(store, "ANALYZE events")
         try TestPostgres.sql(store, "ANALYZE work")
         let built = (Clock.monotonicNanoseconds() - started) / 1_000_000
-        for tenant in ["big", nil] as [String?] {
+        // The latest 10,000 of the big tenant are not yet under 100 ms here (said in issue 26's closing note): the
+        // server runs the statement in about 30 ms (EXPLAIN ANALYZE, a nested loop over the latest items), but reading
+        // the rows into the host costs about 75 µs each, whatever the store's size. Held to its figure, so it cannot
+        // silently grow with the store.
+        try Self.checkBoundedReads(store, label: "PostgreSQL ", built: built, latestBigBound: 3_000_000, latencies: false)
+        if ProcessInfo.processInfo.environment["SB_KEEP_BIG_DATABASE"] == nil {
+            try TestPostgres.sql(store, "TRUNCATE work, events")   // gigabytes of test data do not outlive the test
+        }
+    }
+
+    /// The reads both 10,000,000-event stores must answer whatever their size (medians of 5, µs): stats of the big
+    /// tenant and of all, and the dashboard's latest 10,000 transactions of the big tenant and of a tenant whose ten
+    /// are the oldest in the store (under 100 ms, but the big tenant's under `latestBigBound`).
+    static func checkBoundedReads(_ store: any FullStore, label: String, built: Int64, latestBigBound: Int64, latencies: Bool) throws {
+        func median(_ read: () throws -> Void) rethrows -> Int64 {
             var timings: [Int64] = []
-            var stats: RuntimeStats?
             for _ in 0..<5 {
                 let t = Clock.monotonicNanoseconds()
-                stats = try store.stats(tenant: tenant)
+                try read()
                 timings.append((Clock.monotonicNanoseconds() - t) / 1_000)
             }
-            let median = timings.sorted()[2]
-            print("PostgreSQL stats(\(tenant ?? "all")) over 10,000,000 events: median \(median) µs (store built in \(built) ms)")
+            return timings.sorted()[2]
+        }
+        for tenant in ["big", nil] as [String?] {
+            var stats: RuntimeStats?
+            let took = try median { stats = try store.stats(tenant: tenant) }
+            print("\(label)stats(\(tenant ?? "all")) over 10,000,000 events: median \(took) µs (store built in \(built) ms)")
             #expect(stats?.events == (tenant == nil ? 10_000_000 : 8_999_991))
             #expect(stats?.done == (tenant == nil ? 10_000_000 : 8_999_991))
-            #expect(median < 100_000, "stats(\(tenant ?? "all")) took \(median) µs")
+            if latencies { #expect(stats?.latenciesMillis.count == StoreShared.recentLatencies) }
+            #expect(took < 100_000, "stats(\(tenant ?? "all")) took \(took) µs")
         }
         for tenant in ["big", "tiny"] {
-            var timings: [Int64] = []
             var found = 0
-            for _ in 0..<5 {
-                let t = Clock.monotonicNanoseconds()
+            let took = try median {
                 var filter = TransactionFilter(tenant: tenant)
                 filter.limit = 10_000
                 found = try store.transactions(filter).count
-                timings.append((Clock.monotonicNanoseconds() - t) / 1_000)
             }
-            let median = timings.sorted()[2]
-            print("PostgreSQL dashboard transactions(\(tenant)) over 10,000,000 events: median \(median) µs")
+            print("\(label)dashboard transactions(\(tenant)) over 10,000,000 events: median \(took) µs")
             #expect(found == (tenant == "tiny" ? 10 : 10_000))
-            // Not yet under 100 ms for 10,000 rows (issue 26 stays open for it): the server runs the statement in about
-            // 30 ms (EXPLAIN ANALYZE, nested loop over the latest items), but reading the rows into the host costs about
-            // 75 µs each, whatever the store's size. Held here to its figure, so it cannot silently grow with the store.
-            #expect(median < (tenant == "tiny" ? 100_000 : 3_000_000), "transactions(\(tenant)) took \(median) µs")
-        }
-        if ProcessInfo.processInfo.environment["SB_KEEP_BIG_DATABASE"] == nil {
-            try TestPostgres.sql(store, "TRUNCATE work, events")   // gigabytes of test data do not outlive the test
+            #expect(took < (tenant == "tiny" ? 100_000 : latestBigBound), "transactions(\(tenant)) took \(took) µs")
         }
     }
 }
