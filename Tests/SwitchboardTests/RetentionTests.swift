@@ -105,7 +105,9 @@ import Testing
 
     /// The same bound on PostgreSQL, the store for users who outgrow one machine: 10,000,000 events, each with a
     /// done transaction, inserted by SQL so the store's own statement triggers keep the totals (as its inserts do).
-    @Test(.enabled(if: TestPostgres.url != nil)) func statsAreBoundedOverTenMillionStoredEventsOnPostgreSQL() throws {
+    /// scripts/test runs it alone after the rest (SB_BIG_STORE_TESTS=1): beside the real-system flows it starved them.
+    @Test(.enabled(if: TestPostgres.url != nil && ProcessInfo.processInfo.environment["SB_BIG_STORE_TESTS"] == "1"))
+    func statsAreBoundedOverTenMillionStoredEventsOnPostgreSQL() throws {
         let store = try TestPostgres.freshStore()
         let started = Clock.monotonicNanoseconds()
         // In slices of 250,000: each statement stays well inside the store's 30 s statement deadline.
