@@ -10,6 +10,8 @@ import Synchronization
 /// runner injects answers the next request instead of either (docs/CONFORMANCE.md).
 public final class FixtureServer: @unchecked Sendable {
     /// An answer the runner forces on the next request, to see how the plugin classifies it.
+    /// A 401 answers every request until cleared: a connector may rightly log in again once on a 401
+    /// (a session expired), and only a credential refused every time must end as AUTH.
     public enum Fault: String, Sendable, CaseIterable {
         case unauthorized = "401"
         case tooManyRequests = "429 with Retry-After"
@@ -26,6 +28,9 @@ public final class FixtureServer: @unchecked Sendable {
             case .malformed: (200, [("Content-Type", "application/json")], #"{"data": [{"id": "7", "na"#)
             }
         }
+
+        /// Whether the fault answers every request until cleared, not just the next one.
+        var persists: Bool { self == .unauthorized }
     }
 
     /// One request the server received, as the report shows it.
@@ -110,7 +115,7 @@ public final class FixtureServer: @unchecked Sendable {
             var matched = true
             let missing = s.required.first { want in !headers.contains { $0.0.lowercased() == want.key.lowercased() && $0.1 == want.value } }
             if !s.faults.isEmpty {
-                let fault = s.faults.removeFirst().answer
+                let fault = (s.faults[0].persists ? s.faults[0] : s.faults.removeFirst()).answer
                 answer = Answer(status: fault.status, headers: fault.headers, body: Array(fault.body.utf8))
             } else if let missing {
                 // Named, never shown: the value is a credential.

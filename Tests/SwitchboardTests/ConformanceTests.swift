@@ -99,8 +99,8 @@ import FoundationXML
 
     /// The plugins this repository ships pass the suite partners are asked to pass; a connector that talks
     /// HTTP against the fixture it ships (Plugins/NAME/conformance.yaml), with every target check exercised.
-    /// (tryton is not here: it logs in with a raw secret over JSON-RPC; RealSystemsTests runs it against a real Tryton.)
-    @Test(arguments: ["example-c", "example-swift", "sandbox", "testkit", "o2c", "bench-echo", "bottlecrm"])
+    /// (tryton's fixture scripts JSON-RPC: its own login with a raw secret, then every call with the session it got.)
+    @Test(arguments: ["example-c", "example-swift", "sandbox", "testkit", "o2c", "bench-echo", "bottlecrm", "tryton"])
     func everyShippedPluginConforms(plugin: String) throws {
         var extra = ["--fuzz", "2000"]
         let fixture = TestEnv.repoRoot + "/Plugins/\(plugin)/conformance.yaml"
