@@ -109,8 +109,7 @@ let package = Package(
         .target(
             name: "SwitchboardRuntime",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardVault", "SwitchboardEgress",
-                "SwitchboardSandbox",
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -147,7 +146,7 @@ let package = Package(
         .target(
             name: "SwitchboardAdmin",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardSandbox",
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -170,18 +169,18 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "SwitchboardPluginSmoke", dependencies: ["SwitchboardHost"]),
-        .target(name: "ExampleCConnector", dependencies: ["SwitchboardABI"], path: "Plugins/example-c"),
-        .target(name: "BenchEchoWorkflow", dependencies: ["SwitchboardABI"], path: "Plugins/bench-echo"),
-        .target(name: "SandboxConnector", dependencies: ["SwitchboardABI"], path: "Plugins/sandbox",
-                cSettings: [.headerSearchPath("../shared")]),
-        .target(name: "TestkitConnector", dependencies: ["SwitchboardABI"], path: "Plugins/testkit",
-                cSettings: [.headerSearchPath("../shared")]),
-        .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/o2c"),
-        .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/example-swift"),
-        .target(name: "CSVDropConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/csv-drop"),
+        .target(name: "ExampleCConnector", dependencies: ["SwitchboardABI"], path: "Plugins/examples/example-c"),
+        .target(name: "BenchEchoWorkflow", dependencies: ["SwitchboardABI"], path: "Tests/Plugins/bench-echo"),
+        .target(name: "SandboxConnector", dependencies: ["SwitchboardABI"], path: "Plugins/examples/sandbox",
+                cSettings: [.headerSearchPath("../../shared")]),
+        .target(name: "TestkitConnector", dependencies: ["SwitchboardABI"], path: "Tests/Plugins/testkit",
+                cSettings: [.headerSearchPath("../../../Plugins/shared")]),
+        .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/workflows/o2c"),
+        .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/examples/example-swift"),
+        .target(name: "CSVDropConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/connectors/csv-drop"),
         .target(name: "BottleCRMConnector", dependencies: ["SwitchboardPluginKit", "SwitchboardSignedWebhook"],
-                path: "Plugins/bottlecrm"),
-        .target(name: "TrytonConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/tryton"),
+                path: "Plugins/connectors/bottlecrm", exclude: ["conformance.yaml"]),
+        .target(name: "TrytonConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/connectors/tryton", exclude: ["conformance.yaml"]),
         // The fuzz targets: one function per parser of outside input, each asserting its own invariants.
         // libFuzzer drives them (SwitchboardFuzz built with -sanitize=fuzzer,address); the tests replay their corpora.
         // The C SDK helper (PluginSDK/include/switchboard/kit.h) compiled for its fuzz target.

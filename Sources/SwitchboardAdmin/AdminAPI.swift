@@ -3,7 +3,6 @@ import Hummingbird
 import SwitchboardCore
 import SwitchboardHost
 import SwitchboardRuntime
-import SwitchboardSandbox
 import SwitchboardStore
 
 /// The admin API's handlers: authorisation, scope, validation, then the
@@ -124,7 +123,7 @@ struct AdminAPI: Sendable {
             }
             if let reason = paused[c.id] { fields.append(("paused_reason", .string(reason))) }
             if let failure = c.startFailure { fields.append(("start_failure", .string(Redactor.redact(failure)))) }
-            if let worker = c.containment { fields.append(("containment", .string(worker.summary))) }
+            if let worker = c.containment { fields.append(("containment", .string(worker))) }
             if let h = c.sandboxHealth {
                 fields.append(("health", .object([
                     ("degraded", .bool(h.degraded)), ("circuit_open", .bool(h.circuitOpen)), ("restarts", .number("\(h.restarts)")),

@@ -5,7 +5,6 @@ import ServiceLifecycle
 import SwitchboardCore
 import SwitchboardHost
 import SwitchboardRuntime
-import SwitchboardSandbox
 import SwitchboardStore
 
 /// The HTTP server inside `switchboard run`: health, webhook ingress and the

@@ -23,8 +23,8 @@ struct ExceptionsCommand: ParsableCommand {
 
         func open() throws -> (SwitchboardConfig, any FullStore) {
             do {
-                let loaded = try ConfigLoader.load(file: config)
-                return (loaded, try Stores.open(url: loaded.store))
+                let loaded = try ConfigLoader.load(file: config, stores: storeDrivers)
+                return (loaded, try storeDrivers.open(url: loaded.store))
             } catch let error as ConfigError {
                 printError("configuration errors:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
                 throw Exit.badConfig

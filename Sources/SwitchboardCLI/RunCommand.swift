@@ -64,8 +64,8 @@ struct RunCommand: AsyncParsableCommand {
 /// Loads a configuration and opens its runtime, or prints every problem (file:line) and exits 4.
 func openRuntime(config path: String, logger: Logger) throws -> Runtime {
     do {
-        let config = try ConfigLoader.load(file: path)
-        return try Runtime(config: config, logger: logger)
+        let config = try ConfigLoader.load(file: path, stores: storeDrivers)
+        return try Runtime(config: config, stores: storeDrivers, logger: logger)
     } catch let error as ConfigError {
         printError("configuration errors:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
         throw Exit.badConfig

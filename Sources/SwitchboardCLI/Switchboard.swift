@@ -1,5 +1,10 @@
 import ArgumentParser
 import SwitchboardSandbox
+import SwitchboardStore
+import SwitchboardStorePostgres
+
+/// The stores this binary opens: the composition root is the one place that knows which backends exist.
+let storeDrivers = StoreDrivers([SQLiteDriver(), PostgresDriver()])
 
 /// Entry point: `switchboard __worker` is a sandbox worker (docs/SANDBOX.md),
 /// anything else the command line.

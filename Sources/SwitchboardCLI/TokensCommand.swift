@@ -12,8 +12,8 @@ struct TokensCommand: ParsableCommand {
 
     static func store(_ config: String) throws -> any FullStore {
         do {
-            let loaded = try ConfigLoader.load(file: config)
-            return try Stores.open(url: loaded.store)
+            let loaded = try ConfigLoader.load(file: config, stores: storeDrivers)
+            return try storeDrivers.open(url: loaded.store)
         } catch let error as ConfigError {
             printError("configuration errors:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
             throw Exit.badConfig

@@ -88,8 +88,8 @@ private struct Parser {
             guard peek == UInt8(ascii: ":") else { throw error("expected ':' after member name") }
             at += 1
             skipSpace()
-            // Room for several members at once, not grown 1, 2, 4, 8 (each growth a copy): parsing the bench's
-            // 560-byte record took 1.5 µs instead of 1.9 (min of 21 runs; 16 was no faster than 8).
+            // Room for several members at once, not grown 1, 2, 4, 8 (each growth a copy; docs/PERFORMANCE.md,
+            // "Figures behind choices").
             if members.isEmpty { members.reserveCapacity(8) }
             members.append((key, try value(depth: depth + 1)))
             skipSpace()

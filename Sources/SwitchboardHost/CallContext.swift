@@ -45,6 +45,8 @@ public typealias EmitSink = (EmittedItem) -> OperationStatus
 final class CallContext: @unchecked Sendable {
     let services: InstanceServices
     let pluginID: String
+    /// The rules of the host services this instance's calls use (shared with the sandbox's host side).
+    let policy: HostServicesPolicy
     /// Serialises emits, so a sink never runs twice at once.
     private let emitLock = Lock()
     /// Guards diagnostics and buffers (never held while plugin or sink code runs).
@@ -90,6 +92,7 @@ final class CallContext: @unchecked Sendable {
     init(pluginID: String, services: InstanceServices) {
         self.pluginID = pluginID
         self.services = services
+        policy = HostServicesPolicy(services: services, pluginID: pluginID)
         current = .allocate(capacity: 1)
         current.initialize(to: PerCall())
         current.pointee.slot = CallHandles.register(self) ?? UInt32(CallHandles.capacity)
@@ -218,9 +221,6 @@ final class CallContext: @unchecked Sendable {
     /// The delay the plugin asked for with SB_EMIT_RETRY_AFTER in the operation that just returned.
     var finishedRetryAfter: Int64? { current.pointee.retryAfterMillis }
 
-    /// The largest item (key + data) a plugin may emit: output past it is a plugin bug, not data.
-    static let maxItemBytes = 16 << 20
-
     /// Hands one item to the call's sink. The call's generation is checked again under the emit lock: an
     /// emit that races the call's end is refused, never delivered to the next call's sink.
     func emit(_ generation: UInt32, _ kind: UInt32, key: sb_str, data: sb_bytes) -> Int32 {
@@ -229,19 +229,18 @@ final class CallContext: @unchecked Sendable {
                 refusedAfterReturn.add(1, ordering: .relaxed)
                 return SB_CANCELLED
             }
-            // Each length alone first: a plugin's SIZE_MAX would wrap a sum (and UInt to Int).
             let keyLength = key.ptr == nil ? 0 : UInt(bitPattern: key.len), dataLength = data.ptr == nil ? 0 : UInt(bitPattern: data.len)
-            if keyLength > UInt(Self.maxItemBytes) || dataLength > UInt(Self.maxItemBytes) || keyLength + dataLength > UInt(Self.maxItemBytes) {
-                let size = keyLength.addingReportingOverflow(dataLength)
-                report(Diagnostic("emitted item of \(size.overflow ? "more than \(UInt.max)" : "\(size.partialValue)") bytes exceeds the \(Self.maxItemBytes >> 20) MiB limit",
-                                  fieldPath: "emit.data"))
+            if let refusal = HostServicesPolicy.oversizeEmit(keyBytes: keyLength, dataBytes: dataLength) {
+                report(refusal.diagnostic)
                 current.pointee.oversize = true
-                return SB_FATAL
+                return refusal.status.rawValue
             }
-            guard let emitKind = EmitKind(rawValue: kind), current.pointee.allowedKinds & emitKind.bit != 0 else {
-                report(Diagnostic("emit kind \(kind) is not accepted by \(current.pointee.operation)", fieldPath: "emit.kind"))
-                return SB_FATAL
+            if let refusal = HostServicesPolicy.unacceptedEmit(kind: kind, accepted: current.pointee.allowedKinds,
+                                                               operation: "\(current.pointee.operation)") {
+                report(refusal.diagnostic)
+                return refusal.status.rawValue
             }
+            let emitKind = EmitKind(rawValue: kind)!  // admitted above: a known kind
             if emitKind == .retryAfter {
                 let text = String(decoding: UnsafeRawBufferPointer(start: data.ptr, count: data.ptr == nil ? 0 : data.len), as: UTF8.self)
                 guard let millis = Int64(text), millis >= 0 else {

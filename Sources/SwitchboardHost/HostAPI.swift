@@ -75,23 +75,14 @@ enum HostAPI {
     private static func log(_ call: OpaquePointer?, _ level: Int32, _ message: sb_str, _ fields: sb_str) {
         guard let context = CallContext.from(call, "log") else { return }
         let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
-        let swiftLevel = levels[Int(min(max(level, 0), 6))]
-        var metadata: Logger.Metadata = [
-            "plugin": .string(context.pluginID),
-            "tenant": .string(context.services.tenant),
-            "connection": .string(context.services.connection),
-        ]
-        for (key, value) in context.labels { metadata[key] = .string(value) }
         let extra = bounded(fields, DiagnosticLimits.detailBytes)
-        if !extra.isEmpty { metadata["fields"] = .string(Redactor.redact(extra)) }
-        context.services.logger.log(level: swiftLevel, "\(Redactor.redact(bounded(message, DiagnosticLimits.detailBytes)))", metadata: metadata)
+        context.policy.log(level: levels[Int(min(max(level, 0), 6))], message: bounded(message, DiagnosticLimits.detailBytes),
+                           fields: extra.isEmpty ? [] : [("fields", extra)], labels: context.labels)
     }
 
     private static func metric(_ call: OpaquePointer?, _ kind: Int32, _ name: sb_str, _ value: Double, _ labels: sb_str) {
-        guard let context = CallContext.from(call, "metric"), let sink = context.services.metrics,
-              let metricKind = PluginMetricKind(rawValue: kind) else { return }
-        sink.record(kind: metricKind, name: string(name), value: value,
-                    labels: ["plugin": context.pluginID, "connection": context.services.connection, "labels": string(labels)])
+        guard let context = CallContext.from(call, "metric"), let metricKind = PluginMetricKind(rawValue: kind) else { return }
+        context.policy.metric(metricKind, name: string(name), value: value, labels: string(labels))
     }
 
     private static func diag(_ call: OpaquePointer?, _ item: UnsafePointer<sb_diag>?) {
@@ -108,32 +99,22 @@ enum HostAPI {
         case SB_SEVERITY_INFO: .info
         default: .error
         }
-        // Bounded, then scrubbed on arrival: a plugin's diagnostic never carries a secret further, nor 50 MB.
-        context.report(Diagnostic(Redactor.redact(bounded(copy.summary, DiagnosticLimits.summaryBytes)),
-                                  detail: Redactor.redact(bounded(copy.detail, DiagnosticLimits.detailBytes)),
-                                  fieldPath: bounded(copy.field_path, DiagnosticLimits.fieldPathBytes), severity: severity))
+        // Cut here before copying (a plugin's 50 MB summary is not copied whole), then the policy's bounds and scrubbing.
+        context.report(HostServicesPolicy.diagnostic(summary: bounded(copy.summary, DiagnosticLimits.summaryBytes),
+                                                     detail: bounded(copy.detail, DiagnosticLimits.detailBytes),
+                                                     fieldPath: bounded(copy.field_path, DiagnosticLimits.fieldPathBytes), severity: severity))
     }
 
     private static func secret(_ call: OpaquePointer?, _ name: sb_str, _ out: UnsafeMutablePointer<sb_host_buf>?) -> Int32 {
         guard let context = CallContext.from(call, "secret_get"), let out else { return SB_FATAL }
         out.pointee = sb_host_buf()
-        let reference = string(name)
-        guard context.services.rawSecretsAllowed else {
-            context.report(Diagnostic("plugin \(context.pluginID) may not read raw secrets",
-                                      detail: "declare SB_CAP_RAW_SECRETS and have the operator allow it, or let host egress inject credentials",
-                                      fieldPath: "secrets.\(reference)"))
-            return SB_AUTH
-        }
-        do {
-            guard let value = try context.services.secrets?.secret(named: reference) else {
-                context.report(Diagnostic("no secret \"\(reference)\" for this connection", fieldPath: "secrets.\(reference)"))
-                return SB_CONFIG
-            }
+        switch context.policy.secret(string(name)) {
+        case .success(let value):
             out.pointee = context.hostBuffer(value)
             return SB_OK
-        } catch {
-            context.report(Diagnostic("secret \"\(reference)\" could not be read", detail: "\(error)"))
-            return SB_RETRY
+        case .failure(let refusal):
+            context.report(refusal.diagnostic)
+            return refusal.status.rawValue
         }
     }
 
@@ -145,60 +126,50 @@ enum HostAPI {
             context.report(Diagnostic("malformed sb_http_request", fieldPath: "request"))
             return SB_FATAL
         }
-        guard let egress = context.services.egress else {
-            context.report(Diagnostic("no HTTP egress is configured for connection \(context.services.connection)",
-                                      fieldPath: "egress"))
-            return SB_CONFIG
-        }
         var headers: [(name: String, value: String)] = []
         if let list = r.headers {
             for i in 0..<Int(r.header_count) { headers.append((string(list[i].name), string(list[i].value))) }
         }
-        let result = egress.send(EgressRequest(method: string(r.method), url: string(r.url), headers: headers,
-                                               body: bytes(r.body), timeoutMilliseconds: Int(r.timeout_ms),
-                                               injectAuth: r.flags & UInt32(SB_HTTP_NO_AUTH) == 0))
+        let result = context.policy.http(EgressRequest(method: string(r.method), url: string(r.url), headers: headers,
+                                                       body: bytes(r.body), timeoutMilliseconds: Int(r.timeout_ms),
+                                                       injectAuth: r.flags & UInt32(SB_HTTP_NO_AUTH) == 0))
         switch result {
-        case .response(let status, let responseHeaders, let body):
-            let headerText = responseHeaders.map { "\($0.name): \($0.value)\r\n" }.joined()
-            // A 429/503 with Retry-After (seconds) tells the retry queue how long to wait, whatever the plugin does with it.
-            if status == 429 || status == 503,
-               let value = responseHeaders.first(where: { $0.name.lowercased() == "retry-after" })?.value,
-               let seconds = Int64(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
-                context.noteRetryAfter(seconds * 1000)
-            }
+        case .success(let answer):
+            // A 429/503's Retry-After tells the retry queue how long to wait, whatever the plugin does with it.
+            if let millis = answer.retryAfterMillis { context.noteRetryAfter(millis) }
             // Write only the fields the plugin's struct has room for.
-            out.pointee.status = Int32(status)
+            out.pointee.status = Int32(answer.status)
             if Int(out.pointee.struct_size) >= MemoryLayout<sb_http_response>.size {
-                out.pointee.headers = context.hostBuffer(Array(headerText.utf8))
-                out.pointee.body = context.hostBuffer(body)
+                out.pointee.headers = context.hostBuffer(Array(answer.headers.map { "\($0.name): \($0.value)\r\n" }.joined().utf8))
+                out.pointee.body = context.hostBuffer(answer.body)
             }
             return SB_OK
-        case .failed(let status, let diagnostic):
-            context.report(diagnostic)
-            return status.rawValue
+        case .failure(let refusal):
+            context.report(refusal.diagnostic)
+            return refusal.status.rawValue
         }
     }
 
     private static func stateGet(_ call: OpaquePointer?, _ key: sb_str, _ out: UnsafeMutablePointer<sb_host_buf>?) -> Int32 {
         guard let context = CallContext.from(call, "state_get"), let out else { return SB_FATAL }
         out.pointee = sb_host_buf()
-        do {
-            if let value = try context.services.state.value(forKey: string(key)) { out.pointee = context.hostBuffer(value) }
+        switch context.policy.state(string(key)) {
+        case .success(let value):
+            if let value { out.pointee = context.hostBuffer(value) }
             return SB_OK
-        } catch {
-            context.report(Diagnostic("state \"\(string(key))\" could not be read", detail: "\(error)"))
-            return SB_RETRY
+        case .failure(let refusal):
+            context.report(refusal.diagnostic)
+            return refusal.status.rawValue
         }
     }
 
     private static func statePut(_ call: OpaquePointer?, _ key: sb_str, _ value: sb_bytes) -> Int32 {
         guard let context = CallContext.from(call, "state_put") else { return SB_FATAL }
-        do {
-            try context.services.state.setValue(bytes(value), forKey: string(key))
-            return SB_OK
-        } catch {
-            context.report(Diagnostic("state \"\(string(key))\" could not be written", detail: "\(error)"))
-            return SB_RETRY
+        switch context.policy.setState(string(key), bytes(value)) {
+        case .success: return SB_OK
+        case .failure(let refusal):
+            context.report(refusal.diagnostic)
+            return refusal.status.rawValue
         }
     }
 }

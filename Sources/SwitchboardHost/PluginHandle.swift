@@ -43,10 +43,17 @@ public protocol PluginHandle: AnyObject, Sendable {
     func cancel()
     /// Closes the instance (idempotent).
     func close()
+    /// Health when a supervisor watches the plugin (a sandbox worker); nil in-process.
+    var health: PluginHealth? { get }
+    /// One line saying what holds the plugin in (namespaces, filesystem, seccomp, limits); nil in-process.
+    var containment: String? { get }
 }
 
 extension PluginHandle {
     public var pluginID: String { info.descriptor.id }
+
+    public var health: PluginHealth? { nil }
+    public var containment: String? { nil }
 
     /// check_connection with no deadline and no labels.
     public func checkConnection() -> CallOutcome { checkConnection(deadline: 0, labels: [:]) }

@@ -47,7 +47,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
     public func cancel() { context.cancelFlag.store(true, ordering: .relaxed) }
 
     public func checkConnection(deadline: Int64 = 0, labels: [String: String] = [:]) -> CallOutcome {
-        perform("check_connection", allowed: EmitKind.mask(), deadline: deadline, labels: labels, sink: nil) { h, c in
+        perform("check_connection", allowed: PluginOperation.checkConnection.acceptedEmits, deadline: deadline, labels: labels, sink: nil) { h, c in
             library.vtable.check_connection?(h, c)
         }
     }
@@ -55,7 +55,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
     /// The catalog JSON the connector reports.
     public func discover() -> (CallOutcome, String?) {
         var catalog: String?
-        let outcome = perform("discover", allowed: EmitKind.mask(.catalog), sink: { item in
+        let outcome = perform("discover", allowed: PluginOperation.discover.acceptedEmits, sink: { item in
             catalog = String(decoding: item.data, as: UTF8.self)
             return .ok
         }) { h, c in library.vtable.discover?(h, c) }
@@ -65,7 +65,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
     /// Reads a stream from `state`; `sink` receives records, events and states in order.
     public func read(stream: String, state: [UInt8], maxRecords: Int = 0, deadline: Int64 = 0, labels: [String: String] = [:],
                      sink: @escaping EmitSink) -> CallOutcome {
-        perform("read", allowed: EmitKind.mask(.record, .state, .event), deadline: deadline, labels: labels, sink: sink) { h, c in
+        perform("read", allowed: PluginOperation.read.acceptedEmits, deadline: deadline, labels: labels, sink: sink) { h, c in
             guard let read = library.vtable.read else { return nil }
             return withSBStr(stream) { s in
                 state.withUnsafeBufferPointer { st in
@@ -84,7 +84,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
     public func write(entity: String, idempotencyKey: String, externalID: String = "", record: [UInt8],
                       deadline: Int64 = 0, labels: [String: String] = [:], onResult: ((String) -> Void)? = nil) -> (CallOutcome, String?) {
         var resultID: String?
-        let outcome = perform("write", allowed: EmitKind.mask(.writeResult), deadline: deadline, labels: labels, sink: { item in
+        let outcome = perform("write", allowed: PluginOperation.write.acceptedEmits, deadline: deadline, labels: labels, sink: { item in
             resultID = item.keyString
             onResult?(item.keyString)
             return .ok
@@ -112,7 +112,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
     /// Hands an inbound webhook to the connector; `sink` receives the events.
     public func handleWebhook(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8],
                               deadline: Int64 = 0, sink: @escaping EmitSink) -> CallOutcome {
-        perform("handle_webhook", allowed: EmitKind.mask(.event), deadline: deadline, sink: sink) { h, c in
+        perform("handle_webhook", allowed: PluginOperation.handleWebhook.acceptedEmits, deadline: deadline, sink: sink) { h, c in
             guard let handle = library.vtable.handle_webhook else { return nil }
             return HeaderList.with(headers) { list in
                 withSBStr(method) { m in
@@ -133,7 +133,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
     /// Reads one record as the source holds it now; `sink` receives the event of `eventType` or the record.
     public func fetch(entity: String, externalID: String, eventType: String, deadline: Int64 = 0, labels: [String: String] = [:],
                       sink: @escaping EmitSink) -> CallOutcome {
-        perform("fetch", allowed: EmitKind.mask(.record, .event), deadline: deadline, labels: labels, sink: sink) { h, c in
+        perform("fetch", allowed: PluginOperation.fetch.acceptedEmits, deadline: deadline, labels: labels, sink: sink) { h, c in
             guard library.negotiatedMinor >= 1, let fetch = library.vtable.fetch else { return nil }
             return withSBStr(entity) { e in
                 withSBStr(externalID) { x in
@@ -150,7 +150,7 @@ public final class PluginInstance: PluginHandle, @unchecked Sendable {
     /// Hands one canonical event to a workflow plugin; `sink` receives its commands.
     public func onEvent(type: String, event: UnsafeRawBufferPointer, deadline: Int64 = 0, labels: [String: String] = [:],
                         sink: EmitSink?) -> CallOutcome {
-        perform("on_event", allowed: EmitKind.mask(.command), deadline: deadline, labels: labels, sink: sink) { h, c in
+        perform("on_event", allowed: PluginOperation.onEvent.acceptedEmits, deadline: deadline, labels: labels, sink: sink) { h, c in
             guard let onEvent = library.vtable.on_event else { return nil }
             return withSBStr(type) { t in
                 onEvent(h, c, t, sb_bytes(ptr: event.baseAddress?.assumingMemoryBound(to: UInt8.self), len: event.count))

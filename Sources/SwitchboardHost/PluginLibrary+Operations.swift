@@ -16,7 +16,7 @@ extension PluginLibrary {
     /// The JSON Schema of the plugin's configuration.
     public func configSpec() throws(PluginCallError) -> String {
         var schema: String?
-        let outcome = withCall("spec", allowed: EmitKind.mask(.spec), sink: { item in
+        let outcome = withCall("spec", allowed: PluginOperation.spec.acceptedEmits, sink: { item in
             schema = String(decoding: item.data, as: UTF8.self)
             return .ok
         }) { call in vtable.spec!(call) }
@@ -33,7 +33,7 @@ extension PluginLibrary {
 
     /// Checks a configuration without I/O: OK, or CONFIG with a diagnostic per problem.
     public func validate(config: [UInt8]) -> CallOutcome {
-        withCall("validate_config", allowed: EmitKind.mask(), sink: nil) { call in
+        withCall("validate_config", allowed: PluginOperation.validateConfig.acceptedEmits, sink: nil) { call in
             config.withUnsafeBufferPointer { vtable.validate_config!(call, sb_bytes(ptr: $0.baseAddress, len: $0.count)) }
         }
     }
@@ -49,7 +49,7 @@ extension PluginLibrary {
         // Raw secrets need both the plugin's declaration and the operator's consent.
         scoped.rawSecretsAllowed = services.rawSecretsAllowed && has(.rawSecrets)
         let context = CallContext(pluginID: descriptor.id, services: scoped)
-        context.begin("open", allowed: EmitKind.mask(), sink: nil)
+        context.begin("open", allowed: PluginOperation.open.acceptedEmits, sink: nil)
         var handle: OpaquePointer?
         let raw = config.withUnsafeBufferPointer { vtable.open!(context.pointer, sb_bytes(ptr: $0.baseAddress, len: $0.count), &handle) }
         let status = context.finishedStatus(raw)

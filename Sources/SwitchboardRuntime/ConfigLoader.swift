@@ -3,22 +3,24 @@ import SwitchboardCore
 import SwitchboardSandbox
 import SwitchboardEgress
 import SwitchboardStore
-import SwitchboardStorePostgres
 import Yams
 
 /// Reads a YAML configuration into a SwitchboardConfig, collecting every
 /// problem with its file:line:column instead of stopping at the first.
 public enum ConfigLoader {
-    public static func load(file: String) throws(ConfigError) -> SwitchboardConfig {
+    /// `stores`: the store drivers this process knows (its composition root's list); a `store:` URL no
+    /// driver opens is an error at its line.
+    public static func load(file: String, stores: StoreDrivers = .embedded) throws(ConfigError) -> SwitchboardConfig {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(problems: [.init(location: nil, message: "\(file): cannot read the configuration file")])
         }
-        return try parse(text, file: file)
+        return try parse(text, file: file, stores: stores)
     }
 
-    public static func parse(_ text: String, file: String) throws(ConfigError) -> SwitchboardConfig {
+    public static func parse(_ text: String, file: String, stores: StoreDrivers = .embedded) throws(ConfigError) -> SwitchboardConfig {
         let root = try document(text, file: file)
         var reader = ConfigReader(file: file)
+        reader.stores = stores
         let config = reader.config(root)
         guard reader.problems.isEmpty, let config else { throw ConfigError(problems: reader.problems) }
         return config
@@ -60,6 +62,9 @@ public struct ConfigReader {
     public var problems: [ConfigError.Problem] = []
     /// The top-level `retention:` policy, which each tenant's own overrides.
     var retentionDefaults = RetentionPolicy.standard
+
+    /// The store drivers a `store:` URL is checked against.
+    public var stores = StoreDrivers.embedded
 
     public init(file: String) { self.file = file }
 
@@ -164,18 +169,11 @@ public struct ConfigReader {
         if let version = top["version"], version.int != 1 { fail(version, "version must be 1") }
         var store = "sqlite:" + resolve("switchboard.db")
         if let node = top["store"], let url = string(node, "store", parent: root) {
-            if url.hasPrefix("sqlite:") {
-                store = "sqlite:" + resolve(String(url.dropFirst(7)))
-            } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-                // Checked here so a malformed URL (or one holding a password) names its line; the password is read at open.
-                do {
-                    _ = try PostgresSettings(url: url, environment: [:])
-                    store = url
-                } catch {
-                    fail(node, "store: \(error)")
-                }
+            if let driver = stores.driver(for: url) {
+                // Checked here so a malformed URL (or one holding a password) names its line; a password is read at open.
+                do { store = try driver.normalize(url: url, resolve: resolve) } catch { fail(node, "store: \(error)") }
             } else {
-                fail(node, "store \"\(url)\" is not supported (use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)")
+                fail(node, "store \"\(url.prefix { $0 != ":" }):...\" is not supported (use \(stores.forms))")
             }
         }
         // The plugin directory: `plugins:` in the file, else $SWITCHBOARD_PLUGIN_DIR, else ./plugins beside the file.

@@ -15,9 +15,9 @@ public final class Connection: @unchecked Sendable {
     public var id: String { config.id }
     public var plugin: PluginInfo { instance.info }
     /// Worker health when the connection's plugin runs sandboxed; nil in-process.
-    public var sandboxHealth: SandboxHealth? { (instance as? SandboxedPlugin)?.status }
+    public var sandboxHealth: PluginHealth? { instance.health }
     /// What holds the connection's sandbox worker in (docs/SANDBOX.md section 2); nil in-process.
-    public var containment: WorkerHardening? { (instance as? SandboxedPlugin)?.hardening }
+    public var containment: String? { instance.containment }
 
     /// Why the connection's plugin did not start (the host runs without it); nil when it runs.
     public let startFailure: String?

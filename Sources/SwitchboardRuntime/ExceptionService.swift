@@ -39,7 +39,7 @@ public struct ExceptionService: Sendable {
 
     public func retry(ids: [Int64], actor: String, reason: String, reread mode: Reread = .auto) throws -> RetryReport {
         var report = RetryReport()
-        let router = Router(config: config)
+        let router = WorkflowRouter(config: config)
         let ingestor = Ingestor(store: store, router: router)
         let source = connections.map { SourceReread(store: store, connections: $0, ingestor: ingestor) }
         for id in ids {

@@ -7,7 +7,7 @@ import SwitchboardStore
 /// record that only echoes what Switchboard itself wrote is suppressed.
 struct Ingestor: Sendable {
     let store: any IntegrationStore
-    let router: Router
+    let router: WorkflowRouter
     var recentWrites: RecentWrites? = nil
 
     enum Result {

@@ -14,7 +14,7 @@ public final class Runtime: @unchecked Sendable {
     public let config: SwitchboardConfig
     public let store: any IntegrationStore
     public let registry: ConnectionRegistry
-    let router: Router
+    let router: WorkflowRouter
     public let logger: Logger
     let recentWrites = RecentWrites()
     private let stopping = Atomic<Bool>(false)
@@ -50,14 +50,15 @@ public final class Runtime: @unchecked Sendable {
     /// The vault, when a master key is configured.
     public let vault: Vault?
 
-    public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, logger: Logger) throws {
+    /// `stores` opens `config.store` unless `store` is given: the drivers the composition root knows.
+    public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, stores: StoreDrivers = .embedded, logger: Logger) throws {
         self.config = config
         self.logger = logger
         storeOutage = StoreOutage(logger: logger)
-        let opened = try store ?? Stores.open(url: config.store, forHost: true)
+        let opened = try store ?? stores.open(url: config.store, forHost: true)
         self.store = opened
         vault = try Self.openVault(store: opened)
-        router = Router(config: config)
+        router = WorkflowRouter(config: config)
         registry = try ConnectionRegistry(config: config, store: opened, vault: vault, logger: logger)
     }
 

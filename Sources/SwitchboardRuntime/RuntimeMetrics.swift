@@ -123,7 +123,7 @@ enum RuntimeMetrics {
     }
 
     /// Sandbox health of one connection (the poller refreshes it about once a second).
-    static func sandbox(_ tenant: String, _ connection: String, _ health: SandboxHealth) {
+    static func sandbox(_ tenant: String, _ connection: String, _ health: PluginHealth) {
         let labels = [("tenant", tenant), ("connection", connection)]
         Gauge(label: "switchboard_sandbox_circuit_open", dimensions: labels).record(health.circuitOpen ? 1 : 0)
         Gauge(label: "switchboard_sandbox_worker_restarts", dimensions: labels).record(health.restarts)

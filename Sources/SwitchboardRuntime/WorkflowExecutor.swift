@@ -10,7 +10,7 @@ import SwitchboardStore
 struct WorkflowExecutor {
     let config: SwitchboardConfig
     let registry: ConnectionRegistry
-    let router: Router
+    let router: WorkflowRouter
     let store: any IntegrationStore
     var recentWrites: RecentWrites? = nil
 

@@ -206,14 +206,9 @@ enum ResultCoding {
         var diagnostics: [Diagnostic] = []
         for _ in 0..<count {
             let severity: Diagnostic.Severity = switch try r.u8() { case 1: .warning; case 2: .info; default: .error }
-            // Bounded and scrubbed on arrival, as in-process diagnostics are (the worker already bounds them; this
-            // holds for a worker that does not).
-            // (with room for the worker's own truncation mark, so a cut text is not cut again)
-            let mark = 64
-            let summary = DiagnosticLimits.text(try r.string(), limit: DiagnosticLimits.summaryBytes + mark)
-            let detail = DiagnosticLimits.text(try r.string(), limit: DiagnosticLimits.detailBytes + mark)
-            let fieldPath = DiagnosticLimits.text(try r.string(), limit: DiagnosticLimits.fieldPathBytes + mark)
-            diagnostics.append(Diagnostic(Redactor.redact(summary), detail: Redactor.redact(detail), fieldPath: fieldPath, severity: severity))
+            // The host's rules for a plugin's diagnostic: the worker already applied them, but a worker is the plugin's process.
+            diagnostics.append(HostServicesPolicy.diagnostic(summary: try r.string(), detail: try r.string(), fieldPath: try r.string(),
+                                                             severity: severity))
         }
         return CallOutcome(status: status, diagnostics: diagnostics, retryAfterMillis: retryAfter >= 0 ? retryAfter : nil)
     }

@@ -208,8 +208,8 @@ enum Migrations {
         // transactions and its events by age through indexes (recent latency, the dashboard, the pruner); the
         // audit trail's pruning checkpoint.
         // Counters count what ever happened: pruning deletes rows but nothing takes them off. Inserted events and work
-        // are counted by the insert itself, once per batch (SQLiteStore.insertEvents: a trigger per row cost about
-        // 2 µs an event); status changes, which happen in several places, by the trigger.
+        // are counted by the insert itself, once per batch (SQLiteStore.insertEvents: a trigger per row costs more;
+        // docs/PERFORMANCE.md, "Figures behind choices"); status changes, which happen in several places, by the trigger.
         (7, """
         CREATE TABLE tenant_counts (
             tenant TEXT NOT NULL,

@@ -38,7 +38,7 @@ extension SQLiteConnection {
 
     /// Runs a single-row statement once per row, prepared once and bound by index (no argument array per row):
     /// for statements whose multi-row form is slower. `UPDATE ... FROM (VALUES ...)` materialises its rows and
-    /// joins them, 1-2 µs per row more than an update by id (a one-off 100,000-row experiment).
+    /// joins them, slower per row than an update by id (docs/PERFORMANCE.md, "Figures behind choices").
     @discardableResult
     func runEach(_ sql: String, count: Int, bind: (Int, inout RowBinder) throws -> Void) throws -> Int {
         let statement = try prepare(sql)

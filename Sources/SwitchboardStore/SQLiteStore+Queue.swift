@@ -54,7 +54,7 @@ extension SQLiteStore {
     /// Returns how many were new.
     static func insertEvents(_ events: [NewEvent], now: Millis, db: SQLiteConnection) throws -> Int {
         guard !events.isEmpty else { return 0 }
-        // Not `RETURNING`: it cost about 2.5 µs per row here. A statement's inserted rows take consecutive ids in
+        // Not `RETURNING` (its cost: docs/PERFORMANCE.md, "Figures behind choices"). A statement's inserted rows take consecutive ids in
         // the order of its rows (each new rowid is one more than the largest), so a chunk that inserted every row
         // needs no reading back; one with redeliveries reads its new ids' keys back (the first occurrence of a key
         // in the batch owns its row, later ones were dropped).

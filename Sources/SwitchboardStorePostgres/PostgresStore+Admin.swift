@@ -49,8 +49,8 @@ extension PostgresStore: TokenStore, TransactionStore {
 
     public func transactions(_ f: TransactionFilter) throws -> [TransactionSummary] {
         // The limit is written into the statement, rounded up to a power of 4 (a few statements to prepare): as a
-        // parameter the generic plan guessed 500,000 rows and merge-joined all 10 million events, 800 ms for the latest
-        // 10,000 (RetentionTests.statsAreBoundedOverTenMillionStoredEventsOnPostgreSQL); with it, 14 ms.
+        // parameter the generic plan guesses a huge row count and merge-joins every event of the tenant
+        // (docs/PERFORMANCE.md, "Figures behind choices"; RetentionTests.statsAreBoundedOverTenMillionStoredEventsOnPostgreSQL).
         let bucket = Self.limitBucket(f.limit)
         // No filter on the event: take the tenant's latest items first, then each one's event by its key (LATERAL: a
         // generic plan may not merge-join all events instead).

@@ -30,6 +30,9 @@
  *   ZOO_GHOST             read starts a thread that keeps emitting records for 2 s after the
  *                         call returned, on the call it was given
  *   ZOO_EMIT_HUGE         write emits its result with a length of SIZE_MAX
+ *   ZOO_FORGE_FRAME       write bypasses the host API: it writes a worker EMIT frame of a RECORD
+ *                         (a kind write does not take) straight to the worker's host channel (fd 3),
+ *                         then returns its result as usual
  *   ZOO_INIT_SLEEP        switchboard_plugin_init sleeps 600 s
  *   ZOO_INIT_CRASH        switchboard_plugin_init crashes
  *   ZOO_CTOR_CRASH        a library constructor crashes (before the host sees a manifest)
@@ -448,6 +451,24 @@ static sb_status write_record(sb_instance *in, sb_call *call, const sb_write_req
         item.key.ptr = "Z-HUGE";
         item.key.len = SIZE_MAX;
         return host->emit(call, &item);
+    }
+#endif
+#ifdef ZOO_FORGE_FRAME
+    {
+        /* docs/SANDBOX.md section 3: u32 length, u8 type (EMIT = 19), u32 kind, bytes key, bytes data. */
+        static const char key[] = "forged", data[] = "{\"external_id\":\"forged\"}";
+        uint8_t frame[64];
+        uint32_t length = 1 + 4 + 4 + (uint32_t)(sizeof key - 1) + 4 + (uint32_t)(sizeof data - 1), kind = SB_EMIT_RECORD;
+        uint32_t key_len = sizeof key - 1, data_len = sizeof data - 1;
+        size_t at = 0;
+        memcpy(frame + at, &length, 4); at += 4;
+        frame[at++] = 19;
+        memcpy(frame + at, &kind, 4); at += 4;
+        memcpy(frame + at, &key_len, 4); at += 4;
+        memcpy(frame + at, key, key_len); at += key_len;
+        memcpy(frame + at, &data_len, 4); at += 4;
+        memcpy(frame + at, data, data_len); at += data_len;
+        if (write(3, frame, at) != (ssize_t)at) return SB_FATAL;
     }
 #endif
 #ifdef ZOO_CRASH_MARKER

@@ -9,7 +9,7 @@ import Testing
 @Suite struct ConfigTests {
     func problems(_ yaml: String) -> [String] {
         do {
-            _ = try ConfigLoader.parse(yaml, file: "cfg.yaml")
+            _ = try ConfigLoader.parse(yaml, file: "cfg.yaml", stores: TestEnv.stores)
             return []
         } catch {
             return error.problems.map(\.description)
@@ -40,7 +40,7 @@ import Testing
 
     @Test func aPostgresStoreURLIsCheckedAtItsLineAndMayNotHoldAPassword() throws {
         let shared = Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: postgres://switchboard@db.internal:5432/switchboard\n")
-        #expect(try ConfigLoader.parse(shared, file: "/etc/sb/cfg.yaml").store == "postgres://switchboard@db.internal:5432/switchboard")
+        #expect(try ConfigLoader.parse(shared, file: "/etc/sb/cfg.yaml", stores: TestEnv.stores).store == "postgres://switchboard@db.internal:5432/switchboard")
         let leaky = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: postgres://sb:canary-pg-pw@db/sb\n"))
         #expect(leaky.count == 1 && leaky[0].hasPrefix("cfg.yaml:2:8: store: the store URL holds a password"), "\(leaky)")
         #expect(!leaky[0].contains("canary-pg-pw"))
@@ -48,6 +48,13 @@ import Testing
         #expect(unknown.first?.contains("use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE") == true, "\(unknown)")
         let tls = problems(Self.valid.replacingOccurrences(of: "version: 1\n", with: "version: 1\nstore: postgres://sb@db/sb?sslmode=verify\n"))
         #expect(tls.count == 1 && tls[0].hasPrefix("cfg.yaml:2:8: store: ") && tls[0].contains("sslmode \"verify\" is not one of"), "\(tls)")
+        // A process whose composition root knows only the embedded store refuses the URL, naming what it opens.
+        do {
+            _ = try ConfigLoader.parse(shared, file: "cfg.yaml")
+            Issue.record("an embedded-only loader took a PostgreSQL URL")
+        } catch {
+            #expect(error.problems.map(\.description) == ["cfg.yaml:2:8: store \"postgres:...\" is not supported (use sqlite:PATH)"], "\(error.problems)")
+        }
     }
 
     /// `retention:` sets every tenant's default and the audit trail's; a tenant overrides its own keys; the

@@ -98,12 +98,12 @@ import FoundationXML
     }
 
     /// The plugins this repository ships pass the suite partners are asked to pass; a connector that talks
-    /// HTTP against the fixture it ships (Plugins/NAME/conformance.yaml), with every target check exercised.
+    /// HTTP against the fixture it ships (Plugins/connectors/NAME/conformance.yaml), with every target check exercised.
     /// (tryton's fixture scripts JSON-RPC: its own login with a raw secret, then every call with the session it got.)
     @Test(arguments: ["example-c", "example-swift", "sandbox", "testkit", "o2c", "bench-echo", "bottlecrm", "tryton"])
     func everyShippedPluginConforms(plugin: String) throws {
         var extra = ["--fuzz", "2000"]
-        let fixture = TestEnv.repoRoot + "/Plugins/\(plugin)/conformance.yaml"
+        let fixture = TestEnv.repoRoot + "/Plugins/connectors/\(plugin)/conformance.yaml"
         let hasFixture = FileManager.default.fileExists(atPath: fixture)
         if hasFixture { extra += ["--fixture", fixture] }
         let run = try test(TestEnv.product("libsbplugin-\(plugin).so"), extra)

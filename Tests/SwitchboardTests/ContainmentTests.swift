@@ -284,6 +284,25 @@ import Testing
         #expect(plugin.status.failures.isEmpty, "a long diagnostic is not a worker failure: \(plugin.status.failures)")
     }
 
+    /// A plugin that writes worker frames itself, past its worker's checks, meets the host's: an item of a
+    /// kind its operation does not take is a protocol violation (the worker killed, the call RETRY), never an
+    /// item in the host's sink. Before the one host-services policy, the host handed it to the sink, and a
+    /// write's forged RECORD became the write's result id.
+    @Test func aForgedWorkerFrameMeetsTheHostsEmitRules() throws {
+        let path = try TestEnv.zoo("zoo-forge", ["ZOO_FORGE_FRAME"])
+        let plugin = try SandboxedPlugin.load(path: path, settings: SandboxTests.settings())
+        defer { plugin.close() }
+        try plugin.open(config: Array(#"{"base_url":"https://api.invalid"}"#.utf8),
+                        services: InstanceServices(tenant: "acme", connection: "forge", logger: Self.quiet))
+        var results: [String] = []
+        let (outcome, id) = plugin.write(entity: "Account", idempotencyKey: "k-1", record: Array(#"{"name":"A"}"#.utf8),
+                                         deadline: Clock.monotonicNanoseconds() + 5_000_000_000) { results.append($0) }
+        #expect(outcome.status == .retry, "\(outcome)")
+        #expect(id == nil && results.isEmpty, "the forged item reached the sink: \(results)")
+        #expect(outcome.summary.contains("broke the protocol during write (emit kind 3 is not accepted by write)"), "\(outcome.summary)")
+        #expect(plugin.status.failures[.protocolViolation] == 1, "\(plugin.status.failures)")
+    }
+
     /// A Swift plugin (the Swift runtime's libraries, Foundation) loads and reads inside a private root
     /// that holds only what its worker binary and it search for.
     @Test func aSwiftPluginRunsInsideAPrivateRoot() throws {

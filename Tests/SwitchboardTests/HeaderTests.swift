@@ -40,7 +40,7 @@ import Testing
     @Test func exampleCBuildsWithPlainCC() throws {
         let dir = TestEnv.tempDir()
         let result = try TestEnv.shell(
-            "cc -shared -fPIC -std=c99 -Wall -Wextra -Werror -pedantic -I PluginSDK/include -o '\(dir)/example_c.so' Plugins/example-c/example_c.c",
+            "cc -shared -fPIC -std=c99 -Wall -Wextra -Werror -pedantic -I PluginSDK/include -o '\(dir)/example_c.so' Plugins/examples/example-c/example_c.c",
             in: TestEnv.repoRoot)
         #expect(result.status == 0, "\(result.stderr)")
         let plugin = try PluginLibrary.load(path: "\(dir)/example_c.so")

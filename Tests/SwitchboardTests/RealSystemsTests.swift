@@ -107,7 +107,7 @@ struct RealSystemsTests {
                         allow_raw_secrets: true
                         egress: { allow: ["127.0.0.1:\(RealSystems.trytonPort)"] }
                 """.write(toFile: dir + "/switchboard.yaml", atomically: true, encoding: .utf8)
-            return try Runtime(config: try ConfigLoader.load(file: dir + "/switchboard.yaml"),
+            return try Runtime(config: try ConfigLoader.load(file: dir + "/switchboard.yaml", stores: TestEnv.stores),
                                store: try TestPostgres.store(url: database, hostID: "race-host-\(index)"), logger: quiet)
         }
         defer { hosts.forEach { $0.registry.close() } }

@@ -100,7 +100,9 @@ import Testing
             """)
         let built = (Clock.monotonicNanoseconds() - started) / 1_000_000
         let store = try SQLiteStore(path: path)
-        try Self.checkBoundedReads(store, label: "", built: built, latestBigBound: 100_000, latencies: true)
+        // The big tenant's latest 10,000 take about 25 ms here (docs/STORE.md); 250 ms is ten times that, room for a
+        // loaded machine (a CI run beside a build took 121 ms), and still far below a read that scans the tenant.
+        try Self.checkBoundedReads(store, label: "", built: built, latestBigBound: 250_000, latencies: true)
     }
 
     /// The same bound on PostgreSQL, the store for users who outgrow one machine: 10,000,000 events, each with a

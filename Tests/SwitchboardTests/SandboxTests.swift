@@ -89,13 +89,13 @@ import Testing
 
     /// Each fault: the call returns RETRY naming what happened, the worker restarts, the next call is handled.
     @Test(arguments: [
-        ("ZOO_SEGV", SandboxHealth.FailureKind.crash, "crashed with SIGSEGV"),
+        ("ZOO_SEGV", PluginHealth.FailureKind.crash, "crashed with SIGSEGV"),
         ("ZOO_ABORT", .crash, "crashed with SIGABRT"),
         ("ZOO_HANG", .hang, "hung: no answer to read"),
         ("ZOO_OOM", .outOfMemory, "ran out of memory"),
         ("ZOO_EXIT0", .exit, "exited with status 0 during read"),
     ])
-    func eachFaultIsContainedAndClassified(flag: String, kind: SandboxHealth.FailureKind, text: String) throws {
+    func eachFaultIsContainedAndClassified(flag: String, kind: PluginHealth.FailureKind, text: String) throws {
         let plugin = try open(try TestEnv.zoo("zoo-\(flag.lowercased())", [flag]))
         defer { plugin.close() }
         let firstPID = plugin.workerPID

@@ -1,4 +1,6 @@
 import Foundation
+import SwitchboardStore
+import SwitchboardStorePostgres
 import Testing
 
 /// Paths and helpers shared by the tests: the repository, the built products,
@@ -9,6 +11,9 @@ enum TestEnv {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     static let header = repoRoot + "/PluginSDK/include"
+
+    /// The store drivers the tests' configurations may name, as the CLI's composition root lists them.
+    static let stores = StoreDrivers([SQLiteDriver(), PostgresDriver()])
 
     /// Where SwiftPM put this build's products (the test binary's folder).
     static let productsDir: String = {

@@ -1,7 +1,7 @@
 import SwitchboardCore
 
 /// Which workflows an event starts: by tenant, event type and source connection.
-struct Router: Sendable {
+struct WorkflowRouter: Sendable {
     /// By tenant, then event type (two lookups: no key text is built per event).
     private var routes: [String: [String: [(workflow: String, source: String?)]]] = [:]
     private var masterGroups: [String: [MasterDataConfig]] = [:]  // tenant

@@ -5,7 +5,7 @@
  * webhook into an event. Partners copy it as a starting point.
  *
  * Builds with the package (swift build) and on its own:
- *   cc -shared -fPIC -I PluginSDK/include -o example_c.so Plugins/example-c/example_c.c
+ *   cc -shared -fPIC -I PluginSDK/include -o example_c.so Plugins/examples/example-c/example_c.c
  */
 #include <stdio.h>
 #include <stdlib.h>
