@@ -21,16 +21,6 @@ struct AdminAPI: Sendable {
 
     // MARK: auth
 
-    /// The caller, if its token is valid, its role suffices and the tenant (if any) is in its scope and configured.
-    func authorize(_ request: Request, _ needed: AdminRole, tenant: String?) throws -> Principal {
-        guard let tokens, let who = try AdminTokens.principal(authorization: request.headers[.authorization], store: tokens) else {
-            throw AdminError.unauthorized
-        }
-        if let tenant { try requireVisible(tenant, to: who) }
-        guard who.role >= needed else { throw AdminError.forbidden(needed) }
-        return who
-    }
-
     /// Out of scope looks exactly like unknown: a tenant token must not learn other tenants exist.
     func requireVisible(_ tenant: String, to who: Principal) throws {
         guard who.sees(tenant), runtime.config.tenant(tenant) != nil else { throw AdminError.notFound("no tenant \"\(tenant)\"") }

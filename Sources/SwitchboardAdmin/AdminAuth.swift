@@ -43,8 +43,13 @@ public enum AdminTokens {
     static func principal(authorization: String?, store: any TokenStore) throws -> Principal? {
         guard let header = authorization, header.hasPrefix("Bearer ") else { return nil }
         let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        guard token.hasPrefix(prefix), token.utf8.count < 200,
-              let row = try store.token(hash: hash(token)), row.revokedAt == nil, let role = AdminRole(rawValue: row.role) else { return nil }
+        guard token.hasPrefix(prefix), token.utf8.count < 200 else { return nil }
+        return try principal(tokenHash: hash(token), store: store)
+    }
+
+    /// The principal of a stored token, by its hash; nil when unknown or revoked.
+    static func principal(tokenHash: String, store: any TokenStore) throws -> Principal? {
+        guard let row = try store.token(hash: tokenHash), row.revokedAt == nil, let role = AdminRole(rawValue: row.role) else { return nil }
         return Principal(name: row.name, role: role, tenant: row.tenant)
     }
 }

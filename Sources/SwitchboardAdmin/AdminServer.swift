@@ -24,6 +24,29 @@ public enum AdminServer {
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
+    /// `GET /metrics` alone on its own port (`switchboard run --metrics-port`): the same handler as the admin
+    /// server's, run as a ServiceLifecycle service beside it, so both drain and stop with the host.
+    public static func metricsApplication(runtime: Runtime, host: String, port: Int, logger: Logger,
+                                          metrics: @escaping @Sendable () -> String,
+                                          onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some Service {
+        let router = Router(context: AdminContext.self)
+        addMetricsRoute(to: router, api: AdminAPI(runtime: runtime), metrics: metrics)
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// The Prometheus scrape. No token: the operator's scrape (docs/ADMIN-API.md: bind to loopback or a proxy). A
+    /// tenant's token sees only its own tenant's series and the host's own (found by the contract run: it saw every tenant's).
+    static func addMetricsRoute(to router: Router<AdminContext>, api: AdminAPI, metrics: @escaping @Sendable () -> String) {
+        router.group("/metrics").add(middleware: BearerTokenAuthenticator(tokens: api.tokens)).get { request, context in
+            var text = metrics()
+            if request.headers[.authorization] != nil, let tenant = try context.principal().tenant {
+                text = MetricsScope.only(tenant: tenant, in: text)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+
     /// Every route (the OpenAPI test checks this list against the document).
     public static let routes: [(method: String, path: String)] = [
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/v1/openapi.json"),
@@ -50,99 +73,80 @@ public enum AdminServer {
         ("POST", "/api/v1/tokens/{name}/revoke"),
     ]
 
-    static func router(runtime: Runtime, branding: Branding = Branding(), metrics: (@Sendable () -> String)? = nil) -> Router<BasicRequestContext> {
+    static func router(runtime: Runtime, branding: Branding = Branding(), metrics: (@Sendable () -> String)? = nil) -> Router<AdminContext> {
         let api = AdminAPI(runtime: runtime)
-        let router = Router()
+        let router = Router(context: AdminContext.self)
         router.middlewares.add(MethodNotAllowedMiddleware(routes: routes))
-        if let metrics {
-            router.get("/metrics") { request, _ in
-                // No token: the operator's scrape (docs/ADMIN-API.md: bind to loopback or a proxy). A tenant's token sees
-                // only its own tenant's series and the host's own (found by the contract run: it saw every tenant's).
-                var text = metrics()
-                if request.headers[.authorization] != nil, let tenant = try api.authorize(request, .viewer, tenant: nil).tenant {
-                    text = MetricsScope.only(tenant: tenant, in: text)
-                }
-                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
-            }
-        }
+        if let metrics { addMetricsRoute(to: router, api: api, metrics: metrics) }
         Dashboard(api: api, branding: branding).register(on: router)
         router.get("/healthz") { _, _ in JSON.object([("status", .string("ok"))]).response() }
         router.get("/readyz") { _, _ in try api.ready() }
         router.get("/api/v1/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: AdminAPI.openAPIDocument)))
         }
+        // The connection's plugin authenticates a webhook delivery (its signature), not a token.
         router.post("/hooks/:tenant/:connection") { request, context in
             try await api.hook(request, tenant: context.parameters.require("tenant"), connection: context.parameters.require("connection"))
         }
-        router.get("/api/v1/tenants") { request, _ in try api.tenants(api.authorize(request, .viewer, tenant: nil)) }
-        router.get("/api/v1/tenants/:tenant/stats") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            return try api.stats(api.authorize(request, .viewer, tenant: tenant), tenant: tenant)
+
+        // The API: a bearer token, then the role each route needs (and a path's tenant in the token's scope).
+        let authenticated = router.group("/api/v1").add(middleware: BearerTokenAuthenticator(tokens: api.tokens))
+        let viewer = authenticated.group().add(middleware: RequireRole(role: .viewer, api: api))
+        let operatorRole = authenticated.group().add(middleware: RequireRole(role: .operator, api: api))
+        let admin = authenticated.group().add(middleware: RequireRole(role: .admin, api: api))
+
+        viewer.get("/tenants") { _, context in try api.tenants(context.principal()) }
+        viewer.get("/tenants/:tenant/stats") { _, context in
+            try api.stats(context.principal(), tenant: context.parameters.require("tenant"))
         }
-        router.get("/api/v1/tenants/:tenant/connections") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            return try api.connections(api.authorize(request, .viewer, tenant: tenant), tenant: tenant)
+        viewer.get("/tenants/:tenant/connections") { _, context in
+            try api.connections(context.principal(), tenant: context.parameters.require("tenant"))
         }
         for (verb, paused) in [("pause", true), ("resume", false)] {
-            router.post("/api/v1/tenants/:tenant/connections/:connection/\(verb)") { request, context in
-                let tenant = try context.parameters.require("tenant")
-                let who = try api.authorize(request, .operator, tenant: tenant)
+            operatorRole.post("/tenants/:tenant/connections/:connection/\(verb)") { request, context in
                 let body = try await api.body(request)
-                return try api.setPaused(who, tenant: tenant, connection: context.parameters.require("connection"), paused: paused,
+                return try api.setPaused(context.principal(), tenant: context.parameters.require("tenant"),
+                                         connection: context.parameters.require("connection"), paused: paused,
                                          reason: try AdminAPI.requiredString(body, "reason"))
             }
         }
-        router.get("/api/v1/tenants/:tenant/exceptions") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            return try api.exceptions(api.authorize(request, .viewer, tenant: tenant), tenant: tenant, query: request.uri.queryParameters)
+        viewer.get("/tenants/:tenant/exceptions") { request, context in
+            try api.exceptions(context.principal(), tenant: context.parameters.require("tenant"), query: request.uri.queryParameters)
         }
-        router.get("/api/v1/tenants/:tenant/exceptions/:id") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            let who = try api.authorize(request, .viewer, tenant: tenant)
-            return try AdminAPI.itemJSON(api.item(who, tenant: tenant, id: context.parameters.get("id"))).response()
+        viewer.get("/tenants/:tenant/exceptions/:id") { _, context in
+            try AdminAPI.itemJSON(api.item(context.principal(), tenant: context.parameters.require("tenant"), id: context.parameters.get("id"))).response()
         }
         for action in ["retry", "discard", "assign"] {
-            router.post("/api/v1/tenants/:tenant/exceptions/:id/\(action)") { request, context in
-                let tenant = try context.parameters.require("tenant")
-                let who = try api.authorize(request, .operator, tenant: tenant)
+            operatorRole.post("/tenants/:tenant/exceptions/:id/\(action)") { request, context in
+                let who = try context.principal(), tenant = try context.parameters.require("tenant"), id = context.parameters.get("id")
                 let body = try await api.body(request)
-                let id = context.parameters.get("id")
                 // A retry may re-read the source (an HTTP call to the outside system): off the cooperative pool.
                 return try await AdminAPI.offloaded { try api.act(action, who, tenant: tenant, id: id, body: body) }
             }
         }
-        router.post("/api/v1/tenants/:tenant/connections/:connection/check") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            return try api.check(api.authorize(request, .operator, tenant: tenant), tenant: tenant,
-                                 connection: context.parameters.require("connection"))
+        operatorRole.post("/tenants/:tenant/connections/:connection/check") { _, context in
+            try api.check(context.principal(), tenant: context.parameters.require("tenant"), connection: context.parameters.require("connection"))
         }
-        router.get("/api/v1/tenants/:tenant/workflows") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            return try api.workflows(api.authorize(request, .viewer, tenant: tenant), tenant: tenant)
+        viewer.get("/tenants/:tenant/workflows") { _, context in
+            try api.workflows(context.principal(), tenant: context.parameters.require("tenant"))
         }
-        router.get("/api/v1/tenants/:tenant/transactions") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            return try api.transactions(api.authorize(request, .viewer, tenant: tenant), tenant: tenant, query: request.uri.queryParameters)
+        viewer.get("/tenants/:tenant/transactions") { request, context in
+            try api.transactions(context.principal(), tenant: context.parameters.require("tenant"), query: request.uri.queryParameters)
         }
-        router.get("/api/v1/tenants/:tenant/transactions/:id") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            let who = try api.authorize(request, .viewer, tenant: tenant)
-            return AdminAPI.transactionJSON(try api.transaction(who, tenant: tenant, id: context.parameters.get("id")), steps: true).response()
+        viewer.get("/tenants/:tenant/transactions/:id") { _, context in
+            AdminAPI.transactionJSON(try api.transaction(context.principal(), tenant: context.parameters.require("tenant"),
+                                                         id: context.parameters.get("id")), steps: true).response()
         }
-        router.get("/api/v1/tenants/:tenant/xref") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            return try api.xref(api.authorize(request, .viewer, tenant: tenant), tenant: tenant, query: request.uri.queryParameters)
+        viewer.get("/tenants/:tenant/xref") { request, context in
+            try api.xref(context.principal(), tenant: context.parameters.require("tenant"), query: request.uri.queryParameters)
         }
-        router.get("/api/v1/plugins") { request, _ in try api.plugins(api.authorize(request, .viewer, tenant: nil)) }
-        router.get("/api/v1/tokens") { request, _ in try api.tokenList(api.authorize(request, .admin, tenant: nil)) }
-        router.post("/api/v1/tokens") { request, _ in
-            let who = try api.authorize(request, .admin, tenant: nil)
-            return try api.tokenCreate(who, body: try await api.body(request))
+        viewer.get("/plugins") { _, context in try api.plugins(context.principal()) }
+        admin.get("/tokens") { _, context in try api.tokenList(context.principal()) }
+        admin.post("/tokens") { request, context in try api.tokenCreate(context.principal(), body: try await api.body(request)) }
+        admin.post("/tokens/:name/revoke") { _, context in
+            try api.tokenRevoke(context.principal(), name: context.parameters.require("name"))
         }
-        router.post("/api/v1/tokens/:name/revoke") { request, context in
-            try api.tokenRevoke(api.authorize(request, .admin, tenant: nil), name: context.parameters.require("name"))
-        }
-        router.get("/api/v1/audit") { request, _ in try api.audit(api.authorize(request, .viewer, tenant: nil), query: request.uri.queryParameters) }
+        viewer.get("/audit") { request, context in try api.audit(context.principal(), query: request.uri.queryParameters) }
         return router
     }
 }

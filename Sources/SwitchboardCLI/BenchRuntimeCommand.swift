@@ -25,7 +25,7 @@ extension BenchCommand {
 
         func run() throws {
             // The metrics backend `switchboard run` has: recording them is part of each event's cost.
-            MetricsEndpoint.bootstrap()
+            PrometheusExport.bootstrap()
             let referenceBefore = BenchSupport.referenceNanos()
             let pluginDir = plugins ?? BenchSupport.besideExecutable("")
             var rates: [Double] = []

@@ -32,20 +32,26 @@ struct RunCommand: AsyncParsableCommand {
         StartupSignals.install()  // first: a stop while starting must end in a clean exit, not death by signal
         ChildProcesses.becomeSubreaper()  // what a trusted plugin forks and orphans stays the host's to end
         let logger = CLILogging.bootstrap()
-        MetricsEndpoint.bootstrap()
-        let endpoint = try metricsPort.map { try MetricsEndpoint.start(port: $0) }
-        defer { endpoint?.close(promise: nil) }  // not wait(): it would block a thread of the async context
+        PrometheusExport.bootstrap()
         let runtime = try openRuntime(config: config, logger: logger)
         logger.info("switchboard running", metadata: ["config": "\(config)", "store": "\(runtime.config.store)",
                                                      "connections": "\(runtime.registry.all.count)"])
         let host = httpHost
-        let server: [any Service] = httpPort.map { port in
-            [AdminServer.application(runtime: runtime, host: host, port: port, logger: logger, branding: runtime.config.branding,
-                                     metrics: { MetricsEndpoint.registry.emitToString() }) { bound in
+        var servers: [any Service] = []
+        if let port = httpPort {
+            servers.append(AdminServer.application(runtime: runtime, host: host, port: port, logger: logger, branding: runtime.config.branding,
+                                                   metrics: PrometheusExport.text) { bound in
                 logger.info("http server listening", metadata: ["address": "\(host):\(bound)"])
-            }]
-        } ?? []
-        try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, alongside: server, logger: logger)
+            })
+        }
+        if let port = metricsPort {
+            // Loopback only, as before: a scrape port beside the admin server, not a second public server.
+            servers.append(AdminServer.metricsApplication(runtime: runtime, host: "127.0.0.1", port: port, logger: logger,
+                                                          metrics: PrometheusExport.text) { bound in
+                logger.info("metrics listening", metadata: ["address": "127.0.0.1:\(bound)"])
+            })
+        }
+        try await RuntimeService.runUntilStopped(runtime, exitWhenIdle: exitWhenIdle, alongside: servers, logger: logger)
         // Idle is not done when a connection could not be read: a batch job must not pass with changes unread.
         let unsettled = exitWhenIdle ? runtime.unsettledConnections() : []
         let orphans = ChildProcesses.endAll()

@@ -31,43 +31,21 @@ public protocol TokenStore: Sendable {
     func revokeToken(name: String, actor: String, now: Millis) throws -> Bool
 }
 
+/// Tokens (TokensSQL, shared with the PostgreSQL store).
 extension SQLiteStore: TokenStore {
     public func createToken(_ token: APITokenRow, actor: String) throws {
-        try writer.write { db in
-            let existing = try db.query("SELECT 1 FROM api_tokens WHERE name = ?", [.text(token.name)]) { $0.int(0) }
-            guard existing.isEmpty else { throw StoreError("a token named \"\(token.name)\" already exists (revoke it or pick another name)") }
-            try db.run("INSERT INTO api_tokens (name, hash, prefix, role, tenant, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       .text(token.name), .text(token.hash), .text(token.prefix), .text(token.role),
-                       token.tenant.map { .text($0) } ?? .null, .int(token.createdAt))
-            try Self.appendAudit(actor: actor, action: "token.create", target: token.name,
-                                 detail: "role \(token.role), scope \(token.tenant ?? "partner")", now: token.createdAt, db: db)
-        }
+        try writer.write { db in try TokensSQL.create(token, actor: actor, in: db) }
     }
 
     public func token(hash: String) throws -> APITokenRow? {
-        try read { db in
-            try db.query("SELECT name, hash, prefix, role, tenant, created_at, revoked_at FROM api_tokens WHERE hash = ?", [.text(hash)]) {
-                Self.tokenRow($0)
-            }.first
-        }
+        try read { db in try TokensSQL.find(hash: hash, in: db) }
     }
 
     public func tokens() throws -> [APITokenRow] {
-        try read { db in
-            try db.query("SELECT name, hash, prefix, role, tenant, created_at, revoked_at FROM api_tokens ORDER BY name", []) { Self.tokenRow($0) }
-        }
+        try read { db in try TokensSQL.all(in: db) }
     }
 
     public func revokeToken(name: String, actor: String, now: Millis) throws -> Bool {
-        try writer.write { db in
-            let changed = try db.run("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", .int(now), .text(name))
-            if changed > 0 { try Self.appendAudit(actor: actor, action: "token.revoke", target: name, detail: "", now: now, db: db) }
-            return changed > 0
-        }
-    }
-
-    private static func tokenRow(_ row: Statement) -> APITokenRow {
-        APITokenRow(name: row.text(0), hash: row.text(1), prefix: row.text(2), role: row.text(3), tenant: row.isNull(4) ? nil : row.text(4),
-                    createdAt: row.int(5), revokedAt: row.isNull(6) ? nil : row.int(6))
+        try writer.write { db in try TokensSQL.revoke(name: name, actor: actor, now: now, in: db) }
     }
 }

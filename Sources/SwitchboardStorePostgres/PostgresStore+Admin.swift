@@ -2,44 +2,22 @@ import PostgresNIO
 import SwitchboardCore
 import SwitchboardStore
 
-/// Admin API tokens and transaction views (docs/ADMIN-API.md), as in the SQLite store.
+/// Admin API tokens (TokensSQL, shared with the SQLite store) and transaction views (docs/ADMIN-API.md).
 extension PostgresStore: TokenStore, TransactionStore {
     public func createToken(_ token: APITokenRow, actor: String) throws {
-        try pool.transaction { db in
-            let inserted = try db.run("""
-                INSERT INTO api_tokens (name, hash, prefix, role, tenant, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-                ON CONFLICT (name) DO NOTHING
-                """, [.text(token.name), .text(token.hash), .text(token.prefix), .text(token.role), .optional(token.tenant), .int(token.createdAt)])
-            guard inserted == 1 else { throw StoreError("a token named \"\(token.name)\" already exists (revoke it or pick another name)") }
-            try Self.appendAudit(actor: actor, action: "token.create", target: token.name,
-                                 detail: "role \(token.role), scope \(token.tenant ?? "partner")", now: token.createdAt, db: db)
-        }
+        try pool.transaction { db in try TokensSQL.create(token, actor: actor, in: db) }
     }
 
     public func token(hash: String) throws -> APITokenRow? {
-        try pool.with { db in
-            try db.query("SELECT name, hash, prefix, role, tenant, created_at, revoked_at FROM api_tokens WHERE hash = $1", [.text(hash)])
-                .first.map(Self.tokenRow)
-        }
+        try pool.with { db in try TokensSQL.find(hash: hash, in: db) }
     }
 
     public func tokens() throws -> [APITokenRow] {
-        try pool.with { db in
-            try db.query("SELECT name, hash, prefix, role, tenant, created_at, revoked_at FROM api_tokens ORDER BY name").map(Self.tokenRow)
-        }
+        try pool.with { db in try TokensSQL.all(in: db) }
     }
 
     public func revokeToken(name: String, actor: String, now: Millis) throws -> Bool {
-        try pool.transaction { db in
-            let changed = try db.run("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL", [.int(now), .text(name)])
-            if changed > 0 { try Self.appendAudit(actor: actor, action: "token.revoke", target: name, detail: "", now: now, db: db) }
-            return changed > 0
-        }
-    }
-
-    private static func tokenRow(_ r: PostgresRandomAccessRow) throws -> APITokenRow {
-        APITokenRow(name: try r.text(0), hash: try r.text(1), prefix: try r.text(2), role: try r.text(3), tenant: try r.optionalText(4),
-                    createdAt: try r.int(5), revokedAt: try r.optionalInt(6))
+        try pool.transaction { db in try TokensSQL.revoke(name: name, actor: actor, now: now, in: db) }
     }
 
     private static let transactionColumns = """

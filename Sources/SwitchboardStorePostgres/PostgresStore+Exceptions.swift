@@ -2,136 +2,40 @@ import SwitchboardCore
 import SwitchboardStore
 import PostgresNIO
 
+/// The exception queue (ExceptionQueueSQL, shared with the SQLite store) inside this store's
+/// transactions; `stats` stays here (its count deltas and held claims are this backend's own).
 extension PostgresStore {
-    static let exceptionColumns = """
-        id, tenant, work_id, event_id, event_type, external_id, workflow, connection, reason, diagnostics, attempts::bigint, assignee,
-        amount, currency, first_tried_at, last_tried_at, status, created_at, resolved_by, resolution
-        """
-
-    static func exceptionRow(_ r: PostgresRandomAccessRow) throws -> ExceptionItem {
-        ExceptionItem(id: try r.int(0), tenant: try r.text(1), workID: try r.optionalInt(2), eventID: try r.optionalInt(3),
-                      eventType: try r.text(4), externalID: try r.text(5), workflow: try r.optionalText(6), connection: try r.optionalText(7),
-                      reason: try r.text(8), diagnostics: DiagnosticCoding.decode(try r.text(9)), attempts: Int(try r.int(10)),
-                      assignee: try r.optionalText(11), amount: try r.optionalText(12), currency: try r.optionalText(13),
-                      firstTriedAt: try r.optionalInt(14), lastTriedAt: try r.optionalInt(15), status: try r.text(16),
-                      createdAt: try r.int(17), resolvedBy: try r.optionalText(18), resolution: try r.optionalText(19))
-    }
-
     public func exceptions(_ filter: ExceptionFilter) throws -> [ExceptionItem] {
-        var clauses: [String] = []
-        var values: [PGValue] = []
-        func add(_ column: String, _ value: String?) {
-            guard let value else { return }
-            values.append(.text(value))
-            clauses.append("\(column) = $\(values.count)")
-        }
-        add("tenant", filter.tenant)
-        add("reason", filter.reason)
-        add("status", filter.status)
-        add("workflow", filter.workflow)
-        add("connection", filter.connection)
-        add("assignee", filter.assignee)
-        let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        values.append(.int(Int64(filter.limit)))
-        return try pool.with { db in
-            try db.query("SELECT \(Self.exceptionColumns) FROM exceptions \(whereClause) ORDER BY id LIMIT $\(values.count)", values)
-                .map(Self.exceptionRow)
-        }
+        try pool.with { db in try ExceptionQueueSQL.list(filter, in: db) }
     }
 
     public func exception(id: Int64) throws -> ExceptionItem? {
-        try pool.with { db in try db.query("SELECT \(Self.exceptionColumns) FROM exceptions WHERE id = $1", [.int(id)]).first.map(Self.exceptionRow) }
+        try pool.with { db in try ExceptionQueueSQL.one(id: id, in: db) }
     }
 
     public func openExceptionCount(tenant: String) throws -> Int {
-        try pool.with { db in
-            Int(try db.query("SELECT COUNT(*) FROM exceptions WHERE status = 'open' AND tenant = $1", [.text(tenant)])[0].int(0))
-        }
-    }
-
-    /// Locks an open item (two operators acting on one item at once: the second sees it resolved).
-    static func loadOpen(_ id: Int64, db: PGSession) throws -> ExceptionItem {
-        guard let item = try db.query("SELECT \(exceptionColumns) FROM exceptions WHERE id = $1 FOR UPDATE", [.int(id)]).first.map(exceptionRow) else {
-            throw StoreError("no exception item \(id)")
-        }
-        guard item.status == "open" else { throw StoreError("exception item \(id) is already \(item.status)") }
-        return item
+        try pool.with { db in try ExceptionQueueSQL.openCount(tenant: tenant, in: db) }
     }
 
     public func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem] {
-        try pool.transaction { db in
-            var retried: [ExceptionItem] = []
-            for id in ids {
-                let item = try Self.loadOpen(id, db: db)
-                try db.run("UPDATE exceptions SET status = 'retried', resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4",
-                           [.int(now), .text(actor), .text(reason), .int(id)])
-                if let work = item.workID {
-                    // Back to the queue with a fresh attempt budget; the idempotency ledger keeps finished writes from repeating.
-                    try db.run("""
-                        UPDATE work SET status = 'pending', attempts = 0, next_attempt_at = $1, first_tried_at = NULL, finished_at = NULL,
-                            lease_owner = NULL WHERE id = $2
-                        """, [.int(now), .int(work)])
-                }
-                try Self.appendAudit(actor: actor, action: "exception.retry", target: "exception/\(id)", detail: reason, now: now, db: db)
-                retried.append(item.resolved("retried", by: actor, reason: reason))
-            }
-            return retried
-        }
+        try pool.transaction { db in try ExceptionQueueSQL.retry(ids: ids, actor: actor, reason: reason, now: now, in: db) }
     }
 
     public func closeException(id: Int64, status: String, action: String, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
-        try pool.transaction { db in
-            let item = try Self.loadOpen(id, db: db)
-            try db.run("UPDATE exceptions SET status = $1, resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $5",
-                       [.text(status), .int(now), .text(actor), .text(reason), .int(id)])
-            try Self.appendAudit(actor: actor, action: action, target: "exception/\(id)", detail: reason, now: now, db: db)
-            return item.resolved(status, by: actor, reason: reason)
-        }
+        try pool.transaction { db in try ExceptionQueueSQL.close(id: id, status: status, action: action, actor: actor, reason: reason, now: now, in: db) }
     }
 
     public func supersedeExceptions(by done: [DoneWork], now: Millis) throws -> [Int64] {
         guard !done.isEmpty else { return [] }
-        return try pool.transaction { db in
-            var resolved: [Int64] = []
-            for work in done {
-                let ids = try db.query("""
-                    UPDATE exceptions SET status = 'superseded', resolved_at = $1, resolved_by = 'switchboard', resolution = $2
-                    WHERE id IN (
-                        -- From the open items (exceptions_open), never a scan of the event log.
-                        SELECT x.id FROM exceptions x JOIN events older ON older.id = x.event_id JOIN events newer ON newer.id = $5
-                        WHERE x.status = 'open' AND x.tenant = $3 AND x.work_id IS NOT NULL AND x.workflow = $4 AND x.event_id < newer.id
-                            AND x.event_type = newer.type AND x.external_id = newer.external_id AND older.source = newer.source)
-                    RETURNING id
-                    """, [.int(now), .text(work.resolution), .text(work.tenant), .text(work.workflow), .int(work.eventID)]).map { try $0.int(0) }
-                for id in ids {
-                    try Self.appendAudit(actor: "switchboard", action: "exception.supersede", target: "exception/\(id)", detail: work.resolution,
-                                         now: now, db: db)
-                }
-                resolved += ids
-            }
-            return resolved
-        }
+        return try pool.transaction { db in try ExceptionQueueSQL.supersede(by: done, now: now, in: db) }
     }
 
     public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
-        try pool.transaction { db in
-            let item = try Self.loadOpen(id, db: db)
-            try db.run("UPDATE exceptions SET status = 'discarded', resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4",
-                       [.int(now), .text(actor), .text(reason), .int(id)])
-            if let work = item.workID { try db.run("UPDATE work SET status = 'discarded' WHERE id = $1", [.int(work)]) }
-            try Self.appendAudit(actor: actor, action: "exception.discard", target: "exception/\(id)", detail: reason, now: now, db: db)
-            return item.resolved("discarded", by: actor, reason: reason)
-        }
+        try pool.transaction { db in try ExceptionQueueSQL.discard(id: id, actor: actor, reason: reason, now: now, in: db) }
     }
 
     public func assignException(id: Int64, to assignee: String, actor: String, now: Millis) throws -> ExceptionItem {
-        try pool.transaction { db in
-            var item = try Self.loadOpen(id, db: db)
-            try db.run("UPDATE exceptions SET assignee = $1 WHERE id = $2", [.text(assignee), .int(id)])
-            try Self.appendAudit(actor: actor, action: "exception.assign", target: "exception/\(id)", detail: "to \(assignee)", now: now, db: db)
-            item.assignee = assignee
-            return item
-        }
+        try pool.transaction { db in try ExceptionQueueSQL.assign(id: id, to: assignee, actor: actor, now: now, in: db) }
     }
 
     public func stats(tenant: String?) throws -> RuntimeStats {

@@ -304,8 +304,41 @@ import Testing
         #expect(try await host.call(.GET, "/api/v1/tenants/globex/stats", token: fresh).status == 200)
         #expect(try await host.call(.GET, "/api/v1/tenants/acme/stats", token: fresh).status == 404)
         #expect(try await host.call(.POST, "/api/v1/tokens", token: globex, body: #"{"name":"globex-ci","role":"viewer","tenant":"globex"}"#).status == 409)
+        // The dashboard signs in with the token and keeps a server-side session: the cookie is a session id, never
+        // the token (before: the token itself), Secure behind a TLS proxy, ended by logout and by the token's revocation.
+        let browser = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        func send(_ method: HTTPMethod, _ path: String, cookie: String? = nil, form: String? = nil,
+                  headers: [(String, String)] = []) async throws -> (status: UInt, setCookie: String?, location: String?) {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(host.port)\(path)")
+            request.method = method
+            if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+            if let form {
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                request.body = .bytes(ByteBuffer(string: form))
+            }
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            let response = try await browser.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 4 << 20)
+            return (response.status.code, response.headers.first(name: "Set-Cookie"), response.headers.first(name: "Location"))
+        }
+        func signIn(_ headers: [(String, String)] = []) async throws -> String {
+            let reply = try await send(.POST, "/login", form: "token=\(fresh)", headers: headers)
+            let setCookie = try #require(reply.setCookie, "signing in sets a cookie")
+            #expect(reply.status == 303 && !setCookie.contains(fresh) && !setCookie.contains("sbt_"), "the cookie holds the token: \(setCookie)")
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"))
+            #expect(setCookie.contains("; Secure") == !headers.isEmpty, "Secure exactly behind TLS: \(setCookie)")
+            return String(setCookie.split(separator: ";")[0])
+        }
+        let session = try await signIn(), tlsSession = try await signIn([("X-Forwarded-Proto", "https")])
+        #expect(try await send(.GET, "/ui", cookie: session).status == 200)
+        #expect(try await send(.GET, "/ui", cookie: "sb_session=\(fresh)").location == "/", "the token itself is no session")
+        _ = try await send(.POST, "/logout", cookie: tlsSession)
+        #expect(try await send(.GET, "/ui", cookie: tlsSession).location == "/", "logout ends the session")
+        #expect(try await send(.GET, "/ui", cookie: session).status == 200, "and only that one")
         #expect(try await host.call(.POST, "/api/v1/tokens/globex-ci/revoke", token: partner).status == 200)
         #expect(try await host.call(.GET, "/api/v1/tenants/globex/stats", token: fresh).status == 401)
+        #expect(try await send(.GET, "/ui", cookie: session).location == "/", "a revoked token ends its sessions at once")
+        try await browser.shutdown()
         #expect(try await host.call(.POST, "/api/v1/tokens/partner-viewer/revoke", token: globex).status == 404, "not in its scope")
         let audit = try await host.call(.GET, "/api/v1/audit", token: partner)
         #expect(audit.body.contains(#""actor":"api:globex-admin","action":"token.create","target":"globex-ci""#), "\(audit.body.prefix(800))")

@@ -316,6 +316,19 @@ import Testing
         #expect(report.problems.contains { $0.contains(finding) }, "\(report.problems)")
     }
 
+    /// The audit trail is one piece of SQL for both stores (AuditTrailSQL): a trail that lost its head row refuses
+    /// to append (it would restart the chain at 1) on both, where SQLite's own copy used to start again at genesis.
+    @Test(arguments: StoreBackend.allCases)
+    func aTrailThatLostItsHeadRefusesToAppend(backend: StoreBackend) throws {
+        let store = try backend.freshStore()
+        try store.audit(actor: "ops", action: "test.1", target: "x", detail: "d1", now: 1)
+        try StoreBackend.tamper(store, "DELETE FROM audit_head")
+        #expect { try store.audit(actor: "ops", action: "test.2", target: "x", detail: "d2", now: 2) } throws: { error in
+            "\(error)".contains("the audit head row is missing")
+        }
+        #expect(try store.auditEntries(limit: 10).map(\.action) == ["test.1"], "nothing appended")
+    }
+
     @Test func migrationsAreVersionedAndANewerStoreIsRefused() throws {
         let path = TestEnv.tempDir("sbstore") + "/store.db"
         _ = try SQLiteStore(path: path)
