@@ -1,40 +1,10 @@
 import SwitchboardCore
 
-/// The exception queue (ExceptionQueueSQL, shared with the PostgreSQL store) inside this store's
-/// transactions; `stats` stays here (its counters and leases are this backend's own).
-extension SQLiteStore {
-    public func exceptions(_ filter: ExceptionFilter) throws -> [ExceptionItem] {
-        try read { db in try ExceptionQueueSQL.list(filter, in: db) }
-    }
-
-    public func exception(id: Int64) throws -> ExceptionItem? {
-        try read { db in try ExceptionQueueSQL.one(id: id, in: db) }
-    }
-
-    public func openExceptionCount(tenant: String) throws -> Int {
-        try read { db in try ExceptionQueueSQL.openCount(tenant: tenant, in: db) }
-    }
-
-    public func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem] {
-        try writer.write { db in try ExceptionQueueSQL.retry(ids: ids, actor: actor, reason: reason, now: now, in: db) }
-    }
-
-    public func closeException(id: Int64, status: String, action: String, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
-        try writer.write { db in try ExceptionQueueSQL.close(id: id, status: status, action: action, actor: actor, reason: reason, now: now, in: db) }
-    }
-
-    public func supersedeExceptions(by done: [DoneWork], now: Millis) throws -> [Int64] {
-        guard !done.isEmpty else { return [] }
-        return try writer.write { db in try ExceptionQueueSQL.supersede(by: done, now: now, in: db) }
-    }
-
-    public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
-        try writer.write { db in try ExceptionQueueSQL.discard(id: id, actor: actor, reason: reason, now: now, in: db) }
-    }
-
-    public func assignException(id: Int64, to assignee: String, actor: String, now: Millis) throws -> ExceptionItem {
-        try writer.write { db in try ExceptionQueueSQL.assign(id: id, to: assignee, actor: actor, now: now, in: db) }
-    }
+/// The cold paths come from SharedSQLStore (the exception queue, the audit trail, tokens): this store says how to
+/// read and how to write; `stats` stays here (its counters and leases are this backend's own).
+extension SQLiteStore: SharedSQLStore {
+    public func readingSQL<T>(_ body: (any SQLSession) throws -> T) throws -> T { try read { try body($0) } }
+    public func writingSQL<T>(_ body: @escaping (any SQLSession) throws -> T) throws -> T { try writer.write { try body($0) } }
 
     public func stats(tenant: String?) throws -> RuntimeStats {
         try read { db in

@@ -31,21 +31,5 @@ public protocol TokenStore: Sendable {
     func revokeToken(name: String, actor: String, now: Millis) throws -> Bool
 }
 
-/// Tokens (TokensSQL, shared with the PostgreSQL store).
-extension SQLiteStore: TokenStore {
-    public func createToken(_ token: APITokenRow, actor: String) throws {
-        try writer.write { db in try TokensSQL.create(token, actor: actor, in: db) }
-    }
-
-    public func token(hash: String) throws -> APITokenRow? {
-        try read { db in try TokensSQL.find(hash: hash, in: db) }
-    }
-
-    public func tokens() throws -> [APITokenRow] {
-        try read { db in try TokensSQL.all(in: db) }
-    }
-
-    public func revokeToken(name: String, actor: String, now: Millis) throws -> Bool {
-        try writer.write { db in try TokensSQL.revoke(name: name, actor: actor, now: now, in: db) }
-    }
-}
+/// Tokens: TokensSQL, through SharedSQLStore.
+extension SQLiteStore: TokenStore {}

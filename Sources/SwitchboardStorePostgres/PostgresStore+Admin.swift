@@ -2,24 +2,8 @@ import PostgresNIO
 import SwitchboardCore
 import SwitchboardStore
 
-/// Admin API tokens (TokensSQL, shared with the SQLite store) and transaction views (docs/ADMIN-API.md).
+/// Admin API tokens (TokensSQL, through SharedSQLStore) and transaction views (docs/ADMIN-API.md).
 extension PostgresStore: TokenStore, TransactionStore {
-    public func createToken(_ token: APITokenRow, actor: String) throws {
-        try pool.transaction { db in try TokensSQL.create(token, actor: actor, in: db) }
-    }
-
-    public func token(hash: String) throws -> APITokenRow? {
-        try pool.with { db in try TokensSQL.find(hash: hash, in: db) }
-    }
-
-    public func tokens() throws -> [APITokenRow] {
-        try pool.with { db in try TokensSQL.all(in: db) }
-    }
-
-    public func revokeToken(name: String, actor: String, now: Millis) throws -> Bool {
-        try pool.transaction { db in try TokensSQL.revoke(name: name, actor: actor, now: now, in: db) }
-    }
-
     private static let transactionColumns = """
         w.id, w.tenant, w.workflow, e.type, e.entity, e.external_id, w.status, w.attempts::bigint, e.received_at, w.finished_at,
         w.connection, w.last_status, w.last_error, e.amount, e.currency, w.steps

@@ -2,41 +2,11 @@ import SwitchboardCore
 import SwitchboardStore
 import PostgresNIO
 
-/// The exception queue (ExceptionQueueSQL, shared with the SQLite store) inside this store's
-/// transactions; `stats` stays here (its count deltas and held claims are this backend's own).
-extension PostgresStore {
-    public func exceptions(_ filter: ExceptionFilter) throws -> [ExceptionItem] {
-        try pool.with { db in try ExceptionQueueSQL.list(filter, in: db) }
-    }
-
-    public func exception(id: Int64) throws -> ExceptionItem? {
-        try pool.with { db in try ExceptionQueueSQL.one(id: id, in: db) }
-    }
-
-    public func openExceptionCount(tenant: String) throws -> Int {
-        try pool.with { db in try ExceptionQueueSQL.openCount(tenant: tenant, in: db) }
-    }
-
-    public func retryExceptions(ids: [Int64], actor: String, reason: String, now: Millis) throws -> [ExceptionItem] {
-        try pool.transaction { db in try ExceptionQueueSQL.retry(ids: ids, actor: actor, reason: reason, now: now, in: db) }
-    }
-
-    public func closeException(id: Int64, status: String, action: String, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
-        try pool.transaction { db in try ExceptionQueueSQL.close(id: id, status: status, action: action, actor: actor, reason: reason, now: now, in: db) }
-    }
-
-    public func supersedeExceptions(by done: [DoneWork], now: Millis) throws -> [Int64] {
-        guard !done.isEmpty else { return [] }
-        return try pool.transaction { db in try ExceptionQueueSQL.supersede(by: done, now: now, in: db) }
-    }
-
-    public func discardException(id: Int64, actor: String, reason: String, now: Millis) throws -> ExceptionItem {
-        try pool.transaction { db in try ExceptionQueueSQL.discard(id: id, actor: actor, reason: reason, now: now, in: db) }
-    }
-
-    public func assignException(id: Int64, to assignee: String, actor: String, now: Millis) throws -> ExceptionItem {
-        try pool.transaction { db in try ExceptionQueueSQL.assign(id: id, to: assignee, actor: actor, now: now, in: db) }
-    }
+/// The cold paths come from SharedSQLStore (the exception queue, the audit trail, tokens): this store says how to
+/// read and how to write; `stats` stays here (its count deltas and held claims are this backend's own).
+extension PostgresStore: SharedSQLStore {
+    public func readingSQL<T>(_ body: (any SQLSession) throws -> T) throws -> T { try pool.with { try body($0) } }
+    public func writingSQL<T>(_ body: @escaping (any SQLSession) throws -> T) throws -> T { try pool.transaction { try body($0) } }
 
     public func stats(tenant: String?) throws -> RuntimeStats {
         try pool.with { db in

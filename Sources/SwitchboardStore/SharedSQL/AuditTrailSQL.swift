@@ -6,7 +6,7 @@ import SwitchboardCore
 /// Appends lock the head row (PostgreSQL), so the chain stays linear whichever host appends.
 public enum AuditTrailSQL {
     public static func append(actor: String, action: String, target: String, detail rawDetail: String, now: Millis,
-                              in db: some SQLSession) throws {
+                              in db: any SQLSession) throws {
         let detail = Redactor.redact(rawDetail)
         var head = try db.rows("SELECT seq, hash FROM audit_head WHERE id = 1\(db.dialect.lockRows)", []) { (try $0.int(0), try $0.text(1)) }.first
         if head == nil {
@@ -27,13 +27,13 @@ public enum AuditTrailSQL {
             """, [.int(seq), .text(hash)])
     }
 
-    public static func entries(limit: Int, in db: some SQLSession) throws -> [AuditEntry] {
+    public static func entries(limit: Int, in db: any SQLSession) throws -> [AuditEntry] {
         try db.rows("SELECT seq, at, actor, action, target, detail FROM audit ORDER BY seq DESC LIMIT ?", [.int(Int64(limit))]) { r in
             AuditEntry(seq: try r.int(0), at: try r.int(1), actor: try r.text(2), action: try r.text(3), target: try r.text(4), detail: try r.text(5))
         }.reversed()
     }
 
-    public static func verify(in db: some SQLSession) throws -> AuditVerification {
+    public static func verify(in db: any SQLSession) throws -> AuditVerification {
         let rows = try db.rows("SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY seq", []) { r in
             StoreShared.AuditRow(seq: try r.int(0), at: try r.int(1), actor: try r.text(2), action: try r.text(3), target: try r.text(4),
                                  detail: try r.text(5), prevHash: try r.text(6), hash: try r.text(7))

@@ -18,7 +18,7 @@ public enum ExceptionQueueSQL {
                       createdAt: try r.int(17), resolvedBy: try r.optionalText(18), resolution: try r.optionalText(19))
     }
 
-    public static func list(_ filter: ExceptionFilter, in db: some SQLSession) throws -> [ExceptionItem] {
+    public static func list(_ filter: ExceptionFilter, in db: any SQLSession) throws -> [ExceptionItem] {
         var clauses: [String] = []
         var arguments: [SQLArgument] = []
         for (column, value) in [("tenant", filter.tenant), ("reason", filter.reason), ("status", filter.status),
@@ -31,16 +31,16 @@ public enum ExceptionQueueSQL {
         return try db.rows("SELECT \(columns) FROM exceptions \(whereClause) ORDER BY id LIMIT ?", arguments + [.int(Int64(filter.limit))], item)
     }
 
-    public static func one(id: Int64, in db: some SQLSession) throws -> ExceptionItem? {
+    public static func one(id: Int64, in db: any SQLSession) throws -> ExceptionItem? {
         try db.rows("SELECT \(columns) FROM exceptions WHERE id = ?", [.int(id)], item).first
     }
 
-    public static func openCount(tenant: String, in db: some SQLSession) throws -> Int {
+    public static func openCount(tenant: String, in db: any SQLSession) throws -> Int {
         Int(try db.rows("SELECT COUNT(*) FROM exceptions WHERE status = 'open' AND tenant = ?", [.text(tenant)]) { try $0.int(0) }.first ?? 0)
     }
 
     /// An open item, locked for the change (two operators acting on one item at once: the second sees it resolved).
-    static func loadOpen(_ id: Int64, in db: some SQLSession) throws -> ExceptionItem {
+    static func loadOpen(_ id: Int64, in db: any SQLSession) throws -> ExceptionItem {
         guard let found = try db.rows("SELECT \(columns) FROM exceptions WHERE id = ?\(db.dialect.lockRows)", [.int(id)], item).first else {
             throw StoreError("no exception item \(id)")
         }
@@ -48,12 +48,12 @@ public enum ExceptionQueueSQL {
         return found
     }
 
-    private static func resolve(_ id: Int64, status: String, actor: String, reason: String, now: Millis, in db: some SQLSession) throws {
+    private static func resolve(_ id: Int64, status: String, actor: String, reason: String, now: Millis, in db: any SQLSession) throws {
         try db.execute("UPDATE exceptions SET status = ?, resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
                        [.text(status), .int(now), .text(actor), .text(reason), .int(id)])
     }
 
-    public static func retry(ids: [Int64], actor: String, reason: String, now: Millis, in db: some SQLSession) throws -> [ExceptionItem] {
+    public static func retry(ids: [Int64], actor: String, reason: String, now: Millis, in db: any SQLSession) throws -> [ExceptionItem] {
         var retried: [ExceptionItem] = []
         for id in ids {
             let item = try loadOpen(id, in: db)
@@ -72,14 +72,14 @@ public enum ExceptionQueueSQL {
     }
 
     public static func close(id: Int64, status: String, action: String, actor: String, reason: String, now: Millis,
-                             in db: some SQLSession) throws -> ExceptionItem {
+                             in db: any SQLSession) throws -> ExceptionItem {
         let item = try loadOpen(id, in: db)
         try resolve(id, status: status, actor: actor, reason: reason, now: now, in: db)
         try AuditTrailSQL.append(actor: actor, action: action, target: "exception/\(id)", detail: reason, now: now, in: db)
         return item.resolved(status, by: actor, reason: reason)
     }
 
-    public static func discard(id: Int64, actor: String, reason: String, now: Millis, in db: some SQLSession) throws -> ExceptionItem {
+    public static func discard(id: Int64, actor: String, reason: String, now: Millis, in db: any SQLSession) throws -> ExceptionItem {
         let item = try loadOpen(id, in: db)
         try resolve(id, status: "discarded", actor: actor, reason: reason, now: now, in: db)
         if let work = item.workID { try db.execute("UPDATE work SET status = 'discarded' WHERE id = ?", [.int(work)]) }
@@ -87,7 +87,7 @@ public enum ExceptionQueueSQL {
         return item.resolved("discarded", by: actor, reason: reason)
     }
 
-    public static func assign(id: Int64, to assignee: String, actor: String, now: Millis, in db: some SQLSession) throws -> ExceptionItem {
+    public static func assign(id: Int64, to assignee: String, actor: String, now: Millis, in db: any SQLSession) throws -> ExceptionItem {
         var item = try loadOpen(id, in: db)
         try db.execute("UPDATE exceptions SET assignee = ? WHERE id = ?", [.text(assignee), .int(id)])
         try AuditTrailSQL.append(actor: actor, action: "exception.assign", target: "exception/\(id)", detail: "to \(assignee)", now: now, in: db)
@@ -96,7 +96,7 @@ public enum ExceptionQueueSQL {
     }
 
     /// Open items of the same record, workflow and source that a later event's success makes moot.
-    public static func supersede(by done: [DoneWork], now: Millis, in db: some SQLSession) throws -> [Int64] {
+    public static func supersede(by done: [DoneWork], now: Millis, in db: any SQLSession) throws -> [Int64] {
         var resolved: [Int64] = []
         for work in done {
             let ids = try db.rows("""

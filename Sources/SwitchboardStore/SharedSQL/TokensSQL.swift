@@ -10,7 +10,7 @@ public enum TokensSQL {
                     createdAt: try r.int(5), revokedAt: try r.optionalInt(6))
     }
 
-    public static func create(_ token: APITokenRow, actor: String, in db: some SQLSession) throws {
+    public static func create(_ token: APITokenRow, actor: String, in db: any SQLSession) throws {
         let inserted = try db.execute("""
             INSERT INTO api_tokens (name, hash, prefix, role, tenant, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING
             """, [.text(token.name), .text(token.hash), .text(token.prefix), .text(token.role), .optional(token.tenant), .int(token.createdAt)])
@@ -19,15 +19,15 @@ public enum TokensSQL {
                                  detail: "role \(token.role), scope \(token.tenant ?? "partner")", now: token.createdAt, in: db)
     }
 
-    public static func find(hash: String, in db: some SQLSession) throws -> APITokenRow? {
+    public static func find(hash: String, in db: any SQLSession) throws -> APITokenRow? {
         try db.rows("SELECT \(columns) FROM api_tokens WHERE hash = ?", [.text(hash)], token).first
     }
 
-    public static func all(in db: some SQLSession) throws -> [APITokenRow] {
+    public static func all(in db: any SQLSession) throws -> [APITokenRow] {
         try db.rows("SELECT \(columns) FROM api_tokens ORDER BY name", [], token)
     }
 
-    public static func revoke(name: String, actor: String, now: Millis, in db: some SQLSession) throws -> Bool {
+    public static func revoke(name: String, actor: String, now: Millis, in db: any SQLSession) throws -> Bool {
         let changed = try db.execute("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", [.int(now), .text(name)])
         if changed > 0 { try AuditTrailSQL.append(actor: actor, action: "token.revoke", target: name, detail: "", now: now, in: db) }
         return changed > 0
