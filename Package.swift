@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
-// Dependencies point one way: PluginSDK <- core model <- host services <- CLI.
+// Dependencies point one way: PluginSDK <- core model <- host services, stores, sandbox <- runtime <- admin,
+// conformance <- CLI (the composition root). README.md's table lists them; ArchitectureTests checks it.
 import PackageDescription
 
 let package = Package(
@@ -100,7 +101,7 @@ let package = Package(
         .target(
             name: "SwitchboardEgress",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardVault",
+                "SwitchboardCore", "SwitchboardHost",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
