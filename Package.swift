@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
@@ -90,6 +91,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Packages: the signed archive format, publisher keys, the trust store and verification (docs/PACKAGES.md).
+        .target(
+            name: "SwitchboardPackages",
+            dependencies: [
+                "SwitchboardABI", "SwitchboardCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
         // The credential vault: envelope encryption over the store.
@@ -162,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCLI",
             dependencies: [
-                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin",
+                "SwitchboardHost", "SwitchboardCore", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "SwitchboardPackages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -200,12 +211,13 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardFuzzTargets", "SwitchboardSignedWebhook", "SwitchboardPluginKitTesting", "SwitchboardPluginKit", "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "CSQLite",
+                "SwitchboardFuzzTargets", "SwitchboardSignedWebhook", "SwitchboardPluginKitTesting", "SwitchboardPluginKit", "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "SwitchboardPackages", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             path: "Tests/SwitchboardTests"
         ),
