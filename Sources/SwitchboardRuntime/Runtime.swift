@@ -131,7 +131,17 @@ public final class Runtime: @unchecked Sendable {
         guard !stopping.exchange(true, ordering: .relaxed) else { return true }
         for connection in registry.all { connection.instance.cancel() }
         if let timeoutMillis {
-            guard finished.wait(timeout: .now() + .milliseconds(Int(clamping: timeoutMillis))) == .success else { return false }
+            // A store statement may hang past the grace (a session the server ended while this host was stopped,
+            // found by MultiHostTests under load): interrupt the store's statements, then wait out the rest.
+            let grace = max(timeoutMillis / 2, timeoutMillis - 3_000)
+            if finished.wait(timeout: .now() + .milliseconds(Int(clamping: grace))) != .success {
+                if let interruptible = store as? any InterruptibleStore {
+                    logger.warning("stop is taking long: interrupting the store's statements in flight (uncommitted work runs again)",
+                                   metadata: ["waited_ms": .string("\(grace)")])
+                    interruptible.interruptStatements()
+                }
+                guard finished.wait(timeout: .now() + .milliseconds(Int(clamping: timeoutMillis - grace))) == .success else { return false }
+            }
         } else {
             finished.wait()
         }

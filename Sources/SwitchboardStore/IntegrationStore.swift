@@ -134,3 +134,11 @@ public protocol SharedRateLimits: AnyObject, Sendable {
 
 /// Everything a store backend offers: the runtime's queue, the admin API's views, the vault's rows, tokens.
 public typealias FullStore = IntegrationStore & TransactionStore & TokenStore & VaultStore
+
+/// A store whose statements can hang on the network (a server that ended a session the client has not noticed,
+/// a lock wait behind a host that was stopped): a stop that outlives its grace interrupts them, so the threads
+/// waiting on them fail at once instead of holding the host past its stop timeout. Uncommitted work runs again.
+public protocol InterruptibleStore: AnyObject, Sendable {
+    /// Closes every connection with a statement in flight (and the idle ones); later calls open new ones.
+    func interruptStatements()
+}

@@ -125,6 +125,13 @@ final class PGPool: @unchecked Sendable {
         try with { try $0.transaction(body) }
     }
 
+    /// Closes every session's connection, in use or idle: a statement waiting on one fails at once (its
+    /// transaction rolls back on the server), and the pool opens new sessions on later use.
+    func interruptAll() {
+        let sessions = lock.withLock { all }
+        for session in sessions { session.interrupt() }
+    }
+
     func close() {
         let sessions = lock.withLock { () -> [PGSession] in
             defer { all = []; idle = [] }

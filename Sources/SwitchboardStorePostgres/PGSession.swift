@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import SwitchboardStore
 
 /// A value bound to a statement parameter ($1, $2, ...).
@@ -49,6 +50,17 @@ final class PGSession: @unchecked Sendable {
     }
 
     var isClosed: Bool { broken || connection.isClosed }
+
+    /// Fails the statement this session is waiting for, if any (a promise fails once; later fails are ignored).
+    private let interruptCurrent = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Ends the statement in flight at once and closes the connection: closing alone does not always answer a
+    /// statement that was sent as the connection closed (postgres-nio may never complete it).
+    func interrupt() {
+        broken = true
+        interruptCurrent.withLock { $0 }?()
+        connection.close().whenComplete { _ in }
+    }
 
     /// Runs a statement and returns its rows.
     func query(_ sql: String, _ values: [PGValue] = []) throws -> [PostgresRandomAccessRow] {
@@ -129,7 +141,11 @@ final class PGSession: @unchecked Sendable {
         let deadline = answer.eventLoop.scheduleTask(in: .milliseconds(Self.statementTimeoutMillis)) {
             result.fail(PGError.timedOut(after: Self.statementTimeoutMillis))
         }
-        defer { deadline.cancel() }
+        interruptCurrent.withLock { $0 = { result.fail(PGError.interrupted) } }
+        defer {
+            interruptCurrent.withLock { $0 = nil }
+            deadline.cancel()
+        }
         do {
             return try result.futureResult.wait()
         } catch let error as PGError {
@@ -195,6 +211,7 @@ struct PGError: Error, CustomStringConvertible {
     }
 
     static let closed = PGError(sqlState: nil, message: "the connection was closed")
+    static let interrupted = PGError(sqlState: nil, message: "the statement was interrupted: the host is stopping")
 
     private init(sqlState: String?, message: String) {
         self.sqlState = sqlState

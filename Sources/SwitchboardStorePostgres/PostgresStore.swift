@@ -122,3 +122,7 @@ extension PostgresStore: HostCoordination {
 
     public func holdsSchedulerLock(takeOverAfterMillis: Millis?) -> Bool { scheduler.holds(takeOverAfterMillis: takeOverAfterMillis) }
 }
+
+extension PostgresStore: InterruptibleStore {
+    public func interruptStatements() { pool.interruptAll() }
+}

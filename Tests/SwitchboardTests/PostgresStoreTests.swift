@@ -10,6 +10,42 @@ import Testing
 
 /// What only a shared store must guarantee: several hosts on one PostgreSQL database (docs/STORE-POSTGRES.md).
 @Suite struct PostgresStoreTests {
+    /// A statement that hangs (here: waiting for a row lock another session holds) is interrupted at once by
+    /// `interruptStatements`, which a stop that outlives its grace calls (found by MultiHostTests under load: a host
+    /// woken from SIGSTOP could not stop within its 11 s, its held batch's statement waiting on the server).
+    @Test func aHangingStatementIsInterruptedAndTheStoreGoesOn() throws {
+        let store = try TestPostgres.freshStore()
+        try store.audit(actor: "ops", action: "test.1", target: "x", detail: "", now: 1)
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread {
+            _ = try? store.pool.transaction { db in
+                try db.run("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
+                locked.signal()
+                _ = release.wait(timeout: .now() + 20)
+            }
+        }.start()
+        #expect(locked.wait(timeout: .now() + 10) == .success)
+        let outcome = Mutex<(error: String?, seconds: Double)?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let started = Date()
+            var error: String?
+            do { try store.audit(actor: "ops", action: "test.2", target: "x", detail: "", now: 2) } catch let e { error = "\(e)" }
+            outcome.withLock { $0 = (error, Date().timeIntervalSince(started)) }
+            done.signal()
+        }.start()
+        #expect(done.wait(timeout: .now() + 1) == .timedOut, "the audit append waits for the row lock")
+        store.interruptStatements()
+        #expect(done.wait(timeout: .now() + 5) == .success, "interrupted, the waiting statement returns")
+        let result = outcome.withLock { $0 }
+        #expect(result?.error != nil, "it failed rather than committing: \(String(describing: result))")
+        release.signal()
+        // The store opens new sessions and goes on; nothing was appended by the interrupted call.
+        try store.audit(actor: "ops", action: "test.3", target: "x", detail: "", now: 3)
+        #expect(try store.auditEntries(limit: 10).map(\.action) == ["test.1", "test.3"])
+        #expect(try store.verifyAudit().ok)
+    }
+
     func event(_ id: String, record: String? = nil, key: String? = nil) -> NewEvent {
         NewEvent(tenant: "t", source: "crm", type: "opportunity.won", entity: "Opportunity", externalID: record ?? id,
                  dedupeKey: key ?? "k-\(id)", payload: Array("{}".utf8), workflows: ["wf"])
