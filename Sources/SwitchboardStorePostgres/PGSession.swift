@@ -162,8 +162,13 @@ final class PGSession: @unchecked Sendable {
     /// How long one statement may take before its connection is given up.
     static let statementTimeoutMillis: Int64 = 30_000
 
-    /// True once the session timed out: the pool drops it instead of reusing it.
-    private(set) var broken = false
+    /// True once the session timed out or was interrupted: the pool drops it instead of reusing it. Atomic:
+    /// `interrupt` sets it from the stopping thread while the session's own thread reads it.
+    private let brokenFlag = Atomic<Bool>(false)
+    private(set) var broken: Bool {
+        get { brokenFlag.load(ordering: .relaxed) }
+        set { brokenFlag.store(newValue, ordering: .relaxed) }
+    }
 
     /// For the rest of the current transaction, rules out plans that read a whole table to serve a batch of keys:
     /// sequential and bitmap scans, hash and merge joins (`sorts`: sorting too). The queue's statements look rows
