@@ -42,7 +42,7 @@ public struct PackageManifest: Sendable {
     }
 
     init(bytes: [UInt8]) throws(PackageError) {
-        guard case .object? = try? JSON.parse(bytes), let json = try? JSON.parse(bytes) else {
+        guard let json = try? JSON.parse(bytes), case .object = json else {
             throw PackageError(.malformed, "manifest.json is not a JSON object")
         }
         func text(_ key: String) throws(PackageError) -> String {

@@ -28,8 +28,13 @@ public enum PackageVerifier {
     /// can run it. Refuses at the first failure, in the documented order.
     public static func verify(path: String, trust: TrustStore, allowUnsigned: Bool = false, platform: String = currentPlatform,
                               host: SemanticVersion = HostVersion.current) throws(PackageError) -> VerifiedPackage {
+        // Sizes before reading: a hostile download must not be read whole into memory first.
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        guard let size else { throw PackageError(.io, "\(path) cannot be read") }
+        guard size <= PackageReader.maxTotalBytes else { throw PackageError(.malformed, "\(path) is larger than \(PackageReader.maxTotalBytes >> 20) MiB") }
+        let sigSize = (try? FileManager.default.attributesOfItem(atPath: path + ".sig")[.size] as? Int) ?? nil
+        guard (sigSize ?? 0) <= 64 * 1024 else { throw PackageError(.badSignature, "\(path).sig is larger than 64 KiB: not a signature") }
         guard let archive = FileManager.default.contents(atPath: path) else { throw PackageError(.io, "\(path) cannot be read") }
-        guard archive.count <= PackageReader.maxTotalBytes else { throw PackageError(.malformed, "\(path) is larger than \(PackageReader.maxTotalBytes >> 20) MiB") }
         let sha = PackageManifest.hex(SHA256.hash(data: archive))
         var signer: PublisherKey?
         var signed: (id: String, version: String)?
