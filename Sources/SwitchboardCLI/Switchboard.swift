@@ -31,7 +31,7 @@ struct Switchboard: AsyncParsableCommand {
             4 the configuration is invalid (each problem is printed with file:line); 64 usage error.
             """,
         subcommands: [RunCommand.self, QuickstartCommand.self, ExceptionsCommand.self, ConnectionsCommand.self, VaultCommand.self, AuditCommand.self,
-                      PluginsCommand.self, PluginCommand.self, PackageCommand.self, KeysCommand.self, TrustCommand.self, TokensCommand.self, SchemasCommand.self,
+                      PluginsCommand.self, PluginCommand.self, PackageCommand.self, KeysCommand.self, TrustCommand.self, MarketCommand.self, TokensCommand.self, SchemasCommand.self,
                       BenchCommand.self]
     )
 }

@@ -13,6 +13,11 @@ public struct PluginCatalog: Sendable {
     public var plugins: [PluginInfo]
     public var refused: [PluginLoadError]
 
+    public init(plugins: [PluginInfo], refused: [PluginLoadError]) {
+        self.plugins = plugins
+        self.refused = refused
+    }
+
     /// Inspects every `*.so` in `directory` (sorted by name, so the first of two
     /// files with the same plugin id wins, predictably). `inspect` loads one
     /// file: in this process by default, or in a sandbox probe, so that no
@@ -35,6 +40,15 @@ public struct PluginCatalog: Sendable {
         }
         closedir(dir)
         let paths = names.sorted().map { directory.hasSuffix("/") ? directory + $0 : directory + "/" + $0 }
+        return catalog(paths: paths, parallel: parallel, inspect: inspect)
+    }
+
+    /// Inspects the given files (a package's plugins), as `discover` does a directory's: the first of two files
+    /// with one plugin id wins.
+    public static func catalog(
+        paths: [String], parallel: Int = 8,
+        inspect: @escaping @Sendable (String) throws(PluginLoadError) -> PluginInfo = { path throws(PluginLoadError) in try PluginLibrary.load(path: path).info }
+    ) -> PluginCatalog {
         let results = inspectAll(paths, parallel: parallel, inspect: inspect)
         var catalog = PluginCatalog(plugins: [], refused: [])
         var byID: [String: String] = [:]
@@ -81,6 +95,13 @@ public struct PluginCatalog: Sendable {
 
     /// The plugin with that id, if it loaded.
     public func plugin(id: String) -> PluginInfo? { plugins.first { $0.descriptor.id == id } }
+
+    /// This catalog's plugins in front of `base`'s: an id found here hides the same id there (a tenant's packages
+    /// over the plugin directory).
+    public func overlaid(on base: PluginCatalog) -> PluginCatalog {
+        let mine = Set(plugins.map(\.descriptor.id))
+        return PluginCatalog(plugins: plugins + base.plugins.filter { !mine.contains($0.descriptor.id) }, refused: refused + base.refused)
+    }
 }
 
 /// The plugin directory itself could not be read.

@@ -41,7 +41,7 @@ public struct PackageManifest: Sendable {
         self.files = files.map { File(path: $0.0, sha256: Self.hex(SHA256.hash(data: $0.1)), size: $0.1.count) }
     }
 
-    init(bytes: [UInt8]) throws(PackageError) {
+    public init(bytes: [UInt8]) throws(PackageError) {
         guard let json = try? JSON.parse(bytes), case .object = json else {
             throw PackageError(.malformed, "manifest.json is not a JSON object")
         }
@@ -93,7 +93,7 @@ public struct PackageManifest: Sendable {
         ])
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+    public static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         digest.map { String(format: "%02x", $0) }.joined()
     }
 }

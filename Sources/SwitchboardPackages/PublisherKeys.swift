@@ -62,17 +62,31 @@ public enum PackageSigning {
         return key
     }
 
-    /// Signs `package` with the private key file; writes `package.sig` and returns its path.
-    public static func sign(package path: String, keyFile: String) throws -> String {
-        guard let keyBytes = FileManager.default.contents(atPath: keyFile), let json = try? JSON.parse(Array(keyBytes)),
+    /// Reads a private key file made by `generate`: the key and its publisher.
+    static func privateKey(file: String) throws(PackageError) -> (Curve25519.Signing.PrivateKey, String) {
+        guard let keyBytes = FileManager.default.contents(atPath: file), let json = try? JSON.parse(Array(keyBytes)),
               let encoded = json["private_key"]?.stringValue, let raw = Data(base64Encoded: encoded),
               let privateKey = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
-            throw PackageError(.invalidSource, "\(keyFile) is not a private key made by switchboard keys generate")
+            throw PackageError(.invalidSource, "\(file) is not a private key made by switchboard keys generate")
         }
+        return (privateKey, json["publisher"]?.stringValue ?? "")
+    }
+
+    /// Reads a `.pub` file.
+    public static func publicKey(file: String) throws(PackageError) -> PublisherKey {
+        guard let data = FileManager.default.contents(atPath: file), let json = try? JSON.parse(Array(data)) else {
+            throw PackageError(.invalidSource, "\(file) cannot be read as a public key file")
+        }
+        return try PublisherKey(json: json, source: file)
+    }
+
+    /// Signs `package` with the private key file; writes `package.sig` and returns its path.
+    public static func sign(package path: String, keyFile: String) throws -> String {
+        let (privateKey, publisher) = try privateKey(file: keyFile)
         guard let archive = FileManager.default.contents(atPath: path) else { throw PackageError(.io, "\(path) cannot be read") }
         let contents = try PackageReader.read(path: path)
         let sha = PackageManifest.hex(SHA256.hash(data: archive))
-        let key = PublisherKey(publisher: json["publisher"]?.stringValue ?? "", publicKey: privateKey.publicKey)
+        let key = PublisherKey(publisher: publisher, publicKey: privateKey.publicKey)
         let signature = try privateKey.signature(for: message(id: contents.manifest.id, version: contents.manifest.version, sha256: sha))
         let file = JSON.object([
             ("algorithm", .string("ed25519")), ("id", .string(contents.manifest.id)), ("key_id", .string(key.keyID)),

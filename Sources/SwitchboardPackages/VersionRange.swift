@@ -37,7 +37,7 @@ public struct VersionRange: Sendable, CustomStringConvertible {
     }
 
     /// Precedence by major, minor, patch; a pre-release sorts before its release (identifiers compared as text).
-    static func compare(_ a: SemanticVersion, _ b: SemanticVersion) -> Int {
+    public static func compare(_ a: SemanticVersion, _ b: SemanticVersion) -> Int {
         for (x, y) in [(a.major, b.major), (a.minor, b.minor), (a.patch, b.patch)] where x != y { return x < y ? -1 : 1 }
         if a.preRelease == b.preRelease { return 0 }
         if a.preRelease.isEmpty { return 1 }

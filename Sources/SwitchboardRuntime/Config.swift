@@ -11,6 +11,10 @@ public struct SwitchboardConfig: Sendable {
     public var pluginDir: String
     /// Plugin ids the operator trusts to run inside the host process (`plugins.trusted`).
     public var trustedPlugins: Set<String> = []
+    /// Publishers whose packages' plugins run inside the host process (`plugins.trusted_publishers`).
+    public var trustedPublishers: Set<String> = []
+    /// Where installed packages live (`packages:`; `packages` beside the file by default; docs/PACKAGES.md).
+    public var packagesDir = ""
     /// `plugins.strict`: a connection whose plugin failed to start (timed out, crashed or exited in
     /// its constructor or init) is a configuration error; by default the host starts with that
     /// connection failed.
@@ -25,6 +29,22 @@ public struct SwitchboardConfig: Sendable {
     public var retention = RetentionSettings()
 
     public func tenant(_ id: String) -> TenantConfig? { tenants.first { $0.id == id } }
+
+    /// Where a plugin runs by default: in the host when the operator trusts its id or, for a package's plugin, its
+    /// publisher; sandboxed otherwise.
+    public func isolation(plugin: String, package: PackagedPlugin?) -> Isolation {
+        if trustedPlugins.contains(plugin) { return .inprocess }
+        if let package, trustedPublishers.contains(package.publisher) { return .inprocess }
+        return .sandbox
+    }
+}
+
+/// A plugin file that came with a package installed for a tenant.
+public struct PackagedPlugin: Sendable, Equatable {
+    public var path: String
+    public var package: String
+    public var version: String
+    public var publisher: String
 }
 
 /// White-label: the partner's name, logo and colours on the dashboard; no Switchboard branding is shown when a name is set.
@@ -90,6 +110,8 @@ public struct TenantConfig: Sendable {
     /// How long this tenant's history is kept (`retention:` at the top, overridden per tenant).
     public var retention = RetentionPolicy.standard
     public var location: SourceLocation
+    /// Plugin files of the packages installed for this tenant: its plugin ids resolve here first.
+    public var packagePlugins: [PackagedPlugin] = []
 
     public func connection(_ id: String) -> ConnectionConfig? { connections.first { $0.id == id } }
 }

@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardCore
 import SwitchboardSandbox
 import SwitchboardEgress
+import SwitchboardPackages
 import SwitchboardStore
 import Yams
 
@@ -10,17 +11,19 @@ import Yams
 public enum ConfigLoader {
     /// `stores`: the store drivers this process knows (its composition root's list); a `store:` URL no
     /// driver opens is an error at its line.
-    public static func load(file: String, stores: StoreDrivers = .embedded) throws(ConfigError) -> SwitchboardConfig {
+    public static func load(file: String, stores: StoreDrivers = .embedded, installed: InstalledPackages? = nil) throws(ConfigError) -> SwitchboardConfig {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(problems: [.init(location: nil, message: "\(file): cannot read the configuration file")])
         }
-        return try parse(text, file: file, stores: stores)
+        return try parse(text, file: file, stores: stores, installed: installed)
     }
 
-    public static func parse(_ text: String, file: String, stores: StoreDrivers = .embedded) throws(ConfigError) -> SwitchboardConfig {
+    public static func parse(_ text: String, file: String, stores: StoreDrivers = .embedded,
+                             installed: InstalledPackages? = nil) throws(ConfigError) -> SwitchboardConfig {
         let root = try document(text, file: file)
         var reader = ConfigReader(file: file)
         reader.stores = stores
+        reader.installed = installed
         let config = reader.config(root)
         guard reader.problems.isEmpty, let config else { throw ConfigError(problems: reader.problems) }
         return config
@@ -65,6 +68,10 @@ public struct ConfigReader {
 
     /// The store drivers a `store:` URL is checked against.
     public var stores = StoreDrivers.embedded
+
+    /// What each tenant runs from packages; nil reads `installed.json` from the packages directory (an install
+    /// validates its proposed state through this before committing it).
+    public var installed: InstalledPackages?
 
     public init(file: String) { self.file = file }
 
@@ -165,7 +172,7 @@ public struct ConfigReader {
     }
 
     mutating func config(_ root: Node) -> SwitchboardConfig? {
-        guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "worker", "tenants", "branding", "retention"]) else { return nil }
+        guard let top = mapping(root, "the configuration", allowed: ["version", "store", "plugins", "packages", "worker", "tenants", "branding", "retention"]) else { return nil }
         if let version = top["version"], version.int != 1 { fail(version, "version must be 1") }
         var store = "sqlite:" + resolve("switchboard.db")
         if let node = top["store"], let url = string(node, "store", parent: root) {
@@ -179,14 +186,18 @@ public struct ConfigReader {
         // The plugin directory: `plugins:` in the file, else $SWITCHBOARD_PLUGIN_DIR, else ./plugins beside the file.
         var pluginDir = ProcessInfo.processInfo.environment["SWITCHBOARD_PLUGIN_DIR"].map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? resolve("plugins")
         var trusted = Set<String>()
+        var trustedPublishers = Set<String>()
         var strict = false
         var sandbox = SandboxSettings()
         if let node = top["plugins"] {
             if case .mapping = node {
-                if let p = mapping(node, "plugins", allowed: ["dir", "trusted", "sandbox", "strict"]) {
+                if let p = mapping(node, "plugins", allowed: ["dir", "trusted", "trusted_publishers", "sandbox", "strict"]) {
                     if let d = p["dir"], let dir = string(d, "plugins.dir", parent: node) { pluginDir = resolve(dir) }
                     for item in p["trusted"].flatMap({ sequence($0, "plugins.trusted") }) ?? [] {
                         if let id = identifier(item, "plugins.trusted entry", parent: node) { trusted.insert(id) }
+                    }
+                    for item in p["trusted_publishers"].flatMap({ sequence($0, "plugins.trusted_publishers") }) ?? [] {
+                        if let name = identifier(item, "plugins.trusted_publishers entry", parent: node) { trustedPublishers.insert(name) }
                     }
                     if let n = p["sandbox"] { sandbox = sandboxSettings(n) }
                     if let n = p["strict"] {
@@ -227,6 +238,9 @@ public struct ConfigReader {
         } else if top["tenants"] == nil {
             fail(root, "tenants is required (a list of client firms)")
         }
+        var packagesDir = resolve("packages")
+        if let node = top["packages"], let dir = string(node, "packages", parent: root) { packagesDir = resolve(dir) }
+        if problems.isEmpty { mergeInstalledPackages(into: &tenants, directory: packagesDir) }
         var branding = Branding()
         if let node = top["branding"], let b = mapping(node, "branding", allowed: ["name", "logo_url", "primary_color", "accent_color"]) {
             if let n = b["name"], let v = string(n, "branding.name", parent: node) { branding.name = v }
@@ -242,8 +256,11 @@ public struct ConfigReader {
                 }
             }
         }
-        return SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, trustedPlugins: trusted, strictPlugins: strict, sandbox: sandbox,
-                                 branding: branding, worker: worker, tenants: tenants, retention: retention)
+        var config = SwitchboardConfig(file: file, store: store, pluginDir: pluginDir, trustedPlugins: trusted, strictPlugins: strict, sandbox: sandbox,
+                                       branding: branding, worker: worker, tenants: tenants, retention: retention)
+        config.trustedPublishers = trustedPublishers
+        config.packagesDir = packagesDir
+        return config
     }
 
     /// A retention duration: `90d`, `12h`..., or `forever` (nil).

@@ -58,8 +58,25 @@ public final class ConnectionRegistry: @unchecked Sendable {
                 "path": .string(refusal.path), "code": .string(refusal.code), "error": .string(refusal.description),
             ])
         }
+        // Packages installed per tenant: their plugin files are inspected once, however many tenants run them.
+        let packaged = config.tenants.flatMap(\.packagePlugins)
+        let inspector = SandboxInspector(settings: config.sandbox)
+        let packageCatalog = PluginCatalog.catalog(paths: Array(Set(packaged.map(\.path))).sorted(), inspect: inspector.inspect)
+        inspector.close()
+        for refusal in packageCatalog.refused {
+            logger.warning("a package's plugin file refused", metadata: ["path": .string(refusal.path), "error": .string(refusal.description)])
+        }
+        let baseCatalog = catalog
         var problems: [ConfigError.Problem] = []
         for tenant in config.tenants {
+            // This tenant's plugin ids resolve among its own packages first, then in the plugin directory.
+            let own = Set(tenant.packagePlugins.map(\.path))
+            let catalog = PluginCatalog(plugins: packageCatalog.plugins.filter { own.contains($0.path) },
+                                        refused: packageCatalog.refused.filter { own.contains($0.path) }).overlaid(on: baseCatalog)
+            func package(of library: PluginInfo) -> PackagedPlugin? { tenant.packagePlugins.first { $0.path == library.path } }
+            func lookup(_ id: String, at location: SourceLocation, problems: inout [ConfigError.Problem]) -> PluginInfo? {
+                Self.lookup(id, in: catalog, pluginDir: config.pluginDir, at: location, problems: &problems)
+            }
             for c in tenant.connections {
                 if catalog.plugin(id: c.plugin) == nil, !config.strictPlugins, let refusal = catalog.refusal(forID: c.plugin),
                    refusal.code.hasPrefix("sandbox-") {
@@ -109,7 +126,7 @@ public final class ConnectionRegistry: @unchecked Sendable {
                     rawSecretsAllowed: c.allowRawSecrets, state: StoreBackedState(store: store, tenant: tenant.id, connection: c.id),
                     egress: egress, metrics: PluginMetrics())
                 do {
-                    let isolation = c.isolation ?? (config.trustedPlugins.contains(c.plugin) ? .inprocess : .sandbox)
+                    let isolation = c.isolation ?? config.isolation(plugin: c.plugin, package: package(of: library))
                     var sandbox = config.sandbox
                     sandbox.files = c.files
                     let instance = try Self.open(library, isolation: isolation, config: c.config.bytes, services: services,
@@ -147,7 +164,7 @@ public final class ConnectionRegistry: @unchecked Sendable {
                         let services = InstanceServices(tenant: tenant.id, connection: CanonicalID.workflowSource(workflow.id), logger: logger,
                                                         state: StoreBackedState(store: store, tenant: tenant.id, connection: CanonicalID.workflowSource(workflow.id)))
                         do {
-                            let isolation: Isolation = config.trustedPlugins.contains(pluginID) ? .inprocess : .sandbox
+                            let isolation = config.isolation(plugin: pluginID, package: package(of: library))
                             stepPlugins["\(tenant.id)/\(workflow.id)/\(index)"] = try Self.open(library, isolation: isolation, config: pluginConfig.bytes,
                                                                                                  services: services, sandbox: config.sandbox)
                         } catch {
@@ -174,18 +191,19 @@ public final class ConnectionRegistry: @unchecked Sendable {
             close()
             throw ConfigError(problems: problems)
         }
+    }
 
-        func lookup(_ id: String, at location: SourceLocation, problems: inout [ConfigError.Problem]) -> PluginInfo? {
-            if let library = catalog.plugin(id: id) { return library }
-            if let refusal = catalog.refusal(forID: id) {
-                problems.append(.init(location: location, message: "plugin \"\(id)\" was refused: \(refusal.description)"))
-                return nil
-            }
-            let known = catalog.plugins.map(\.descriptor.id).sorted().joined(separator: ", ")
-            let refused = catalog.refused.isEmpty ? "" : "; refused files: " + catalog.refused.map(\.description).joined(separator: "; ")
-            problems.append(.init(location: location, message: "unknown plugin id \"\(id)\" (in \(config.pluginDir): \(known.isEmpty ? "none" : known)\(refused))"))
+    static func lookup(_ id: String, in catalog: PluginCatalog, pluginDir: String, at location: SourceLocation,
+                       problems: inout [ConfigError.Problem]) -> PluginInfo? {
+        if let library = catalog.plugin(id: id) { return library }
+        if let refusal = catalog.refusal(forID: id) {
+            problems.append(.init(location: location, message: "plugin \"\(id)\" was refused: \(refusal.description)"))
             return nil
         }
+        let known = catalog.plugins.map(\.descriptor.id).sorted().joined(separator: ", ")
+        let refused = catalog.refused.isEmpty ? "" : "; refused files: " + catalog.refused.map(\.description).joined(separator: "; ")
+        problems.append(.init(location: location, message: "unknown plugin id \"\(id)\" (in \(pluginDir) and this tenant's packages: \(known.isEmpty ? "none" : known)\(refused))"))
+        return nil
     }
 
     /// Opens a plugin instance where the configuration says it runs: in this process, or in a supervised worker.
