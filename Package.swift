@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardFuzzTargets", "SwitchboardSignedWebhook", "SwitchboardPluginKitTesting", "SwitchboardPluginKit", "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "SwitchboardPackages", "CSQLite",
+                "SwitchboardFuzzTargets", "SwitchboardSignedWebhook", "SwitchboardPluginKitTesting", "SwitchboardPluginKit", "SwitchboardHost", "SwitchboardCore", "SwitchboardABI", "SwitchboardStore", "SwitchboardStorePostgres", "SwitchboardRuntime", "SwitchboardVault", "SwitchboardEgress", "SwitchboardSandbox", "SwitchboardConformance", "SwitchboardAdmin", "SwitchboardPackages", "SwitchboardMarket", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

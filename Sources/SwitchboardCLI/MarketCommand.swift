@@ -196,7 +196,7 @@ struct MarketCommand: AsyncParsableCommand {
         @OptionGroup var files: HostFiles
 
         func run() async throws {
-            try await marketStep { report(try MarketInstaller.rollback(id, tenant: tenant, context: try files.context(actor: actor)), tenant: tenant, millis: nil) }
+            try await marketStep { report(try await MarketInstaller.rollback(id, tenant: tenant, context: try files.context(actor: actor)), tenant: tenant, millis: nil) }
         }
     }
 
@@ -208,7 +208,7 @@ struct MarketCommand: AsyncParsableCommand {
         @OptionGroup var files: HostFiles
 
         func run() async throws {
-            try await marketStep { report(try MarketInstaller.remove(id, tenant: tenant, context: try files.context(actor: actor)), tenant: tenant, millis: nil) }
+            try await marketStep { report(try await MarketInstaller.remove(id, tenant: tenant, context: try files.context(actor: actor)), tenant: tenant, millis: nil) }
         }
     }
 

@@ -8,6 +8,12 @@ public struct AvailablePackage: Sendable {
     public var source: String
     /// Where the source's files are (a directory or an http(s) URL).
     public var location: String
+
+    public init(entry: RepositoryIndex.Entry, source: String, location: String) {
+        self.entry = entry
+        self.source = source
+        self.location = location
+    }
 }
 
 /// Chooses the versions an install needs (docs/PACKAGES.md, "Install per tenant", step 1): the package, then each

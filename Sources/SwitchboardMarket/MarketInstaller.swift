@@ -49,7 +49,7 @@ public enum MarketInstaller {
     public static func install(_ id: String, version: String?, tenant: String, values: [(String, JSON)],
                                context: inout MarketContext) async throws -> Outcome {
         var state = try prepare(tenant: tenant, context: context)
-        let lock = try Lock(directory: state.directory)
+        let lock = try await Lock(directory: state.directory)
         defer { lock.release() }
         state.installed = try InstalledPackages.load(directory: state.directory)
         var warnings: [String] = []
@@ -109,9 +109,9 @@ public enum MarketInstaller {
     }
 
     /// Returns `id` for `tenant` to the version it replaced (its files are still in the store).
-    public static func rollback(_ id: String, tenant: String, context: MarketContext) throws -> Outcome {
+    public static func rollback(_ id: String, tenant: String, context: MarketContext) async throws -> Outcome {
         var state = try prepare(tenant: tenant, context: context)
-        let lock = try Lock(directory: state.directory)
+        let lock = try await Lock(directory: state.directory)
         defer { lock.release() }
         state.installed = try InstalledPackages.load(directory: state.directory)
         guard var list = state.installed.tenants[tenant], let at = list.firstIndex(where: { $0.id == id }) else {
@@ -135,9 +135,9 @@ public enum MarketInstaller {
     }
 
     /// Removes `id` from `tenant`; refused while another of the tenant's packages depends on it.
-    public static func remove(_ id: String, tenant: String, context: MarketContext) throws -> Outcome {
+    public static func remove(_ id: String, tenant: String, context: MarketContext) async throws -> Outcome {
         var state = try prepare(tenant: tenant, context: context)
-        let lock = try Lock(directory: state.directory)
+        let lock = try await Lock(directory: state.directory)
         defer { lock.release() }
         state.installed = try InstalledPackages.load(directory: state.directory)
         guard var list = state.installed.tenants[tenant], let current = list.first(where: { $0.id == id }) else {
@@ -242,7 +242,13 @@ public enum MarketInstaller {
         let root = work.directory + "/" + relativeRoot
         var fragments: [String] = []
         var problems: [String] = []
-        if !FileManager.default.fileExists(atPath: root) { work.created.append(root) }
+        // What this attempt creates goes with it on failure: the highest directory of the path that did not exist.
+        var top = root
+        while !FileManager.default.fileExists(atPath: (top as NSString).deletingLastPathComponent),
+              (top as NSString).deletingLastPathComponent.count > work.directory.count + "/rendered".count {
+            top = (top as NSString).deletingLastPathComponent
+        }
+        if !FileManager.default.fileExists(atPath: root) { work.created.append(top) }
         for template in templates {
             let text = String(decoding: package.contents.files[template]!, as: UTF8.self)
             let path = root + "/" + template
@@ -332,11 +338,18 @@ struct Attempt {
 struct Lock {
     let fd: Int32
 
-    init(directory: String) throws {
+    /// Waits for the lock without holding a thread: a blocking flock in async code can take every thread of the
+    /// cooperative pool while the holder awaits one (found by MarketTests on two cores: three racing installs hung).
+    init(directory: String) async throws {
         fd = open(directory + "/.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw PackageError(.io, "\(directory)/.lock cannot be opened: \(String(cString: strerror(errno)))") }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw PackageError(.io, "\(directory)/.lock cannot be locked: \(String(cString: strerror(errno)))") }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw PackageError(.io, "\(directory)/.lock cannot be locked: \(reason)")
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
         }
     }
 

@@ -6,7 +6,11 @@ import Yams
 /// reported at `package.yaml:LINE:COLUMN`, all of them at once.
 public struct PackageSource: Sendable {
     public enum Kind: String, Sendable, CaseIterable { case connector, workflow, accelerator }
-    public struct Dependency: Sendable { public var id: String; public var range: String }
+    public struct Dependency: Sendable {
+        public var id: String
+        public var range: String
+        public init(id: String, range: String) { (self.id, self.range) = (id, range) }
+    }
 
     public var id: String
     public var version: String

@@ -27,6 +27,14 @@ public struct RepositoryIndex: Sendable {
         public var signature: JSON
 
         public var semanticVersion: SemanticVersion? { SemanticVersion(version) }
+
+        public init(id: String, version: String, kind: String, publisher: String, description: String, licence: String, abiMajor: Int,
+                    abiMinMinor: Int, canonicalModel: Int, host: String, dependencies: [PackageSource.Dependency], platforms: [String],
+                    archive: String, sha256: String, size: Int, signature: JSON) {
+            (self.id, self.version, self.kind, self.publisher, self.description, self.licence) = (id, version, kind, publisher, description, licence)
+            (self.abiMajor, self.abiMinMinor, self.canonicalModel, self.host) = (abiMajor, abiMinMinor, canonicalModel, host)
+            (self.dependencies, self.platforms, self.archive, self.sha256, self.size, self.signature) = (dependencies, platforms, archive, sha256, size, signature)
+        }
     }
 
     public static let maxBytes = 8 << 20

@@ -1,0 +1,405 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardMarket
+import SwitchboardPackages
+import SwitchboardRuntime
+import SwitchboardStore
+import Testing
+
+/// The marketplace (docs/PACKAGES.md, "Repositories and the signed index", "Install per tenant"): a signed index
+/// a host pins, dependency resolution, install per tenant with rendered templates, upgrade and rollback — and every
+/// bad input the issue names refused with nothing half-installed.
+@Suite struct MarketTests {
+    /// A publisher (`acme`), a repository with its own key, and a host configuration with two tenants.
+    struct Fixture {
+        let dir: String
+        let keys: String
+        let repo: String
+        let config: String
+        let trustPath: String
+        let sourcesPath: String
+        var packagesDir: String { dir + "/host/packages" }
+
+        init() throws {
+            dir = TestEnv.tempDir("market")
+            keys = dir + "/keys"
+            repo = dir + "/repo"
+            for sub in ["host", "plugins", "src"] { try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
+            _ = try PackageSigning.generate(publisher: "acme", outputDirectory: keys)
+            _ = try PackageSigning.generate(publisher: "repo", outputDirectory: keys)
+            trustPath = dir + "/host/trust.json"
+            sourcesPath = dir + "/host/sources.json"
+            var trust = try TrustStore(path: trustPath)
+            try trust.add(try PackageSigning.publicKey(file: keys + "/acme.pub"), prefixes: [])
+            try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-testkit.so"), toPath: dir + "/plugins/libsbplugin-testkit.so")
+            config = dir + "/host/switchboard.yaml"
+            try """
+                version: 1
+                plugins: { dir: ../plugins, sandbox: { restart_backoff: 10ms } }
+                tenants:
+                  - id: acme
+                  - id: globex
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+
+        /// Builds (and signs, unless `signed` is false) the example C connector as `acme.example`.
+        func connector(_ version: String = "1.0.0", id: String = "acme.example", dependencies: [(String, String)] = [],
+                       abiMajor: Int = 1, host: String = ">=1.0.0 <2.0.0", platform: String = PackageVerifier.currentPlatform,
+                       signed: Bool = true) throws -> String {
+            let source = dir + "/src/\(id)-\(version)"
+            try FileManager.default.createDirectory(atPath: source + "/build", withIntermediateDirectories: true)
+            try? FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-example-c.so"), toPath: source + "/build/libsbplugin-example-c.so")
+            let deps = dependencies.map { "{ id: \($0.0), range: \"\($0.1)\" }" }.joined(separator: ", ")
+            try """
+                id: \(id)
+                version: \(version)
+                kind: connector
+                publisher: acme
+                description: Example accounts
+                licence: Apache-2.0
+                abi: { major: \(abiMajor), min_minor: 0 }
+                canonical_model: 1
+                host: "\(host)"
+                dependencies: [\(deps)]
+                plugins:
+                  \(platform): [ build/libsbplugin-example-c.so ]
+                """.write(toFile: source + "/package.yaml", atomically: true, encoding: .utf8)
+            return try build(source, signed: signed)
+        }
+
+        /// The `acme.starter` accelerator: an example-c source and a testkit sink per tenant, a copy workflow whose
+        /// mapping `extra` adds fields to (so two versions differ in what they write).
+        func accelerator(_ version: String = "1.0.0", extra: String = "", template: String? = nil, range: String = ">=1.0.0 <2.0.0") throws -> String {
+            let source = dir + "/src/acme.starter-\(version)"
+            try FileManager.default.createDirectory(atPath: source + "/templates", withIntermediateDirectories: true)
+            try """
+                id: acme.starter
+                version: \(version)
+                kind: accelerator
+                publisher: acme
+                description: Starter accelerator
+                licence: Apache-2.0
+                abi: { major: 1, min_minor: 0 }
+                canonical_model: 1
+                host: ">=1.0.0 <2.0.0"
+                dependencies: [ { id: acme.example, range: "\(range)" } ]
+                templates: templates
+                parameters: parameters.schema.json
+                """.write(toFile: source + "/package.yaml", atomically: true, encoding: .utf8)
+            try #"{"type":"object","properties":{"accounts":{"type":"integer","minimum":0,"maximum":1000},"sink_name":{"type":"string","default":"sink","pattern":"^[a-z]+$"}},"required":["accounts"],"additionalProperties":false}"#
+                .write(toFile: source + "/parameters.schema.json", atomically: true, encoding: .utf8)
+            try (template ?? """
+                # The starter's tenant fragment.
+                connections:
+                  - { id: src, plugin: example-c, config: { accounts: {{ accounts }} }, poll: { every: 50ms, streams: [accounts] } }
+                  - { id: {{ sink_name }}, plugin: testkit, config: { role: sink } }
+                workflows:
+                  - id: copy
+                    trigger: { event: record.Account }
+                    steps:
+                      - map: { external_id: $.external_id, updated_at: $.updated_at, name: $.name\(extra) }
+                      - write: { connection: {{ sink_name }}, entity: Account }
+                """).write(toFile: source + "/templates/tenant.yaml", atomically: true, encoding: .utf8)
+            return try build(source, signed: true)
+        }
+
+        func build(_ source: String, signed: Bool) throws -> String {
+            let built = try PackageBuilder.build(directory: source, outputDirectory: dir + "/out")
+            if signed { _ = try PackageSigning.sign(package: built.path, keyFile: keys + "/acme.key") }
+            return built.path
+        }
+
+        @discardableResult
+        func publish(_ package: String, expiresIn: Int64 = 86_400_000) throws -> RepositoryIndex {
+            try RepositoryPublisher.publish(package: package, repository: repo, keyFile: keys + "/repo.key", expiresInMillis: expiresIn)
+        }
+
+        func addSource(location: String? = nil) async throws {
+            var sources = try PackageSources(path: sourcesPath)
+            _ = try await sources.add(name: "main", location: location ?? repo, key: try PackageSigning.publicKey(file: keys + "/repo.pub"))
+        }
+
+        func context(allowUnsigned: Bool = false) throws -> MarketContext {
+            var context = MarketContext(configFile: config, trust: try TrustStore(path: trustPath), sources: try PackageSources(path: sourcesPath),
+                                        actor: "test:operator", stores: .embedded, logger: Logger(label: "market-test"))
+            context.allowUnsigned = allowUnsigned
+            return context
+        }
+
+        func install(_ id: String, version: String? = nil, tenant: String = "acme", values: [(String, JSON)] = [("accounts", .string("3"))],
+                     allowUnsigned: Bool = false) async throws -> MarketInstaller.Outcome {
+            var context = try context(allowUnsigned: allowUnsigned)
+            return try await MarketInstaller.install(id, version: version, tenant: tenant, values: values, context: &context)
+        }
+
+        func installed() throws -> InstalledPackages { try InstalledPackages.load(directory: packagesDir) }
+
+        /// What the packages directory holds besides the lock: nothing after a refused first install.
+        func leftovers() -> [String] {
+            let fm = FileManager.default
+            var out: [String] = []
+            for sub in ["store", "rendered"] {
+                out += ((try? fm.subpathsOfDirectory(atPath: packagesDir + "/" + sub)) ?? []).map { sub + "/" + $0 }
+            }
+            out += ((try? fm.contentsOfDirectory(atPath: packagesDir)) ?? []).filter { $0.hasPrefix(".tmp") || $0 == InstalledPackages.fileName }
+            return out
+        }
+
+        func audit() throws -> [AuditEntry] {
+            try SQLiteStore.open(url: "sqlite:" + dir + "/host/switchboard.db").auditEntries(limit: 100)
+        }
+    }
+
+    func refusal(_ body: () async throws -> Void) async -> PackageError? {
+        do { try await body() } catch let error as PackageError { return error } catch { Issue.record("not a PackageError: \(error)") }
+        return nil
+    }
+
+    @Test func installsPerTenantRunsThePackagedPluginAndUpgradesAndRollsBackOneTenant() async throws {
+        let f = try Fixture()
+        try f.publish(try f.connector())
+        try f.publish(try f.accelerator())
+        try await f.addSource()
+        let first = try await f.install("acme.starter", values: [("accounts", .string("4"))])
+        #expect(first.changes.map(\.action) == ["installed", "installed"] && first.changes.map(\.entry.id) == ["acme.example", "acme.starter"])
+        _ = try await f.install("acme.starter", tenant: "globex", values: [("accounts", .number("2")), ("sink_name", .string("out"))])
+        // Each tenant has its own rendered configuration; the plugin files are stored once, by digest.
+        let state = try f.installed()
+        #expect(state.entry(tenant: "acme", id: "acme.starter")?.values["accounts"] == .number("4"))
+        #expect(state.entry(tenant: "globex", id: "acme.starter")?.values["sink_name"] == .string("out"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.packagesDir + "/store").count == 2)
+        let config = try ConfigLoader.load(file: f.config)
+        #expect(config.tenant("globex")?.connection("out")?.plugin == "testkit")
+        #expect(config.tenant("acme")?.packagePlugins.first?.path.contains("/store/") == true)
+
+        // The host runs the packaged connector for both tenants (no plugin directory holds it).
+        let run = try TestEnv.run(TestEnv.switchboard, ["run", "--config", f.config, "--exit-when-idle"])
+        #expect(run.status == 0 && run.stderr.contains("\"processed\":\"6\""), "\(run.stderr.suffix(800))")
+
+        // 1.1.0 maps one more field; only acme takes it (a canary), then rolls back.
+        try f.publish(try f.accelerator("1.1.0", extra: ", phone: $.name"))
+        let upgrade = try await f.install("acme.starter", values: [])
+        #expect(upgrade.changes.map(\.action) == ["upgraded"] && upgrade.changes.last?.from?.version == "1.0.0")
+        #expect(try f.installed().entry(tenant: "acme", id: "acme.starter")?.version == "1.1.0")
+        #expect(try f.installed().entry(tenant: "acme", id: "acme.starter")?.values["accounts"] == .number("4"), "an upgrade keeps the tenant's values")
+        #expect(try f.installed().entry(tenant: "globex", id: "acme.starter")?.version == "1.0.0")
+        let rolled = try await MarketInstaller.rollback("acme.starter", tenant: "acme", context: try f.context())
+        #expect(rolled.changes.first?.entry.version == "1.0.0" && rolled.changes.first?.from?.version == "1.1.0")
+        #expect(try f.installed().entry(tenant: "acme", id: "acme.starter")?.version == "1.0.0")
+        #expect(await refusal { _ = try await MarketInstaller.rollback("acme.starter", tenant: "acme", context: try f.context()) }?.message.contains("replaced nothing") == true)
+        // A dependency is not removed from under what needs it.
+        let needed = await refusal { _ = try await MarketInstaller.remove("acme.example", tenant: "acme", context: try f.context()) }
+        #expect(needed?.kind == .conflict && needed?.message.contains("acme.starter") == true)
+
+        let audit = try f.audit().map { "\($0.action) \($0.target)" }
+        for line in ["package.installed acme/acme.example", "package.installed acme/acme.starter", "package.installed globex/acme.starter",
+                     "package.upgraded acme/acme.starter", "package.rolled_back acme/acme.starter"] {
+            #expect(audit.contains(line), "\(audit)")
+        }
+        let upgraded = try #require(try f.audit().first { $0.action == "package.upgraded" })
+        #expect(upgraded.detail.contains("from 1.0.0") && upgraded.detail.contains("to 1.1.0") && upgraded.actor == "test:operator")
+    }
+
+    @Test func theIndexIsRefusedWhenReplayedExpiredSignedByAnotherKeyOrEdited() async throws {
+        let f = try Fixture()
+        try f.publish(try f.connector())
+        let old = (try Data(contentsOf: URL(fileURLWithPath: f.repo + "/index.json")), try Data(contentsOf: URL(fileURLWithPath: f.repo + "/index.json.sig")))
+        try f.publish(try f.connector("1.1.0"))
+        try await f.addSource()
+        #expect(try PackageSources(path: f.sourcesPath).source(named: "main")?.serial == 2)
+        func check() async -> PackageError? {
+            await refusal { var sources = try PackageSources(path: f.sourcesPath); _ = try await sources.index(of: "main") }
+        }
+        // A mirror serving the older index (serial 1) after this host saw serial 2.
+        let current = (try Data(contentsOf: URL(fileURLWithPath: f.repo + "/index.json")), try Data(contentsOf: URL(fileURLWithPath: f.repo + "/index.json.sig")))
+        try old.0.write(to: URL(fileURLWithPath: f.repo + "/index.json"))
+        try old.1.write(to: URL(fileURLWithPath: f.repo + "/index.json.sig"))
+        let replayed = await check()
+        #expect(replayed?.kind == .replayed && replayed?.message.contains("serial 1") == true, "\(String(describing: replayed))")
+        // The install path refuses it too, and says why.
+        let install = await refusal { _ = try await f.install("acme.example") }
+        #expect(install?.message.contains("replayed") == true, "\(String(describing: install))")
+        try current.0.write(to: URL(fileURLWithPath: f.repo + "/index.json"))
+        try current.1.write(to: URL(fileURLWithPath: f.repo + "/index.json.sig"))
+        #expect(await check() == nil)
+        // One byte of the index changed after signing.
+        var edited = current.0
+        edited[edited.count / 2] ^= 0x01
+        try edited.write(to: URL(fileURLWithPath: f.repo + "/index.json"))
+        #expect(await check()?.kind == .tampered)
+        // Signed by a key that is not the source's pinned one.
+        _ = try PackageSigning.generate(publisher: "mallory", outputDirectory: f.keys)
+        let bytes = Array(current.0)
+        let forged = try IndexSigning.sign(indexBytes: bytes, serial: 2, keyFile: f.keys + "/mallory.key")
+        try current.0.write(to: URL(fileURLWithPath: f.repo + "/index.json"))
+        try Data(forged.bytes).write(to: URL(fileURLWithPath: f.repo + "/index.json.sig"))
+        let other = await check()
+        #expect(other?.kind == .badSignature && other?.message.contains("pinned") == true)
+        // Expired: the repository published with an expiry already past.
+        try f.publish(try f.connector("1.2.0"), expiresIn: -1_000)
+        let expired = await check()
+        #expect(expired?.kind == .expired, "\(String(describing: expired))")
+    }
+
+    @Test func aFlippedByteInTheArchiveIsRefusedBeforeAnythingIsUnpacked() async throws {
+        let f = try Fixture()
+        let package = try f.connector()
+        try f.publish(package)
+        try await f.addSource()
+        let served = f.repo + "/packages/" + (package as NSString).lastPathComponent
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: served))
+        bytes[bytes.count / 3] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: served))
+        let refused = await refusal { _ = try await f.install("acme.example", values: []) }
+        #expect(refused?.kind == .tampered && refused?.message.contains("Nothing was unpacked") == true, "\(String(describing: refused))")
+        #expect(f.leftovers().isEmpty, "\(f.leftovers())")
+    }
+
+    @Test func missingCircularAndIncompatibleDependenciesAreRefusedNamingTheChain() throws {
+        func entry(_ id: String, _ version: String, deps: [(String, String)] = [], abi: Int = 1, platforms: [String] = [PackageVerifier.currentPlatform],
+                   host: String = ">=1.0.0 <2.0.0") -> AvailablePackage {
+            let e = RepositoryIndex.Entry(id: id, version: version, kind: "connector", publisher: "acme", description: "", licence: "", abiMajor: abi,
+                                          abiMinMinor: 0, canonicalModel: 1, host: host, dependencies: deps.map { .init(id: $0.0, range: $0.1) },
+                                          platforms: platforms, archive: "x", sha256: "x", size: 1, signature: .object([]))
+            return AvailablePackage(entry: e, source: "main", location: "/nowhere")
+        }
+        func refusal(_ id: String, _ available: [AvailablePackage], version: String? = nil) -> PackageError? {
+            do { _ = try DependencyResolver.resolve(id: id, version: version, available: available, installed: []) } catch { return error }
+            return nil
+        }
+        // Dependencies first, each the newest in its range.
+        let plan = try DependencyResolver.resolve(id: "acme.a", version: nil, available: [
+            entry("acme.a", "1.0.0", deps: [("acme.b", ">=1.0.0 <2.0.0")]), entry("acme.b", "1.0.0"), entry("acme.b", "1.4.0"), entry("acme.b", "2.0.0"),
+        ], installed: [])
+        #expect(plan.map { "\($0.entry.id)@\($0.entry.version)" } == ["acme.b@1.4.0", "acme.a@1.0.0"])
+        let missing = refusal("acme.a", [entry("acme.a", "1.0.0", deps: [("acme.b", ">=1.0.0 <2.0.0")])])
+        #expect(missing?.kind == .unresolved && missing?.message.contains("acme.a -> acme.b") == true && missing?.message.contains("no source has") == true)
+        let circular = refusal("acme.a", [entry("acme.a", "1.0.0", deps: [("acme.b", ">=1.0.0")]), entry("acme.b", "1.0.0", deps: [("acme.a", ">=1.0.0")])])
+        #expect(circular?.kind == .unresolved && circular?.message.contains("circular dependency: acme.a -> acme.b -> acme.a") == true, "\(String(describing: circular))")
+        let outOfRange = refusal("acme.a", [entry("acme.a", "1.0.0", deps: [("acme.b", ">=3.0.0")]), entry("acme.b", "1.0.0")])
+        #expect(outOfRange?.message.contains("the sources have 1.0.0") == true)
+        #expect(refusal("acme.a", [entry("acme.a", "1.0.0", abi: 2)])?.message.contains("ABI 2") == true)
+        #expect(refusal("acme.a", [entry("acme.a", "1.0.0", platforms: ["linux-riscv64"])])?.message.contains("no plugin for") == true)
+        #expect(refusal("acme.a", [entry("acme.a", "1.0.0", host: ">=2.0.0")])?.message.contains("host versions >=2.0.0") == true)
+        #expect(refusal("acme.a", [entry("acme.a", "1.0.0")], version: "1.1.0")?.message.contains("no version of acme.a in 1.1.0") == true)
+        // The newest this host can run is chosen over a newer one it cannot.
+        let runnable = try DependencyResolver.resolve(id: "acme.a", version: nil, available: [entry("acme.a", "1.0.0"), entry("acme.a", "1.1.0", abi: 2)], installed: [])
+        #expect(runnable.map(\.entry.version) == ["1.0.0"])
+    }
+
+    @Test func badParametersAndBadTemplatesAreRefusedWithNothingInstalled() async throws {
+        let f = try Fixture()
+        try f.publish(try f.connector())
+        try f.publish(try f.accelerator())
+        try await f.addSource()
+        let missing = await refusal { _ = try await f.install("acme.starter", values: []) }
+        #expect(missing?.kind == .parameters && missing?.message.contains("parameter accounts: required") == true, "\(String(describing: missing))")
+        let wrong = await refusal { _ = try await f.install("acme.starter", values: [("accounts", .string("many")), ("sink_name", .string("Bad Name"))]) }
+        #expect(wrong?.message.contains("parameter accounts: must be an integer") == true && wrong?.message.contains("parameter sink_name: must match") == true,
+                "\(String(describing: wrong))")
+        let undeclared = await refusal { _ = try await f.install("acme.starter", values: [("accounts", .string("1")), ("colour", .string("red"))]) }
+        #expect(undeclared?.message.contains("parameter colour: not declared") == true)
+        #expect(f.leftovers().isEmpty, "\(f.leftovers())")
+
+        // A template that names an undeclared parameter, and one whose result is not a valid configuration:
+        // each error points into the template, at its line.
+        try f.publish(try f.accelerator("1.1.0", template: "connections:\n  - { id: x, plugin: example-c, config: { accounts: {{ acounts }} } }\n"))
+        let unknown = await refusal { _ = try await f.install("acme.starter", version: "1.1.0") }
+        #expect(unknown?.message.contains("templates/tenant.yaml:2:") == true && unknown?.message.contains("{{ acounts }} is not a parameter") == true,
+                "\(String(describing: unknown))")
+        try f.publish(try f.accelerator("1.2.0", template: "connections:\n  - { id: x, plugin: example-c, config: { accounts: {{ accounts }} } }\nworkflows:\n  - { id: w, trigger: { event: record.Acount }, steps: [ { write: { connection: x, entity: Acount } } ] }\n"))
+        let invalid = await refusal { _ = try await f.install("acme.starter", version: "1.2.0") }
+        #expect(invalid?.kind == .invalidConfiguration && invalid?.message.contains("acme.starter-1.2.0-") == true
+                && invalid?.message.contains("/templates/tenant.yaml:4:") == true, "\(String(describing: invalid))")
+        // A plugin's own validate_config refusal is the installer's too (accounts above its maximum).
+        try f.publish(try f.accelerator("1.3.0", template: "connections:\n  - { id: x, plugin: example-c, config: { accounts: 100001 } }\n"))
+        let pluginRefused = await refusal { _ = try await f.install("acme.starter", version: "1.3.0") }
+        #expect(pluginRefused?.message.contains("config.accounts") == true && pluginRefused?.message.contains("tenant.yaml:2:") == true,
+                "\(String(describing: pluginRefused))")
+        #expect(f.leftovers().isEmpty, "\(f.leftovers())")
+        // And the host still loads as it did.
+        #expect(try ConfigLoader.load(file: f.config).tenant("acme")?.connections.isEmpty == true)
+    }
+
+    @Test func unsignedPackagesAreRefusedUnlessTheDevelopmentSwitchWhichIsAudited() async throws {
+        let f = try Fixture()
+        let unsigned = try f.connector(signed: false)
+        let refused = await refusal { _ = try await f.install(unsigned, values: []) }
+        #expect(refused?.kind == .unsigned && refused?.message.contains("--allow-unsigned") == true)
+        #expect(f.leftovers().isEmpty)
+        let outcome = try await f.install(unsigned, values: [], allowUnsigned: true)
+        #expect(outcome.changes.first?.entry.signedBy == nil)
+        #expect(try f.audit().contains { $0.action == "package.unsigned" && $0.target == "acme/acme.example" })
+        // An unsigned package cannot be published into a repository at all.
+        #expect(await refusal { try f.publish(unsigned) }?.kind == .unsigned)
+        // A published version never changes: other bytes under 1.0.0 are refused.
+        try f.publish(try f.connector())
+        let other = try f.connector(id: "acme.example", dependencies: [("acme.common", ">=1.0.0")])
+        #expect(await refusal { try f.publish(other) }?.kind == .conflict)
+    }
+
+    @Test func twoRacingInstallsBothLand() async throws {
+        let f = try Fixture()
+        try f.publish(try f.connector())
+        try f.publish(try f.accelerator())
+        try await f.addSource()
+        async let a = f.install("acme.starter", tenant: "acme")
+        async let b = f.install("acme.starter", tenant: "globex")
+        async let c = f.install("acme.starter", tenant: "acme")
+        let outcomes = try await [a, b, c]
+        #expect(outcomes.count == 3)
+        let state = try f.installed()
+        #expect(state.entries(tenant: "acme").map(\.id) == ["acme.example", "acme.starter"])
+        #expect(state.entries(tenant: "globex").map(\.id) == ["acme.example", "acme.starter"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.packagesDir + "/store").filter { !$0.hasPrefix(".") }.count == 2)
+        #expect(f.leftovers().filter { $0.hasPrefix(".tmp") || $0.hasPrefix("store/.tmp") }.isEmpty)
+    }
+
+    @Test func aRepositoryOverHTTPIsFetchedWithCapsAndTheCommandsWork() async throws {
+        let f = try Fixture()
+        try f.publish(try f.connector())
+        try f.publish(try f.accelerator())
+        let port = TestEnv.freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", f.repo]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        // SIGKILL: the server inherits this process's blocked signals, so a SIGTERM would wait.
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        func sb(_ arguments: [String]) throws -> TestEnv.Result {
+            try TestEnv.run(TestEnv.switchboard, ["market"] + arguments + ["--config", f.config])
+        }
+        var added = try sb(["add-source", "main", "http://127.0.0.1:\(port)", "--key", f.keys + "/repo.pub"])
+        for _ in 0..<50 where added.status != 0 {
+            usleep(100_000)
+            added = try sb(["add-source", "main", "http://127.0.0.1:\(port)", "--key", f.keys + "/repo.pub"])
+        }
+        #expect(added.status == 0 && added.stdout.contains("2 package version(s), serial 2"), "\(added)")
+        let search = try sb(["search", "starter"])
+        #expect(search.stdout.contains("acme.starter  1.0.0  accelerator") && !search.stdout.contains("acme.example"), "\(search)")
+        let show = try sb(["show", "acme.starter"])
+        #expect(show.stdout.contains("needs acme.example >=1.0.0 <2.0.0") && show.stdout.contains("runs on this host"), "\(show)")
+        let install = try sb(["install", "acme.starter", "--tenant", "acme", "--set", "accounts=2"])
+        #expect(install.status == 0 && install.stdout.contains("installed: acme.starter 1.0.0 for tenant acme"), "\(install)")
+        let badParameter = try sb(["install", "acme.starter", "--tenant", "globex", "--set", "accounts=lots"])
+        #expect(badParameter.status == 4 && badParameter.stderr.hasPrefix("parameters: parameter accounts: must be an integer"), "\(badParameter)")
+        let list = try sb(["list"])
+        #expect(list.stdout.contains("acme  acme.starter  1.0.0  accelerator  signed by"), "\(list)")
+
+        // An index that understates an archive's size: the download stops at the stated size, nothing is unpacked.
+        var index = try RepositoryIndex(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: f.repo + "/index.json"))), source: "test")
+        let at = try #require(index.entries.firstIndex { $0.id == "acme.starter" })
+        index.entries[at].size = 100
+        index.serial += 1
+        let bytes = index.json.bytes
+        try Data(bytes).write(to: URL(fileURLWithPath: f.repo + "/index.json"))
+        try Data(try IndexSigning.sign(indexBytes: bytes, serial: index.serial, keyFile: f.keys + "/repo.key").bytes)
+            .write(to: URL(fileURLWithPath: f.repo + "/index.json.sig"))
+        let capped = try sb(["install", "acme.starter", "--tenant", "globex", "--set", "accounts=2"])
+        #expect(capped.status == 2 && capped.stderr.contains("more than the 100 allowed"), "\(capped)")
+        #expect(try f.installed().entries(tenant: "globex").isEmpty)
+    }
+}
