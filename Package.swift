@@ -202,12 +202,13 @@ let package = Package(
                 cSettings: [.headerSearchPath("../../shared")]),
         .target(name: "TestkitConnector", dependencies: ["SwitchboardABI"], path: "Tests/Plugins/testkit",
                 cSettings: [.headerSearchPath("../../../Plugins/shared")]),
-        .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/workflows/o2c"),
+        .target(name: "OpportunityToCashWorkflow", dependencies: ["SwitchboardPluginKit"], path: "Plugins/workflows/o2c",
+                exclude: ["package.yaml", "parameters.schema.json", "templates"]),
         .target(name: "ExampleSwiftConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/examples/example-swift"),
-        .target(name: "CSVDropConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/connectors/csv-drop"),
+        .target(name: "CSVDropConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/connectors/csv-drop", exclude: ["package.yaml"]),
         .target(name: "BottleCRMConnector", dependencies: ["SwitchboardPluginKit", "SwitchboardSignedWebhook"],
-                path: "Plugins/connectors/bottlecrm", exclude: ["conformance.yaml"]),
-        .target(name: "TrytonConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/connectors/tryton", exclude: ["conformance.yaml"]),
+                path: "Plugins/connectors/bottlecrm", exclude: ["conformance.yaml", "package.yaml"]),
+        .target(name: "TrytonConnector", dependencies: ["SwitchboardPluginKit"], path: "Plugins/connectors/tryton", exclude: ["conformance.yaml", "package.yaml"]),
         // The fuzz targets: one function per parser of outside input, each asserting its own invariants.
         // libFuzzer drives them (SwitchboardFuzz built with -sanitize=fuzzer,address); the tests replay their corpora.
         // The C SDK helper (PluginSDK/include/switchboard/kit.h) compiled for its fuzz target.

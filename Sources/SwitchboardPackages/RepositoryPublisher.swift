@@ -33,7 +33,9 @@ public enum RepositoryPublisher {
             try write(sigData, to: repository + "/" + relative + ".sig")
             index.entries.append(.init(manifest: manifest, archive: relative, sha256: sha, size: archive.count, signature: signature))
         }
-        index.serial += 1
+        // Raised on each publish, and at least the time in Unix seconds: a repository rebuilt from nothing (a
+        // development build) still moves forward for hosts that saw the old one.
+        index.serial = max(index.serial + 1, Int(now.timeIntervalSince1970))
         index.expires = Clock.iso8601(unixMillis: Int64(now.timeIntervalSince1970 * 1000) + expiresInMillis)
         let bytes = index.json.bytes
         let indexSignature = try IndexSigning.sign(indexBytes: bytes, serial: index.serial, keyFile: keyFile)

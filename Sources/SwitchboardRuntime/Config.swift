@@ -9,6 +9,9 @@ public struct SwitchboardConfig: Sendable {
     /// Store URL, `sqlite:PATH` (the default: `sqlite:switchboard.db` beside the config file).
     public var store: String
     public var pluginDir: String
+    /// Whether `plugins.dir` (or $SWITCHBOARD_PLUGIN_DIR) names the directory: only then is a missing one an error
+    /// (a host whose plugins all come from packages needs none).
+    public var pluginDirConfigured = true
     /// Plugin ids the operator trusts to run inside the host process (`plugins.trusted`).
     public var trustedPlugins: Set<String> = []
     /// Publishers whose packages' plugins run inside the host process (`plugins.trusted_publishers`).

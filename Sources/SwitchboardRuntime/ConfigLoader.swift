@@ -185,6 +185,7 @@ public struct ConfigReader {
         }
         // The plugin directory: `plugins:` in the file, else $SWITCHBOARD_PLUGIN_DIR, else ./plugins beside the file.
         var pluginDir = ProcessInfo.processInfo.environment["SWITCHBOARD_PLUGIN_DIR"].map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? resolve("plugins")
+        var pluginDirConfigured = ProcessInfo.processInfo.environment["SWITCHBOARD_PLUGIN_DIR"] != nil
         var trusted = Set<String>()
         var trustedPublishers = Set<String>()
         var strict = false
@@ -192,7 +193,10 @@ public struct ConfigReader {
         if let node = top["plugins"] {
             if case .mapping = node {
                 if let p = mapping(node, "plugins", allowed: ["dir", "trusted", "trusted_publishers", "sandbox", "strict"]) {
-                    if let d = p["dir"], let dir = string(d, "plugins.dir", parent: node) { pluginDir = resolve(dir) }
+                    if let d = p["dir"], let dir = string(d, "plugins.dir", parent: node) {
+                        pluginDir = resolve(dir)
+                        pluginDirConfigured = true
+                    }
                     for item in p["trusted"].flatMap({ sequence($0, "plugins.trusted") }) ?? [] {
                         if let id = identifier(item, "plugins.trusted entry", parent: node) { trusted.insert(id) }
                     }
@@ -206,6 +210,7 @@ public struct ConfigReader {
                 }
             } else if let dir = string(node, "plugins", parent: root) {
                 pluginDir = resolve(dir)
+                pluginDirConfigured = true
             }
         }
         var worker = WorkerSettings()
@@ -260,6 +265,7 @@ public struct ConfigReader {
                                        branding: branding, worker: worker, tenants: tenants, retention: retention)
         config.trustedPublishers = trustedPublishers
         config.packagesDir = packagesDir
+        config.pluginDirConfigured = pluginDirConfigured
         return config
     }
 

@@ -49,7 +49,11 @@ public final class ConnectionRegistry: @unchecked Sendable {
             // Manifests are read in a probe worker: no untrusted plugin code runs in the host.
             let inspector = SandboxInspector(settings: config.sandbox)
             defer { inspector.close() }
-            catalog = try PluginCatalog.discover(directory: config.pluginDir, inspect: inspector.inspect)
+            if !config.pluginDirConfigured, !FileManager.default.fileExists(atPath: config.pluginDir) {
+                catalog = PluginCatalog(plugins: [], refused: [])   // the default ./plugins, absent: plugins come from packages
+            } else {
+                catalog = try PluginCatalog.discover(directory: config.pluginDir, inspect: inspector.inspect)
+            }
         } catch {
             throw ConfigError(problems: [.init(location: nil, message: "\(config.file): plugins: \(error.description)")])
         }

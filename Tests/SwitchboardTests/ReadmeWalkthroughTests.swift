@@ -32,4 +32,21 @@ import Testing
         // The quoted closing line of the README matches what smoke printed.
         #expect(readme.contains(#"read accounts    OK  1 records, state {"done":true}"#))
     }
+
+    /// The README's "Packages" walkthrough: a partner packages, signs and publishes a connector; the operator
+    /// trusts it, adds the repository, installs it for a tenant and runs it, word for word.
+    @Test func packagesSignPublishInstall() throws {
+        let readme = try String(contentsOfFile: TestEnv.repoRoot + "/README.md", encoding: .utf8)
+        let commands = try Self.block("market", in: readme)
+        // The repository root the README assumes, with this build's products as .build/debug.
+        let dir = TestEnv.tempDir("walkthrough-market")
+        try FileManager.default.createDirectory(atPath: dir + "/.build", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/.build/debug", withDestinationPath: TestEnv.productsDir)
+        let result = try TestEnv.shell("set -e\n" + commands, in: dir)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("northwind.csv-import  1.0.0  connector  northwind  northwind  Customer lists from CSV exports"), "\(result.stdout)")
+        #expect(result.stdout.contains("installed: northwind.csv-import 1.0.0 for tenant acme"), "\(result.stdout)")
+        #expect(result.stdout.contains("acme  northwind.csv-import  1.0.0  connector  signed by"), "\(result.stdout)")
+        #expect(result.stdout.hasSuffix("customers.csv\n"), "\(result.stdout)")
+    }
 }
