@@ -171,7 +171,7 @@ let package = Package(
         .target(
             name: "SwitchboardAdmin",
             dependencies: [
-                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardRuntime",
+                "SwitchboardCore", "SwitchboardHost", "SwitchboardStore", "SwitchboardRuntime", "SwitchboardMarket", "SwitchboardPackages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),

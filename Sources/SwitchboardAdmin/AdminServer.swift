@@ -68,6 +68,7 @@ public enum AdminServer {
         ("GET", "/api/v1/tenants/{tenant}/xref"),
         ("GET", "/api/v1/plugins"),
         ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/packages"),
         ("GET", "/api/v1/tokens"),
         ("POST", "/api/v1/tokens"),
         ("POST", "/api/v1/tokens/{name}/revoke"),
@@ -147,6 +148,7 @@ public enum AdminServer {
             try api.tokenRevoke(context.principal(), name: context.parameters.require("name"))
         }
         viewer.get("/audit") { request, context in try api.audit(context.principal(), query: request.uri.queryParameters) }
+        admin.get("/packages") { _, context in try await api.packagesReport(context.principal(), readSources: true).json.response() }
         return router
     }
 }

@@ -23,6 +23,7 @@ struct Dashboard: Sendable {
         let signedIn = router.group().add(middleware: SessionCookieAuthenticator(sessions: sessions, tokens: api.tokens))
         let viewer = signedIn.group().add(middleware: RequireRole(role: .viewer, api: api, redirectToSignIn: true))
         let operatorRole = signedIn.group().add(middleware: RequireRole(role: .operator, api: api, redirectToSignIn: true))
+        let admin = signedIn.group().add(middleware: RequireRole(role: .admin, api: api, redirectToSignIn: true))
 
         signedIn.get("/") { _, context in
             context.identity != nil ? redirect("/ui") : signIn(error: nil)
@@ -46,6 +47,8 @@ struct Dashboard: Sendable {
             return response
         }
         viewer.get("/ui") { _, context in try tenantsPage(context.principal()) }
+        // Registered before /ui/:tenant: "packages" is a page, not a tenant id.
+        admin.get("/ui/packages") { _, context in try await packagesPage(context.principal()) }
         viewer.get("/ui/:tenant") { request, context in
             try tenantPage(context.principal(), tenant: context.parameters.require("tenant"), notice: request.uri.queryParameters.get("notice"))
         }
@@ -157,6 +160,35 @@ struct Dashboard: Sendable {
         ]
         if let notice { context["notice"] = notice }
         return page("tenant", title: config.name, who: who, context)
+    }
+
+    /// The partner's packages: what each tenant runs, upgrades, the catalogue, the sources and the history.
+    func packagesPage(_ who: Principal) async throws -> Response {
+        let report = try await api.packagesReport(who, readSources: true)
+        func rows(_ key: String) -> [[String: Any]] { (report.json[key]?.arrayValue ?? []).map(Self.strings) }
+        var installed: [[String: Any]] = []
+        for (tenant, entries) in report.tenants {
+            for entry in entries {
+                var row = Self.strings(entry)
+                row["tenant"] = tenant
+                installed.append(row)
+            }
+        }
+        return page("packages", title: "Packages", who: who, ["installed": installed, "catalogue": rows("catalogue"),
+                                                               "sources": rows("sources"), "history": rows("history")])
+    }
+
+    /// A JSON object's members as text for a template (null as empty).
+    static func strings(_ json: JSON) -> [String: Any] {
+        var out: [String: Any] = [:]
+        for (key, value) in json.objectValue ?? [] {
+            switch value {
+            case .null: continue
+            case .bool(let b): if b { out[key] = "yes" }
+            default: out[key] = value.stringValue ?? value.numberText ?? ""
+            }
+        }
+        return out
     }
 
     func transactionPage(_ t: TransactionSummary, tenant: String) throws -> Response {

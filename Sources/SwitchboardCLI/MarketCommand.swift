@@ -19,10 +19,8 @@ struct MarketCommand: AsyncParsableCommand {
         @Option(help: "The trust store (default: trust.json beside --config, else here).") var trust: String?
         @Option(help: "The package sources (default: sources.json beside the trust store).") var sources: String?
 
-        var trustPath: String {
-            trust ?? (config.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path + "/trust.json" } ?? "trust.json")
-        }
-        var sourcesPath: String { sources ?? URL(fileURLWithPath: trustPath).deletingLastPathComponent().path + "/sources.json" }
+        var trustPath: String { trust ?? SwitchboardMarket.HostFiles.trustPath(config: config) }
+        var sourcesPath: String { sources ?? SwitchboardMarket.HostFiles.sourcesPath(trust: trustPath) }
 
         func context(actor: String?) throws -> MarketContext {
             guard let config else { throw ValidationError("--config is required: installs are per tenant of a configuration") }

@@ -115,6 +115,8 @@ public struct TenantConfig: Sendable {
     public var location: SourceLocation
     /// Plugin files of the packages installed for this tenant: its plugin ids resolve here first.
     public var packagePlugins: [PackagedPlugin] = []
+    /// The packages this configuration was loaded with: id -> version (what a running host runs).
+    public var packageVersions: [String: String] = [:]
 
     public func connection(_ id: String) -> ConnectionConfig? { connections.first { $0.id == id } }
 }

@@ -23,6 +23,7 @@ extension ConfigReader {
                 continue
             }
             for entry in state.entries(tenant: tenantID) {
+                tenants[index].packageVersions[entry.id] = entry.version
                 tenants[index].packagePlugins += entry.plugins.map {
                     PackagedPlugin(path: directory + "/" + $0, package: entry.id, version: entry.version, publisher: entry.publisher)
                 }

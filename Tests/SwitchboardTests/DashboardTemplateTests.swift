@@ -6,7 +6,7 @@ import Testing
 @Suite struct DashboardTemplateTests {
     static let hostile = #"<script>alert("x")</script>&'"#
 
-    @Test(arguments: ["signin", "tenants", "tenant", "transaction"])
+    @Test(arguments: ["signin", "tenants", "tenant", "transaction", "packages"])
     func everyPageRendersInTheLayoutAndEscapesValues(template: String) throws {
         let row: [String: Any] = ["id": Self.hostile, "name": Self.hostile, "reason": Self.hostile, "record": Self.hostile, "why": Self.hostile,
                                   "state": Self.hostile, "plugin": Self.hostile, "step": Self.hostile, "detail": Self.hostile, "when": Self.hostile,
@@ -17,7 +17,7 @@ import Testing
             "brand": ["name": Self.hostile, "primary": "#0a7d4f", "accent": "#f0a020", "logo": Self.hostile],
             "user": ["name": Self.hostile, "role": "viewer"],
             "tenants": [row], "counts": [row], "buckets": [row], "reasons": [row], "items": [row], "connections": [row], "latest": [row],
-            "steps": [row],
+            "steps": [row], "installed": [row], "catalogue": [row], "sources": [row], "history": [row],
         ]
         let html = try #require(DashboardTemplates.library.render(context, withTemplate: template), "template \(template) is registered")
         #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>\n"), "inside the layout")
