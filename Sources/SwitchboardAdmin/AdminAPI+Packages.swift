@@ -63,7 +63,7 @@ extension AdminAPI {
                     ("sha256", .string(e.sha256)), ("signed_by", e.signedBy.map { .string($0) } ?? .null),
                     ("installed_at", .string(e.installedAt)), ("actor", .string(e.actor)),
                     ("running_version", running.map { .string($0) } ?? .null),
-                    ("pending_restart", .bool(running != e.version)),
+                    ("pending", .bool(running != e.version)),
                     ("rollback_to", e.previous.first.map { .string($0.version) } ?? .null),
                     ("upgrade_available", upgrade.map { .string($0) } ?? .null),
                 ])

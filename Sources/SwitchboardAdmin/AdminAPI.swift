@@ -169,7 +169,12 @@ struct AdminAPI: Sendable {
 
     func act(_ action: String, _ who: Principal, tenant: String, id: String?, body: JSON) throws -> Response {
         let item = try item(who, tenant: tenant, id: id)
-        let service = ExceptionService(store: runtime.store, config: runtime.config, connections: runtime.registry)
+        // A retry may re-read the source through its plugin: the generation is held until it is done.
+        return try runtime.holding { generation in try act(action, who, item: item, tenant: tenant, body: body, generation: generation) }
+    }
+
+    private func act(_ action: String, _ who: Principal, item: ExceptionItem, tenant: String, body: JSON, generation: Generation) throws -> Response {
+        let service = ExceptionService(store: runtime.store, config: generation.config, connections: generation.registry)
         let now = Clock.nowMillis()
         do {
             switch action {
@@ -222,11 +227,13 @@ struct AdminAPI: Sendable {
     // MARK: connection check, workflows, transactions, xref, plugins, audit
 
     func check(_ who: Principal, tenant: String, connection: String) throws -> Response {
-        guard let c = runtime.registry.connection(tenant: tenant, id: connection) else {
-            throw AdminError.notFound("no connection \"\(connection)\" in tenant \(tenant)")
+        let outcome = try runtime.holding { generation in
+            guard let c = generation.registry.connection(tenant: tenant, id: connection) else {
+                throw AdminError.notFound("no connection \"\(connection)\" in tenant \(tenant)")
+            }
+            guard c.plugin.has(.check) else { throw AdminError.badRequest("plugin \(c.plugin.descriptor.id) has no check_connection") }
+            return c.instance.checkConnection(deadline: Clock.monotonicNanoseconds() + 30_000_000_000, labels: ["trace": "api-check"])
         }
-        guard c.plugin.has(.check) else { throw AdminError.badRequest("plugin \(c.plugin.descriptor.id) has no check_connection") }
-        let outcome = c.instance.checkConnection(deadline: Clock.monotonicNanoseconds() + 30_000_000_000, labels: ["trace": "api-check"])
         try runtime.store.audit(actor: actor(who), action: "connection.check", target: "\(tenant)/\(connection)", detail: outcome.status.description,
                                 now: Clock.nowMillis())
         return JSON.object([("connection", .string(connection)), ("status", .string(outcome.status.description)),
@@ -433,7 +440,15 @@ struct AdminAPI: Sendable {
         // deliveries wait on one fsync together (group commit) instead of two at a time.
         let receipt: WebhookReceipt
         do {
-            receipt = try await Self.offloaded { try runtime.receiveWebhook(c, method: method, url: url, headers: headers, body: body) }
+            receipt = try await Self.offloaded {
+                // The delivery runs on the generation current now (held until it is stored), not the one looked up above.
+                try runtime.holding { generation in
+                    guard let held = generation.registry.connection(tenant: tenant, id: connection), held.plugin.has(.webhook) else {
+                        throw AdminError.notFound("no webhook endpoint for \(tenant)/\(connection)")
+                    }
+                    return try runtime.receiveWebhook(held, method: method, url: url, headers: headers, body: body)
+                }
+            }
         } catch let unavailable as StoreUnavailable {
             throw AdminError(status: .serviceUnavailable, code: "store_unavailable", message: unavailable.description,
                              headers: [.retryAfter: "\(unavailable.retryAfterSeconds)"])

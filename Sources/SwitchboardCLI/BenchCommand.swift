@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release for figures that mean anything).",
-        subcommands: [ABI.self, Runtime.self, Hosts.self, HostWorker.self, VaultRotation.self, Sandbox.self]
+        subcommands: [ABI.self, Runtime.self, Hosts.self, HostWorker.self, VaultRotation.self, Sandbox.self, Reload.self]
     )
 
     /// Cost of crossing the plugin ABI: a direct Swift call, a no-op plugin

@@ -147,7 +147,7 @@ struct MarketCommand: AsyncParsableCommand {
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Install a package for a tenant: verify, resolve dependencies, unpack, render its templates, validate, activate.",
-            discussion: "ID, ID@VERSION, or a path to an .sbpkg file. A running host takes the change at its next start.")
+            discussion: "ID, ID@VERSION, or a path to an .sbpkg file. A running host takes the change within a second (docs/PACKAGES.md, Hot reload).")
         @Argument(help: "ID, ID@VERSION or FILE.sbpkg") var package: String
         @Option(help: "The tenant (client firm) to install for.") var tenant: String
         @Option(help: "Parameter values (YAML or JSON mapping).") var values: String?
@@ -282,7 +282,7 @@ private func report(_ outcome: MarketInstaller.Outcome, tenant: String, millis: 
         let from = change.from.map { " (from \($0.version))" } ?? ""
         print("\(change.action): \(change.entry.id) \(change.entry.version)\(from) for tenant \(tenant)" + (change.entry.signedBy == nil ? " [UNSIGNED]" : ""))
     }
-    if let millis { print("done in \(millis) ms; a running host takes it at its next start") }
+    if let millis { print("done in \(millis) ms; a running host takes it within a second (hot reload)") }
 }
 
 /// `packageStep` for async work.

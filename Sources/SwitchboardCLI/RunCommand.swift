@@ -71,7 +71,10 @@ struct RunCommand: AsyncParsableCommand {
 func openRuntime(config path: String, logger: Logger) throws -> Runtime {
     do {
         let config = try ConfigLoader.load(file: path, stores: storeDrivers)
-        return try Runtime(config: config, stores: storeDrivers, logger: logger)
+        // A running host reloads when its installed packages or plugin directory change (docs/PACKAGES.md).
+        return try Runtime(config: config, stores: storeDrivers, logger: logger, reload: { () throws(ConfigError) in
+            try ConfigLoader.load(file: path, stores: storeDrivers)
+        })
     } catch let error as ConfigError {
         printError("configuration errors:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
         throw Exit.badConfig

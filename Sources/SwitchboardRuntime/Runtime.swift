@@ -11,11 +11,22 @@ import Synchronization
 /// workflows from the durable queue. Everything it has acknowledged is in the
 /// store, so stopping at any point (even kill -9) loses nothing.
 public final class Runtime: @unchecked Sendable {
-    public let config: SwitchboardConfig
     public let store: any IntegrationStore
-    public let registry: ConnectionRegistry
-    let router: WorkflowRouter
     public let logger: Logger
+    /// The generation running now; a reload swaps it (Generation, docs/PACKAGES.md "Hot reload").
+    let generation: Mutex<Generation>
+    /// How a reload reads the configuration again; nil: this runtime does not reload (built from a parsed config).
+    let reloadConfig: (@Sendable () throws(ConfigError) -> SwitchboardConfig)?
+    /// Serialises reloads (the watcher, an operator's request).
+    let reloading = Mutex<Void>(())
+
+    /// The current generation. Hold it (`holding`) for anything that calls its plugins.
+    public var current: Generation { generation.withLock { $0 } }
+    /// The configuration running now.
+    public var config: SwitchboardConfig { current.config }
+    /// The plugin instances running now (look-ups; calls go through `holding`).
+    public var registry: ConnectionRegistry { current.registry }
+    var router: WorkflowRouter { current.router }
     let recentWrites = RecentWrites()
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchGroup()
@@ -50,16 +61,29 @@ public final class Runtime: @unchecked Sendable {
     /// The vault, when a master key is configured.
     public let vault: Vault?
 
-    /// `stores` opens `config.store` unless `store` is given: the drivers the composition root knows.
-    public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, stores: StoreDrivers = .embedded, logger: Logger) throws {
-        self.config = config
+    /// `stores` opens `config.store` unless `store` is given: the drivers the composition root knows. `reload`, when
+    /// given, reads the configuration again for a hot reload (the CLI passes the loader of its file).
+    public init(config: SwitchboardConfig, store: (any IntegrationStore)? = nil, stores: StoreDrivers = .embedded, logger: Logger,
+                reload: (@Sendable () throws(ConfigError) -> SwitchboardConfig)? = nil) throws {
         self.logger = logger
         storeOutage = StoreOutage(logger: logger)
         let opened = try store ?? stores.open(url: config.store, forHost: true)
         self.store = opened
         vault = try Self.openVault(store: opened)
-        router = WorkflowRouter(config: config)
-        registry = try ConnectionRegistry(config: config, store: opened, vault: vault, logger: logger)
+        let registry = try ConnectionRegistry(config: config, store: opened, vault: vault, logger: logger)
+        generation = Mutex(Generation(number: 1, config: config, registry: registry, store: opened, recentWrites: recentWrites))
+        reloadConfig = reload
+    }
+
+    /// Runs `body` with the current generation held: its plugin instances stay open until `body` returns, even if a
+    /// reload retires it meanwhile.
+    public func holding<T>(_ body: (Generation) throws -> T) rethrows -> T {
+        let held = generation.withLock { g in
+            g.hold()
+            return g
+        }
+        defer { held.release() }
+        return try body(held)
     }
 
     /// The vault of a store, if the environment names a master key (a wrong key is an error here, not garbage later).
@@ -90,6 +114,7 @@ public final class Runtime: @unchecked Sendable {
         spawn("switchboard.poller") { [self] in pollLoop() }
         spawn("switchboard.worker") { [self] in workLoop() }
         spawn("switchboard.retention") { [self] in retentionLoop() }
+        if reloadConfig != nil { spawn("switchboard.reload") { [self] in reloadLoop() } }
         if !(store.coordination is SingleHost) { spawn("switchboard.heartbeat") { [self] in heartbeatLoop() } }
     }
 
@@ -129,6 +154,8 @@ public final class Runtime: @unchecked Sendable {
     @discardableResult
     public func stop(timeoutMillis: Int64? = nil) -> Bool {
         guard !stopping.exchange(true, ordering: .relaxed) else { return true }
+        // Serialised with a reload: none starts now, and one under way has swapped before the instances are cancelled.
+        reloading.withLock { _ in }
         for connection in registry.all { connection.instance.cancel() }
         if let timeoutMillis {
             // A store statement may hang past the grace (a session the server ended while this host was stopped,
@@ -145,7 +172,7 @@ public final class Runtime: @unchecked Sendable {
         } else {
             finished.wait()
         }
-        registry.close()
+        current.retire()
         return true
     }
 
@@ -208,7 +235,9 @@ public final class Runtime: @unchecked Sendable {
     /// Schedules polls: each connection's due streams run on that connection's lane (`PollLanes`), so a
     /// read that hangs delays only its own connection; this thread takes their results as they come.
     private func pollLoop() {
-        let poller = Poller(store: store, ingestor: Ingestor(store: store, router: router, recentWrites: recentWrites), logger: logger)
+        // The poller routes with its generation's router: made again when a reload swaps generations.
+        var polling = current
+        var poller = Poller(store: store, ingestor: Ingestor(store: store, router: polling.router, recentWrites: recentWrites), logger: logger)
         let lanes = PollLanes<[PollDone]>(name: "switchboard.poll-lane")
         defer { lanes.stop() }
         var due: [String: Int64] = [:]
@@ -243,7 +272,12 @@ public final class Runtime: @unchecked Sendable {
                 pausedReadAt = Clock.monotonicNanoseconds()
             }
             var expected: [String] = []
-            round: for connection in registry.all {
+            let generation = current
+            if generation !== polling {
+                polling = generation
+                poller = Poller(store: store, ingestor: Ingestor(store: store, router: generation.router, recentWrites: recentWrites), logger: logger)
+            }
+            round: for connection in generation.registry.all {
                 // A connection whose plugin failed to start has nothing to poll (its failure was logged at start).
                 guard connection.startFailure == nil, let poll = connection.config.poll,
                       !paused.contains("\(connection.tenant)/\(connection.id)") else { continue }
@@ -260,8 +294,11 @@ public final class Runtime: @unchecked Sendable {
                 if isStopping { return }
                 // Before each poll: the scheduler's sign of life, and a host that lost the role stops mid-round.
                 guard coordination.holdsSchedulerLock(takeOverAfterMillis: stall) else { break round }
-                lanes.submit(lane) { [self] in
-                    streams.map { stream in
+                // The poll holds its generation: a reload meanwhile closes this connection's instance only after it.
+                generation.hold()
+                lanes.submit(lane) { [self, poller] in
+                    defer { generation.release() }
+                    return streams.map { stream in
                         let started = Clock.monotonicNanoseconds()
                         let result = isStopping ? Poller.Result() : poller.poll(connection, stream: stream, batch: poll.batch, deadlineMillis: deadlineMillis)
                         return PollDone(tenant: connection.tenant, connection: connection.id, stream: stream, started: started,
@@ -344,16 +381,17 @@ public final class Runtime: @unchecked Sendable {
 
     private func workLoop() {
         var random = SystemRandomNumberGenerator()
-        let executor = WorkflowExecutor(config: config, registry: registry, router: router, store: store, recentWrites: recentWrites)
         var next: PendingClaim?
         while !isStopping {
             let claim = next?.wait() ?? claimBatch()
             // A full batch starts the next claim before it runs: the store's claim and the plugins' work overlap.
             next = claim.items.count == config.worker.batch ? PendingClaim(on: claimer) { [self] in claimBatch() } : nil
-            if run(claim, executor: executor, random: &random) == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
+            // A batch runs whole on the generation current when it starts: a reload takes effect between batches.
+            let ran = holding { run(claim, executor: $0.executor, random: &random) }
+            if ran == 0 { sleepUnlessStopping(nanos: config.worker.idleMillis * 1_000_000) }
         }
         // A batch claimed ahead is in flight too: run it (plugins are cancelled by now, so its items end as retries) and commit.
-        if let next { run(next.wait(), executor: executor, random: &random) }
+        if let next { holding { run(next.wait(), executor: $0.executor, random: &random) } }
         committer.sync {}  // the last outcomes are committed before the worker reports stopped
     }
 

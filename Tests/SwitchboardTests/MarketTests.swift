@@ -5,6 +5,7 @@ import SwitchboardMarket
 import SwitchboardPackages
 import SwitchboardRuntime
 import SwitchboardStore
+import Synchronization
 import Testing
 
 /// The marketplace (docs/PACKAGES.md, "Repositories and the signed index", "Install per tenant"): a signed index
@@ -403,4 +404,220 @@ import Testing
         #expect(capped.status == 2 && capped.stderr.contains("more than the 100 allowed"), "\(capped)")
         #expect(try f.installed().entries(tenant: "globex").isEmpty)
     }
+
+    /// The issue's proof: a connector's host runs, webhooks pump won deals into it without pause, and an accelerator
+    /// (its workflow) is installed from a repository served over HTTP, upgraded to a version whose mapping differs,
+    /// then rolled back, each taken by the running host without a restart. Every deal sent after the install took
+    /// effect is written exactly once, those sent after a switch took effect by the new version, and the audit trail
+    /// holds the three changes and the three reloads.
+    @Test func aRunningHostTakesAnInstallUpgradeAndRollbackWhileWebhooksArrive() async throws {
+        let f = try Fixture()
+        try FileManager.default.copyItem(atPath: TestEnv.product("libsbplugin-example-c.so"), toPath: f.dir + "/plugins/libsbplugin-example-c.so")
+        let sinkDir = f.dir + "/sink"
+        try FileManager.default.createDirectory(atPath: sinkDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        try """
+            version: 1
+            plugins: { dir: ../plugins, sandbox: { restart_backoff: 10ms } }
+            worker: { idle: 5ms }
+            tenants:
+              - id: acme
+                connections:
+                  - { id: hooks, plugin: example-c, config: { accounts: 0 } }
+                  - { id: sink, plugin: testkit, config: { role: sink, path: \(sinkDir)/sink.log }, files: { write: [\(sinkDir)] } }
+                  - { id: sink2, plugin: testkit, config: { role: sink, path: \(sinkDir)/sink2.log }, files: { write: [\(sinkDir)] } }
+              - id: globex
+            """.write(toFile: f.config, atomically: true, encoding: .utf8)
+        // The accelerator: only a workflow; 1.1.0 maps the name differently and writes to the second sink (so each
+        // deal's sink says which version wrote it).
+        func flow(_ version: String, name: String, sink: String) throws -> String {
+            let source = f.dir + "/src/acme.flow-\(version)"
+            try FileManager.default.createDirectory(atPath: source + "/templates", withIntermediateDirectories: true)
+            try """
+                id: acme.flow
+                version: \(version)
+                kind: accelerator
+                publisher: acme
+                description: Won deals to the sink
+                licence: Apache-2.0
+                abi: { major: 1, min_minor: 0 }
+                canonical_model: 1
+                host: ">=1.0.0 <2.0.0"
+                templates: templates
+                parameters: parameters.schema.json
+                """.write(toFile: source + "/package.yaml", atomically: true, encoding: .utf8)
+            try #"{"type":"object","properties":{}}"#
+                .write(toFile: source + "/parameters.schema.json", atomically: true, encoding: .utf8)
+            try """
+                workflows:
+                  - id: won-to-sink
+                    trigger: { event: opportunity.won, source: hooks }
+                    steps:
+                      - map: { external_id: $.external_id, updated_at: $.updated_at, name: \(name) }
+                      - write: { connection: \(sink), entity: Account }
+                """.write(toFile: source + "/templates/flow.yaml", atomically: true, encoding: .utf8)
+            return try f.build(source, signed: true)
+        }
+        try f.publish(try flow("1.0.0", name: "$.name", sink: "sink"))
+        try f.publish(try flow("1.1.0", name: #""concat('v2 ', $.name)""#, sink: "sink2"))
+
+        // The repository over HTTP on loopback.
+        let repoPort = TestEnv.freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-m", "http.server", String(repoPort), "--bind", "127.0.0.1", "--directory", f.repo]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        func market(_ arguments: [String]) throws -> TestEnv.Result {
+            try TestEnv.run(TestEnv.switchboard, ["market"] + arguments + ["--config", f.config])
+        }
+        var added = try market(["add-source", "main", "http://127.0.0.1:\(repoPort)", "--key", f.keys + "/repo.pub"])
+        for _ in 0..<50 where added.status != 0 {
+            usleep(100_000)
+            added = try market(["add-source", "main", "http://127.0.0.1:\(repoPort)", "--key", f.keys + "/repo.pub"])
+        }
+        #expect(added.status == 0, "\(added)")
+
+        // The host, and a pump posting won deals D-1, D-2, ... as fast as they are accepted.
+        let httpPort = TestEnv.freePort()
+        let host = Process()
+        host.executableURL = URL(fileURLWithPath: TestEnv.switchboard)
+        host.arguments = ["run", "--config", f.config, "--http-port", String(httpPort)]
+        let hostLog = f.dir + "/host.log"
+        FileManager.default.createFile(atPath: hostLog, contents: nil)
+        host.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: hostLog))
+        host.standardOutput = FileHandle.nullDevice
+        try host.run()
+        defer { if host.isRunning { kill(host.processIdentifier, SIGKILL); host.waitUntilExit() } }
+        let sent = f.dir + "/sent.txt", stopFile = f.dir + "/stop"
+        let pump = Process()
+        pump.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        pump.arguments = ["python3", "-c", """
+            import json, os, sys, time, urllib.request
+            url, sent, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+            out = open(sent, 'a')
+            i = 0
+            while not os.path.exists(stop):
+                body = json.dumps({"external_id": "D-%d" % (i + 1), "updated_at": "2026-11-27T10:00:00Z", "name": "Deal %d" % (i + 1),
+                                   "account": "A-1", "stage": "won", "amount": {"amount": "100.00", "currency": "EUR"}}).encode()
+                try:
+                    r = urllib.request.urlopen(urllib.request.Request(url, data=body, method='POST', headers={'Content-Type': 'application/json'}), timeout=10)
+                    if r.status == 202:
+                        i += 1
+                        out.write("%d\\n" % i); out.flush()
+                except Exception:
+                    time.sleep(0.05)
+            """, "http://127.0.0.1:\(httpPort)/hooks/acme/hooks", sent, stopFile]
+        pump.standardOutput = FileHandle.nullDevice
+        pump.standardError = FileHandle.nullDevice
+        try pump.run()
+        defer { if pump.isRunning { kill(pump.processIdentifier, SIGKILL); pump.waitUntilExit() } }
+        func lastSent() -> Int {
+            Int((try? String(contentsOfFile: sent, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "0") ?? 0
+        }
+        func waitFor(_ what: String, seconds: Double = 60, _ condition: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !condition() {
+                guard Date() < deadline else { throw TestFailure("timed out waiting for \(what); host log: \((try? String(contentsOfFile: hostLog, encoding: .utf8))?.suffix(1500) ?? "")") }
+                usleep(20_000)
+            }
+        }
+        func log() -> String { (try? String(contentsOfFile: hostLog, encoding: .utf8)) ?? "" }
+        /// The pump's last accepted deal once the host says generation N runs.
+        func switched(to generation: Int) throws -> Int {
+            try waitFor("generation \(generation)") { log().contains("\"generation\":\"\(generation)\"") }
+            // A deal accepted just before the swap is in the pump's file within a few milliseconds of its answer.
+            usleep(150_000)
+            return lastSent()
+        }
+        try waitFor("deals accepted before the install") { lastSent() >= 20 }
+
+        // Install 1.0.0 while deals arrive; then upgrade acme to 1.1.0; then roll back.
+        let install = try market(["install", "acme.flow@1.0.0", "--tenant", "acme"])
+        #expect(install.status == 0, "\(install)")
+        let active1 = try switched(to: 2)
+        try waitFor("deals after the install") { lastSent() >= active1 + 30 }
+        let beforeUpgrade = lastSent()
+        let upgrade = try market(["upgrade", "acme.flow", "--tenant", "acme"])
+        #expect(upgrade.status == 0 && upgrade.stdout.contains("upgraded: acme.flow 1.1.0 (from 1.0.0)"), "\(upgrade)")
+        let active2 = try switched(to: 3)
+        try waitFor("deals after the upgrade") { lastSent() >= active2 + 30 }
+        let beforeRollback = lastSent()
+        let rollback = try market(["rollback", "acme.flow", "--tenant", "acme"])
+        #expect(rollback.status == 0, "\(rollback)")
+        let active3 = try switched(to: 4)
+        try waitFor("deals after the rollback") { lastSent() >= active3 + 30 }
+        FileManager.default.createFile(atPath: stopFile, contents: nil)
+        pump.waitUntilExit()
+        let total = lastSent()
+
+        // Every deal sent after the install took effect reaches the sink exactly once.
+        func written() -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for (file, prefix) in [("sink.log", ""), ("sink2.log", "v2-")] {
+                for line in ((try? String(contentsOfFile: sinkDir + "/" + file, encoding: .utf8)) ?? "").split(separator: "\n") {
+                    if let id = line.split(separator: " ").last { counts[prefix + String(id), default: 0] += 1 }
+                }
+            }
+            return counts
+        }
+        try waitFor("every deal written", seconds: 120) {
+            let counts = written()
+            return ((active1 + 1)...total).allSatisfy { counts["D-\($0)"] != nil || counts["v2-D-\($0)"] != nil }
+        }
+        let counts = written()
+        for i in 1...active1 { #expect((counts["D-\(i)"] ?? 0) + (counts["v2-D-\(i)"] ?? 0) <= 1, "deal D-\(i) written twice") }
+        for i in (active1 + 1)...total {
+            let v1 = counts["D-\(i)"] ?? 0, v2 = counts["v2-D-\(i)"] ?? 0
+            #expect(v1 + v2 == 1, "deal D-\(i): written \(v1) time(s) by 1.0.0 and \(v2) by 1.1.0")
+            if i <= beforeUpgrade || i > active3 { #expect(v1 == 1, "deal D-\(i) ran on 1.0.0") }
+            if i > active2 && i <= beforeRollback { #expect(v2 == 1, "deal D-\(i), sent after the upgrade took effect, ran on 1.1.0") }
+        }
+        kill(host.processIdentifier, SIGTERM)
+        host.waitUntilExit()
+        #expect(host.terminationStatus == 0, "\(log().suffix(2000))")
+        #expect(log().components(separatedBy: "configuration reloaded").count - 1 == 3, "three reloads, no more")
+        let audit = try f.audit().map { "\($0.action) \($0.target) \($0.detail)" }
+        for expected in ["package.installed acme/acme.flow", "package.upgraded acme/acme.flow from 1.0.0", "package.rolled_back acme/acme.flow from 1.1.0",
+                         "config.reloaded generation 2", "config.reloaded generation 3", "config.reloaded generation 4"] {
+            #expect(audit.contains { $0.hasPrefix(expected) }, "\(expected) in \(audit)")
+        }
+        #expect(audit.contains { $0.hasPrefix("config.reloaded generation 3") && $0.contains("acme: acme.flow 1.0.0 -> 1.1.0") })
+    }
+
+    /// A reload whose configuration does not load changes nothing: the running generation goes on, its instances stay
+    /// open, and the refusal is audited; a good one swaps and closes the old generation once nothing holds it.
+    @Test func aReloadThatFailsLeavesTheRunningGenerationAndAGoodOneRetiresTheOld() throws {
+        let f = try Fixture()
+        let good = try ConfigLoader.load(file: f.config)
+        let broken = Mutex(false)
+        let runtime = try Runtime(config: good, logger: Logger(label: "reload-test"), reload: { () throws(ConfigError) in
+            if broken.withLock({ $0 }) {
+                throw ConfigError(problems: [.init(location: nil, message: "\(f.config):3:5: unknown plugin id \"gone\"")])
+            }
+            return try ConfigLoader.load(file: f.config)
+        })
+        defer { runtime.stop() }
+        let first = runtime.current
+        broken.withLock { $0 = true }
+        #expect(runtime.reload(reason: "test") == .failed(["\(f.config):3:5: unknown plugin id \"gone\""]))
+        #expect(runtime.current === first && !first.isClosed)
+        broken.withLock { $0 = false }
+        // Something holds the first generation (a batch in flight): the swap happens, the close waits for it.
+        try runtime.holding { (held: Generation) throws in
+            #expect(held === first)
+            #expect(runtime.reload(reason: "test") == .reloaded(generation: 2))
+            #expect(runtime.current.number == 2 && !first.isClosed, "the old generation stays open while it is held")
+        }
+        #expect(first.isClosed, "and closes when its last holder lets go")
+        let audit = try runtime.store.auditEntries(limit: 10).map(\.action)
+        #expect(audit.contains("config.reload_failed") && audit.contains("config.reloaded"))
+    }
+}
+
+/// A test's own failure with its reason (a wait that timed out).
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
