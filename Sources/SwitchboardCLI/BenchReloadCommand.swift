@@ -58,16 +58,17 @@ extension BenchCommand {
             let records = BenchWorkload.records(total)
             let tick = 10_000_000 as Int64, perTick = max(1, rate / 100)
             let started = Clock.monotonicNanoseconds()
-            let reloadEvery = reloads > 0 ? Int64(seconds) * 1_000_000_000 / Int64(reloads + 1) : .max
-            var nextReload = started + reloadEvery
+            let reloadEvery = Int64(seconds) * 1_000_000_000 / Int64(reloads + 1)
+            var nextReload = reloads > 0 ? started + reloadEvery : Int64.max
             let swaps = Mutex<[Int64]>([])
             let reloadThreads = DispatchGroup()
-            var offset = 0
+            var offset = 0, swapsStarted = 0
             while offset < records.count {
                 let slice = records[offset..<min(offset + perTick, records.count)]
                 _ = try runtime.ingest(tenant: "bench", source: "crm", kind: .record, items: slice.map { ("Account", $0) })
                 offset += slice.count
-                if Clock.monotonicNanoseconds() >= nextReload {
+                if Clock.monotonicNanoseconds() >= nextReload, swapsStarted < reloads {
+                    swapsStarted += 1
                     // On its own thread, as the watcher does: ingest goes on meanwhile.
                     reloadThreads.enter()
                     Thread {
