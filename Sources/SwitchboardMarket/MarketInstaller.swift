@@ -48,10 +48,10 @@ public enum MarketInstaller {
     /// development switch).
     public static func install(_ id: String, version: String?, tenant: String, values: [(String, JSON)],
                                context: inout MarketContext) async throws -> Outcome {
-        var state = try prepare(tenant: tenant, context: context)
-        let lock = try await Lock(directory: state.directory)
+        let directory = try prepare(tenant: tenant, context: context)
+        let lock = try await Lock(directory: directory)
         defer { lock.release() }
-        state.installed = try InstalledPackages.load(directory: state.directory)
+        let installed = try InstalledPackages.load(directory: directory)
         var warnings: [String] = []
         let plan: [AvailablePackage]
         if id.hasSuffix(".sbpkg") {
@@ -60,14 +60,14 @@ public enum MarketInstaller {
             let available: [AvailablePackage]
             (available, warnings) = await context.sources.available()
             do {
-                plan = try DependencyResolver.resolve(id: id, version: version, available: available, installed: state.installed.entries(tenant: tenant))
+                plan = try DependencyResolver.resolve(id: id, version: version, available: available, installed: installed.entries(tenant: tenant))
             } catch {
                 throw warnings.isEmpty ? error : PackageError(error.kind, error.message + " (unread sources: " + warnings.joined(separator: "; ") + ")")
             }
         }
-        var work = Attempt(directory: state.directory)
+        var work = Attempt(directory: directory)
         do {
-            var proposed = state.installed
+            var proposed = installed
             var changes: Outcome = .init(changes: [], warnings: warnings)
             for (position, package) in plan.enumerated() {
                 let isRoot = position == plan.count - 1
@@ -97,8 +97,8 @@ public enum MarketInstaller {
                 work.discard()
                 return changes
             }
-            try validate(proposed, directory: state.directory, tenant: tenant, context: context)
-            try proposed.save(directory: state.directory)  // the commit point
+            try validate(proposed, directory: directory, tenant: tenant, context: context)
+            try proposed.save(directory: directory)  // the commit point
             work.keep()
             try audit(changes.changes, tenant: tenant, context: context)
             return changes
@@ -110,63 +110,62 @@ public enum MarketInstaller {
 
     /// Returns `id` for `tenant` to the version it replaced (its files are still in the store).
     public static func rollback(_ id: String, tenant: String, context: MarketContext) async throws -> Outcome {
-        var state = try prepare(tenant: tenant, context: context)
-        let lock = try await Lock(directory: state.directory)
-        defer { lock.release() }
-        state.installed = try InstalledPackages.load(directory: state.directory)
-        guard var list = state.installed.tenants[tenant], let at = list.firstIndex(where: { $0.id == id }) else {
-            throw PackageError(.invalidSource, "\(id) is not installed for tenant \(tenant) (switchboard market list --tenant \(tenant))")
+        try await change(tenant: tenant, context: context) { directory, list in
+            guard let at = list.firstIndex(where: { $0.id == id }) else {
+                throw PackageError(.invalidSource, "\(id) is not installed for tenant \(tenant) (switchboard market list --tenant \(tenant))")
+            }
+            let current = list[at]
+            guard var previous = current.previous.first else {
+                throw PackageError(.invalidSource, "\(id) \(current.version) for tenant \(tenant) replaced nothing: there is no version to roll back to")
+            }
+            previous.previous = []
+            previous.installedAt = Clock.iso8601(unixMillis: Clock.nowMillis())
+            previous.actor = context.actor
+            list[at] = previous
+            return ("rolled back", previous, current)
         }
-        let current = list[at]
-        guard var previous = current.previous.first else {
-            throw PackageError(.invalidSource, "\(id) \(current.version) for tenant \(tenant) replaced nothing: there is no version to roll back to")
-        }
-        previous.previous = []
-        previous.installedAt = Clock.iso8601(unixMillis: Clock.nowMillis())
-        previous.actor = context.actor
-        list[at] = previous
-        var proposed = state.installed
-        proposed.tenants[tenant] = list
-        try validate(proposed, directory: state.directory, tenant: tenant, context: context)
-        try proposed.save(directory: state.directory)
-        let changes: [(String, InstalledPackages.Entry, InstalledPackages.Entry?)] = [("rolled back", previous, current)]
-        try audit(changes, tenant: tenant, context: context)
-        return Outcome(changes: changes, warnings: [])
     }
 
     /// Removes `id` from `tenant`; refused while another of the tenant's packages depends on it.
     public static func remove(_ id: String, tenant: String, context: MarketContext) async throws -> Outcome {
-        var state = try prepare(tenant: tenant, context: context)
-        let lock = try await Lock(directory: state.directory)
-        defer { lock.release() }
-        state.installed = try InstalledPackages.load(directory: state.directory)
-        guard var list = state.installed.tenants[tenant], let current = list.first(where: { $0.id == id }) else {
-            throw PackageError(.invalidSource, "\(id) is not installed for tenant \(tenant)")
-        }
-        for other in list where other.id != id {
-            let manifest = try? manifest(directory: state.directory, sha256: other.sha256)
-            if manifest?.dependencies.contains(where: { $0.id == id }) == true {
-                throw PackageError(.conflict, "\(other.id) \(other.version) for tenant \(tenant) depends on \(id); remove \(other.id) first")
+        try await change(tenant: tenant, context: context) { directory, list in
+            guard let current = list.first(where: { $0.id == id }) else { throw PackageError(.invalidSource, "\(id) is not installed for tenant \(tenant)") }
+            for other in list where other.id != id {
+                let manifest = try? manifest(directory: directory, sha256: other.sha256)
+                if manifest?.dependencies.contains(where: { $0.id == id }) == true {
+                    throw PackageError(.conflict, "\(other.id) \(other.version) for tenant \(tenant) depends on \(id); remove \(other.id) first")
+                }
             }
+            list.removeAll { $0.id == id }
+            return ("removed", current, nil)
         }
-        list.removeAll { $0.id == id }
-        var proposed = state.installed
+    }
+
+    /// One change to a tenant's list that needs no download: under the lock, `edit` changes the list and says what it
+    /// did; the result is validated as `switchboard run` reads it, committed by the rename, then audited.
+    static func change(tenant: String, context: MarketContext,
+                       _ edit: (String, inout [InstalledPackages.Entry]) throws -> (String, InstalledPackages.Entry, InstalledPackages.Entry?)) async throws -> Outcome {
+        let directory = try prepare(tenant: tenant, context: context)
+        let lock = try await Lock(directory: directory)
+        defer { lock.release() }
+        var proposed = try InstalledPackages.load(directory: directory)
+        var list = proposed.entries(tenant: tenant)
+        let made = try edit(directory, &list)
         proposed.tenants[tenant] = list.isEmpty ? nil : list
-        try validate(proposed, directory: state.directory, tenant: tenant, context: context)
-        try proposed.save(directory: state.directory)
-        let changes: [(String, InstalledPackages.Entry, InstalledPackages.Entry?)] = [("removed", current, nil)]
-        try audit(changes, tenant: tenant, context: context)
-        return Outcome(changes: changes, warnings: [])
+        try validate(proposed, directory: directory, tenant: tenant, context: context)
+        try proposed.save(directory: directory)
+        try audit([made], tenant: tenant, context: context)
+        return Outcome(changes: [made], warnings: [])
     }
 
     /// The packages directory of the configuration, created if need be; checks the tenant is configured.
-    static func prepare(tenant: String, context: MarketContext) throws -> (directory: String, installed: InstalledPackages) {
+    static func prepare(tenant: String, context: MarketContext) throws -> String {
         let config = try ConfigLoader.load(file: context.configFile, stores: context.stores)
         guard config.tenant(tenant) != nil else {
             throw PackageError(.invalidConfiguration, "tenant \"\(tenant)\" is not in \(context.configFile); add it (id and name under tenants:) before installing for it")
         }
         try FileManager.default.createDirectory(atPath: config.packagesDir, withIntermediateDirectories: true)
-        return (config.packagesDir, InstalledPackages())
+        return config.packagesDir
     }
 
     /// An index entry for a package file given by path (its own `.sig`, if any, is its signature).

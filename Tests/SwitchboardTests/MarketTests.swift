@@ -134,6 +134,19 @@ import Testing
             return try await MarketInstaller.install(id, version: version, tenant: tenant, values: values, context: &context)
         }
 
+        /// The repository over HTTP on loopback (python's http.server); kill it with SIGKILL: it inherits this
+        /// process's blocked signals, so a SIGTERM would wait.
+        func serveRepository() throws -> (Process, Int) {
+            let port = TestEnv.freePort()
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            server.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", repo]
+            server.standardOutput = FileHandle.nullDevice
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            return (server, port)
+        }
+
         func installed() throws -> InstalledPackages { try InstalledPackages.load(directory: packagesDir) }
 
         /// What the packages directory holds besides the lock: nothing after a refused first install.
@@ -362,14 +375,7 @@ import Testing
         let f = try Fixture()
         try f.publish(try f.connector())
         try f.publish(try f.accelerator())
-        let port = TestEnv.freePort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", f.repo]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        // SIGKILL: the server inherits this process's blocked signals, so a SIGTERM would wait.
+        let (server, port) = try f.serveRepository()
         defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
         func sb(_ arguments: [String]) throws -> TestEnv.Result {
             try TestEnv.run(TestEnv.switchboard, ["market"] + arguments + ["--config", f.config])
@@ -461,13 +467,7 @@ import Testing
         try f.publish(try flow("1.1.0", name: #""concat('v2 ', $.name)""#, sink: "sink2"))
 
         // The repository over HTTP on loopback.
-        let repoPort = TestEnv.freePort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", "-m", "http.server", String(repoPort), "--bind", "127.0.0.1", "--directory", f.repo]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let (server, repoPort) = try f.serveRepository()
         defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
         func market(_ arguments: [String]) throws -> TestEnv.Result {
             try TestEnv.run(TestEnv.switchboard, ["market"] + arguments + ["--config", f.config])
