@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SwitchboardCore
+import SwitchboardPackages
 import SwitchboardHost
 import SwitchboardStore
 import SwitchboardVault
@@ -78,6 +79,17 @@ public final class ConnectionRegistry: @unchecked Sendable {
             let catalog = PluginCatalog(plugins: packageCatalog.plugins.filter { own.contains($0.path) },
                                         refused: packageCatalog.refused.filter { own.contains($0.path) }).overlaid(on: baseCatalog)
             func package(of library: PluginInfo) -> PackagedPlugin? { tenant.packagePlugins.first { $0.path == library.path } }
+            /// What an instance loads: a plugin-directory file through its content-addressed copy (a build copied over
+            /// the file cannot rewrite a running worker's pages, and a changed file is a new path); a package's file as is.
+            func loadable(_ library: PluginInfo) -> PluginInfo {
+                guard package(of: library) == nil else { return library }
+                var copy = library
+                do { copy.path = try ContentStore.snapshot(file: library.path, into: config.packagesDir + "/snapshots") } catch {
+                    logger.warning("plugin loads from its directory, not from an immutable copy", metadata: [
+                        "path": .string(library.path), "error": .string("\(error)")])
+                }
+                return copy
+            }
             func lookup(_ id: String, at location: SourceLocation, problems: inout [ConfigError.Problem]) -> PluginInfo? {
                 Self.lookup(id, in: catalog, pluginDir: config.pluginDir, at: location, problems: &problems)
             }
@@ -133,7 +145,7 @@ public final class ConnectionRegistry: @unchecked Sendable {
                     let isolation = c.isolation ?? config.isolation(plugin: c.plugin, package: package(of: library))
                     var sandbox = config.sandbox
                     sandbox.files = c.files
-                    let instance = try Self.open(library, isolation: isolation, config: c.config.bytes, services: services,
+                    let instance = try Self.open(loadable(library), isolation: isolation, config: c.config.bytes, services: services,
                                                  sandbox: sandbox)
                     if let worker = (instance as? SandboxedPlugin)?.hardening, !worker.complete {
                         // The kernel refused part of the containment: say what the worker runs without.
@@ -169,7 +181,7 @@ public final class ConnectionRegistry: @unchecked Sendable {
                                                         state: StoreBackedState(store: store, tenant: tenant.id, connection: CanonicalID.workflowSource(workflow.id)))
                         do {
                             let isolation = config.isolation(plugin: pluginID, package: package(of: library))
-                            stepPlugins["\(tenant.id)/\(workflow.id)/\(index)"] = try Self.open(library, isolation: isolation, config: pluginConfig.bytes,
+                            stepPlugins["\(tenant.id)/\(workflow.id)/\(index)"] = try Self.open(loadable(library), isolation: isolation, config: pluginConfig.bytes,
                                                                                                  services: services, sandbox: config.sandbox)
                         } catch {
                             problems.append(.init(location: location, message: "call \(pluginID): \(error.outcome.summary)"))

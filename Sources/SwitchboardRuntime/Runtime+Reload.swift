@@ -42,7 +42,7 @@ extension Runtime {
             }
             generation.withLock { $0 = next }
             old.retire()
-            let changes = Self.packageChanges(from: old.config, to: next.config)
+            let changes = Self.packageChanges(from: old.config, to: next.config) + Self.pluginChanges(from: old.registry, to: next.registry)
             let millis = (Clock.monotonicNanoseconds() - started) / 1_000_000
             logger.notice("configuration reloaded: new work runs on the new generation, work in flight finishes on the old", metadata: [
                 "generation": .string("\(next.number)"), "reason": .string(reason), "changes": .string(changes), "ms": .string("\(millis)")])
@@ -61,6 +61,16 @@ extension Runtime {
             }
         }
         return lines.isEmpty ? "no package changed" : lines.joined(separator: ", ")
+    }
+
+    /// "; plugin example-c 1.0.0 -> 1.1.0" for each plugin-directory plugin whose version changed.
+    static func pluginChanges(from old: ConnectionRegistry, to new: ConnectionRegistry) -> String {
+        let before = Dictionary(old.catalog.plugins.map { ($0.descriptor.id, $0.descriptor.version) }) { a, _ in a }
+        let after = Dictionary(new.catalog.plugins.map { ($0.descriptor.id, $0.descriptor.version) }) { a, _ in a }
+        let lines = Set(before.keys).union(after.keys).sorted().compactMap { id -> String? in
+            before[id] == after[id] ? nil : "plugin \(id) \(before[id] ?? "none") -> \(after[id] ?? "removed")"
+        }
+        return lines.isEmpty ? "" : "; " + lines.joined(separator: ", ")
     }
 
     /// What the watcher compares: the installed packages and the plugin directory's files (name, size, time).

@@ -614,6 +614,95 @@ import Testing
         let audit = try runtime.store.auditEntries(limit: 10).map(\.action)
         #expect(audit.contains("config.reload_failed") && audit.contains("config.reloaded"))
     }
+
+    /// A new build copied over a running plugin's file in place (what crashed sandboxed workers and killed a host
+    /// before): the running workers load from an immutable copy and go on; the host reloads and runs the new version,
+    /// and says so; every deal is written exactly once.
+    @Test func aBuildCopiedOverARunningPluginBreaksNothingAndIsTakenLive() throws {
+        let f = try Fixture()
+        func build(_ version: String) throws -> String {
+            let source = f.dir + "/example-\(version).c", output = f.dir + "/example-\(version).so"
+            let text = try String(contentsOfFile: TestEnv.repoRoot + "/Plugins/examples/example-c/example_c.c", encoding: .utf8)
+                .replacingOccurrences(of: #""example-c", "1.0.0""#, with: #""example-c", "\#(version)""#)
+            try text.write(toFile: source, atomically: true, encoding: .utf8)
+            let cc = try TestEnv.shell("cc -shared -fPIC -I '\(TestEnv.header)' -o '\(output)' '\(source)'")
+            guard cc.status == 0 else { throw TestFailure(cc.stderr) }
+            return output
+        }
+        let plugin = f.dir + "/plugins/libsbplugin-example-c.so"
+        try FileManager.default.copyItem(atPath: try build("1.0.0"), toPath: plugin)
+        let next = try build("1.1.0")
+        let sinkDir = f.dir + "/sink"
+        try FileManager.default.createDirectory(atPath: sinkDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        try """
+            version: 1
+            plugins: { dir: ../plugins, sandbox: { restart_backoff: 10ms } }
+            worker: { idle: 5ms }
+            tenants:
+              - id: acme
+                connections:
+                  - { id: hooks, plugin: example-c, config: { accounts: 0 } }
+                  - { id: sink, plugin: testkit, config: { role: sink, path: \(sinkDir)/sink.log }, files: { write: [\(sinkDir)] } }
+                workflows:
+                  - id: won
+                    trigger: { event: opportunity.won, source: hooks }
+                    steps: [ { map: { external_id: $.external_id, updated_at: $.updated_at, name: $.name } }, { write: { connection: sink, entity: Account } } ]
+            """.write(toFile: f.config, atomically: true, encoding: .utf8)
+        let port = TestEnv.freePort()
+        let host = Process()
+        host.executableURL = URL(fileURLWithPath: TestEnv.switchboard)
+        host.arguments = ["run", "--config", f.config, "--http-port", String(port)]
+        let hostLog = f.dir + "/host.log"
+        FileManager.default.createFile(atPath: hostLog, contents: nil)
+        host.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: hostLog))
+        host.standardOutput = FileHandle.nullDevice
+        try host.run()
+        defer { if host.isRunning { kill(host.processIdentifier, SIGKILL); host.waitUntilExit() } }
+        func log() -> String { (try? String(contentsOfFile: hostLog, encoding: .utf8)) ?? "" }
+        func post(_ range: ClosedRange<Int>) throws {
+            let posted = try TestEnv.run("/usr/bin/env", ["python3", "-c", """
+                import json, sys, time, urllib.request
+                for i in range(int(sys.argv[2]), int(sys.argv[3]) + 1):
+                    body = json.dumps({"external_id": "D-%d" % i, "updated_at": "2026-11-27T10:00:00Z", "name": "Deal %d" % i,
+                                       "account": "A-1", "stage": "won", "amount": {"amount": "100.00", "currency": "EUR"}}).encode()
+                    for attempt in range(100):
+                        try:
+                            r = urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=body, method='POST', headers={'Content-Type': 'application/json'}), timeout=10)
+                            if r.status == 202: break
+                        except Exception:
+                            time.sleep(0.1)
+                    else:
+                        sys.exit("deal %d not accepted" % i)
+                """, "http://127.0.0.1:\(port)/hooks/acme/hooks", String(range.lowerBound), String(range.upperBound)])
+            #expect(posted.status == 0, "\(posted.stderr)")
+        }
+        func written() -> [String] {
+            ((try? String(contentsOfFile: sinkDir + "/sink.log", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+        }
+        func waitFor(_ what: String, _ condition: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(60)
+            while !condition() {
+                guard Date() < deadline else { throw TestFailure("timed out waiting for \(what): \(log().suffix(1500))") }
+                usleep(20_000)
+            }
+        }
+        try post(1...10)
+        try waitFor("the first deals") { written().count == 10 }
+        // In place: same inode, truncated and rewritten, as `cp` does.
+        let copied = try TestEnv.shell("cp '\(next)' '\(plugin)'")
+        #expect(copied.status == 0)
+        try post(11...20)
+        try waitFor("the reload") { log().contains("plugin example-c 1.0.0 -> 1.1.0") }
+        try post(21...30)
+        try waitFor("every deal") { written().count >= 30 }
+        #expect(written().sorted() == (1...30).map { "D-\($0)" }.sorted(), "each deal exactly once")
+        #expect(host.isRunning)
+        #expect(!log().contains("crashed") && !log().contains("restart"), "no worker died: \(log().suffix(2000))")
+        kill(host.processIdentifier, SIGTERM)
+        host.waitUntilExit()
+        #expect(host.terminationStatus == 0)
+        #expect(try f.audit().contains { $0.action == "config.reloaded" && $0.detail.contains("plugin example-c 1.0.0 -> 1.1.0") })
+    }
 }
 
 /// A test's own failure with its reason (a wait that timed out).
