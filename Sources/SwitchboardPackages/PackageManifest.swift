@@ -4,36 +4,18 @@ import SwitchboardCore
 
 /// `manifest.json`, what a package says about itself (docs/PACKAGES.md): written from `package.yaml` by the
 /// builder as canonical JSON (sorted keys), read back and checked by the reader.
+@dynamicMemberLookup
 public struct PackageManifest: Sendable {
     public struct File: Sendable { public var path: String; public var sha256: String; public var size: Int }
 
-    public var id: String
-    public var version: String
-    public var kind: String
-    public var publisher: String
-    public var description: String
-    public var licence: String
-    public var abiMajor: Int
-    public var abiMinMinor: Int
-    public var canonicalModel: Int
-    public var host: String
-    public var dependencies: [(id: String, range: String)]
+    public var identity: PackageIdentity
+    public subscript<T>(dynamicMember keyPath: KeyPath<PackageIdentity, T>) -> T { identity[keyPath: keyPath] }
     /// Platform -> archive paths of its plugin files.
     public var plugins: [String: [String]]
     public var files: [File]
 
     init(source: PackageSource, files: [(String, [UInt8])]) {
-        id = source.id
-        version = source.version
-        kind = source.kind.rawValue
-        publisher = source.publisher
-        description = source.description
-        licence = source.licence
-        abiMajor = source.abiMajor
-        abiMinMinor = source.abiMinMinor
-        canonicalModel = source.canonicalModel
-        host = source.host
-        dependencies = source.dependencies.map { ($0.id, $0.range) }
+        identity = source.identity
         plugins = [:]
         for (platform, paths) in source.plugins {
             plugins[platform] = paths.map { "plugins/\(platform)/\($0.split(separator: "/").last.map(String.init) ?? $0)" }.sorted()
@@ -45,28 +27,7 @@ public struct PackageManifest: Sendable {
         guard let json = try? JSON.parse(bytes), case .object = json else {
             throw PackageError(.malformed, "manifest.json is not a JSON object")
         }
-        func text(_ key: String) throws(PackageError) -> String {
-            guard let value = json[key]?.stringValue else { throw PackageError(.malformed, "manifest.json: \(key) is missing") }
-            return value
-        }
-        func int(_ value: JSON?, _ key: String) throws(PackageError) -> Int {
-            guard let n = value?.intValue else { throw PackageError(.malformed, "manifest.json: \(key) is missing") }
-            return n
-        }
-        id = try text("id")
-        version = try text("version")
-        guard PackageSource.validID(id), SemanticVersion(version) != nil else { throw PackageError(.malformed, "manifest.json: id or version is invalid") }
-        kind = try text("kind")
-        publisher = try text("publisher")
-        description = try text("description")
-        licence = try text("licence")
-        abiMajor = try int(json["abi"]?["major"], "abi.major")
-        abiMinMinor = try int(json["abi"]?["min_minor"], "abi.min_minor")
-        canonicalModel = try int(json["canonical_model"], "canonical_model")
-        host = try text("host")
-        dependencies = (json["dependencies"]?.arrayValue ?? []).compactMap { d in
-            d["id"]?.stringValue.flatMap { id in d["range"]?.stringValue.map { (id, $0) } }
-        }
+        do { identity = try PackageIdentity(json: json, strict: true) } catch { throw PackageError(.malformed, "manifest.json: \(error.message)") }
         plugins = [:]
         for (platform, list) in json["plugins"]?.objectValue ?? [] { plugins[platform] = (list.arrayValue ?? []).compactMap(\.stringValue) }
         var parsed: [File] = []
@@ -81,15 +42,10 @@ public struct PackageManifest: Sendable {
 
     /// Canonical JSON: keys in byte order, so the same manifest is the same bytes.
     public var json: JSON {
-        func sorted(_ pairs: [(String, JSON)]) -> JSON { .object(pairs.sorted { $0.0 < $1.0 }) }
-        return sorted([
-            ("schema", .number("1")), ("id", .string(id)), ("version", .string(version)), ("kind", .string(kind)),
-            ("publisher", .string(publisher)), ("description", .string(description)), ("licence", .string(licence)),
-            ("abi", sorted([("major", .number("\(abiMajor)")), ("min_minor", .number("\(abiMinMinor)"))])),
-            ("canonical_model", .number("\(canonicalModel)")), ("host", .string(host)),
-            ("dependencies", .array(dependencies.map { sorted([("id", .string($0.id)), ("range", .string($0.range))]) })),
-            ("plugins", sorted(plugins.map { ($0.key, JSON.array($0.value.map { .string($0) })) })),
-            ("files", .array(files.map { sorted([("path", .string($0.path)), ("sha256", .string($0.sha256)), ("size", .number("\($0.size)"))]) })),
+        canonicalObject(identity.fields + [
+            ("schema", .number("1")),
+            ("plugins", canonicalObject(plugins.map { ($0.key, JSON.array($0.value.map { .string($0) })) })),
+            ("files", .array(files.map { canonicalObject([("path", .string($0.path)), ("sha256", .string($0.sha256)), ("size", .number("\($0.size)"))]) })),
         ])
     }
 

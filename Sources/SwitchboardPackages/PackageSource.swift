@@ -4,6 +4,7 @@ import Yams
 
 /// A package as its author describes it in `DIR/package.yaml` (docs/PACKAGES.md). Every problem is
 /// reported at `package.yaml:LINE:COLUMN`, all of them at once.
+@dynamicMemberLookup
 public struct PackageSource: Sendable {
     public enum Kind: String, Sendable, CaseIterable { case connector, workflow, accelerator }
     public struct Dependency: Sendable {
@@ -12,17 +13,9 @@ public struct PackageSource: Sendable {
         public init(id: String, range: String) { (self.id, self.range) = (id, range) }
     }
 
-    public var id: String
-    public var version: String
-    public var kind: Kind
-    public var publisher: String
-    public var description: String
-    public var licence: String
-    public var abiMajor: Int
-    public var abiMinMinor: Int
-    public var canonicalModel: Int
-    public var host: String
-    public var dependencies: [Dependency]
+    public var identity: PackageIdentity
+    public subscript<T>(dynamicMember keyPath: KeyPath<PackageIdentity, T>) -> T { identity[keyPath: keyPath] }
+    public var kind: Kind { Kind(rawValue: identity.kind)! }
     /// Platform -> files, relative to the package directory.
     public var plugins: [String: [String]]
     public var templates: String?
@@ -134,10 +127,11 @@ public struct PackageSource: Sendable {
         guard problems.isEmpty, let id, let version, let publisher, let kind else {
             throw PackageError(.invalidSource, problems.joined(separator: "\n"))
         }
-        return PackageSource(id: id, version: version, kind: kind, publisher: publisher, description: description, licence: licence,
-                             abiMajor: abiMajor, abiMinMinor: abiMinMinor, canonicalModel: canonicalModel, host: host,
-                             dependencies: dependencies, plugins: plugins, templates: templates, parameters: parameters)
+        let identity = PackageIdentity(id: id, version: version, kind: kind.rawValue, publisher: publisher, description: description,
+                                       licence: licence, abiMajor: abiMajor, abiMinMinor: abiMinMinor, canonicalModel: canonicalModel,
+                                       host: host, dependencies: dependencies)
+        return PackageSource(identity: identity, plugins: plugins, templates: templates, parameters: parameters)
     }
 
-    public var fileName: String { "\(id)-\(version).sbpkg" }
+    public var fileName: String { "\(identity.id)-\(identity.version).sbpkg" }
 }

@@ -6,18 +6,10 @@ import SwitchboardCore
 /// published version with what a host needs to choose one before fetching it.
 public struct RepositoryIndex: Sendable {
     /// One published version of one package.
+    @dynamicMemberLookup
     public struct Entry: Sendable {
-        public var id: String
-        public var version: String
-        public var kind: String
-        public var publisher: String
-        public var description: String
-        public var licence: String
-        public var abiMajor: Int
-        public var abiMinMinor: Int
-        public var canonicalModel: Int
-        public var host: String
-        public var dependencies: [PackageSource.Dependency]
+        public var identity: PackageIdentity
+        public subscript<T>(dynamicMember keyPath: KeyPath<PackageIdentity, T>) -> T { identity[keyPath: keyPath] }
         public var platforms: [String]
         /// Relative to the repository's root.
         public var archive: String
@@ -26,14 +18,8 @@ public struct RepositoryIndex: Sendable {
         /// The package's detached signature (its `.sig` file), by its publisher's key.
         public var signature: JSON
 
-        public var semanticVersion: SemanticVersion? { SemanticVersion(version) }
-
-        public init(id: String, version: String, kind: String, publisher: String, description: String, licence: String, abiMajor: Int,
-                    abiMinMinor: Int, canonicalModel: Int, host: String, dependencies: [PackageSource.Dependency], platforms: [String],
-                    archive: String, sha256: String, size: Int, signature: JSON) {
-            (self.id, self.version, self.kind, self.publisher, self.description, self.licence) = (id, version, kind, publisher, description, licence)
-            (self.abiMajor, self.abiMinMinor, self.canonicalModel, self.host) = (abiMajor, abiMinMinor, canonicalModel, host)
-            (self.dependencies, self.platforms, self.archive, self.sha256, self.size, self.signature) = (dependencies, platforms, archive, sha256, size, signature)
+        public init(identity: PackageIdentity, platforms: [String], archive: String, sha256: String, size: Int, signature: JSON) {
+            (self.identity, self.platforms, self.archive, self.sha256, self.size, self.signature) = (identity, platforms, archive, sha256, size, signature)
         }
     }
 
@@ -77,44 +63,27 @@ public struct RepositoryIndex: Sendable {
 
     /// Canonical JSON (sorted keys, entries by id then version): the bytes the repository key signs.
     public var json: JSON {
-        sorted([("format", .number("1")), ("name", .string(name)), ("serial", .number("\(serial)")), ("expires", .string(expires)),
+        canonicalObject([("format", .number("1")), ("name", .string(name)), ("serial", .number("\(serial)")), ("expires", .string(expires)),
                 ("packages", .array(entries.sorted { ($0.id, $0.version) < ($1.id, $1.version) }.map(\.json)))])
     }
 }
 
-func sorted(_ pairs: [(String, JSON)]) -> JSON { .object(pairs.sorted { $0.0 < $1.0 }) }
 
 extension RepositoryIndex.Entry {
     /// The index entry of a verified package archive of `size` bytes, published at `archive` with `signature`.
     public init(manifest m: PackageManifest, archive: String, sha256: String, size: Int, signature: JSON) {
-        self.init(id: m.id, version: m.version, kind: m.kind, publisher: m.publisher, description: m.description, licence: m.licence,
-                  abiMajor: m.abiMajor, abiMinMinor: m.abiMinMinor, canonicalModel: m.canonicalModel, host: m.host,
-                  dependencies: m.dependencies.map { .init(id: $0.id, range: $0.range) },
-                  platforms: m.plugins.keys.sorted(), archive: archive, sha256: sha256, size: size, signature: signature)
+        self.init(identity: m.identity, platforms: m.plugins.keys.sorted(), archive: archive, sha256: sha256, size: size, signature: signature)
     }
 
     init?(json j: JSON) {
-        guard let id = j["id"]?.stringValue, let version = j["version"]?.stringValue, let sha = j["sha256"]?.stringValue,
-              let size = j["size"]?.intValue, let archive = j["archive"]?.stringValue, let signature = j["signature"], case .object = signature,
-              PackageSource.validID(id), SemanticVersion(version) != nil else { return nil }
-        self.init(id: id, version: version, kind: j["kind"]?.stringValue ?? "connector", publisher: j["publisher"]?.stringValue ?? "",
-                  description: j["description"]?.stringValue ?? "", licence: j["licence"]?.stringValue ?? "",
-                  abiMajor: j["abi"]?["major"]?.intValue ?? 0, abiMinMinor: j["abi"]?["min_minor"]?.intValue ?? 0,
-                  canonicalModel: j["canonical_model"]?.intValue ?? 0, host: j["host"]?.stringValue ?? "",
-                  dependencies: (j["dependencies"]?.arrayValue ?? []).compactMap { d in
-                      d["id"]?.stringValue.flatMap { id in d["range"]?.stringValue.map { PackageSource.Dependency(id: id, range: $0) } }
-                  },
-                  platforms: (j["platforms"]?.arrayValue ?? []).compactMap(\.stringValue), archive: archive, sha256: sha, size: size,
-                  signature: signature)
+        guard let identity = try? PackageIdentity(json: j, strict: false), let sha = j["sha256"]?.stringValue, let size = j["size"]?.intValue,
+              let archive = j["archive"]?.stringValue, let signature = j["signature"], case .object = signature else { return nil }
+        self.init(identity: identity, platforms: (j["platforms"]?.arrayValue ?? []).compactMap(\.stringValue), archive: archive, sha256: sha,
+                  size: size, signature: signature)
     }
 
     var json: JSON {
-        sorted([
-            ("id", .string(id)), ("version", .string(version)), ("kind", .string(kind)), ("publisher", .string(publisher)),
-            ("description", .string(description)), ("licence", .string(licence)),
-            ("abi", sorted([("major", .number("\(abiMajor)")), ("min_minor", .number("\(abiMinMinor)"))])),
-            ("canonical_model", .number("\(canonicalModel)")), ("host", .string(host)),
-            ("dependencies", .array(dependencies.map { sorted([("id", .string($0.id)), ("range", .string($0.range))]) })),
+        canonicalObject(identity.fields + [
             ("platforms", .array(platforms.map { .string($0) })), ("archive", .string(archive)), ("sha256", .string(sha256)),
             ("size", .number("\(size)")), ("signature", signature),
         ])
@@ -133,7 +102,7 @@ public enum IndexSigning {
         guard let signature = try? privateKey.signature(for: message(serial: serial, sha256: sha)) else {
             throw PackageError(.io, "signing with \(keyFile) failed")
         }
-        return sorted([("algorithm", .string("ed25519")), ("key_id", .string(PublisherKey.keyID(privateKey.publicKey.rawRepresentation))),
+        return canonicalObject([("algorithm", .string("ed25519")), ("key_id", .string(PublisherKey.keyID(privateKey.publicKey.rawRepresentation))),
                        ("serial", .number("\(serial)")), ("sha256", .string(sha)), ("signature", .string(signature.base64EncodedString()))])
     }
 

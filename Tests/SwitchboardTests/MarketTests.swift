@@ -274,9 +274,10 @@ import Testing
     @Test func missingCircularAndIncompatibleDependenciesAreRefusedNamingTheChain() throws {
         func entry(_ id: String, _ version: String, deps: [(String, String)] = [], abi: Int = 1, platforms: [String] = [PackageVerifier.currentPlatform],
                    host: String = ">=1.0.0 <2.0.0") -> AvailablePackage {
-            let e = RepositoryIndex.Entry(id: id, version: version, kind: "connector", publisher: "acme", description: "", licence: "", abiMajor: abi,
-                                          abiMinMinor: 0, canonicalModel: 1, host: host, dependencies: deps.map { .init(id: $0.0, range: $0.1) },
-                                          platforms: platforms, archive: "x", sha256: "x", size: 1, signature: .object([]))
+            let identity = PackageIdentity(id: id, version: version, kind: "connector", publisher: "acme", description: "", licence: "",
+                                           abiMajor: abi, abiMinMinor: 0, canonicalModel: 1, host: host,
+                                           dependencies: deps.map { PackageSource.Dependency(id: $0.0, range: $0.1) })
+            let e = RepositoryIndex.Entry(identity: identity, platforms: platforms, archive: "x", sha256: "x", size: 1, signature: .object([]))
             return AvailablePackage(entry: e, source: "main", location: "/nowhere")
         }
         func refusal(_ id: String, _ available: [AvailablePackage], version: String? = nil) -> PackageError? {
