@@ -14,13 +14,13 @@ struct MarketCommand: AsyncParsableCommand {
                       Install.self, Upgrade.self, Rollback.self, Remove.self, List.self])
 
     /// Where this host keeps its trust store and sources: beside the configuration, else in this directory.
-    struct HostFiles: ParsableArguments {
+    struct MarketFiles: ParsableArguments {
         @Option(help: "The configuration file (YAML): its tenants, store and packages directory.") var config: String?
         @Option(help: "The trust store (default: trust.json beside --config, else here).") var trust: String?
         @Option(help: "The package sources (default: sources.json beside the trust store).") var sources: String?
 
-        var trustPath: String { trust ?? SwitchboardMarket.HostFiles.trustPath(config: config) }
-        var sourcesPath: String { sources ?? SwitchboardMarket.HostFiles.sourcesPath(trust: trustPath) }
+        var trustPath: String { trust ?? HostFiles.trustPath(config: config) }
+        var sourcesPath: String { sources ?? HostFiles.sourcesPath(trust: trustPath) }
 
         func context(actor: String?) throws -> MarketContext {
             guard let config else { throw ValidationError("--config is required: installs are per tenant of a configuration") }
@@ -36,7 +36,7 @@ struct MarketCommand: AsyncParsableCommand {
         @Argument(help: "A name for the source.") var name: String
         @Argument(help: "The repository: a directory or an http(s) URL.") var location: String
         @Option(help: "The repository's index key (REPO.pub).") var key: String
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep {
@@ -49,7 +49,7 @@ struct MarketCommand: AsyncParsableCommand {
 
     struct Sources: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "sources", abstract: "List the sources and check each one's index now.")
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep {
@@ -69,7 +69,7 @@ struct MarketCommand: AsyncParsableCommand {
     struct RemoveSource: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "remove-source", abstract: "Forget a source.")
         @Argument var name: String
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep {
@@ -82,7 +82,7 @@ struct MarketCommand: AsyncParsableCommand {
     struct Search: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Search the sources' packages (id, description, publisher); the newest version of each.")
         @Argument(help: "Text to look for (all packages when omitted).") var text: String?
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep {
@@ -106,7 +106,7 @@ struct MarketCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every version of a package in the sources, with what it needs and whether this host can run it.")
         @Argument var id: String
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep {
@@ -154,7 +154,7 @@ struct MarketCommand: AsyncParsableCommand {
         @Option(name: .customLong("set"), help: "A parameter: NAME=VALUE (repeatable; over --values).") var settings: [String] = []
         @Flag(help: "Development only: accept unsigned packages (each is audited as package.unsigned).") var allowUnsigned = false
         @Option(help: "Who made the change (audit trail).") var actor: String?
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             let given = try parameters(values: values, settings: settings)
@@ -175,7 +175,7 @@ struct MarketCommand: AsyncParsableCommand {
         @Argument var id: String
         @Option(help: "The tenant.") var tenant: String
         @Option(help: "Who made the change (audit trail).") var actor: String?
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep {
@@ -191,7 +191,7 @@ struct MarketCommand: AsyncParsableCommand {
         @Argument var id: String
         @Option(help: "The tenant.") var tenant: String
         @Option(help: "Who made the change (audit trail).") var actor: String?
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep { report(try await MarketInstaller.rollback(id, tenant: tenant, context: try files.context(actor: actor)), tenant: tenant, millis: nil) }
@@ -203,7 +203,7 @@ struct MarketCommand: AsyncParsableCommand {
         @Argument var id: String
         @Option(help: "The tenant.") var tenant: String
         @Option(help: "Who made the change (audit trail).") var actor: String?
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             try await marketStep { report(try await MarketInstaller.remove(id, tenant: tenant, context: try files.context(actor: actor)), tenant: tenant, millis: nil) }
@@ -214,7 +214,7 @@ struct MarketCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "What each tenant runs from packages, and the upgrades the sources offer.")
         @Option(help: "Only this tenant.") var tenant: String?
         @Flag(help: "Do not read the sources (no upgrade column).") var offline = false
-        @OptionGroup var files: HostFiles
+        @OptionGroup var files: MarketFiles
 
         func run() async throws {
             guard let configPath = files.config else { throw ValidationError("--config is required") }
@@ -238,7 +238,7 @@ struct MarketCommand: AsyncParsableCommand {
 }
 
 /// Every source's packages; sources that fail are returned as warnings.
-private func catalogue(_ files: MarketCommand.HostFiles) async throws -> ([AvailablePackage], [String]) {
+private func catalogue(_ files: MarketCommand.MarketFiles) async throws -> ([AvailablePackage], [String]) {
     var sources = try PackageSources(path: files.sourcesPath)
     return await sources.available()
 }

@@ -48,7 +48,7 @@ public enum MarketInstaller {
     /// development switch).
     public static func install(_ id: String, version: String?, tenant: String, values: [(String, JSON)],
                                context: inout MarketContext) async throws -> Outcome {
-        let directory = try prepare(tenant: tenant, context: context)
+        let (directory, storeURL) = try prepare(tenant: tenant, context: context)
         let lock = try await Lock(directory: directory)
         defer { lock.release() }
         let installed = try InstalledPackages.load(directory: directory)
@@ -100,7 +100,7 @@ public enum MarketInstaller {
             try validate(proposed, directory: directory, tenant: tenant, context: context)
             try proposed.save(directory: directory)  // the commit point
             work.keep()
-            try audit(changes.changes, tenant: tenant, context: context)
+            try audit(changes.changes, tenant: tenant, store: storeURL, context: context)
             return changes
         } catch {
             work.discard()
@@ -145,7 +145,7 @@ public enum MarketInstaller {
     /// did; the result is validated as `switchboard run` reads it, committed by the rename, then audited.
     static func change(tenant: String, context: MarketContext,
                        _ edit: (String, inout [InstalledPackages.Entry]) throws -> (String, InstalledPackages.Entry, InstalledPackages.Entry?)) async throws -> Outcome {
-        let directory = try prepare(tenant: tenant, context: context)
+        let (directory, storeURL) = try prepare(tenant: tenant, context: context)
         let lock = try await Lock(directory: directory)
         defer { lock.release() }
         var proposed = try InstalledPackages.load(directory: directory)
@@ -154,18 +154,18 @@ public enum MarketInstaller {
         proposed.tenants[tenant] = list.isEmpty ? nil : list
         try validate(proposed, directory: directory, tenant: tenant, context: context)
         try proposed.save(directory: directory)
-        try audit([made], tenant: tenant, context: context)
+        try audit([made], tenant: tenant, store: storeURL, context: context)
         return Outcome(changes: [made], warnings: [])
     }
 
     /// The packages directory of the configuration, created if need be; checks the tenant is configured.
-    static func prepare(tenant: String, context: MarketContext) throws -> String {
+    static func prepare(tenant: String, context: MarketContext) throws -> (directory: String, store: String) {
         let config = try ConfigLoader.load(file: context.configFile, stores: context.stores)
         guard config.tenant(tenant) != nil else {
             throw PackageError(.invalidConfiguration, "tenant \"\(tenant)\" is not in \(context.configFile); add it (id and name under tenants:) before installing for it")
         }
         try FileManager.default.createDirectory(atPath: config.packagesDir, withIntermediateDirectories: true)
-        return config.packagesDir
+        return (config.packagesDir, config.store)
     }
 
     /// An index entry for a package file given by path (its own `.sig`, if any, is its signature).
@@ -287,9 +287,8 @@ public enum MarketInstaller {
     }
 
     static func audit(_ changes: [(action: String, entry: InstalledPackages.Entry, from: InstalledPackages.Entry?)], tenant: String,
-                      context: MarketContext) throws {
-        let config = try ConfigLoader.load(file: context.configFile, stores: context.stores)
-        let store = try context.stores.open(url: config.store)
+                      store url: String, context: MarketContext) throws {
+        let store = try context.stores.open(url: url)
         let now = Clock.nowMillis()
         for change in changes where change.action != "unchanged" {
             let e = change.entry

@@ -78,7 +78,8 @@ extension Runtime {
         let config = self.config
         var parts: [String] = []
         if let data = FileManager.default.contents(atPath: config.packagesDir + "/" + InstalledPackages.fileName) {
-            parts.append("installed \(data.count) \(data.hashValue)")   // change detection within this process only
+            // The whole text, not Data's hash (which reads only a prefix): a change far down the file must be seen.
+            parts.append("installed " + String(decoding: data, as: UTF8.self))
         }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: config.pluginDir)) ?? []).filter { $0.hasSuffix(".so") }.sorted()
         for name in names {
